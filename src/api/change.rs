@@ -1,0 +1,106 @@
+//! `ladder.v1.ChangeService`: the audit trail.
+
+use tonic::{Request, Response, Status};
+
+use crate::api::{convert, page_size, page_token};
+use crate::auth::{require, Permission};
+use crate::domain::enterprise::parse_resource_name;
+use crate::error::Error;
+use crate::pb::v1;
+use crate::store::{ChangeQuery, Store};
+
+/// Default changes per page.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// Most changes per page.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// Serves the change log.
+#[derive(Clone)]
+pub struct ChangeApi {
+    store: Store,
+}
+
+impl ChangeApi {
+    /// A service over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl v1::change_service_server::ChangeService for ChangeApi {
+    async fn list_changes(
+        &self,
+        request: Request<v1::ListChangesRequest>,
+    ) -> Result<Response<v1::ListChangesResponse>, Status> {
+        require(&request, Permission::Read)?;
+        let r = request.into_inner();
+        let size = page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let resource = match r.resource.trim() {
+            "" => None,
+            name if name.starts_with("enterprises/") => Some(format!(
+                "enterprises/{}",
+                parse_resource_name("resource", name)?
+            )),
+            name => Some(name.to_string()),
+        };
+        if r.end_revision != 0 && r.end_revision < r.start_revision {
+            return Err(Error::invalid_field(
+                "end_revision",
+                "INVALID_RANGE",
+                format!(
+                    "{} is before start_revision {}",
+                    r.end_revision, r.start_revision
+                ),
+            )
+            .into());
+        }
+        let digest = page_token::query_digest(&[
+            "ListChanges",
+            resource.as_deref().unwrap_or(""),
+            &r.start_revision.to_string(),
+            &r.end_revision.to_string(),
+        ]);
+        let key = self.store.token_key().to_vec();
+        let start = match page_token::decode(&key, &digest, &r.page_token)? {
+            Some(resume) => resume
+                .position
+                .as_slice()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| {
+                    Error::invalid_field(
+                        "page_token",
+                        "INVALID_PAGE_TOKEN",
+                        "is not a page token of this server",
+                    )
+                })?,
+            None => r.start_revision,
+        };
+        let page = self
+            .store
+            .list_changes(ChangeQuery {
+                resource,
+                start,
+                end: if r.end_revision == 0 {
+                    u64::MAX
+                } else {
+                    r.end_revision
+                },
+                page_size: size,
+            })
+            .await?;
+        Ok(Response::new(v1::ListChangesResponse {
+            changes: page
+                .changes
+                .into_iter()
+                .map(convert::change_to_pb)
+                .collect(),
+            next_page_token: page
+                .next_start
+                .map(|next| page_token::encode(&key, &digest, next.to_be_bytes().to_vec(), None))
+                .unwrap_or_default(),
+            head_revision: page.head,
+        }))
+    }
+}

@@ -1,0 +1,142 @@
+//! Conversions between the domain records and the `ladder.v1` messages.
+
+use prost_types::Timestamp;
+
+use crate::domain::change::{Change, ChangeKind};
+use crate::domain::credit_code::{region_name, OrganisationType};
+use crate::domain::enterprise::{Contact, Enterprise};
+use crate::domain::industry::IndustryCode;
+use crate::domain::time::Micros;
+use crate::pb::v1;
+
+/// A timestamp from microseconds; `None` for 0 (unset).
+pub fn timestamp(micros: Micros) -> Option<Timestamp> {
+    (micros != 0).then(|| Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1000).unwrap_or(0),
+    })
+}
+
+/// The API view of a stored enterprise, with derived output-only fields.
+pub fn enterprise_to_pb(e: Enterprise) -> v1::Enterprise {
+    let org_type = OrganisationType::from_code(e.credit_code.get(0..2).unwrap_or(""));
+    let registration_region = e.credit_code.get(2..8).unwrap_or("").to_string();
+    let industry_name = IndustryCode::parse(&e.industry_code)
+        .ok()
+        .and_then(|c| c.name())
+        .unwrap_or("")
+        .to_string();
+    v1::Enterprise {
+        name: e.resource_name(),
+        uid: uuid::Uuid::from_slice(&e.uid)
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        etag: e.etag(),
+        organisation_type: org_type.code,
+        organisation_type_label: org_type.label_zh.to_string(),
+        region_name: region_name(&e.region_code).unwrap_or("").to_string(),
+        registration_region_code: registration_region,
+        industry_name,
+        former_names: e
+            .former_names
+            .into_iter()
+            .map(|f| v1::FormerName {
+                display_name: f.display_name,
+                change_time: timestamp(f.change_time),
+            })
+            .collect(),
+        contacts: e
+            .contacts
+            .into_iter()
+            .map(|c| v1::Contact {
+                name: c.name,
+                title: c.title,
+                phone: c.phone,
+                email: c.email,
+            })
+            .collect(),
+        credit_code_override: e.credit_code_override.map(|o| v1::CreditCodeOverride {
+            reason: o.reason,
+            actor: o.actor,
+            time: timestamp(o.time),
+            problems: o.problems,
+        }),
+        create_time: timestamp(e.create_time),
+        update_time: timestamp(e.update_time),
+        delete_time: timestamp(e.delete_time),
+        credit_code: e.credit_code,
+        display_name: e.display_name,
+        industry_code: e.industry_code,
+        region_code: e.region_code,
+        founding_date: e.founding_date,
+        address: e.address,
+        legal_representative: e.legal_representative,
+        promotion_zone: e.promotion_zone,
+        service_commissioner: e.service_commissioner,
+        tags: e.tags,
+        website: e.website,
+        notes: e.notes,
+        delete_reason: e.delete_reason,
+        revision: e.revision,
+    }
+}
+
+/// The staff-editable fields of a request's enterprise; output-only fields
+/// are ignored (AIP-203).
+pub fn enterprise_from_pb(e: v1::Enterprise) -> Enterprise {
+    Enterprise {
+        credit_code: e.credit_code,
+        display_name: e.display_name,
+        industry_code: e.industry_code,
+        region_code: e.region_code,
+        founding_date: e.founding_date,
+        address: e.address,
+        legal_representative: e.legal_representative,
+        promotion_zone: e.promotion_zone,
+        service_commissioner: e.service_commissioner,
+        contacts: e
+            .contacts
+            .into_iter()
+            .map(|c| Contact {
+                name: c.name,
+                title: c.title,
+                phone: c.phone,
+                email: c.email,
+            })
+            .collect(),
+        tags: e.tags,
+        website: e.website,
+        notes: e.notes,
+        ..Default::default()
+    }
+}
+
+/// The API view of a change-log entry.
+pub fn change_to_pb(c: Change) -> v1::Change {
+    let kind = match ChangeKind::try_from(c.kind).unwrap_or(ChangeKind::Unspecified) {
+        ChangeKind::Unspecified => v1::ChangeKind::Unspecified,
+        ChangeKind::Created => v1::ChangeKind::Created,
+        ChangeKind::Updated => v1::ChangeKind::Updated,
+        ChangeKind::Deleted => v1::ChangeKind::Deleted,
+        ChangeKind::Undeleted => v1::ChangeKind::Undeleted,
+    };
+    v1::Change {
+        revision: c.revision,
+        resource: c.resource,
+        kind: kind as i32,
+        field_changes: c
+            .field_changes
+            .into_iter()
+            .map(|f| v1::FieldChange {
+                field: f.field,
+                old_value: f.old_value,
+                new_value: f.new_value,
+            })
+            .collect(),
+        actor: c.actor,
+        origin: c.origin,
+        request_id: c.request_id,
+        time: timestamp(c.time),
+        reason: c.reason,
+    }
+}

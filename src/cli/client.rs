@@ -1,0 +1,543 @@
+//! Staff client commands: each builds one request, calls the server and shows
+//! the answer (a table, a label list or JSON) or one clear error line.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+use crate::api::ORIGIN_HEADER;
+use crate::cli::{render, ClientArgs};
+use crate::pb::v1;
+use crate::pb::v1::change_service_client::ChangeServiceClient;
+use crate::pb::v1::enterprise_service_client::EnterpriseServiceClient;
+
+/// `ladder enterprise …`
+#[derive(Debug, Subcommand)]
+pub enum EnterpriseCommand {
+    /// Register an enterprise.
+    Create {
+        /// Unified Social Credit Code (统一社会信用代码).
+        credit_code: String,
+        #[command(flatten)]
+        fields: Fields,
+        /// Register a code that fails its check characters, after verifying
+        /// it on the national registry (admin only): why it is accepted.
+        #[arg(long)]
+        override_reason: Option<String>,
+        /// Check everything, write nothing.
+        #[arg(long)]
+        validate_only: bool,
+        /// Idempotency key: a retry with the same key is not applied twice.
+        #[arg(long)]
+        request_id: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one enterprise.
+    Get {
+        /// Credit code or `enterprises/{code}`.
+        credit_code: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Change the given fields (others stay as they are).
+    Update {
+        /// Credit code or `enterprises/{code}`.
+        credit_code: String,
+        #[command(flatten)]
+        fields: Fields,
+        /// Clear a field (repeatable), e.g. --clear website.
+        #[arg(long, value_name = "FIELD")]
+        clear: Vec<String>,
+        /// Only update if the record is unchanged since this etag was read.
+        #[arg(long)]
+        etag: Option<String>,
+        /// Check everything, write nothing.
+        #[arg(long)]
+        validate_only: bool,
+        /// Idempotency key.
+        #[arg(long)]
+        request_id: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Retire (soft-delete) an enterprise; it can be restored with undelete.
+    Delete {
+        /// Credit code or `enterprises/{code}`.
+        credit_code: String,
+        /// Why, e.g. 注销 or 迁出.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Only delete if the record is unchanged since this etag was read.
+        #[arg(long)]
+        etag: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Restore a retired enterprise.
+    Undelete {
+        /// Credit code or `enterprises/{code}`.
+        credit_code: String,
+        /// Only undelete if the record is unchanged since this etag was read.
+        #[arg(long)]
+        etag: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List enterprises, filtered and ordered.
+    List {
+        /// AIP-160 filter, e.g. 'industry_code = "C37" AND tags:"专精特新"'.
+        #[arg(long, default_value = "")]
+        filter: String,
+        /// credit_code (default), display_name or create_time, optionally "desc".
+        #[arg(long, default_value = "")]
+        order_by: String,
+        /// Results per page (max 1000).
+        #[arg(long, default_value_t = 50)]
+        page_size: i32,
+        /// Continue from this page token.
+        #[arg(long, default_value = "")]
+        page_token: String,
+        /// Fetch every page.
+        #[arg(long)]
+        all: bool,
+        /// Include retired enterprises.
+        #[arg(long)]
+        show_deleted: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Check a credit code without registering anything.
+    Check {
+        /// The code as typed.
+        credit_code: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Staff-editable fields; on update, the ones given are changed.
+#[derive(Debug, Args, Default)]
+pub struct Fields {
+    /// Legal name (企业名称).
+    #[arg(long)]
+    name: Option<String>,
+    /// GB/T 4754 industry code, e.g. C3742 or 3742.
+    #[arg(long)]
+    industry: Option<String>,
+    /// Registered region, 6-digit code (default: from the credit code).
+    #[arg(long)]
+    region: Option<String>,
+    /// Founding date YYYY-MM-DD.
+    #[arg(long)]
+    founded: Option<String>,
+    /// Registered address.
+    #[arg(long)]
+    address: Option<String>,
+    /// Legal representative (法定代表人).
+    #[arg(long)]
+    legal_rep: Option<String>,
+    /// Promotion zone id (包片招商片区).
+    #[arg(long)]
+    zone: Option<String>,
+    /// Service commissioner (服务专员).
+    #[arg(long)]
+    commissioner: Option<String>,
+    /// Tag (repeatable); on update the tags given replace the old ones.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Contact as "name|title|phone|email" (repeatable; replaces on update).
+    #[arg(long = "contact")]
+    contacts: Vec<String>,
+    /// Website.
+    #[arg(long)]
+    website: Option<String>,
+    /// Notes.
+    #[arg(long)]
+    notes: Option<String>,
+}
+
+impl Fields {
+    /// The enterprise message and the mask of the fields given.
+    fn into_message(self) -> (v1::Enterprise, Vec<String>) {
+        let mut e = v1::Enterprise::default();
+        let mut mask = Vec::new();
+        let mut set = |field: &str, value: Option<String>, slot: &mut String| {
+            if let Some(v) = value {
+                *slot = v;
+                mask.push(field.to_string());
+            }
+        };
+        set("display_name", self.name, &mut e.display_name);
+        set("industry_code", self.industry, &mut e.industry_code);
+        set("region_code", self.region, &mut e.region_code);
+        set("founding_date", self.founded, &mut e.founding_date);
+        set("address", self.address, &mut e.address);
+        set(
+            "legal_representative",
+            self.legal_rep,
+            &mut e.legal_representative,
+        );
+        set("promotion_zone", self.zone, &mut e.promotion_zone);
+        set(
+            "service_commissioner",
+            self.commissioner,
+            &mut e.service_commissioner,
+        );
+        set("website", self.website, &mut e.website);
+        set("notes", self.notes, &mut e.notes);
+        if !self.tags.is_empty() {
+            e.tags = self.tags;
+            mask.push("tags".into());
+        }
+        if !self.contacts.is_empty() {
+            e.contacts = self
+                .contacts
+                .iter()
+                .map(|c| {
+                    let mut parts = c.split('|').map(|p| p.trim().to_string());
+                    v1::Contact {
+                        name: parts.next().unwrap_or_default(),
+                        title: parts.next().unwrap_or_default(),
+                        phone: parts.next().unwrap_or_default(),
+                        email: parts.next().unwrap_or_default(),
+                    }
+                })
+                .collect();
+            mask.push("contacts".into());
+        }
+        (e, mask)
+    }
+}
+
+/// `ladder changes`
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// Only this enterprise (credit code) or resource name.
+    #[arg(long)]
+    resource: Option<String>,
+    /// From this revision (inclusive).
+    #[arg(long, default_value_t = 0)]
+    since: u64,
+    /// Up to this revision (inclusive).
+    #[arg(long, default_value_t = 0)]
+    until: u64,
+    /// Show at most this many changes.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// Adds the bearer token and the `cli` origin to every call.
+#[derive(Clone)]
+struct ClientHeaders {
+    authorization: Option<MetadataValue<Ascii>>,
+}
+
+impl tonic::service::Interceptor for ClientHeaders {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(auth) = &self.authorization {
+            request.metadata_mut().insert("authorization", auth.clone());
+        }
+        request
+            .metadata_mut()
+            .insert(ORIGIN_HEADER, MetadataValue::from_static("cli"));
+        Ok(request)
+    }
+}
+
+type Intercepted = InterceptedService<Channel, ClientHeaders>;
+
+async fn connect(args: &ClientArgs) -> Result<(Intercepted, Intercepted), String> {
+    let url = if args.server.contains("://") {
+        args.server.clone()
+    } else {
+        format!("http://{}", args.server)
+    };
+    let channel = Channel::from_shared(url.clone())
+        .map_err(|e| format!("--server {url:?} is not a valid address: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(120))
+        .connect()
+        .await
+        .map_err(|e| format!("cannot reach the ladder server at {url}: {e} (is `ladder serve` running? see --server / LADDER_SERVER)"))?;
+    let authorization = match &args.token {
+        Some(token) => Some(format!("Bearer {}", token.trim()).parse().map_err(|_| {
+            "the token contains characters that cannot be sent in a header".to_string()
+        })?),
+        None => None,
+    };
+    let headers = ClientHeaders { authorization };
+    Ok((
+        InterceptedService::new(channel.clone(), headers.clone()),
+        InterceptedService::new(channel, headers),
+    ))
+}
+
+fn resource(code: &str) -> String {
+    let code = code.trim();
+    if code.starts_with("enterprises/") {
+        code.to_string()
+    } else {
+        format!("enterprises/{code}")
+    }
+}
+
+/// Prints a failure and gives the exit code.
+fn fail(json: bool, status: &tonic::Status) -> ExitCode {
+    if json {
+        println!("{}", render::status_json(status));
+    } else {
+        eprintln!("{}", render::status_error(status));
+    }
+    ExitCode::FAILURE
+}
+
+fn show_enterprise(json: bool, e: &v1::Enterprise) {
+    if json {
+        println!("{}", render::enterprise_json(e));
+    } else {
+        print!("{}", render::enterprise_text(e));
+    }
+}
+
+/// Runs `ladder enterprise …`.
+pub async fn enterprise(cmd: EnterpriseCommand) -> ExitCode {
+    let client_args = match &cmd {
+        EnterpriseCommand::Create { client, .. }
+        | EnterpriseCommand::Get { client, .. }
+        | EnterpriseCommand::Update { client, .. }
+        | EnterpriseCommand::Delete { client, .. }
+        | EnterpriseCommand::Undelete { client, .. }
+        | EnterpriseCommand::List { client, .. }
+        | EnterpriseCommand::Check { client, .. } => client.clone(),
+    };
+    let json = client_args.json;
+    let mut client = match connect(&client_args).await {
+        Ok((channel, _)) => EnterpriseServiceClient::new(channel),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cmd {
+        EnterpriseCommand::Create {
+            credit_code,
+            fields,
+            override_reason,
+            validate_only,
+            request_id,
+            ..
+        } => {
+            let (mut e, _) = fields.into_message();
+            e.credit_code = credit_code;
+            client
+                .create_enterprise(v1::CreateEnterpriseRequest {
+                    enterprise: Some(e),
+                    request_id: request_id.unwrap_or_default(),
+                    validate_only,
+                    credit_code_override_reason: override_reason.unwrap_or_default(),
+                })
+                .await
+                .map(|r| show_enterprise(json, r.get_ref()))
+        }
+        EnterpriseCommand::Get { credit_code, .. } => client
+            .get_enterprise(v1::GetEnterpriseRequest {
+                name: resource(&credit_code),
+            })
+            .await
+            .map(|r| show_enterprise(json, r.get_ref())),
+        EnterpriseCommand::Update {
+            credit_code,
+            fields,
+            clear,
+            etag,
+            validate_only,
+            request_id,
+            ..
+        } => {
+            let (mut e, mut mask) = fields.into_message();
+            mask.extend(clear);
+            if mask.is_empty() {
+                eprintln!("error: nothing to update: give at least one field (e.g. --name) or --clear FIELD");
+                return ExitCode::from(2);
+            }
+            e.name = resource(&credit_code);
+            client
+                .update_enterprise(v1::UpdateEnterpriseRequest {
+                    enterprise: Some(e),
+                    update_mask: Some(prost_types::FieldMask { paths: mask }),
+                    etag: etag.unwrap_or_default(),
+                    request_id: request_id.unwrap_or_default(),
+                    validate_only,
+                })
+                .await
+                .map(|r| show_enterprise(json, r.get_ref()))
+        }
+        EnterpriseCommand::Delete {
+            credit_code,
+            reason,
+            etag,
+            ..
+        } => client
+            .delete_enterprise(v1::DeleteEnterpriseRequest {
+                name: resource(&credit_code),
+                etag: etag.unwrap_or_default(),
+                reason,
+                ..Default::default()
+            })
+            .await
+            .map(|r| show_enterprise(json, r.get_ref())),
+        EnterpriseCommand::Undelete { credit_code, etag, .. } => client
+            .undelete_enterprise(v1::UndeleteEnterpriseRequest {
+                name: resource(&credit_code),
+                etag: etag.unwrap_or_default(),
+                ..Default::default()
+            })
+            .await
+            .map(|r| show_enterprise(json, r.get_ref())),
+        EnterpriseCommand::List {
+            filter,
+            order_by,
+            page_size,
+            page_token,
+            all,
+            show_deleted,
+            ..
+        } => {
+            let mut request = v1::ListEnterprisesRequest {
+                page_size,
+                page_token,
+                filter,
+                order_by,
+                show_deleted,
+            };
+            let mut items = Vec::new();
+            let (total, next) = loop {
+                match client.list_enterprises(request.clone()).await {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        items.extend(r.enterprises);
+                        if !all || r.next_page_token.is_empty() {
+                            break (r.total_size, r.next_page_token);
+                        }
+                        request.page_token = r.next_page_token;
+                    }
+                    Err(status) => return fail(json, &status),
+                }
+            };
+            if json {
+                let out = serde_json::json!({
+                    "enterprises": items.iter().map(render::enterprise_json).collect::<Vec<_>>(),
+                    "next_page_token": next,
+                    "total_size": total,
+                });
+                println!("{out}");
+            } else {
+                print!("{}", render::enterprise_table(&items));
+                eprintln!("{} shown of {total}", items.len());
+                if !next.is_empty() {
+                    eprintln!("more: --page-token {next}  (or --all)");
+                }
+            }
+            Ok(())
+        }
+        EnterpriseCommand::Check { credit_code, .. } => client
+            .validate_credit_code(v1::ValidateCreditCodeRequest { credit_code })
+            .await
+            .map(|r| {
+                let r = r.into_inner();
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "credit_code": r.credit_code, "valid": r.valid, "problems": r.problems,
+                            "organisation_type": r.organisation_type, "organisation_type_label": r.organisation_type_label,
+                            "registration_region_code": r.registration_region_code, "region_name": r.region_name,
+                            "registered_as": r.registered_as,
+                        })
+                    );
+                } else {
+                    let verdict = if r.valid { "valid".to_string() } else { format!("INVALID: {}", r.problems.join("; ")) };
+                    print!(
+                        "{}",
+                        crate::cli::table::render_pairs(&[
+                            ("code", r.credit_code),
+                            ("check", verdict),
+                            ("type", format!("{} {}", r.organisation_type, r.organisation_type_label)),
+                            ("region", format!("{} {}", r.registration_region_code, r.region_name)),
+                            ("registered", r.registered_as),
+                        ])
+                    );
+                }
+            }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(status) => fail(json, &status),
+    }
+}
+
+/// Runs `ladder changes`.
+pub async fn changes(args: ChangesArgs) -> ExitCode {
+    let json = args.client.json;
+    let mut client = match connect(&args.client).await {
+        Ok((_, channel)) => ChangeServiceClient::new(channel),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut request = v1::ListChangesRequest {
+        resource: args
+            .resource
+            .as_deref()
+            .map(resource_or_name)
+            .unwrap_or_default(),
+        start_revision: args.since,
+        end_revision: args.until,
+        page_size: i32::try_from(args.limit.clamp(1, 1000)).unwrap_or(1000),
+        page_token: String::new(),
+    };
+    let mut changes = Vec::new();
+    loop {
+        match client.list_changes(request.clone()).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                changes.extend(r.changes);
+                if r.next_page_token.is_empty() || changes.len() >= args.limit {
+                    break;
+                }
+                request.page_token = r.next_page_token;
+            }
+            Err(status) => return fail(json, &status),
+        }
+    }
+    changes.truncate(args.limit);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "changes": changes.iter().map(render::change_json).collect::<Vec<_>>() })
+        );
+    } else {
+        print!("{}", render::change_table(&changes));
+    }
+    ExitCode::SUCCESS
+}
+
+/// A bare credit code becomes `enterprises/{code}`; resource names pass through.
+fn resource_or_name(value: &str) -> String {
+    if value.contains('/') {
+        value.trim().to_string()
+    } else {
+        resource(value)
+    }
+}

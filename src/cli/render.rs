@@ -1,0 +1,270 @@
+//! How the client commands show results: tables and label lists for people,
+//! JSON for scripts, and one clear line per error.
+
+use prost_types::Timestamp;
+use serde_json::{json, Value};
+use tonic_types::StatusExt;
+
+use crate::cli::table;
+use crate::pb::v1;
+
+/// `2024-05-01 08:30:00` (UTC) or empty.
+pub fn time(ts: Option<&Timestamp>) -> String {
+    ts.map(|t| {
+        let s = Timestamp {
+            seconds: t.seconds,
+            nanos: 0,
+        }
+        .to_string();
+        s.trim_end_matches('Z').replacen('T', " ", 1)
+    })
+    .unwrap_or_default()
+}
+
+fn time_json(ts: Option<&Timestamp>) -> Value {
+    ts.map_or(Value::Null, |t| Value::String(t.to_string()))
+}
+
+/// An enterprise as JSON, every field named as in the proto.
+pub fn enterprise_json(e: &v1::Enterprise) -> Value {
+    json!({
+        "name": e.name,
+        "uid": e.uid,
+        "credit_code": e.credit_code,
+        "display_name": e.display_name,
+        "former_names": e.former_names.iter().map(|f| json!({"display_name": f.display_name, "change_time": time_json(f.change_time.as_ref())})).collect::<Vec<_>>(),
+        "industry_code": e.industry_code,
+        "industry_name": e.industry_name,
+        "organisation_type": e.organisation_type,
+        "organisation_type_label": e.organisation_type_label,
+        "registration_region_code": e.registration_region_code,
+        "region_code": e.region_code,
+        "region_name": e.region_name,
+        "founding_date": e.founding_date,
+        "address": e.address,
+        "legal_representative": e.legal_representative,
+        "promotion_zone": e.promotion_zone,
+        "service_commissioner": e.service_commissioner,
+        "contacts": e.contacts.iter().map(|c| json!({"name": c.name, "title": c.title, "phone": c.phone, "email": c.email})).collect::<Vec<_>>(),
+        "tags": e.tags,
+        "website": e.website,
+        "notes": e.notes,
+        "credit_code_override": e.credit_code_override.as_ref().map(|o| json!({"reason": o.reason, "actor": o.actor, "time": time_json(o.time.as_ref()), "problems": o.problems})),
+        "etag": e.etag,
+        "revision": e.revision,
+        "create_time": time_json(e.create_time.as_ref()),
+        "update_time": time_json(e.update_time.as_ref()),
+        "delete_time": time_json(e.delete_time.as_ref()),
+        "delete_reason": e.delete_reason,
+    })
+}
+
+/// An enterprise as a label list for a person.
+pub fn enterprise_text(e: &v1::Enterprise) -> String {
+    let with_name = |code: &str, name: &str| {
+        if name.is_empty() {
+            code.to_string()
+        } else {
+            format!("{code} {name}")
+        }
+    };
+    let mut pairs = vec![
+        ("名称 name", e.display_name.clone()),
+        ("信用代码 credit code", e.credit_code.clone()),
+        (
+            "曾用名 former names",
+            e.former_names
+                .iter()
+                .map(|f| f.display_name.as_str())
+                .collect::<Vec<_>>()
+                .join("、"),
+        ),
+        (
+            "类型 type",
+            with_name(&e.organisation_type, &e.organisation_type_label),
+        ),
+        (
+            "行业 industry",
+            with_name(&e.industry_code, &e.industry_name),
+        ),
+        ("注册地 region", with_name(&e.region_code, &e.region_name)),
+        ("成立日期 founded", e.founding_date.clone()),
+        ("地址 address", e.address.clone()),
+        ("法定代表人 legal rep.", e.legal_representative.clone()),
+        ("片区 zone", e.promotion_zone.clone()),
+        ("服务专员 commissioner", e.service_commissioner.clone()),
+        ("标签 tags", e.tags.join(", ")),
+        ("网站 website", e.website.clone()),
+        ("备注 notes", e.notes.clone()),
+    ];
+    for c in &e.contacts {
+        let parts: Vec<&str> = [
+            c.name.as_str(),
+            c.title.as_str(),
+            c.phone.as_str(),
+            c.email.as_str(),
+        ]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect();
+        pairs.push(("联系人 contact", parts.join(" / ")));
+    }
+    if let Some(o) = &e.credit_code_override {
+        pairs.push((
+            "代码核验 override",
+            format!("{} (by {}; {})", o.reason, o.actor, o.problems.join("; ")),
+        ));
+    }
+    pairs.extend([
+        (
+            "状态 state",
+            if e.delete_time.is_some() {
+                format!(
+                    "deleted {} {}",
+                    time(e.delete_time.as_ref()),
+                    e.delete_reason
+                )
+            } else {
+                "active".into()
+            },
+        ),
+        ("登记 created", time(e.create_time.as_ref())),
+        ("更新 updated", time(e.update_time.as_ref())),
+        ("etag", e.etag.clone()),
+    ]);
+    table::render_pairs(&pairs)
+}
+
+/// Enterprises as a table.
+pub fn enterprise_table(items: &[v1::Enterprise]) -> String {
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|e| {
+            vec![
+                e.credit_code.clone(),
+                e.display_name.clone(),
+                e.industry_code.clone(),
+                e.region_name.clone(),
+                e.promotion_zone.clone(),
+                e.tags.join(","),
+                if e.delete_time.is_some() {
+                    "deleted".into()
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
+    table::render(
+        &[
+            "信用代码 CODE",
+            "名称 NAME",
+            "行业 IND.",
+            "注册地 REGION",
+            "片区 ZONE",
+            "标签 TAGS",
+            "",
+        ],
+        &rows,
+    )
+}
+
+/// The English name of a change kind, e.g. `updated`.
+pub fn change_kind(kind: i32) -> &'static str {
+    match v1::ChangeKind::try_from(kind).unwrap_or(v1::ChangeKind::Unspecified) {
+        v1::ChangeKind::Created => "created",
+        v1::ChangeKind::Updated => "updated",
+        v1::ChangeKind::Deleted => "deleted",
+        v1::ChangeKind::Undeleted => "undeleted",
+        v1::ChangeKind::Unspecified => "unspecified",
+    }
+}
+
+/// A change as JSON.
+pub fn change_json(c: &v1::Change) -> Value {
+    json!({
+        "revision": c.revision,
+        "resource": c.resource,
+        "kind": change_kind(c.kind),
+        "field_changes": c.field_changes.iter().map(|f| json!({"field": f.field, "old_value": f.old_value, "new_value": f.new_value})).collect::<Vec<_>>(),
+        "actor": c.actor,
+        "origin": c.origin,
+        "request_id": c.request_id,
+        "time": time_json(c.time.as_ref()),
+        "reason": c.reason,
+    })
+}
+
+/// Changes as a table, one row per changed field.
+pub fn change_table(changes: &[v1::Change]) -> String {
+    let mut rows = Vec::new();
+    for c in changes {
+        let head = vec![
+            c.revision.to_string(),
+            time(c.time.as_ref()),
+            c.resource.clone(),
+            change_kind(c.kind).to_string(),
+            format!("{} ({})", c.actor, c.origin),
+        ];
+        if c.field_changes.is_empty() {
+            rows.push([head.clone(), vec![String::new(), c.reason.clone()]].concat());
+        }
+        for (i, f) in c.field_changes.iter().enumerate() {
+            let lead = if i == 0 {
+                head.clone()
+            } else {
+                vec![String::new(); 5]
+            };
+            let change = match (f.old_value.is_empty(), f.new_value.is_empty()) {
+                (true, _) => f.new_value.clone(),
+                (false, true) => format!("{} → (cleared)", f.old_value),
+                (false, false) => format!("{} → {}", f.old_value, f.new_value),
+            };
+            rows.push([lead, vec![f.field.clone(), change]].concat());
+        }
+    }
+    table::render(
+        &[
+            "REV",
+            "TIME (UTC)",
+            "RESOURCE",
+            "KIND",
+            "ACTOR (ORIGIN)",
+            "FIELD",
+            "CHANGE",
+        ],
+        &rows,
+    )
+}
+
+/// One line (or a few) describing a failed call: code, reason, and each
+/// wrong field with what is wrong.
+pub fn status_error(status: &tonic::Status) -> String {
+    let details = status.get_error_details();
+    let reason = details
+        .error_info()
+        .map(|i| format!(" {}", i.reason))
+        .unwrap_or_default();
+    let mut out = format!("error: {:?}{reason}: {}", status.code(), status.message());
+    if let Some(bad) = details.bad_request() {
+        if bad.field_violations.len() > 1 {
+            for v in &bad.field_violations {
+                out.push_str(&format!("\n  {}: {}", v.field, v.description));
+            }
+        }
+    }
+    out
+}
+
+/// A failed call as JSON (for `--json`).
+pub fn status_json(status: &tonic::Status) -> Value {
+    let details = status.get_error_details();
+    json!({
+        "error": {
+            "code": format!("{:?}", status.code()),
+            "message": status.message(),
+            "reason": details.error_info().map(|i| i.reason.clone()),
+            "field_violations": details.bad_request().map(|b| b.field_violations.iter().map(|v| json!({"field": v.field, "description": v.description, "reason": v.reason})).collect::<Vec<_>>()),
+        }
+    })
+}

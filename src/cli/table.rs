@@ -1,0 +1,97 @@
+//! Plain-text tables whose columns line up with Chinese text (double-width
+//! characters are measured with `unicode-width`).
+
+use unicode_width::UnicodeWidthStr;
+
+/// Longest cell shown in a table, in display columns; longer text is cut with `…`.
+pub const MAX_CELL_WIDTH: usize = 40;
+
+/// Renders a header and rows as aligned columns separated by two spaces.
+pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| truncate(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+    for row in &cells {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.width());
+            }
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, row: &[String]| {
+        let last = row.len().saturating_sub(1);
+        for (i, cell) in row.iter().enumerate() {
+            out.push_str(cell);
+            if i < last {
+                out.push_str(&" ".repeat(widths[i].saturating_sub(cell.width()) + 2));
+            }
+        }
+        out.push('\n');
+    };
+    line(
+        &mut out,
+        &header.iter().map(|h| (*h).to_string()).collect::<Vec<_>>(),
+    );
+    for row in &cells {
+        line(&mut out, row);
+    }
+    out
+}
+
+/// Renders label/value pairs, labels aligned.
+pub fn render_pairs(pairs: &[(&str, String)]) -> String {
+    let width = pairs.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}{}  {v}\n", " ".repeat(width - k.width())))
+        .collect()
+}
+
+fn truncate(cell: &str) -> String {
+    let one_line = cell.replace(['\n', '\r'], " ");
+    if one_line.width() <= MAX_CELL_WIDTH {
+        return one_line;
+    }
+    let mut out = String::new();
+    for ch in one_line.chars() {
+        if out.width() + unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0)
+            > MAX_CELL_WIDTH - 1
+        {
+            break;
+        }
+        out.push(ch);
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_with_double_width_text() {
+        let out = render(
+            &["code", "name", "x"],
+            &[
+                vec!["1".into(), "航天".into(), "a".into()],
+                vec!["2".into(), "abcdef".into(), "b".into()],
+            ],
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        // The third column starts at the same display column on every line.
+        let col = |l: &str| l[..l.rfind(' ').unwrap() + 1].width();
+        assert_eq!(col(lines[0]), col(lines[1]));
+        assert_eq!(col(lines[1]), col(lines[2]));
+    }
+
+    #[test]
+    fn long_cells_are_cut_to_the_limit() {
+        let cut = truncate(&"航".repeat(100));
+        assert!(cut.width() <= MAX_CELL_WIDTH && cut.ends_with('…'));
+    }
+}

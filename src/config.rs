@@ -1,0 +1,163 @@
+//! The server's configuration file (TOML), every setting with a documented
+//! default. Command-line flags and environment variables override the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::TokenEntry;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Network, storage and limits.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Bearer tokens (stored as SHA-256 hashes only). None configured means
+    /// local callers are admin and the server refuses non-loopback addresses.
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+    /// Promotion zones (包片招商片区) that `promotion_zone` may name.
+    #[serde(default)]
+    pub zones: Vec<Zone>,
+}
+
+/// A promotion zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Zone {
+    /// Short id used in records and filters, e.g. `east`.
+    pub id: String,
+    /// Display name, e.g. 东区片区.
+    #[serde(default)]
+    pub name: String,
+    /// Department owning the zone.
+    #[serde(default)]
+    pub department: String,
+}
+
+/// `[server]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on (default `127.0.0.1:50051`).
+    pub listen: String,
+    /// Data directory of the sled store (default `./ladder-data`).
+    pub data: PathBuf,
+    /// sled page cache in MiB (default 256).
+    pub cache_mb: u64,
+    /// Largest request or response message in bytes (default 4 MiB).
+    pub max_message_bytes: usize,
+    /// Longest a request may take before DEADLINE_EXCEEDED, in seconds (default 30).
+    pub request_timeout_secs: u64,
+    /// Concurrent requests per client connection (default 64).
+    pub concurrency_per_connection: usize,
+    /// Serve on a non-loopback address with no tokens configured. Everyone
+    /// who can reach the port is then admin: for closed networks only.
+    pub allow_unauthenticated: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".into(),
+            data: PathBuf::from("./ladder-data"),
+            cache_mb: 256,
+            max_message_bytes: 4 * 1024 * 1024,
+            request_timeout_secs: 30,
+            concurrency_per_connection: 64,
+            allow_unauthenticated: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+
+    /// Parses and checks configuration text.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let config: Config = toml::from_str(text)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let mut names = std::collections::HashSet::new();
+        for token in &self.tokens {
+            token.check()?;
+            anyhow::ensure!(
+                names.insert(&token.name),
+                "token name {:?} appears twice",
+                token.name
+            );
+        }
+        let mut ids = std::collections::HashSet::new();
+        for zone in &self.zones {
+            anyhow::ensure!(
+                !zone.id.is_empty()
+                    && zone.id.len() <= 50
+                    && !zone.id.contains(char::is_whitespace),
+                "zone id {:?} must be 1–50 characters without spaces",
+                zone.id
+            );
+            anyhow::ensure!(ids.insert(&zone.id), "zone id {:?} appears twice", zone.id);
+        }
+        let s = &self.server;
+        anyhow::ensure!(
+            s.max_message_bytes >= 64 * 1024,
+            "server.max_message_bytes must be at least 65536"
+        );
+        anyhow::ensure!(
+            s.request_timeout_secs >= 1,
+            "server.request_timeout_secs must be at least 1"
+        );
+        anyhow::ensure!(
+            s.concurrency_per_connection >= 1,
+            "server.concurrency_per_connection must be at least 1"
+        );
+        anyhow::ensure!(s.cache_mb >= 8, "server.cache_mb must be at least 8");
+        Ok(())
+    }
+
+    /// Ids of the configured zones.
+    pub fn zone_ids(&self) -> Vec<String> {
+        self.zones.iter().map(|z| z.id.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:50051");
+        assert_eq!(c.server.max_message_bytes, 4 * 1024 * 1024);
+        assert!(c.tokens.is_empty() && c.zones.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_and_duplicates_are_errors() {
+        assert!(Config::parse("[server]\nlisten_on = \"x\"").is_err());
+        assert!(Config::parse("[[zones]]\nid = \"east\"\n[[zones]]\nid = \"east\"").is_err());
+        assert!(Config::parse("[server]\nrequest_timeout_secs = 0").is_err());
+    }
+
+    #[test]
+    fn zones_and_tokens_parse() {
+        let text = format!(
+            "[[zones]]\nid = \"east\"\nname = \"东区\"\n[[tokens]]\nname = \"wang\"\nrole = \"editor\"\nsha256 = \"{}\"\n",
+            "a".repeat(64)
+        );
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(c.zone_ids(), vec!["east"]);
+        assert_eq!(c.tokens[0].name, "wang");
+    }
+}

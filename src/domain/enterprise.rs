@@ -1,0 +1,1014 @@
+//! The enterprise record (企业档案): what ladder stores for every organisation
+//! with a credit code, its input rules, field-mask updates and change diffs.
+//!
+//! The record derives `prost::Message`, which is also its storage encoding:
+//! fields are numbered, so a later version can add fields (new tags) and still
+//! read every record written before (see `store::codec`).
+
+use serde::Serialize;
+
+use crate::domain::change::ChangeKind;
+use crate::domain::credit_code::CreditCode;
+use crate::domain::industry::IndustryCode;
+use crate::domain::time::{Date, Micros};
+use crate::error::{Error, FieldViolation, Result};
+
+/// Longest legal name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest address, in characters.
+pub const MAX_ADDRESS_CHARS: usize = 500;
+/// Longest person name (legal representative, commissioner, contact).
+pub const MAX_PERSON_CHARS: usize = 100;
+/// Most contacts per enterprise.
+pub const MAX_CONTACTS: usize = 20;
+/// Most tags per enterprise.
+pub const MAX_TAGS: usize = 50;
+/// Longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 50;
+/// Longest website.
+pub const MAX_WEBSITE_CHARS: usize = 300;
+/// Longest notes.
+pub const MAX_NOTES_CHARS: usize = 4000;
+/// Longest free-text reason (delete, override).
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// An organisation with a Unified Social Credit Code. Times are microseconds
+/// since the Unix epoch; 0 means unset.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Enterprise {
+    /// Normalised 18-character credit code (the natural key).
+    #[prost(string, tag = "1")]
+    pub credit_code: String,
+    /// UUID v4 bytes, assigned on registration.
+    #[prost(bytes = "vec", tag = "2")]
+    pub uid: Vec<u8>,
+    /// Legal name (企业名称).
+    #[prost(string, tag = "3")]
+    pub display_name: String,
+    /// Earlier legal names (曾用名), oldest first.
+    #[prost(message, repeated, tag = "4")]
+    pub former_names: Vec<FormerName>,
+    /// Canonical GB/T 4754 code, e.g. `C3742`, or empty.
+    #[prost(string, tag = "5")]
+    pub industry_code: String,
+    /// Registered region (注册地), 6-digit GB/T 2260 code.
+    #[prost(string, tag = "6")]
+    pub region_code: String,
+    /// Founding date `YYYY-MM-DD`, or empty.
+    #[prost(string, tag = "7")]
+    pub founding_date: String,
+    /// Registered address.
+    #[prost(string, tag = "8")]
+    pub address: String,
+    /// Legal representative (法定代表人).
+    #[prost(string, tag = "9")]
+    pub legal_representative: String,
+    /// Promotion zone id (包片招商片区).
+    #[prost(string, tag = "10")]
+    pub promotion_zone: String,
+    /// Service commissioner (服务专员).
+    #[prost(string, tag = "11")]
+    pub service_commissioner: String,
+    /// Contact people.
+    #[prost(message, repeated, tag = "12")]
+    pub contacts: Vec<Contact>,
+    /// Free tags, trimmed and de-duplicated.
+    #[prost(string, repeated, tag = "13")]
+    pub tags: Vec<String>,
+    /// Website.
+    #[prost(string, tag = "14")]
+    pub website: String,
+    /// Staff notes.
+    #[prost(string, tag = "15")]
+    pub notes: String,
+    /// Set when an admin accepted a code that fails its check characters.
+    #[prost(message, optional, tag = "16")]
+    pub credit_code_override: Option<CreditCodeOverride>,
+    /// Registration time in ladder.
+    #[prost(int64, tag = "17")]
+    pub create_time: Micros,
+    /// Last change time.
+    #[prost(int64, tag = "18")]
+    pub update_time: Micros,
+    /// Soft-delete time, 0 while active.
+    #[prost(int64, tag = "19")]
+    pub delete_time: Micros,
+    /// Reason given on soft delete.
+    #[prost(string, tag = "20")]
+    pub delete_reason: String,
+    /// Change-log revision of the last change.
+    #[prost(uint64, tag = "21")]
+    pub revision: u64,
+}
+
+/// An earlier legal name (曾用名).
+#[derive(Clone, PartialEq, Eq, prost::Message, Serialize)]
+pub struct FormerName {
+    /// The earlier name.
+    #[prost(string, tag = "1")]
+    pub display_name: String,
+    /// When the name was changed away from.
+    #[prost(int64, tag = "2")]
+    pub change_time: Micros,
+}
+
+/// A contact person (联系人).
+#[derive(Clone, PartialEq, Eq, prost::Message, Serialize)]
+pub struct Contact {
+    /// Name.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// Position, e.g. 总经理.
+    #[prost(string, tag = "2")]
+    pub title: String,
+    /// Telephone.
+    #[prost(string, tag = "3")]
+    pub phone: String,
+    /// E-mail.
+    #[prost(string, tag = "4")]
+    pub email: String,
+}
+
+/// Audit record of an accepted non-conforming credit code.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct CreditCodeOverride {
+    /// Why it was accepted.
+    #[prost(string, tag = "1")]
+    pub reason: String,
+    /// Admin who accepted it.
+    #[prost(string, tag = "2")]
+    pub actor: String,
+    /// When.
+    #[prost(int64, tag = "3")]
+    pub time: Micros,
+    /// What the checks found wrong.
+    #[prost(string, repeated, tag = "4")]
+    pub problems: Vec<String>,
+}
+
+/// What validation needs to know about the deployment.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// Ids of the configured promotion zones; empty means any id is accepted.
+    pub zones: Vec<String>,
+}
+
+/// The fields an update mask may name.
+pub const UPDATABLE_FIELDS: &[&str] = &[
+    "display_name",
+    "industry_code",
+    "region_code",
+    "founding_date",
+    "address",
+    "legal_representative",
+    "promotion_zone",
+    "service_commissioner",
+    "contacts",
+    "tags",
+    "website",
+    "notes",
+];
+
+/// Fields that exist but cannot be changed through an update mask.
+const READ_ONLY_FIELDS: &[&str] = &[
+    "name",
+    "uid",
+    "credit_code",
+    "former_names",
+    "industry_name",
+    "organisation_type",
+    "organisation_type_label",
+    "registration_region_code",
+    "region_name",
+    "credit_code_override",
+    "etag",
+    "revision",
+    "create_time",
+    "update_time",
+    "delete_time",
+    "delete_reason",
+];
+
+impl Enterprise {
+    /// Whether the record is soft-deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.delete_time != 0
+    }
+
+    /// Resource name `enterprises/{credit_code}`.
+    pub fn resource_name(&self) -> String {
+        resource_name(&self.credit_code)
+    }
+
+    /// Opaque etag of the stored state (AIP-154).
+    pub fn etag(&self) -> String {
+        format!("{:016x}", self.revision)
+    }
+
+    /// Cleans input in place: trims text, canonicalises the industry code,
+    /// de-duplicates tags. Leaves values it cannot canonicalise for
+    /// [`Enterprise::validate`] to report.
+    pub fn normalise(&mut self) {
+        for field in [
+            &mut self.display_name,
+            &mut self.region_code,
+            &mut self.founding_date,
+            &mut self.address,
+            &mut self.legal_representative,
+            &mut self.promotion_zone,
+            &mut self.service_commissioner,
+            &mut self.website,
+        ] {
+            trim_in_place(field);
+        }
+        trim_in_place(&mut self.industry_code);
+        if let Ok(code) = IndustryCode::parse(&self.industry_code) {
+            self.industry_code = code.as_str().to_string();
+        }
+        let notes = self.notes.trim_end().to_string();
+        self.notes = notes;
+        for contact in &mut self.contacts {
+            for field in [
+                &mut contact.name,
+                &mut contact.title,
+                &mut contact.phone,
+                &mut contact.email,
+            ] {
+                trim_in_place(field);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        let tags = std::mem::take(&mut self.tags);
+        self.tags = tags
+            .into_iter()
+            .map(|t| t.trim().to_string())
+            .filter(|t| seen.insert(t.clone()))
+            .collect();
+    }
+
+    /// Checks every staff-editable field, reporting all violations at once.
+    /// Field paths are relative to the enterprise (`display_name`, `tags[2]`).
+    pub fn validate(&self, rules: &Rules) -> Result<()> {
+        let mut v = Vec::new();
+        check_text(
+            &mut v,
+            "display_name",
+            &self.display_name,
+            1,
+            MAX_NAME_CHARS,
+        );
+        if !self.industry_code.is_empty() {
+            if let Err(e) = IndustryCode::parse(&self.industry_code) {
+                v.push(FieldViolation::new(
+                    "industry_code",
+                    e.reason(),
+                    e.to_string(),
+                ));
+            }
+        }
+        if self.region_code.len() != 6 || !self.region_code.bytes().all(|b| b.is_ascii_digit()) {
+            v.push(FieldViolation::new(
+                "region_code",
+                "INVALID_REGION_CODE",
+                format!(
+                    "{:?} is not a 6-digit GB/T 2260 division code",
+                    self.region_code
+                ),
+            ));
+        }
+        if !self.founding_date.is_empty() {
+            match Date::parse(&self.founding_date) {
+                None => v.push(FieldViolation::new(
+                    "founding_date",
+                    "INVALID_DATE",
+                    format!(
+                        "{:?} is not a date of the form YYYY-MM-DD",
+                        self.founding_date
+                    ),
+                )),
+                Some(d) if d > Date::today() => v.push(FieldViolation::new(
+                    "founding_date",
+                    "DATE_IN_FUTURE",
+                    format!("{d} is in the future"),
+                )),
+                Some(_) => {}
+            }
+        }
+        check_text(&mut v, "address", &self.address, 0, MAX_ADDRESS_CHARS);
+        check_text(
+            &mut v,
+            "legal_representative",
+            &self.legal_representative,
+            0,
+            MAX_PERSON_CHARS,
+        );
+        check_text(
+            &mut v,
+            "service_commissioner",
+            &self.service_commissioner,
+            0,
+            MAX_PERSON_CHARS,
+        );
+        if !self.promotion_zone.is_empty()
+            && !rules.zones.is_empty()
+            && !rules.zones.contains(&self.promotion_zone)
+        {
+            v.push(FieldViolation::new(
+                "promotion_zone",
+                "UNKNOWN_ZONE",
+                format!(
+                    "{:?} is not a configured zone (known: {})",
+                    self.promotion_zone,
+                    rules.zones.join(", ")
+                ),
+            ));
+        }
+        check_text(&mut v, "website", &self.website, 0, MAX_WEBSITE_CHARS);
+        check_multiline(&mut v, "notes", &self.notes, MAX_NOTES_CHARS);
+        if self.contacts.len() > MAX_CONTACTS {
+            v.push(FieldViolation::new(
+                "contacts",
+                "TOO_MANY",
+                format!(
+                    "{} contacts, at most {MAX_CONTACTS} allowed",
+                    self.contacts.len()
+                ),
+            ));
+        }
+        for (i, c) in self.contacts.iter().enumerate() {
+            check_text(
+                &mut v,
+                &format!("contacts[{i}].name"),
+                &c.name,
+                1,
+                MAX_PERSON_CHARS,
+            );
+            check_text(
+                &mut v,
+                &format!("contacts[{i}].title"),
+                &c.title,
+                0,
+                MAX_PERSON_CHARS,
+            );
+            let phone_ok = c.phone.chars().count() <= 30
+                && c.phone
+                    .chars()
+                    .all(|ch| ch.is_ascii_digit() || " +-()".contains(ch));
+            if !phone_ok {
+                v.push(FieldViolation::new(
+                    format!("contacts[{i}].phone"),
+                    "INVALID_PHONE",
+                    "use digits, spaces, +, -, ( and ), at most 30 characters",
+                ));
+            }
+            let email_ok = c.email.is_empty()
+                || (c.email.chars().count() <= 200
+                    && c.email
+                        .split_once('@')
+                        .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+                    && !c.email.chars().any(char::is_whitespace));
+            if !email_ok {
+                v.push(FieldViolation::new(
+                    format!("contacts[{i}].email"),
+                    "INVALID_EMAIL",
+                    format!("{:?} is not an e-mail address", c.email),
+                ));
+            }
+        }
+        if self.tags.len() > MAX_TAGS {
+            v.push(FieldViolation::new(
+                "tags",
+                "TOO_MANY",
+                format!("{} tags, at most {MAX_TAGS} allowed", self.tags.len()),
+            ));
+        }
+        for (i, tag) in self.tags.iter().enumerate() {
+            let field = format!("tags[{i}]");
+            check_text(&mut v, &field, tag, 1, MAX_TAG_CHARS);
+            if tag.contains([',', '，']) {
+                v.push(FieldViolation::new(
+                    field,
+                    "INVALID_TAG",
+                    "a tag must not contain a comma",
+                ));
+            }
+        }
+        if v.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::invalid_fields(v))
+        }
+    }
+
+    /// Copies the masked fields of `patch` into `self`. `paths` must name only
+    /// [`UPDATABLE_FIELDS`] (`*` names all of them). A change of
+    /// `display_name` records the old name in `former_names` at `now`.
+    pub fn apply_mask(&mut self, patch: &Enterprise, paths: &[String], now: Micros) -> Result<()> {
+        let paths = expand_mask(paths)?;
+        for path in paths {
+            match path {
+                "display_name" => {
+                    if self.display_name != patch.display_name {
+                        let old =
+                            std::mem::replace(&mut self.display_name, patch.display_name.clone());
+                        self.former_names.push(FormerName {
+                            display_name: old,
+                            change_time: now,
+                        });
+                    }
+                }
+                "industry_code" => self.industry_code.clone_from(&patch.industry_code),
+                "region_code" => self.region_code.clone_from(&patch.region_code),
+                "founding_date" => self.founding_date.clone_from(&patch.founding_date),
+                "address" => self.address.clone_from(&patch.address),
+                "legal_representative" => self
+                    .legal_representative
+                    .clone_from(&patch.legal_representative),
+                "promotion_zone" => self.promotion_zone.clone_from(&patch.promotion_zone),
+                "service_commissioner" => self
+                    .service_commissioner
+                    .clone_from(&patch.service_commissioner),
+                "contacts" => self.contacts.clone_from(&patch.contacts),
+                "tags" => self.tags.clone_from(&patch.tags),
+                "website" => self.website.clone_from(&patch.website),
+                "notes" => self.notes.clone_from(&patch.notes),
+                _ => unreachable!("expand_mask only returns updatable fields"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The implied mask of an update without one (AIP-134): every updatable
+    /// field set to a non-default value in `self`.
+    pub fn populated_fields(&self) -> Vec<String> {
+        render_fields(self)
+            .into_iter()
+            .filter(|(name, value)| UPDATABLE_FIELDS.contains(name) && !value.is_empty())
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
+    /// The fields that differ between `old` and `new`, with rendered values.
+    pub fn diff(old: &Enterprise, new: &Enterprise) -> Vec<FieldChange> {
+        render_fields(old)
+            .into_iter()
+            .zip(render_fields(new))
+            .filter(|((_, a), (_, b))| a != b)
+            .map(|((field, old_value), (_, new_value))| FieldChange {
+                field: field.to_string(),
+                old_value,
+                new_value,
+            })
+            .collect()
+    }
+}
+
+/// A change of one field, values rendered as text (lists as JSON).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct FieldChange {
+    /// Field path.
+    #[prost(string, tag = "1")]
+    pub field: String,
+    /// Old value.
+    #[prost(string, tag = "2")]
+    pub old_value: String,
+    /// New value.
+    #[prost(string, tag = "3")]
+    pub new_value: String,
+}
+
+/// Resource name of the enterprise with this (normalised) code.
+pub fn resource_name(credit_code: &str) -> String {
+    format!("enterprises/{credit_code}")
+}
+
+/// Extracts and normalises the credit code of `enterprises/{credit_code}`.
+/// Only the shape is checked (an existing record may carry an overridden code).
+pub fn parse_resource_name(field: &str, name: &str) -> Result<String> {
+    let Some(code) = name.strip_prefix("enterprises/") else {
+        return Err(Error::invalid_field(
+            field,
+            "INVALID_RESOURCE_NAME",
+            format!("{name:?} is not of the form enterprises/{{credit_code}}"),
+        ));
+    };
+    CreditCode::parse_unverified(code)
+        .map(|c| c.as_str().to_string())
+        .map_err(|e| Error::invalid_field(field, e.reason(), e.to_string()))
+}
+
+/// The outcome of a mutation rule: what happened and the resulting record.
+pub type Outcome = (ChangeKind, Enterprise);
+
+/// Registers `input` (already normalised and validated) unless the code is taken.
+pub fn create(
+    current: Option<Enterprise>,
+    mut input: Enterprise,
+    uid: [u8; 16],
+    now: Micros,
+) -> Result<Outcome> {
+    if let Some(existing) = current {
+        return Err(Error::AlreadyExists {
+            resource: existing.resource_name(),
+            deleted: existing.is_deleted(),
+        });
+    }
+    input.uid = uid.to_vec();
+    input.create_time = now;
+    input.update_time = now;
+    input.delete_time = 0;
+    input.delete_reason.clear();
+    input.former_names.clear();
+    Ok((ChangeKind::Created, input))
+}
+
+/// Applies a field-mask update to the stored record.
+pub fn update(
+    current: Option<Enterprise>,
+    name: &str,
+    patch: &Enterprise,
+    mask: &[String],
+    etag: &str,
+    rules: &Rules,
+    now: Micros,
+) -> Result<Outcome> {
+    let mut record = existing(current, name, etag)?;
+    record.apply_mask(patch, mask, now)?;
+    record.normalise();
+    record
+        .validate(rules)
+        .map_err(|e| e.in_field("enterprise"))?;
+    record.update_time = now;
+    Ok((ChangeKind::Updated, record))
+}
+
+/// Soft-deletes the stored record.
+pub fn delete(
+    current: Option<Enterprise>,
+    name: &str,
+    etag: &str,
+    reason: &str,
+    now: Micros,
+) -> Result<Outcome> {
+    let mut record = existing(current, name, etag)?;
+    if record.is_deleted() {
+        return Err(Error::FailedPrecondition {
+            reason: "ALREADY_DELETED",
+            message: format!("{name} is already deleted"),
+        });
+    }
+    record.delete_time = now;
+    record.delete_reason = reason.trim().to_string();
+    record.update_time = now;
+    Ok((ChangeKind::Deleted, record))
+}
+
+/// Restores a soft-deleted record.
+pub fn undelete(
+    current: Option<Enterprise>,
+    name: &str,
+    etag: &str,
+    now: Micros,
+) -> Result<Outcome> {
+    let mut record = existing(current, name, etag)?;
+    if !record.is_deleted() {
+        return Err(Error::FailedPrecondition {
+            reason: "NOT_DELETED",
+            message: format!("{name} is not deleted"),
+        });
+    }
+    record.delete_time = 0;
+    record.delete_reason.clear();
+    record.update_time = now;
+    Ok((ChangeKind::Undeleted, record))
+}
+
+/// The stored record, if it exists and matches `etag` (when one is given).
+fn existing(current: Option<Enterprise>, name: &str, etag: &str) -> Result<Enterprise> {
+    let record = current.ok_or_else(|| Error::NotFound {
+        resource: name.to_string(),
+    })?;
+    if !etag.is_empty() && etag != record.etag() {
+        return Err(Error::Aborted {
+            reason: "ETAG_MISMATCH",
+            message: format!("{name} changed since it was read (etag {etag} is stale, current is {}); re-read and retry", record.etag()),
+            resource: name.to_string(),
+        });
+    }
+    Ok(record)
+}
+
+/// Resolves `*` and rejects unknown or read-only paths.
+fn expand_mask(paths: &[String]) -> Result<Vec<&'static str>> {
+    let mut out: Vec<&'static str> = Vec::new();
+    let mut violations = Vec::new();
+    for path in paths {
+        let path = path.trim();
+        if path == "*" {
+            out.extend_from_slice(UPDATABLE_FIELDS);
+        } else if let Some(known) = UPDATABLE_FIELDS.iter().find(|f| **f == path) {
+            out.push(known);
+        } else if READ_ONLY_FIELDS.contains(&path) {
+            violations.push(FieldViolation::new(
+                "update_mask",
+                "FIELD_NOT_UPDATABLE",
+                format!("{path:?} cannot be changed by an update"),
+            ));
+        } else {
+            violations.push(FieldViolation::new(
+                "update_mask",
+                "UNKNOWN_FIELD",
+                format!(
+                    "{path:?} is not a field of Enterprise (updatable: {})",
+                    UPDATABLE_FIELDS.join(", ")
+                ),
+            ));
+        }
+    }
+    if !violations.is_empty() {
+        return Err(Error::invalid_fields(violations));
+    }
+    if out.is_empty() {
+        return Err(Error::invalid_field(
+            "update_mask",
+            "EMPTY_UPDATE_MASK",
+            "names no field to update",
+        ));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Every audited field with its value rendered as text, in a fixed order.
+fn render_fields(e: &Enterprise) -> Vec<(&'static str, String)> {
+    fn json<T: Serialize>(items: &[T]) -> String {
+        if items.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(items).unwrap_or_default()
+        }
+    }
+    vec![
+        ("credit_code", e.credit_code.clone()),
+        ("display_name", e.display_name.clone()),
+        ("former_names", json(&e.former_names)),
+        ("industry_code", e.industry_code.clone()),
+        ("region_code", e.region_code.clone()),
+        ("founding_date", e.founding_date.clone()),
+        ("address", e.address.clone()),
+        ("legal_representative", e.legal_representative.clone()),
+        ("promotion_zone", e.promotion_zone.clone()),
+        ("service_commissioner", e.service_commissioner.clone()),
+        ("contacts", json(&e.contacts)),
+        ("tags", json(&e.tags)),
+        ("website", e.website.clone()),
+        ("notes", e.notes.clone()),
+        (
+            "credit_code_override",
+            e.credit_code_override
+                .as_ref()
+                .map(|o| o.reason.clone())
+                .unwrap_or_default(),
+        ),
+        ("delete_reason", e.delete_reason.clone()),
+    ]
+}
+
+fn trim_in_place(s: &mut String) {
+    let trimmed = s.trim();
+    if trimmed.len() != s.len() {
+        *s = trimmed.to_string();
+    }
+}
+
+/// Single-line text of `min..=max` characters without control characters.
+fn check_text(v: &mut Vec<FieldViolation>, field: &str, value: &str, min: usize, max: usize) {
+    let chars = value.chars().count();
+    if chars < min {
+        v.push(FieldViolation::new(field, "REQUIRED", "is required"));
+    } else if chars > max {
+        v.push(FieldViolation::new(
+            field,
+            "TOO_LONG",
+            format!("has {chars} characters, at most {max} allowed"),
+        ));
+    } else if value.chars().any(char::is_control) {
+        v.push(FieldViolation::new(
+            field,
+            "CONTROL_CHARACTER",
+            "must not contain control characters or line breaks",
+        ));
+    }
+}
+
+/// Multi-line text: line breaks and tabs allowed, other control characters not.
+fn check_multiline(v: &mut Vec<FieldViolation>, field: &str, value: &str, max: usize) {
+    let chars = value.chars().count();
+    if chars > max {
+        v.push(FieldViolation::new(
+            field,
+            "TOO_LONG",
+            format!("has {chars} characters, at most {max} allowed"),
+        ));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        v.push(FieldViolation::new(
+            field,
+            "CONTROL_CHARACTER",
+            "must not contain control characters",
+        ));
+    }
+}
+
+/// Checks a free-text reason (delete, override): at most
+/// [`MAX_REASON_CHARS`], required when `required`.
+pub fn validate_reason(field: &str, reason: &str, required: bool) -> Result<()> {
+    let mut v = Vec::new();
+    check_text(
+        &mut v,
+        field,
+        reason.trim(),
+        usize::from(required),
+        MAX_REASON_CHARS,
+    );
+    match v.is_empty() {
+        true => Ok(()),
+        false => Err(Error::invalid_fields(v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Enterprise {
+        Enterprise {
+            credit_code: "91350100M000100Y43".into(),
+            display_name: "西安航天动力有限公司".into(),
+            industry_code: "C3742".into(),
+            region_code: "610116".into(),
+            tags: vec!["专精特新".into()],
+            ..Default::default()
+        }
+    }
+
+    fn violations(result: Result<()>) -> Vec<(String, &'static str)> {
+        match result {
+            Err(Error::InvalidArgument { violations, .. }) => violations
+                .into_iter()
+                .map(|v| (v.field, v.reason))
+                .collect(),
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_sample_passes() {
+        assert!(sample().validate(&Rules::default()).is_ok());
+    }
+
+    #[test]
+    fn empty_and_oversized_names_are_rejected() {
+        let mut e = sample();
+        e.display_name = String::new();
+        assert_eq!(
+            violations(e.validate(&Rules::default())),
+            vec![("display_name".to_string(), "REQUIRED")]
+        );
+        e.display_name = "名".repeat(10_000);
+        assert_eq!(
+            violations(e.validate(&Rules::default())),
+            vec![("display_name".to_string(), "TOO_LONG")]
+        );
+        e.display_name = "a\nb".into();
+        assert_eq!(
+            violations(e.validate(&Rules::default())),
+            vec![("display_name".to_string(), "CONTROL_CHARACTER")]
+        );
+    }
+
+    #[test]
+    fn reports_every_violation_at_once() {
+        let mut e = sample();
+        e.industry_code = "D37".into();
+        e.region_code = "61011".into();
+        e.founding_date = "2023-02-30".into();
+        e.tags = vec!["a,b".into()];
+        e.contacts = vec![Contact {
+            name: String::new(),
+            email: "nobody".into(),
+            ..Default::default()
+        }];
+        let fields: Vec<String> = violations(e.validate(&Rules::default()))
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "industry_code",
+                "region_code",
+                "founding_date",
+                "contacts[0].name",
+                "contacts[0].email",
+                "tags[0]"
+            ]
+        );
+    }
+
+    #[test]
+    fn zone_must_be_configured_when_zones_exist() {
+        let mut e = sample();
+        e.promotion_zone = "north".into();
+        assert!(e.validate(&Rules::default()).is_ok());
+        let rules = Rules {
+            zones: vec!["east".into()],
+        };
+        assert_eq!(
+            violations(e.validate(&rules)),
+            vec![("promotion_zone".to_string(), "UNKNOWN_ZONE")]
+        );
+    }
+
+    #[test]
+    fn normalise_trims_canonicalises_and_dedupes() {
+        let mut e = sample();
+        e.display_name = "  西安航天  ".into();
+        e.industry_code = " 3742 ".into();
+        e.tags = vec![" 储能 ".into(), "储能".into(), "电芯".into()];
+        e.normalise();
+        assert_eq!(e.display_name, "西安航天");
+        assert_eq!(e.industry_code, "C3742");
+        assert_eq!(e.tags, vec!["储能", "电芯"]);
+    }
+
+    #[test]
+    fn mask_update_keeps_former_name_and_diff_names_fields() {
+        let old = sample();
+        let mut new = old.clone();
+        let patch = Enterprise {
+            display_name: "西安航天新名有限公司".into(),
+            notes: "ignored: not in mask".into(),
+            ..Default::default()
+        };
+        new.apply_mask(&patch, &["display_name".into()], 42)
+            .unwrap();
+        assert_eq!(new.display_name, "西安航天新名有限公司");
+        assert_eq!(new.notes, "");
+        assert_eq!(
+            new.former_names,
+            vec![FormerName {
+                display_name: old.display_name.clone(),
+                change_time: 42
+            }]
+        );
+        let fields: Vec<String> = Enterprise::diff(&old, &new)
+            .into_iter()
+            .map(|c| c.field)
+            .collect();
+        assert_eq!(fields, ["display_name", "former_names"]);
+    }
+
+    #[test]
+    fn mask_rejects_unknown_read_only_and_empty_paths() {
+        let mut e = sample();
+        let patch = sample();
+        let reasons = |paths: &[&str], e: &mut Enterprise| match e.apply_mask(
+            &patch,
+            &paths.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            0,
+        ) {
+            Err(Error::InvalidArgument { violations, .. }) => {
+                violations.into_iter().map(|v| v.reason).collect::<Vec<_>>()
+            }
+            other => panic!("expected error, got {other:?}"),
+        };
+        assert_eq!(reasons(&["colour"], &mut e), vec!["UNKNOWN_FIELD"]);
+        assert_eq!(
+            reasons(&["credit_code", "etag"], &mut e),
+            vec!["FIELD_NOT_UPDATABLE", "FIELD_NOT_UPDATABLE"]
+        );
+        assert_eq!(reasons(&[], &mut e), vec!["EMPTY_UPDATE_MASK"]);
+        assert_eq!(e, sample(), "a rejected mask changes nothing");
+    }
+
+    #[test]
+    fn populated_fields_is_the_implied_mask() {
+        let patch = Enterprise {
+            address: "西安市长安区航天大道1号".into(),
+            tags: vec!["x".into()],
+            ..Default::default()
+        };
+        assert_eq!(patch.populated_fields(), ["address", "tags"]);
+    }
+
+    #[test]
+    fn resource_names_parse_and_normalise() {
+        assert_eq!(
+            parse_resource_name("name", "enterprises/91350100m000100y43").unwrap(),
+            "91350100M000100Y43"
+        );
+        assert!(parse_resource_name("name", "companies/91350100M000100Y43").is_err());
+        assert!(parse_resource_name("name", "enterprises/123").is_err());
+    }
+
+    #[test]
+    fn create_refuses_a_taken_code_and_says_if_deleted() {
+        let mut deleted = sample();
+        deleted.delete_time = 5;
+        match create(Some(deleted), sample(), [0; 16], 1) {
+            Err(Error::AlreadyExists { deleted: true, .. }) => {}
+            other => panic!("expected AlreadyExists(deleted), got {other:?}"),
+        }
+        let (kind, created) = create(None, sample(), [7; 16], 9).unwrap();
+        assert_eq!(kind, ChangeKind::Created);
+        assert_eq!(
+            (created.create_time, created.update_time, created.uid.len()),
+            (9, 9, 16)
+        );
+    }
+
+    #[test]
+    fn stale_etag_aborts_and_matching_etag_passes() {
+        let mut stored = sample();
+        stored.revision = 3;
+        let patch = Enterprise {
+            notes: "n".into(),
+            ..Default::default()
+        };
+        let mask = vec!["notes".to_string()];
+        let err = update(
+            Some(stored.clone()),
+            "enterprises/x",
+            &patch,
+            &mask,
+            "0000000000000002",
+            &Rules::default(),
+            1,
+        )
+        .unwrap_err();
+        assert_eq!(err.reason(), "ETAG_MISMATCH");
+        let (_, updated) = update(
+            Some(stored.clone()),
+            "enterprises/x",
+            &patch,
+            &mask,
+            &stored.etag(),
+            &Rules::default(),
+            1,
+        )
+        .unwrap();
+        assert_eq!(updated.notes, "n");
+    }
+
+    #[test]
+    fn update_validates_the_result_with_request_paths() {
+        let patch = Enterprise {
+            industry_code: "Z99".into(),
+            ..Default::default()
+        };
+        let err = update(
+            Some(sample()),
+            "enterprises/x",
+            &patch,
+            &["industry_code".into()],
+            "",
+            &Rules::default(),
+            1,
+        )
+        .unwrap_err();
+        match err {
+            Error::InvalidArgument { violations, .. } => {
+                assert_eq!(violations[0].field, "enterprise.industry_code")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn delete_and_undelete_follow_the_state() {
+        let (_, deleted) = delete(Some(sample()), "n", "", "注销", 5).unwrap();
+        assert!(deleted.is_deleted());
+        assert_eq!(deleted.delete_reason, "注销");
+        assert_eq!(
+            delete(Some(deleted.clone()), "n", "", "", 6)
+                .unwrap_err()
+                .reason(),
+            "ALREADY_DELETED"
+        );
+        let (kind, restored) = undelete(Some(deleted), "n", "", 7).unwrap();
+        assert_eq!(kind, ChangeKind::Undeleted);
+        assert!(!restored.is_deleted() && restored.delete_reason.is_empty());
+        assert_eq!(
+            undelete(Some(restored), "n", "", 8).unwrap_err().reason(),
+            "NOT_DELETED"
+        );
+        assert!(matches!(
+            undelete(None, "n", "", 8),
+            Err(Error::NotFound { .. })
+        ));
+    }
+}

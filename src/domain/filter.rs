@@ -1,0 +1,737 @@
+//! The AIP-160 filter subset of `ListEnterprises`.
+//!
+//! A filter is a conjunction of conditions `field op value`, joined by `AND` or
+//! whitespace, each optionally negated with `NOT` or `-`; parentheses group
+//! conjunctions. `OR` is refused with a clear error rather than silently
+//! misread. Values are bare words or quoted strings (`"…"` or `'…'`).
+//!
+//! Parsing validates every field, operator and value, so an accepted filter
+//! always evaluates; the store decides which conditions an index can serve.
+
+use crate::domain::credit_code::CreditCode;
+use crate::domain::enterprise::Enterprise;
+use crate::domain::industry::IndustryCode;
+use crate::domain::time::{Date, Micros};
+use crate::error::{Error, Result};
+
+/// Longest filter accepted, in bytes.
+pub const MAX_FILTER_BYTES: usize = 2048;
+/// Most conditions in one filter.
+pub const MAX_CONDITIONS: usize = 16;
+
+/// A field that can be filtered on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// `industry_code`: the code or any code below it.
+    IndustryCode,
+    /// `region`: 2-, 4- or 6-digit prefix of the registered region.
+    Region,
+    /// `zone`: promotion zone id.
+    Zone,
+    /// `organisation_type`: credit-code positions 1–2.
+    OrganisationType,
+    /// `tags`: has the tag.
+    Tags,
+    /// `service_commissioner`.
+    ServiceCommissioner,
+    /// `display_name`: exact (`=`) or substring of current or former names (`:`).
+    DisplayName,
+    /// `credit_code`: exact.
+    CreditCode,
+    /// `deleted`: soft-deleted or not.
+    Deleted,
+    /// `create_time`: comparison with an RFC 3339 time.
+    CreateTime,
+    /// `update_time`: comparison with an RFC 3339 time.
+    UpdateTime,
+    /// `founding_date`: comparison with `YYYY-MM-DD`.
+    FoundingDate,
+}
+
+impl Field {
+    const ALL: &'static [(&'static str, Field)] = &[
+        ("industry_code", Field::IndustryCode),
+        ("region", Field::Region),
+        ("zone", Field::Zone),
+        ("organisation_type", Field::OrganisationType),
+        ("tags", Field::Tags),
+        ("service_commissioner", Field::ServiceCommissioner),
+        ("display_name", Field::DisplayName),
+        ("credit_code", Field::CreditCode),
+        ("deleted", Field::Deleted),
+        ("create_time", Field::CreateTime),
+        ("update_time", Field::UpdateTime),
+        ("founding_date", Field::FoundingDate),
+    ];
+
+    fn parse(name: &str) -> Option<Field> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+
+    /// The field's name in filters.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `=`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `:` (has)
+    Has,
+}
+
+/// A validated value, typed by its field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// Text (already canonical for codes).
+    Text(String),
+    /// A boolean.
+    Bool(bool),
+    /// A timestamp.
+    Time(Micros),
+    /// A date.
+    Date(Date),
+}
+
+/// One condition of a filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    /// Negated with NOT or `-`.
+    pub negated: bool,
+    /// The field compared.
+    pub field: Field,
+    /// The operator.
+    pub op: Op,
+    /// The value compared with.
+    pub value: Value,
+}
+
+impl Condition {
+    /// For a positive equality on an indexed field, the field and the
+    /// canonical index value; `None` for conditions only a scan can check.
+    pub fn index_lookup(&self) -> Option<(Field, &str)> {
+        if self.negated {
+            return None;
+        }
+        match (self.field, self.op, &self.value) {
+            (
+                Field::IndustryCode
+                | Field::Region
+                | Field::Zone
+                | Field::OrganisationType
+                | Field::ServiceCommissioner,
+                Op::Eq,
+                Value::Text(v),
+            )
+            | (Field::Tags, Op::Eq | Op::Has, Value::Text(v)) => Some((self.field, v)),
+            _ => None,
+        }
+    }
+
+    /// Whether the enterprise satisfies the condition.
+    pub fn matches(&self, e: &Enterprise) -> bool {
+        self.negated != self.matches_positive(e)
+    }
+
+    fn matches_positive(&self, e: &Enterprise) -> bool {
+        fn text(v: &Value) -> &str {
+            match v {
+                Value::Text(t) => t.as_str(),
+                _ => "",
+            }
+        }
+        match self.field {
+            Field::IndustryCode => {
+                let want = text(&self.value);
+                let hit = e.industry_code.starts_with(want) && !e.industry_code.is_empty();
+                self.eq_or_ne(hit)
+            }
+            Field::Region => self.eq_or_ne(e.region_code.starts_with(text(&self.value))),
+            Field::Zone => self.eq_or_ne(e.promotion_zone == text(&self.value)),
+            Field::OrganisationType => {
+                self.eq_or_ne(e.credit_code.get(0..2) == Some(text(&self.value)))
+            }
+            Field::ServiceCommissioner => {
+                self.eq_or_ne(e.service_commissioner == text(&self.value))
+            }
+            Field::Tags => {
+                let has = e.tags.iter().any(|t| t == text(&self.value));
+                if self.op == Op::Ne {
+                    !has
+                } else {
+                    has
+                }
+            }
+            Field::CreditCode => self.eq_or_ne(e.credit_code == text(&self.value)),
+            Field::DisplayName => {
+                let want = text(&self.value);
+                match self.op {
+                    Op::Has => {
+                        e.display_name.contains(want)
+                            || e.former_names.iter().any(|f| f.display_name.contains(want))
+                    }
+                    _ => self.eq_or_ne(e.display_name == want),
+                }
+            }
+            Field::Deleted => {
+                self.eq_or_ne(matches!(self.value, Value::Bool(b) if b == e.is_deleted()))
+            }
+            Field::CreateTime => self.compare_time(e.create_time),
+            Field::UpdateTime => self.compare_time(e.update_time),
+            Field::FoundingDate => match (Date::parse(&e.founding_date), &self.value) {
+                // A firm with no founding date satisfies no date comparison.
+                (Some(have), Value::Date(want)) => self.compare(have.cmp(want)),
+                _ => false,
+            },
+        }
+    }
+
+    fn eq_or_ne(&self, equal: bool) -> bool {
+        if self.op == Op::Ne {
+            !equal
+        } else {
+            equal
+        }
+    }
+
+    fn compare_time(&self, have: Micros) -> bool {
+        match self.value {
+            Value::Time(want) => self.compare(have.cmp(&want)),
+            _ => false,
+        }
+    }
+
+    fn compare(&self, ord: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self.op {
+            Op::Eq => ord == Equal,
+            Op::Ne => ord != Equal,
+            Op::Lt => ord == Less,
+            Op::Le => ord != Greater,
+            Op::Gt => ord == Greater,
+            Op::Ge => ord != Less,
+            Op::Has => false,
+        }
+    }
+}
+
+/// A parsed filter: all conditions must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// The conditions, in the order written.
+    pub conditions: Vec<Condition>,
+}
+
+impl Filter {
+    /// Parses and validates a filter; the empty string is the empty filter.
+    pub fn parse(input: &str) -> Result<Filter> {
+        if input.len() > MAX_FILTER_BYTES {
+            return Err(filter_error(format!(
+                "is {} bytes long, at most {MAX_FILTER_BYTES} allowed",
+                input.len()
+            )));
+        }
+        let tokens = tokenize(input)?;
+        let mut parser = Parser {
+            tokens,
+            pos: 0,
+            depth: 0,
+        };
+        let conditions = parser.conjunction()?;
+        if let Some(tok) = parser.peek() {
+            return Err(filter_error(format!("unexpected {}", tok.describe())));
+        }
+        if conditions.len() > MAX_CONDITIONS {
+            return Err(filter_error(format!(
+                "has {} conditions, at most {MAX_CONDITIONS} allowed",
+                conditions.len()
+            )));
+        }
+        Ok(Filter { conditions })
+    }
+
+    /// Whether the enterprise satisfies every condition.
+    pub fn matches(&self, e: &Enterprise) -> bool {
+        self.conditions.iter().all(|c| c.matches(e))
+    }
+
+    /// Whether any condition is about the deleted state (which then implies
+    /// `show_deleted`).
+    pub fn mentions_deleted(&self) -> bool {
+        self.conditions.iter().any(|c| c.field == Field::Deleted)
+    }
+}
+
+fn filter_error(description: String) -> Error {
+    Error::invalid_field("filter", "INVALID_FILTER", description)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Word(String),
+    Quoted(String),
+    Op(Op),
+    Open,
+    Close,
+    Minus,
+}
+
+impl Token {
+    fn describe(&self) -> String {
+        match self {
+            Token::Word(w) => format!("{w:?}"),
+            Token::Quoted(q) => format!("string {q:?}"),
+            Token::Op(op) => format!("operator {op:?}"),
+            Token::Open => "'('".into(),
+            Token::Close => "')'".into(),
+            Token::Minus => "'-'".into(),
+        }
+    }
+}
+
+fn tokenize(input: &str) -> Result<Vec<Token>> {
+    let mut tokens = Vec::new();
+    let mut chars = input.char_indices().peekable();
+    while let Some(&(i, c)) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '(' => {
+                chars.next();
+                tokens.push(Token::Open);
+            }
+            ')' => {
+                chars.next();
+                tokens.push(Token::Close);
+            }
+            '-' if tokens.last().is_none_or(|t| !matches!(t, Token::Op(_))) => {
+                chars.next();
+                tokens.push(Token::Minus);
+            }
+            '=' | ':' => {
+                chars.next();
+                tokens.push(Token::Op(if c == '=' { Op::Eq } else { Op::Has }));
+            }
+            '!' | '<' | '>' => {
+                chars.next();
+                let eq = chars.next_if(|&(_, n)| n == '=').is_some();
+                tokens.push(Token::Op(match (c, eq) {
+                    ('!', true) => Op::Ne,
+                    ('<', false) => Op::Lt,
+                    ('<', true) => Op::Le,
+                    ('>', false) => Op::Gt,
+                    ('>', true) => Op::Ge,
+                    _ => {
+                        return Err(filter_error(format!(
+                            "'!' at byte {i} must be followed by '='"
+                        )))
+                    }
+                }));
+            }
+            '"' | '\'' => {
+                chars.next();
+                let mut text = String::new();
+                let mut closed = false;
+                while let Some((_, ch)) = chars.next() {
+                    match ch {
+                        '\\' => match chars.next() {
+                            Some((_, esc)) => text.push(esc),
+                            None => break,
+                        },
+                        ch if ch == c => {
+                            closed = true;
+                            break;
+                        }
+                        ch => text.push(ch),
+                    }
+                }
+                if !closed {
+                    return Err(filter_error(format!(
+                        "string starting at byte {i} is not closed"
+                    )));
+                }
+                tokens.push(Token::Quoted(text));
+            }
+            _ => {
+                // A bare value (after an operator) may contain ':' and '-', as
+                // RFC 3339 times do; a field name ends at the operator.
+                let is_value = matches!(tokens.last(), Some(Token::Op(_)));
+                let mut word = String::new();
+                while let Some(&(_, ch)) = chars.peek() {
+                    let stop = if is_value { "()" } else { "()=:!<>\"'" };
+                    if ch.is_whitespace() || stop.contains(ch) {
+                        break;
+                    }
+                    word.push(ch);
+                    chars.next();
+                }
+                tokens.push(Token::Word(word));
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.pos)
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        let tok = self.tokens.get(self.pos).cloned();
+        self.pos += 1;
+        tok
+    }
+
+    /// `term { [AND] term }` up to the end or a closing parenthesis.
+    fn conjunction(&mut self) -> Result<Vec<Condition>> {
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                None | Some(Token::Close) => break,
+                Some(Token::Word(w)) if w == "OR" => {
+                    return Err(filter_error(
+                        "OR is not supported: run one query per alternative".into(),
+                    ));
+                }
+                Some(Token::Word(w)) if w == "AND" => {
+                    if out.is_empty() {
+                        return Err(filter_error("AND needs a condition before it".into()));
+                    }
+                    self.next();
+                    if matches!(self.peek(), None | Some(Token::Close)) {
+                        return Err(filter_error("AND needs a condition after it".into()));
+                    }
+                }
+                _ => out.extend(self.term()?),
+            }
+        }
+        Ok(out)
+    }
+
+    fn term(&mut self) -> Result<Vec<Condition>> {
+        let negated = match self.peek() {
+            Some(Token::Minus) => {
+                self.next();
+                true
+            }
+            Some(Token::Word(w)) if w == "NOT" => {
+                self.next();
+                true
+            }
+            _ => false,
+        };
+        if self.peek() == Some(&Token::Open) {
+            self.next();
+            self.depth += 1;
+            if self.depth > 8 {
+                return Err(filter_error("parentheses nest too deep".into()));
+            }
+            let inner = self.conjunction()?;
+            if self.next() != Some(Token::Close) {
+                return Err(filter_error("'(' is not closed".into()));
+            }
+            self.depth -= 1;
+            return match (negated, inner.len()) {
+                (false, _) => Ok(inner),
+                (true, 1) => Ok(inner
+                    .into_iter()
+                    .map(|mut c| {
+                        c.negated = !c.negated;
+                        c
+                    })
+                    .collect()),
+                (true, _) => Err(filter_error(
+                    "NOT of a group of several conditions is not supported".into(),
+                )),
+            };
+        }
+        let field_name = match self.next() {
+            Some(Token::Word(w)) => w,
+            Some(other) => {
+                return Err(filter_error(format!(
+                    "expected a field name, found {}",
+                    other.describe()
+                )))
+            }
+            None => return Err(filter_error("expected a condition after NOT".into())),
+        };
+        let Some(field) = Field::parse(&field_name) else {
+            let known: Vec<&str> = Field::ALL.iter().map(|(n, _)| *n).collect();
+            return Err(Error::invalid_field(
+                "filter",
+                "UNKNOWN_FILTER_FIELD",
+                format!("unknown field {field_name:?} (known: {})", known.join(", ")),
+            ));
+        };
+        let op = match self.next() {
+            Some(Token::Op(op)) => op,
+            other => {
+                return Err(filter_error(format!(
+                    "expected an operator after {field_name}, found {}",
+                    other.map_or("the end".into(), |t| t.describe())
+                )))
+            }
+        };
+        let raw = match self.next() {
+            Some(Token::Word(w)) => w,
+            Some(Token::Quoted(q)) => q,
+            other => {
+                return Err(filter_error(format!(
+                    "expected a value after {field_name}, found {}",
+                    other.map_or("the end".into(), |t| t.describe())
+                )))
+            }
+        };
+        let value = typed_value(field, op, &raw)?;
+        Ok(vec![Condition {
+            negated,
+            field,
+            op,
+            value,
+        }])
+    }
+}
+
+/// Checks the operator for the field and converts the value to its type.
+fn typed_value(field: Field, op: Op, raw: &str) -> Result<Value> {
+    let name = field.name();
+    let bad_op = || filter_error(format!("operator {op:?} is not supported on {name}"));
+    let bad_value = |why: String| filter_error(format!("{name}: {why}"));
+    match field {
+        Field::IndustryCode => {
+            if !matches!(op, Op::Eq | Op::Ne) {
+                return Err(bad_op());
+            }
+            IndustryCode::parse(raw)
+                .map(|c| Value::Text(c.as_str().to_string()))
+                .map_err(|e| bad_value(e.to_string()))
+        }
+        Field::Region => {
+            if !matches!(op, Op::Eq | Op::Ne) {
+                return Err(bad_op());
+            }
+            let ok = matches!(raw.len(), 2 | 4 | 6) && raw.bytes().all(|b| b.is_ascii_digit());
+            if ok {
+                Ok(Value::Text(raw.to_string()))
+            } else {
+                Err(bad_value(format!(
+                    "{raw:?} is not a 2-, 4- or 6-digit region code"
+                )))
+            }
+        }
+        Field::Zone | Field::ServiceCommissioner | Field::OrganisationType => {
+            if !matches!(op, Op::Eq | Op::Ne) {
+                return Err(bad_op());
+            }
+            Ok(Value::Text(raw.trim().to_string()))
+        }
+        Field::Tags => {
+            if !matches!(op, Op::Has | Op::Eq | Op::Ne) {
+                return Err(bad_op());
+            }
+            Ok(Value::Text(raw.trim().to_string()))
+        }
+        Field::DisplayName => {
+            if !matches!(op, Op::Has | Op::Eq | Op::Ne) {
+                return Err(bad_op());
+            }
+            if raw.trim().is_empty() {
+                return Err(bad_value("the value must not be empty".into()));
+            }
+            Ok(Value::Text(raw.trim().to_string()))
+        }
+        Field::CreditCode => {
+            if !matches!(op, Op::Eq | Op::Ne) {
+                return Err(bad_op());
+            }
+            CreditCode::parse_unverified(raw)
+                .map(|c| Value::Text(c.as_str().to_string()))
+                .map_err(|e| bad_value(e.to_string()))
+        }
+        Field::Deleted => {
+            if !matches!(op, Op::Eq | Op::Ne) {
+                return Err(bad_op());
+            }
+            match raw {
+                "true" => Ok(Value::Bool(true)),
+                "false" => Ok(Value::Bool(false)),
+                _ => Err(bad_value(format!("{raw:?} is not true or false"))),
+            }
+        }
+        Field::CreateTime | Field::UpdateTime => {
+            if op == Op::Has {
+                return Err(bad_op());
+            }
+            let ts: prost_types::Timestamp = raw.parse().map_err(|_| {
+                bad_value(format!(
+                    "{raw:?} is not an RFC 3339 time such as 2024-05-01T00:00:00Z"
+                ))
+            })?;
+            Ok(Value::Time(
+                ts.seconds * 1_000_000 + i64::from(ts.nanos) / 1000,
+            ))
+        }
+        Field::FoundingDate => {
+            if op == Op::Has {
+                return Err(bad_op());
+            }
+            Date::parse(raw)
+                .map(Value::Date)
+                .ok_or_else(|| bad_value(format!("{raw:?} is not a date YYYY-MM-DD")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(input: &str) -> &'static str {
+        match Filter::parse(input) {
+            Err(e) => e.reason(),
+            Ok(f) => panic!("{input:?} should fail, parsed {f:?}"),
+        }
+    }
+
+    fn firm() -> Enterprise {
+        Enterprise {
+            credit_code: "91610116MA6U0001XX".into(),
+            display_name: "西安航天动力有限公司".into(),
+            former_names: vec![crate::domain::enterprise::FormerName {
+                display_name: "陕西火箭厂".into(),
+                change_time: 1,
+            }],
+            industry_code: "C3742".into(),
+            region_code: "610116".into(),
+            promotion_zone: "east".into(),
+            tags: vec!["专精特新".into(), "储能".into()],
+            founding_date: "2015-06-01".into(),
+            create_time: 1_700_000_000_000_000,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn empty_filter_matches_everything() {
+        let f = Filter::parse("  ").unwrap();
+        assert!(f.conditions.is_empty());
+        assert!(f.matches(&firm()));
+    }
+
+    #[test]
+    fn parses_conjunctions_in_every_spelling() {
+        let a = Filter::parse(r#"industry_code = "C37" AND zone = east tags:"专精特新""#).unwrap();
+        let b = Filter::parse(r#"(industry_code=37) zone="east" AND (tags:专精特新)"#).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.conditions.len(), 3);
+        assert!(a.matches(&firm()));
+    }
+
+    #[test]
+    fn industry_code_matches_descendants_only() {
+        assert!(Filter::parse("industry_code = C").unwrap().matches(&firm()));
+        assert!(Filter::parse("industry_code = C374")
+            .unwrap()
+            .matches(&firm()));
+        assert!(!Filter::parse("industry_code = C3743")
+            .unwrap()
+            .matches(&firm()));
+        assert!(!Filter::parse("industry_code != C37")
+            .unwrap()
+            .matches(&firm()));
+    }
+
+    #[test]
+    fn negation_and_substring_over_former_names() {
+        assert!(Filter::parse(r#"display_name:"航天""#)
+            .unwrap()
+            .matches(&firm()));
+        assert!(Filter::parse(r#"display_name:"火箭厂""#)
+            .unwrap()
+            .matches(&firm()));
+        assert!(!Filter::parse(r#"NOT display_name:"航天""#)
+            .unwrap()
+            .matches(&firm()));
+        assert!(!Filter::parse(r#"-tags:"储能""#).unwrap().matches(&firm()));
+        assert!(Filter::parse(r#"NOT (zone = west)"#)
+            .unwrap()
+            .matches(&firm()));
+    }
+
+    #[test]
+    fn comparisons_on_times_and_dates() {
+        assert!(Filter::parse("create_time >= 2023-01-01T00:00:00Z")
+            .unwrap()
+            .matches(&firm()));
+        assert!(!Filter::parse("create_time < 2023-01-01T00:00:00Z")
+            .unwrap()
+            .matches(&firm()));
+        assert!(Filter::parse("founding_date <= 2015-06-01")
+            .unwrap()
+            .matches(&firm()));
+        assert!(!Filter::parse("founding_date > 2015-06-01")
+            .unwrap()
+            .matches(&firm()));
+    }
+
+    #[test]
+    fn index_lookup_only_for_positive_equalities_on_indexed_fields() {
+        let f =
+            Filter::parse(r#"zone = east -region = 6101 display_name:"航天" tags:"储能""#).unwrap();
+        let lookups: Vec<_> = f
+            .conditions
+            .iter()
+            .filter_map(Condition::index_lookup)
+            .collect();
+        assert_eq!(lookups, vec![(Field::Zone, "east"), (Field::Tags, "储能")]);
+    }
+
+    #[test]
+    fn bad_filters_have_precise_reasons() {
+        assert_eq!(reason("colour = red"), "UNKNOWN_FILTER_FIELD");
+        assert_eq!(reason("zone = a OR zone = b"), "INVALID_FILTER");
+        assert_eq!(reason("zone ="), "INVALID_FILTER");
+        assert_eq!(reason("zone east"), "INVALID_FILTER");
+        assert_eq!(reason(r#"display_name:"unclosed"#), "INVALID_FILTER");
+        assert_eq!(reason("industry_code = D37"), "INVALID_FILTER");
+        assert_eq!(reason("region = 61011"), "INVALID_FILTER");
+        assert_eq!(reason("deleted = maybe"), "INVALID_FILTER");
+        assert_eq!(reason("create_time > yesterday"), "INVALID_FILTER");
+        assert_eq!(reason("zone < east"), "INVALID_FILTER");
+        assert_eq!(reason("(zone = east"), "INVALID_FILTER");
+        assert_eq!(reason("zone = east)"), "INVALID_FILTER");
+        assert_eq!(reason("AND zone = east"), "INVALID_FILTER");
+        assert_eq!(reason(&"zone = e ".repeat(17)), "INVALID_FILTER");
+        assert_eq!(reason(&"x".repeat(MAX_FILTER_BYTES + 1)), "INVALID_FILTER");
+    }
+
+    #[test]
+    fn deleted_condition_is_detected() {
+        assert!(Filter::parse("deleted = true").unwrap().mentions_deleted());
+        assert!(!Filter::parse("zone = east").unwrap().mentions_deleted());
+    }
+}

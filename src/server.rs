@@ -1,0 +1,163 @@
+//! Assembles the gRPC server: ladder services behind authentication, health,
+//! reflection (v1 and v1alpha, with the google.rpc error types), explicit
+//! limits, and graceful shutdown that finishes in-flight requests and flushes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::api::change::ChangeApi;
+use crate::api::enterprise::EnterpriseApi;
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::domain::enterprise::Rules;
+use crate::pb::{self, v1};
+use crate::store::{Store, StoreOptions};
+
+/// Most concurrent HTTP/2 streams per connection.
+pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+
+/// Serves ladder on an already-bound listener until `shutdown` resolves, then
+/// lets in-flight requests finish. The caller owns the store (and closes it).
+pub async fn serve(
+    listener: TcpListener,
+    config: &Config,
+    store: Store,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let limits = &config.server;
+    let auth = Authenticator::new(config.tokens.clone());
+    let rules = Rules {
+        zones: config.zone_ids(),
+    };
+
+    let enterprise = v1::enterprise_service_server::EnterpriseServiceServer::new(
+        EnterpriseApi::new(store.clone(), rules),
+    )
+    .max_decoding_message_size(limits.max_message_bytes)
+    .max_encoding_message_size(limits.max_message_bytes);
+    let change = v1::change_service_server::ChangeServiceServer::new(ChangeApi::new(store.clone()))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<v1::enterprise_service_server::EnterpriseServiceServer<EnterpriseApi>>()
+        .await;
+    health_reporter
+        .set_serving::<v1::change_service_server::ChangeServiceServer<ChangeApi>>()
+        .await;
+
+    let reflection_v1 = reflection_builder()
+        .build_v1()
+        .context("building reflection v1")?;
+    let reflection_v1alpha = reflection_builder()
+        .build_v1alpha()
+        .context("building reflection v1alpha")?;
+
+    let addr = listener.local_addr().ok();
+    tracing::info!(?addr, "serving");
+    Server::builder()
+        .timeout(Duration::from_secs(limits.request_timeout_secs))
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            enterprise,
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            change, auth,
+        ))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+        .context("gRPC server failed")?;
+    tracing::info!("stopped accepting requests; in-flight requests finished");
+    Ok(())
+}
+
+/// Reflection over ladder's protos plus the standard types clients need to
+/// decode errors (google.rpc) and health.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// Refuses an unauthenticated server on a non-loopback address unless the
+/// configuration explicitly allows it.
+pub fn check_exposure(addr: &SocketAddr, config: &Config) -> anyhow::Result<()> {
+    if config.tokens.is_empty() && !addr.ip().is_loopback() {
+        anyhow::ensure!(
+            config.server.allow_unauthenticated,
+            "refusing to listen on {addr} without tokens: anyone reaching it would be admin. \
+             Mint tokens (`ladder token mint`) into the config file, listen on 127.0.0.1, \
+             or pass --allow-unauthenticated for a closed network"
+        );
+        tracing::warn!(%addr, "serving WITHOUT authentication on a non-loopback address: every caller is admin");
+    }
+    Ok(())
+}
+
+/// Opens the store, binds, serves until SIGINT/SIGTERM, then drains and
+/// flushes: the `ladder serve` command.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let addr: SocketAddr = config.server.listen.parse().with_context(|| {
+        format!(
+            "--listen {:?} is not an address like 127.0.0.1:50051",
+            config.server.listen
+        )
+    })?;
+    check_exposure(&addr, &config)?;
+    let options = StoreOptions {
+        path: config.server.data.clone(),
+        cache_bytes: config.server.cache_mb * 1024 * 1024,
+    };
+    let store = Store::open(&options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(data = %options.path.display(), "store open");
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let result = serve(listener, &config, store.clone(), shutdown_signal()).await;
+    store.close();
+    tracing::info!("store flushed and closed");
+    result
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -1,0 +1,503 @@
+//! Enterprise records: the atomic mutation path (record + indexes + change log
+//! + idempotency in one batch) and index-driven listing.
+//!
+//! Secondary indexes (`X` keys, see [`keys`]), one byte per index:
+//!
+//! | id  | value                                   | serves                     |
+//! |-----|-----------------------------------------|----------------------------|
+//! | `i` | every level of the industry code        | `industry_code = "C37"`    |
+//! | `r` | 2-, 4- and 6-digit region prefixes      | `region = "6101"`          |
+//! | `z` | promotion zone                          | `zone = "east"`            |
+//! | `o` | organisation type (code positions 1–2)  | `organisation_type = "91"` |
+//! | `t` | each tag                                | `tags:"x"`                 |
+//! | `c` | service commissioner                    | `service_commissioner = …` |
+//! | `n` | display name                            | `order_by display_name`    |
+//! | `k` | create time                             | `order_by create_time`     |
+//!
+//! Soft-deleted records keep their index entries (they are filtered out when
+//! read), so delete and undelete touch only the record.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use crate::domain::change::{Change, ChangeKind, WriteMeta};
+use crate::domain::enterprise::{Enterprise, Outcome};
+use crate::domain::filter::{Field, Filter};
+use crate::domain::industry::IndustryCode;
+use crate::domain::time::Micros;
+use crate::error::{Error, Result};
+use crate::store::{blocking, codec, keys, writer, Store, Txn};
+
+/// Most index or record entries one page request may examine; a page that
+/// hits the budget is returned short, with a token to continue.
+pub const SCAN_BUDGET: usize = 10_000;
+/// Entries probed per candidate index when choosing which index drives a list.
+const PROBE: usize = 256;
+/// Most entries examined to count `total_size` on a first page.
+pub const COUNT_BUDGET: usize = 2_000_000;
+
+const IDX_INDUSTRY: u8 = b'i';
+const IDX_REGION: u8 = b'r';
+const IDX_ZONE: u8 = b'z';
+const IDX_ORG_TYPE: u8 = b'o';
+const IDX_TAG: u8 = b't';
+const IDX_COMMISSIONER: u8 = b'c';
+const IDX_NAME: u8 = b'n';
+const IDX_CREATED: u8 = b'k';
+
+/// Stored with a request id so a retry gets the original answer (AIP-155).
+#[derive(Clone, PartialEq, prost::Message)]
+struct RequestRecord {
+    /// Digest of the original request.
+    #[prost(bytes = "vec", tag = "1")]
+    fingerprint: Vec<u8>,
+    /// The enterprise as the original request returned it.
+    #[prost(bytes = "vec", tag = "2")]
+    response: Vec<u8>,
+    /// When the original request committed.
+    #[prost(int64, tag = "3")]
+    time: Micros,
+}
+
+/// The sort order of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderKey {
+    /// By credit code (the default).
+    #[default]
+    CreditCode,
+    /// By legal name.
+    DisplayName,
+    /// By registration time in ladder.
+    CreateTime,
+}
+
+/// One page request of `ListEnterprises`, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Conditions every result meets.
+    pub filter: Filter,
+    /// Sort key.
+    pub order: OrderKey,
+    /// Descending order.
+    pub desc: bool,
+    /// Include soft-deleted records.
+    pub show_deleted: bool,
+    /// Results wanted (1..=1000).
+    pub page_size: usize,
+    /// Position after which to continue (from a page token).
+    pub after: Option<Vec<u8>>,
+    /// Count all matches (first page only).
+    pub count_total: bool,
+}
+
+/// One page of results.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    /// The matching records of this page.
+    pub items: Vec<Enterprise>,
+    /// Where the next page starts; `None` on the last page.
+    pub resume: Option<Vec<u8>>,
+    /// Number of all matches, when counted.
+    pub total: Option<u64>,
+}
+
+impl Store {
+    /// Reads one enterprise (deleted or not).
+    pub fn get_enterprise(&self, credit_code: &str) -> Result<Option<Enterprise>> {
+        self.tree()
+            .get(keys::enterprise(credit_code))?
+            .map(|bytes| codec::decode(&bytes))
+            .transpose()
+    }
+
+    /// Applies a mutation rule to one enterprise atomically: the rule sees the
+    /// stored record and the commit time and returns the new record; the
+    /// store writes it with its index changes, a change-log entry and the
+    /// idempotency record, and answers once durable. A request id already
+    /// used for the same request returns the original answer unchanged; an
+    /// update that changes nothing writes nothing.
+    pub async fn mutate_enterprise<F>(
+        &self,
+        credit_code: String,
+        meta: WriteMeta,
+        dry_run: bool,
+        rule: F,
+    ) -> Result<Enterprise>
+    where
+        F: FnOnce(Option<Enterprise>, Micros) -> Result<Outcome> + Send + 'static,
+    {
+        self.write(dry_run, move |txn| {
+            if let Some(replayed) = replay(txn, &meta)? {
+                return Ok(replayed);
+            }
+            let key = keys::enterprise(&credit_code);
+            let current: Option<Enterprise> = txn.get_record(&key)?;
+            let (kind, mut next) = rule(current.clone(), txn.now())?;
+            let before = current.clone().unwrap_or_default();
+            let field_changes = Enterprise::diff(&before, &next);
+            if kind == ChangeKind::Updated && field_changes.is_empty() {
+                return current.ok_or_else(|| Error::Internal("update of a missing record".into()));
+            }
+            next.revision = txn.log(Change {
+                resource: next.resource_name(),
+                kind: kind as i32,
+                field_changes,
+                actor: meta.actor.clone(),
+                origin: meta.origin.clone(),
+                request_id: meta.request_id.clone(),
+                reason: meta.reason.clone(),
+                ..Default::default()
+            });
+            reindex(txn, current.as_ref(), &next);
+            match kind {
+                ChangeKind::Created => txn.count(keys::META_LIVE, 1),
+                ChangeKind::Deleted => {
+                    txn.count(keys::META_LIVE, -1);
+                    txn.count(keys::META_DELETED, 1);
+                }
+                ChangeKind::Undeleted => {
+                    txn.count(keys::META_LIVE, 1);
+                    txn.count(keys::META_DELETED, -1);
+                }
+                ChangeKind::Updated | ChangeKind::Unspecified => {}
+            }
+            let encoded = codec::encode(&next);
+            if !meta.request_id.is_empty() {
+                let record = RequestRecord {
+                    fingerprint: meta.fingerprint.clone(),
+                    response: encoded.clone(),
+                    time: txn.now(),
+                };
+                txn.put(keys::request(&meta.request_id), codec::encode(&record));
+            }
+            txn.put(key, encoded);
+            Ok(next)
+        })
+        .await
+    }
+
+    /// Serves one page of `ListEnterprises` from the best index.
+    pub async fn list_enterprises(&self, query: ListQuery) -> Result<ListPage> {
+        let store = self.clone();
+        blocking(move || store.list_blocking(&query)).await
+    }
+
+    fn list_blocking(&self, q: &ListQuery) -> Result<ListPage> {
+        let tree = self.tree();
+        let driver = self.choose_driver(q)?;
+        let show_deleted = q.show_deleted || q.filter.mentions_deleted();
+        let accept = |e: &Enterprise| (show_deleted || !e.is_deleted()) && q.filter.matches(e);
+
+        let mut page = ListPage::default();
+        if q.count_total && q.after.is_none() {
+            page.total = Some(self.count(q, &driver, &accept)?);
+        }
+        let lower = match (&q.after, q.desc) {
+            (Some(after), false) => Bound::Excluded(after.clone()),
+            _ => Bound::Included(driver.prefix.clone()),
+        };
+        let upper = match (&q.after, q.desc) {
+            (Some(after), true) => Bound::Excluded(after.clone()),
+            _ => Bound::Excluded(keys::prefix_end(&driver.prefix)),
+        };
+        let range = tree.range::<Vec<u8>, _>((lower, upper));
+        let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if q.desc {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+
+        let mut last_key: Option<Vec<u8>> = None;
+        for (scanned, entry) in entries.enumerate() {
+            let (key, value) = entry?;
+            if scanned >= SCAN_BUDGET {
+                // Out of budget: hand back what we have and where to go on.
+                page.resume = last_key;
+                return Ok(page);
+            }
+            let Some(record) = driver.load(tree, &key, &value)? else {
+                continue;
+            };
+            if accept(&record) {
+                if page.items.len() == q.page_size {
+                    // A further match exists: the page is full and not the last.
+                    page.resume = Some(page_end_key(&page, &driver, &key));
+                    return Ok(page);
+                }
+                page.items.push(record);
+                last_key = Some(key.to_vec());
+            } else {
+                last_key = Some(key.to_vec());
+            }
+        }
+        Ok(page)
+    }
+
+    /// Counts every match of the query (bounded by [`COUNT_BUDGET`]).
+    fn count(
+        &self,
+        q: &ListQuery,
+        driver: &Driver,
+        accept: &impl Fn(&Enterprise) -> bool,
+    ) -> Result<u64> {
+        if q.filter.conditions.is_empty() {
+            let live = writer::read_u64(self.tree(), keys::META_LIVE)?;
+            let deleted = if q.show_deleted {
+                writer::read_u64(self.tree(), keys::META_DELETED)?
+            } else {
+                0
+            };
+            return Ok(live + deleted);
+        }
+        let mut total = 0;
+        for entry in self.tree().scan_prefix(&driver.prefix).take(COUNT_BUDGET) {
+            let (key, value) = entry?;
+            if driver
+                .load(self.tree(), &key, &value)?
+                .is_some_and(|e| accept(&e))
+            {
+                total += 1;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Picks the key range that drives the scan: the order index for a
+    /// non-default order, else the smallest index a condition can use, else
+    /// the records themselves.
+    fn choose_driver(&self, q: &ListQuery) -> Result<Driver> {
+        match q.order {
+            OrderKey::DisplayName => return Ok(Driver::index(keys::index_root(IDX_NAME))),
+            OrderKey::CreateTime => return Ok(Driver::index(keys::index_root(IDX_CREATED))),
+            OrderKey::CreditCode => {}
+        }
+        let mut best: Option<(usize, Vec<u8>)> = None;
+        for (field, value) in q.filter.conditions.iter().filter_map(|c| c.index_lookup()) {
+            let prefix = keys::index_prefix(index_of(field), value.as_bytes());
+            let size = self.tree().scan_prefix(&prefix).keys().take(PROBE).count();
+            if best.as_ref().is_none_or(|(s, _)| size < *s) {
+                best = Some((size, prefix));
+            }
+        }
+        Ok(match best {
+            Some((_, prefix)) => Driver::index(prefix),
+            None => Driver {
+                prefix: vec![keys::ENTERPRISE],
+                is_index: false,
+            },
+        })
+    }
+}
+
+/// The key range a listing walks.
+struct Driver {
+    prefix: Vec<u8>,
+    is_index: bool,
+}
+
+impl Driver {
+    fn index(prefix: Vec<u8>) -> Self {
+        Self {
+            prefix,
+            is_index: true,
+        }
+    }
+
+    /// The record an entry of the range stands for.
+    fn load(&self, tree: &sled::Tree, key: &[u8], value: &[u8]) -> Result<Option<Enterprise>> {
+        if !self.is_index {
+            return codec::decode(value).map(Some);
+        }
+        let Some(code) = keys::code_of_index_entry(key) else {
+            return Ok(None);
+        };
+        tree.get(keys::enterprise(code))?
+            .map(|bytes| codec::decode(&bytes))
+            .transpose()
+    }
+}
+
+/// Key of the last item on the page, in the driver's key space.
+fn page_end_key(page: &ListPage, driver: &Driver, fallback: &[u8]) -> Vec<u8> {
+    let Some(last) = page.items.last() else {
+        return fallback.to_vec();
+    };
+    if !driver.is_index {
+        return keys::enterprise(&last.credit_code);
+    }
+    // Rebuild the index entry of the last item from the driver's own prefix
+    // for equality indexes, or from the record for the order indexes.
+    match driver.prefix.get(1) {
+        Some(&IDX_NAME) if driver.prefix.len() == 2 => {
+            keys::index_entry(IDX_NAME, last.display_name.as_bytes(), &last.credit_code)
+        }
+        Some(&IDX_CREATED) if driver.prefix.len() == 2 => keys::index_entry(
+            IDX_CREATED,
+            &keys::ordered_i64(last.create_time),
+            &last.credit_code,
+        ),
+        _ => {
+            let mut key = driver.prefix.clone();
+            key.extend_from_slice(last.credit_code.as_bytes());
+            key
+        }
+    }
+}
+
+fn index_of(field: Field) -> u8 {
+    match field {
+        Field::IndustryCode => IDX_INDUSTRY,
+        Field::Region => IDX_REGION,
+        Field::Zone => IDX_ZONE,
+        Field::OrganisationType => IDX_ORG_TYPE,
+        Field::Tags => IDX_TAG,
+        Field::ServiceCommissioner => IDX_COMMISSIONER,
+        // Only the fields above are returned by `Condition::index_lookup`.
+        _ => IDX_NAME,
+    }
+}
+
+/// Every index entry of a record.
+fn index_entries(e: &Enterprise) -> BTreeSet<Vec<u8>> {
+    let code = e.credit_code.as_str();
+    let mut out = BTreeSet::new();
+    if let Ok(industry) = IndustryCode::parse(&e.industry_code) {
+        for level in industry.prefixes() {
+            out.insert(keys::index_entry(
+                IDX_INDUSTRY,
+                level.as_str().as_bytes(),
+                code,
+            ));
+        }
+    }
+    for len in [2, 4, 6] {
+        if let Some(prefix) = e.region_code.get(..len) {
+            out.insert(keys::index_entry(IDX_REGION, prefix.as_bytes(), code));
+        }
+    }
+    if !e.promotion_zone.is_empty() {
+        out.insert(keys::index_entry(
+            IDX_ZONE,
+            e.promotion_zone.as_bytes(),
+            code,
+        ));
+    }
+    if let Some(org_type) = code.get(0..2) {
+        out.insert(keys::index_entry(IDX_ORG_TYPE, org_type.as_bytes(), code));
+    }
+    for tag in &e.tags {
+        out.insert(keys::index_entry(IDX_TAG, tag.as_bytes(), code));
+    }
+    if !e.service_commissioner.is_empty() {
+        out.insert(keys::index_entry(
+            IDX_COMMISSIONER,
+            e.service_commissioner.as_bytes(),
+            code,
+        ));
+    }
+    out.insert(keys::index_entry(IDX_NAME, e.display_name.as_bytes(), code));
+    out.insert(keys::index_entry(
+        IDX_CREATED,
+        &keys::ordered_i64(e.create_time),
+        code,
+    ));
+    out
+}
+
+/// Writes the index entries `new` gains and removes those it loses.
+fn reindex(txn: &mut Txn<'_>, old: Option<&Enterprise>, new: &Enterprise) {
+    let before = old.map(index_entries).unwrap_or_default();
+    let after = index_entries(new);
+    for gone in before.difference(&after) {
+        txn.remove(gone.clone());
+    }
+    for added in after.difference(&before) {
+        txn.put(added.clone(), Vec::new());
+    }
+}
+
+/// The stored answer of a request id already used, if any; a reuse with a
+/// different request is refused.
+fn replay(txn: &Txn<'_>, meta: &WriteMeta) -> Result<Option<Enterprise>> {
+    if meta.request_id.is_empty() {
+        return Ok(None);
+    }
+    let Some(record) = txn.get_record::<RequestRecord>(&keys::request(&meta.request_id))? else {
+        return Ok(None);
+    };
+    if record.fingerprint != meta.fingerprint {
+        return Err(Error::invalid_field(
+            "request_id",
+            "REQUEST_ID_REUSED",
+            format!(
+                "{:?} was already used for a different request",
+                meta.request_id
+            ),
+        ));
+    }
+    codec::decode(&record.response).map(Some)
+}
+
+/// Checks that every record has exactly its index entries and that the
+/// counters match the records: the invariant the crash tests verify.
+pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
+    let tree = store.tree();
+    let mut problems = Vec::new();
+    let mut expected = BTreeSet::new();
+    let (mut live, mut deleted) = (0u64, 0u64);
+    for entry in tree.scan_prefix([keys::ENTERPRISE]) {
+        let (key, value) = entry?;
+        let record: Enterprise = codec::decode(&value)?;
+        if key[1..] != *record.credit_code.as_bytes() {
+            problems.push(format!(
+                "record under {:?} holds {}",
+                String::from_utf8_lossy(&key),
+                record.credit_code
+            ));
+        }
+        if record.is_deleted() {
+            deleted += 1;
+        } else {
+            live += 1;
+        }
+        if tree
+            .scan_prefix(keys::resource_log_prefix(&record.resource_name()))
+            .next()
+            .is_none()
+        {
+            problems.push(format!(
+                "{} has no change-log entry",
+                record.resource_name()
+            ));
+        }
+        expected.extend(index_entries(&record));
+    }
+    let actual: BTreeSet<Vec<u8>> = tree
+        .scan_prefix([keys::INDEX])
+        .keys()
+        .map(|k| k.map(|k| k.to_vec()))
+        .collect::<sled::Result<_>>()?;
+    for missing in expected.difference(&actual) {
+        problems.push(format!(
+            "missing index entry {:?}",
+            String::from_utf8_lossy(missing)
+        ));
+    }
+    for extra in actual.difference(&expected) {
+        problems.push(format!(
+            "index entry without record {:?}",
+            String::from_utf8_lossy(extra)
+        ));
+    }
+    let counted = (
+        writer::read_u64(tree, keys::META_LIVE)?,
+        writer::read_u64(tree, keys::META_DELETED)?,
+    );
+    if counted != (live, deleted) {
+        problems.push(format!(
+            "counters say {counted:?} (live, deleted), records say {:?}",
+            (live, deleted)
+        ));
+    }
+    Ok(problems)
+}

@@ -1,0 +1,173 @@
+//! Key layout of the single sled tree. Every key starts with a one-byte type
+//! prefix, so records, indexes, the change log and metadata live side by side
+//! and one `apply_batch` covers them all atomically.
+//!
+//! | prefix | key                                         | value                     |
+//! |--------|---------------------------------------------|---------------------------|
+//! | `M`    | `M` name                                    | metadata (revision, keys) |
+//! | `E`    | `E` credit_code                             | enterprise record         |
+//! | `X`    | `X` index-id value `0x00` credit_code       | empty                     |
+//! | `L`    | `L` revision (u64 BE)                       | change record             |
+//! | `R`    | `R` resource `0x00` revision (u64 BE)       | empty                     |
+//! | `Q`    | `Q` request_id                              | idempotency record        |
+//!
+//! Index values never contain `0x00` (they are validated text), so the
+//! separator keeps `X i C37 0x00 …` from colliding with `X i C374 …`.
+
+/// Metadata: next revision to assign.
+pub const META_REVISION: &[u8] = b"Mrevision";
+/// Metadata: secret key that signs page tokens.
+pub const META_TOKEN_KEY: &[u8] = b"Mtoken-key";
+/// Metadata: number of active enterprises.
+pub const META_LIVE: &[u8] = b"Mcount-live";
+/// Metadata: number of soft-deleted enterprises.
+pub const META_DELETED: &[u8] = b"Mcount-deleted";
+/// Metadata: layout version of the whole store.
+pub const META_LAYOUT: &[u8] = b"Mlayout";
+
+/// Prefix of enterprise records.
+pub const ENTERPRISE: u8 = b'E';
+/// Prefix of secondary index entries.
+pub const INDEX: u8 = b'X';
+/// Prefix of change-log entries.
+pub const LOG: u8 = b'L';
+/// Prefix of the per-resource change index.
+pub const RESOURCE_LOG: u8 = b'R';
+/// Prefix of idempotency records.
+pub const REQUEST: u8 = b'Q';
+
+/// Key of an enterprise record.
+pub fn enterprise(credit_code: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + credit_code.len());
+    k.push(ENTERPRISE);
+    k.extend_from_slice(credit_code.as_bytes());
+    k
+}
+
+/// Prefix of all entries of one index value: `X id value 0x00`.
+pub fn index_prefix(index: u8, value: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(3 + value.len() + 18);
+    k.push(INDEX);
+    k.push(index);
+    k.extend_from_slice(value);
+    k.push(0);
+    k
+}
+
+/// Prefix of a whole index: `X id`.
+pub fn index_root(index: u8) -> Vec<u8> {
+    vec![INDEX, index]
+}
+
+/// An index entry: `X id value 0x00 credit_code`.
+pub fn index_entry(index: u8, value: &[u8], credit_code: &str) -> Vec<u8> {
+    let mut k = index_prefix(index, value);
+    k.extend_from_slice(credit_code.as_bytes());
+    k
+}
+
+/// The credit code at the end of an index entry (after the last `0x00`).
+pub fn code_of_index_entry(key: &[u8]) -> Option<&str> {
+    let sep = key.iter().rposition(|b| *b == 0)?;
+    std::str::from_utf8(&key[sep + 1..]).ok()
+}
+
+/// Key of a change-log entry.
+pub fn log(revision: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9);
+    k.push(LOG);
+    k.extend_from_slice(&revision.to_be_bytes());
+    k
+}
+
+/// Revision of a change-log key.
+pub fn revision_of_log(key: &[u8]) -> Option<u64> {
+    key.get(1..9)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+}
+
+/// Prefix of one resource's change index: `R resource 0x00`.
+pub fn resource_log_prefix(resource: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + resource.len() + 8);
+    k.push(RESOURCE_LOG);
+    k.extend_from_slice(resource.as_bytes());
+    k.push(0);
+    k
+}
+
+/// Entry of a resource's change index.
+pub fn resource_log(resource: &str, revision: u64) -> Vec<u8> {
+    let mut k = resource_log_prefix(resource);
+    k.extend_from_slice(&revision.to_be_bytes());
+    k
+}
+
+/// Revision at the end of a resource change-index key.
+pub fn revision_of_resource_log(key: &[u8]) -> Option<u64> {
+    let start = key.len().checked_sub(8)?;
+    key[start..].try_into().ok().map(u64::from_be_bytes)
+}
+
+/// Key of an idempotency record.
+pub fn request(request_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + request_id.len());
+    k.push(REQUEST);
+    k.extend_from_slice(request_id.as_bytes());
+    k
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
+}
+
+/// Order-preserving bytes of a signed time (sign bit flipped, big-endian).
+pub fn ordered_i64(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_entries_of_a_prefix_value_do_not_mix_with_longer_values() {
+        let short = index_prefix(b'i', b"C37");
+        let long = index_entry(b'i', b"C374", "91350100M000100Y43");
+        assert!(!long.starts_with(&short));
+        assert!(index_entry(b'i', b"C37", "91350100M000100Y43").starts_with(&short));
+    }
+
+    #[test]
+    fn codes_and_revisions_round_trip() {
+        let e = index_entry(b't', "专精特新".as_bytes(), "91350100M000100Y43");
+        assert_eq!(code_of_index_entry(&e), Some("91350100M000100Y43"));
+        assert_eq!(revision_of_log(&log(77)), Some(77));
+        assert_eq!(
+            revision_of_resource_log(&resource_log("enterprises/x", 9)),
+            Some(9)
+        );
+    }
+
+    #[test]
+    fn log_keys_sort_by_revision_and_times_by_value() {
+        assert!(log(255) < log(256));
+        assert!(ordered_i64(-5) < ordered_i64(3));
+        assert!(ordered_i64(i64::MIN) < ordered_i64(i64::MAX));
+    }
+
+    #[test]
+    fn prefix_end_bounds_the_prefix() {
+        assert_eq!(prefix_end(b"ab"), b"ac".to_vec());
+        assert_eq!(prefix_end(&[1, 255]), vec![2]);
+        assert!(prefix_end(b"X") > b"X\xff\xff".to_vec());
+    }
+}
