@@ -144,6 +144,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_config_is_valid() {
+        let c = Config::parse(include_str!("../ladder.example.toml")).unwrap();
+        assert_eq!(c.zone_ids(), ["east", "west", "south", "north", "central"]);
+        assert_eq!(c.server.listen, ServerConfig::default().listen);
+    }
+
+    #[test]
     fn unknown_keys_and_duplicates_are_errors() {
         assert!(Config::parse("[server]\nlisten_on = \"x\"").is_err());
         assert!(Config::parse("[[zones]]\nid = \"east\"\n[[zones]]\nid = \"east\"").is_err());

@@ -4,10 +4,12 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
@@ -16,14 +18,19 @@ use crate::api::enterprise::EnterpriseApi;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::domain::enterprise::Rules;
+use crate::inflight::InFlight;
 use crate::pb::{self, v1};
 use crate::store::{Store, StoreOptions};
 
 /// Most concurrent HTTP/2 streams per connection.
 pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+/// How long shutdown waits for in-flight requests before closing anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Serves ladder on an already-bound listener until `shutdown` resolves, then
-/// lets in-flight requests finish. The caller owns the store (and closes it).
+/// stops accepting, lets in-flight requests finish (up to [`SHUTDOWN_GRACE`])
+/// and closes the remaining idle connections. The caller owns the store (and
+/// closes it, which commits and flushes every write already queued).
 pub async fn serve(
     listener: TcpListener,
     config: &Config,
@@ -62,12 +69,16 @@ pub async fn serve(
 
     let addr = listener.local_addr().ok();
     tracing::info!(?addr, "serving");
-    Server::builder()
+    let in_flight = InFlight::default();
+    let signalled = Arc::new(Notify::new());
+    let notify = Arc::clone(&signalled);
+    let server = Server::builder()
         .timeout(Duration::from_secs(limits.request_timeout_secs))
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(in_flight.clone())
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -78,9 +89,22 @@ pub async fn serve(
         .add_service(tonic::service::interceptor::InterceptedService::new(
             change, auth,
         ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await
-        .context("gRPC server failed")?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            notify.notify_one();
+        });
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result.context("gRPC server failed")?,
+        finished = async {
+            signalled.notified().await;
+            in_flight.drained(SHUTDOWN_GRACE).await
+        } => {
+            if !finished {
+                tracing::warn!(in_flight = in_flight.current(), "requests still running after the grace period; closing");
+            }
+        }
+    }
     tracing::info!("stopped accepting requests; in-flight requests finished");
     Ok(())
 }
@@ -128,6 +152,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener
+        .local_addr()
+        .map_or_else(|_| addr.to_string(), |a| a.to_string());
+    // One plain line on stdout, for people and for scripts that start ladder
+    // on port 0 and need the port it got.
+    println!("ladder listening on {bound}");
     let result = serve(listener, &config, store.clone(), shutdown_signal()).await;
     store.close();
     tracing::info!("store flushed and closed");

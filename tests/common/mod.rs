@@ -1,0 +1,189 @@
+//! Shared test harness: a real ladder server on an ephemeral loopback port
+//! over a real sled store in a temp directory, and real gRPC clients.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::net::SocketAddr;
+
+use ladder::config::Config;
+use ladder::domain::credit_code::CreditCode;
+use ladder::pb::v1;
+use ladder::pb::v1::change_service_client::ChangeServiceClient;
+use ladder::pb::v1::enterprise_service_client::EnterpriseServiceClient;
+use ladder::store::{Store, StoreOptions};
+use tokio::sync::oneshot;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+/// A running server; stops (and closes its store) on drop or [`TestServer::stop`].
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server with the default configuration.
+    pub async fn start() -> TestServer {
+        Self::with_config(Config::default()).await
+    }
+
+    /// Starts a server with `config` on a fresh store.
+    pub async fn with_config(config: Config) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::on_dir(config, dir).await
+    }
+
+    /// Starts a server with `config` on the store in `dir` (reopening it).
+    pub async fn on_dir(config: Config, dir: tempfile::TempDir) -> TestServer {
+        // A server stopped in this process may still have connection tasks
+        // winding down that hold the old handle (and sled's file lock).
+        let options = StoreOptions::new(dir.path().join("data"));
+        let mut attempts = 0;
+        let store = loop {
+            match Store::open(&options) {
+                Ok(store) => break store,
+                Err(e) if attempts < 100 && e.to_string().contains("lock") => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("open store: {e}"),
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = store.clone();
+        let task = tokio::spawn(async move {
+            ladder::server::serve(listener, &config, serving, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        TestServer {
+            addr,
+            store,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops serving, closes the store and hands back its directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        self.shutdown().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server result");
+        }
+        self.store.close();
+    }
+
+    /// A channel to the server.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// An enterprise client without a token.
+    pub async fn enterprises(&self) -> EnterpriseServiceClient<Channel> {
+        EnterpriseServiceClient::new(self.channel().await)
+    }
+
+    /// A change client without a token.
+    pub async fn changes(&self) -> ChangeServiceClient<Channel> {
+        ChangeServiceClient::new(self.channel().await)
+    }
+
+    /// An enterprise client sending `token`.
+    pub async fn enterprises_as(
+        &self,
+        token: &str,
+    ) -> EnterpriseServiceClient<InterceptedService<Channel, Bearer>> {
+        EnterpriseServiceClient::with_interceptor(self.channel().await, Bearer(token.to_string()))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.store.close();
+    }
+}
+
+/// Adds `authorization: Bearer <token>`.
+#[derive(Clone)]
+pub struct Bearer(pub String);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        let value: MetadataValue<_> = format!("Bearer {}", self.0).parse().expect("header");
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
+}
+
+/// The n-th valid credit code of a Xi'an (长安区) company.
+pub fn code(n: u32) -> String {
+    CreditCode::from_parts("91", "610116", &format!("MA6U{n:04}"))
+        .expect("valid parts")
+        .as_str()
+        .to_string()
+}
+
+/// A minimal valid enterprise.
+pub fn firm(n: u32, name: &str) -> v1::Enterprise {
+    v1::Enterprise {
+        credit_code: code(n),
+        display_name: name.to_string(),
+        ..Default::default()
+    }
+}
+
+/// A create request for `enterprise`.
+pub fn create(enterprise: v1::Enterprise) -> v1::CreateEnterpriseRequest {
+    v1::CreateEnterpriseRequest {
+        enterprise: Some(enterprise),
+        ..Default::default()
+    }
+}
+
+/// Asserts the status code and `ErrorInfo.reason`; returns the field
+/// violations as (field, description).
+pub fn expect_error(status: &Status, code: Code, reason: &str) -> Vec<(String, String)> {
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    let details = status.get_error_details();
+    let info = details
+        .error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.reason, reason, "unexpected reason in {status:?}");
+    assert_eq!(info.domain, "ladder");
+    details
+        .bad_request()
+        .map(|b| {
+            b.field_violations
+                .iter()
+                .map(|v| (v.field.clone(), v.description.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
