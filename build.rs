@@ -14,15 +14,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let fds = protox::compile(&protos, [&proto_dir])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
-    fs::write(
-        out_dir.join("ladder_descriptor.bin"),
-        protox::prost::Message::encode_to_vec(&fds),
-    )?;
+    fs::write(out_dir.join("ladder_descriptor.bin"), protox::prost::Message::encode_to_vec(&fds))?;
 
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(fds)?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
 
     println!("cargo:rerun-if-changed=proto");
     Ok(())

@@ -62,9 +62,7 @@ impl Role {
 
     /// Parses a lower-case role name.
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::Viewer, Role::Sync, Role::Editor, Role::Admin]
-            .into_iter()
-            .find(|r| r.name() == s)
+        [Role::Viewer, Role::Sync, Role::Editor, Role::Admin].into_iter().find(|r| r.name() == s)
     }
 }
 
@@ -84,18 +82,12 @@ impl TokenEntry {
     /// Checks the entry's shape.
     pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
-            !self.name.is_empty()
-                && self.name.chars().count() <= 100
-                && !self.name.chars().any(char::is_control),
+            !self.name.is_empty() && self.name.chars().count() <= 100 && !self.name.chars().any(char::is_control),
             "token name {:?} must be 1–100 printable characters",
             self.name
         );
         anyhow::ensure!(
-            self.sha256.len() == 64
-                && self
-                    .sha256
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
             "token {:?}: sha256 must be 64 lower-case hex digits",
             self.name
         );
@@ -117,19 +109,12 @@ pub const LOCAL_ADMIN: &str = "local-admin";
 
 /// Lower-case hex SHA-256 of a token.
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A new random token (`ldr_` and 64 hex digits, 256 bits).
 pub fn mint_token() -> String {
-    format!(
-        "ldr_{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
+    format!("ldr_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
 /// The interceptor that authenticates every call of a ladder service.
@@ -141,65 +126,48 @@ pub struct Authenticator {
 impl Authenticator {
     /// Checks calls against these tokens (none: everyone is the local admin).
     pub fn new(tokens: Vec<TokenEntry>) -> Self {
-        Self {
-            tokens: std::sync::Arc::new(tokens),
-        }
+        Self { tokens: std::sync::Arc::new(tokens) }
     }
 
     fn authenticate(&self, header: Option<&str>) -> Result<Caller, Error> {
         if self.tokens.is_empty() {
-            return Ok(Caller {
-                name: LOCAL_ADMIN.into(),
-                role: Role::Admin,
-            });
+            return Ok(Caller { name: LOCAL_ADMIN.into(), role: Role::Admin });
         }
         let Some(header) = header else {
             return Err(Error::Unauthenticated {
                 reason: "MISSING_TOKEN",
-                message: "this server requires a token: send `authorization: Bearer <token>` (CLI: --token or LADDER_TOKEN)".into(),
+                message:
+                    "this server requires a token: send `authorization: Bearer <token>` (CLI: --token or LADDER_TOKEN)"
+                        .into(),
             });
         };
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| Error::Unauthenticated {
-                reason: "MALFORMED_AUTHORIZATION",
-                message: "the authorization header must be `Bearer <token>`".into(),
-            })?;
+        let token =
+            header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).map(str::trim).ok_or_else(
+                || Error::Unauthenticated {
+                    reason: "MALFORMED_AUTHORIZATION",
+                    message: "the authorization header must be `Bearer <token>`".into(),
+                },
+            )?;
         let hash = hash_token(token);
         // Compare every entry fully so timing does not reveal a prefix match.
         let found = self.tokens.iter().fold(None, |found, entry| {
-            let equal = entry
-                .sha256
-                .bytes()
-                .zip(hash.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
+            let equal = entry.sha256.bytes().zip(hash.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
             if equal {
                 Some(entry)
             } else {
                 found
             }
         });
-        found
-            .map(|entry| Caller {
-                name: entry.name.clone(),
-                role: entry.role,
-            })
-            .ok_or_else(|| Error::Unauthenticated {
-                reason: "INVALID_TOKEN",
-                message: "the token is not valid on this server".into(),
-            })
+        found.map(|entry| Caller { name: entry.name.clone(), role: entry.role }).ok_or_else(|| Error::Unauthenticated {
+            reason: "INVALID_TOKEN",
+            message: "the token is not valid on this server".into(),
+        })
     }
 }
 
 impl tonic::service::Interceptor for Authenticator {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
+        let header = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
         let caller = self.authenticate(header)?;
         request.extensions_mut().insert(caller);
         Ok(request)
@@ -212,20 +180,13 @@ pub fn require<T>(request: &Request<T>, need: Permission) -> Result<Caller, Erro
         .extensions()
         .get::<Caller>()
         .cloned()
-        .ok_or_else(|| {
-            Error::Internal("request reached a handler without authentication".into())
-        })?;
+        .ok_or_else(|| Error::Internal("request reached a handler without authentication".into()))?;
     if caller.role.allows(need) {
         Ok(caller)
     } else {
         Err(Error::PermissionDenied {
             reason: "ROLE_NOT_ALLOWED",
-            message: format!(
-                "{} has role {}, which may not {}",
-                caller.name,
-                caller.role.name(),
-                describe(need)
-            ),
+            message: format!("{} has role {}, which may not {}", caller.name, caller.role.name(), describe(need)),
         })
     }
 }
@@ -262,31 +223,10 @@ mod tests {
     #[test]
     fn tokens_authenticate_by_hash() {
         let caller = auth().authenticate(Some("Bearer secret-token")).unwrap();
-        assert_eq!(
-            caller,
-            Caller {
-                name: "wang".into(),
-                role: Role::Editor
-            }
-        );
-        assert_eq!(
-            auth().authenticate(None).unwrap_err().reason(),
-            "MISSING_TOKEN"
-        );
-        assert_eq!(
-            auth()
-                .authenticate(Some("Bearer wrong"))
-                .unwrap_err()
-                .reason(),
-            "INVALID_TOKEN"
-        );
-        assert_eq!(
-            auth()
-                .authenticate(Some("secret-token"))
-                .unwrap_err()
-                .reason(),
-            "MALFORMED_AUTHORIZATION"
-        );
+        assert_eq!(caller, Caller { name: "wang".into(), role: Role::Editor });
+        assert_eq!(auth().authenticate(None).unwrap_err().reason(), "MISSING_TOKEN");
+        assert_eq!(auth().authenticate(Some("Bearer wrong")).unwrap_err().reason(), "INVALID_TOKEN");
+        assert_eq!(auth().authenticate(Some("secret-token")).unwrap_err().reason(), "MALFORMED_AUTHORIZATION");
     }
 
     #[test]

@@ -75,8 +75,8 @@ impl Default for ServerConfig {
 impl Config {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
         Self::parse(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
     }
 
@@ -91,36 +91,21 @@ impl Config {
         let mut names = std::collections::HashSet::new();
         for token in &self.tokens {
             token.check()?;
-            anyhow::ensure!(
-                names.insert(&token.name),
-                "token name {:?} appears twice",
-                token.name
-            );
+            anyhow::ensure!(names.insert(&token.name), "token name {:?} appears twice", token.name);
         }
         let mut ids = std::collections::HashSet::new();
         for zone in &self.zones {
             anyhow::ensure!(
-                !zone.id.is_empty()
-                    && zone.id.len() <= 50
-                    && !zone.id.contains(char::is_whitespace),
+                !zone.id.is_empty() && zone.id.len() <= 50 && !zone.id.contains(char::is_whitespace),
                 "zone id {:?} must be 1–50 characters without spaces",
                 zone.id
             );
             anyhow::ensure!(ids.insert(&zone.id), "zone id {:?} appears twice", zone.id);
         }
         let s = &self.server;
-        anyhow::ensure!(
-            s.max_message_bytes >= 64 * 1024,
-            "server.max_message_bytes must be at least 65536"
-        );
-        anyhow::ensure!(
-            s.request_timeout_secs >= 1,
-            "server.request_timeout_secs must be at least 1"
-        );
-        anyhow::ensure!(
-            s.concurrency_per_connection >= 1,
-            "server.concurrency_per_connection must be at least 1"
-        );
+        anyhow::ensure!(s.max_message_bytes >= 64 * 1024, "server.max_message_bytes must be at least 65536");
+        anyhow::ensure!(s.request_timeout_secs >= 1, "server.request_timeout_secs must be at least 1");
+        anyhow::ensure!(s.concurrency_per_connection >= 1, "server.concurrency_per_connection must be at least 1");
         anyhow::ensure!(s.cache_mb >= 8, "server.cache_mb must be at least 8");
         Ok(())
     }

@@ -18,16 +18,8 @@ pub struct FieldViolation {
 
 impl FieldViolation {
     /// A violation of `field` with a reason and a description.
-    pub fn new(
-        field: impl Into<String>,
-        reason: &'static str,
-        description: impl Into<String>,
-    ) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-            reason,
-        }
+    pub fn new(field: impl Into<String>, reason: &'static str, description: impl Into<String>) -> Self {
+        Self { field: field.into(), description: description.into(), reason }
     }
 }
 
@@ -111,11 +103,7 @@ pub enum Error {
 
 impl Error {
     /// An input error with a single field violation.
-    pub fn invalid_field(
-        field: impl Into<String>,
-        reason: &'static str,
-        description: impl Into<String>,
-    ) -> Self {
+    pub fn invalid_field(field: impl Into<String>, reason: &'static str, description: impl Into<String>) -> Self {
         let violation = FieldViolation::new(field, reason, description);
         Self::InvalidArgument {
             reason,
@@ -127,25 +115,16 @@ impl Error {
     /// An input error with several field violations (must not be empty).
     pub fn invalid_fields(violations: Vec<FieldViolation>) -> Self {
         let reason = violations.first().map_or("INVALID_ARGUMENT", |v| v.reason);
-        let message = violations
-            .iter()
-            .map(|v| format!("{}: {}", v.field, v.description))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Self::InvalidArgument {
-            reason,
-            message,
-            violations,
-        }
+        let message =
+            violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ");
+        Self::InvalidArgument { reason, message, violations }
     }
 
     /// Prefixes every field path with `prefix.` (e.g. `enterprise.`), so a
     /// domain error names the field as it appears in the request.
     pub fn in_field(self, prefix: &str) -> Self {
         match self {
-            Self::InvalidArgument {
-                reason, violations, ..
-            } => Self::invalid_fields_with_reason(
+            Self::InvalidArgument { reason, violations, .. } => Self::invalid_fields_with_reason(
                 reason,
                 violations
                     .into_iter()
@@ -161,15 +140,7 @@ impl Error {
 
     fn invalid_fields_with_reason(reason: &'static str, violations: Vec<FieldViolation>) -> Self {
         match Self::invalid_fields(violations) {
-            Self::InvalidArgument {
-                message,
-                violations,
-                ..
-            } => Self::InvalidArgument {
-                reason,
-                message,
-                violations,
-            },
+            Self::InvalidArgument { message, violations, .. } => Self::InvalidArgument { reason, message, violations },
             other => other,
         }
     }

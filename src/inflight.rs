@@ -16,9 +16,7 @@ pub struct InFlight {
 
 impl Default for InFlight {
     fn default() -> Self {
-        Self {
-            count: watch::Sender::new(0),
-        }
+        Self { count: watch::Sender::new(0) }
     }
 }
 
@@ -32,9 +30,7 @@ impl InFlight {
     /// every request finished.
     pub async fn drained(&self, grace: Duration) -> bool {
         let mut rx = self.count.subscribe();
-        tokio::time::timeout(grace, rx.wait_for(|n| *n == 0))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(grace, rx.wait_for(|n| *n == 0)).await.is_ok_and(|r| r.is_ok())
     }
 
     fn enter(&self) -> Guard {
@@ -56,10 +52,7 @@ impl<S> tower_layer::Layer<S> for InFlight {
     type Service = Counted<S>;
 
     fn layer(&self, inner: S) -> Counted<S> {
-        Counted {
-            inner,
-            in_flight: self.clone(),
-        }
+        Counted { inner, in_flight: self.clone() }
     }
 }
 
@@ -104,10 +97,7 @@ mod tests {
         assert!(in_flight.drained(Duration::from_millis(1)).await);
         let guard = in_flight.enter();
         assert_eq!(in_flight.current(), 1);
-        assert!(
-            !in_flight.drained(Duration::from_millis(20)).await,
-            "times out while a request runs"
-        );
+        assert!(!in_flight.drained(Duration::from_millis(20)).await, "times out while a request runs");
         let waiter = {
             let in_flight = in_flight.clone();
             tokio::spawn(async move { in_flight.drained(Duration::from_secs(5)).await })

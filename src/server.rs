@@ -39,33 +39,22 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let limits = &config.server;
     let auth = Authenticator::new(config.tokens.clone());
-    let rules = Rules {
-        zones: config.zone_ids(),
-    };
+    let rules = Rules { zones: config.zone_ids() };
 
-    let enterprise = v1::enterprise_service_server::EnterpriseServiceServer::new(
-        EnterpriseApi::new(store.clone(), rules),
-    )
-    .max_decoding_message_size(limits.max_message_bytes)
-    .max_encoding_message_size(limits.max_message_bytes);
+    let enterprise =
+        v1::enterprise_service_server::EnterpriseServiceServer::new(EnterpriseApi::new(store.clone(), rules))
+            .max_decoding_message_size(limits.max_message_bytes)
+            .max_encoding_message_size(limits.max_message_bytes);
     let change = v1::change_service_server::ChangeServiceServer::new(ChangeApi::new(store.clone()))
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(limits.max_message_bytes);
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<v1::enterprise_service_server::EnterpriseServiceServer<EnterpriseApi>>()
-        .await;
-    health_reporter
-        .set_serving::<v1::change_service_server::ChangeServiceServer<ChangeApi>>()
-        .await;
+    health_reporter.set_serving::<v1::enterprise_service_server::EnterpriseServiceServer<EnterpriseApi>>().await;
+    health_reporter.set_serving::<v1::change_service_server::ChangeServiceServer<ChangeApi>>().await;
 
-    let reflection_v1 = reflection_builder()
-        .build_v1()
-        .context("building reflection v1")?;
-    let reflection_v1alpha = reflection_builder()
-        .build_v1alpha()
-        .context("building reflection v1alpha")?;
+    let reflection_v1 = reflection_builder().build_v1().context("building reflection v1")?;
+    let reflection_v1alpha = reflection_builder().build_v1alpha().context("building reflection v1alpha")?;
 
     let addr = listener.local_addr().ok();
     tracing::info!(?addr, "serving");
@@ -82,13 +71,8 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(tonic::service::interceptor::InterceptedService::new(
-            enterprise,
-            auth.clone(),
-        ))
-        .add_service(tonic::service::interceptor::InterceptedService::new(
-            change, auth,
-        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(enterprise, auth.clone()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(change, auth))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             notify.notify_one();
@@ -136,25 +120,17 @@ pub fn check_exposure(addr: &SocketAddr, config: &Config) -> anyhow::Result<()> 
 /// Opens the store, binds, serves until SIGINT/SIGTERM, then drains and
 /// flushes: the `ladder serve` command.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let addr: SocketAddr = config.server.listen.parse().with_context(|| {
-        format!(
-            "--listen {:?} is not an address like 127.0.0.1:50051",
-            config.server.listen
-        )
-    })?;
+    let addr: SocketAddr = config
+        .server
+        .listen
+        .parse()
+        .with_context(|| format!("--listen {:?} is not an address like 127.0.0.1:50051", config.server.listen))?;
     check_exposure(&addr, &config)?;
-    let options = StoreOptions {
-        path: config.server.data.clone(),
-        cache_bytes: config.server.cache_mb * 1024 * 1024,
-    };
+    let options = StoreOptions { path: config.server.data.clone(), cache_bytes: config.server.cache_mb * 1024 * 1024 };
     let store = Store::open(&options).map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(data = %options.path.display(), "store open");
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let bound = listener
-        .local_addr()
-        .map_or_else(|_| addr.to_string(), |a| a.to_string());
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
     // One plain line on stdout, for people and for scripts that start ladder
     // on port 0 and need the port it got.
     println!("ladder listening on {bound}");

@@ -9,17 +9,10 @@ use ladder::pb::v1;
 use tonic::Code;
 
 fn config_with_tokens() -> Config {
-    let token = |name: &str, role: Role| TokenEntry {
-        name: name.into(),
-        role,
-        sha256: hash_token(&format!("{name}-secret")),
-    };
+    let token =
+        |name: &str, role: Role| TokenEntry { name: name.into(), role, sha256: hash_token(&format!("{name}-secret")) };
     Config {
-        tokens: vec![
-            token("viewer1", Role::Viewer),
-            token("editor1", Role::Editor),
-            token("admin1", Role::Admin),
-        ],
+        tokens: vec![token("viewer1", Role::Viewer), token("editor1", Role::Editor), token("admin1", Role::Admin)],
         ..Default::default()
     }
 }
@@ -28,53 +21,26 @@ fn config_with_tokens() -> Config {
 async fn tokens_and_roles_are_enforced_and_the_actor_recorded() {
     let server = TestServer::with_config(config_with_tokens()).await;
 
-    let status = server
-        .enterprises()
-        .await
-        .list_enterprises(v1::ListEnterprisesRequest::default())
-        .await
-        .unwrap_err();
+    let status = server.enterprises().await.list_enterprises(v1::ListEnterprisesRequest::default()).await.unwrap_err();
     expect_error(&status, Code::Unauthenticated, "MISSING_TOKEN");
-    let status = server
-        .enterprises_as("guess")
-        .await
-        .list_enterprises(v1::ListEnterprisesRequest::default())
-        .await
-        .unwrap_err();
+    let status =
+        server.enterprises_as("guess").await.list_enterprises(v1::ListEnterprisesRequest::default()).await.unwrap_err();
     expect_error(&status, Code::Unauthenticated, "INVALID_TOKEN");
 
     let mut viewer = server.enterprises_as("viewer1-secret").await;
-    viewer
-        .list_enterprises(v1::ListEnterprisesRequest::default())
-        .await
-        .expect("viewer reads");
-    let status = viewer
-        .create_enterprise(create(firm(1, "甲")))
-        .await
-        .unwrap_err();
+    viewer.list_enterprises(v1::ListEnterprisesRequest::default()).await.expect("viewer reads");
+    let status = viewer.create_enterprise(create(firm(1, "甲"))).await.unwrap_err();
     expect_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
 
     let mut editor = server.enterprises_as("editor1-secret").await;
-    editor
-        .create_enterprise(create(firm(1, "甲")))
-        .await
-        .expect("editor writes");
+    editor.create_enterprise(create(firm(1, "甲"))).await.expect("editor writes");
     let changes = server
         .store
-        .list_changes(ladder::store::ChangeQuery {
-            start: 0,
-            end: u64::MAX,
-            page_size: 10,
-            resource: None,
-        })
+        .list_changes(ladder::store::ChangeQuery { start: 0, end: u64::MAX, page_size: 10, resource: None })
         .await
         .unwrap();
     assert_eq!(changes.changes[0].actor, "editor1");
-    assert_eq!(
-        server.store.next_revision().unwrap(),
-        2,
-        "only the editor's write landed"
-    );
+    assert_eq!(server.store.next_revision().unwrap(), 2, "only the editor's write landed");
 }
 
 #[tokio::test]
@@ -93,30 +59,18 @@ async fn credit_code_override_is_admin_only_reasoned_and_audited() {
         ..Default::default()
     };
     let mut editor = server.enterprises_as("editor1-secret").await;
-    let status = editor
-        .create_enterprise(request("已在全国平台核验"))
-        .await
-        .unwrap_err();
+    let status = editor.create_enterprise(request("已在全国平台核验")).await.unwrap_err();
     expect_error(&status, Code::PermissionDenied, "OVERRIDE_NEEDS_ADMIN");
 
     let mut admin = server.enterprises_as("admin1-secret").await;
     let status = admin.create_enterprise(request("")).await.unwrap_err();
     expect_error(&status, Code::InvalidArgument, "CHECK_CHARACTER_MISMATCH");
-    let created = admin
-        .create_enterprise(request("已在全国平台核验"))
-        .await
-        .expect("override")
-        .into_inner();
+    let created = admin.create_enterprise(request("已在全国平台核验")).await.expect("override").into_inner();
     assert_eq!(created.credit_code, bad);
     let o = created.credit_code_override.expect("override recorded");
-    assert_eq!(
-        (o.reason.as_str(), o.actor.as_str()),
-        ("已在全国平台核验", "admin1")
-    );
+    assert_eq!((o.reason.as_str(), o.actor.as_str()), ("已在全国平台核验", "admin1"));
     assert!(
-        o.problems
-            .iter()
-            .any(|p| p.contains(&format!("should be '{}'", good.chars().last().unwrap()))),
+        o.problems.iter().any(|p| p.contains(&format!("should be '{}'", good.chars().last().unwrap()))),
         "{:?}",
         o.problems
     );
@@ -141,29 +95,19 @@ async fn health_and_reflection_stay_open_and_list_every_service() {
 
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let reply = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "ladder.v1.EnterpriseService".into(),
-        })
+        .check(tonic_health::pb::HealthCheckRequest { service: "ladder.v1.EnterpriseService".into() })
         .await
         .expect("health without token")
         .into_inner();
-    assert_eq!(
-        reply.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
+    assert_eq!(reply.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
 
     let mut v1client = r1::server_reflection_client::ServerReflectionClient::new(channel.clone());
     let request = r1::ServerReflectionRequest {
-        message_request: Some(r1::server_reflection_request::MessageRequest::ListServices(
-            String::new(),
-        )),
+        message_request: Some(r1::server_reflection_request::MessageRequest::ListServices(String::new())),
         ..Default::default()
     };
-    let mut stream = v1client
-        .server_reflection_info(tokio_stream::iter(vec![request]))
-        .await
-        .expect("reflection v1")
-        .into_inner();
+    let mut stream =
+        v1client.server_reflection_info(tokio_stream::iter(vec![request])).await.expect("reflection v1").into_inner();
     let response = stream.message().await.unwrap().expect("one response");
     let services: Vec<String> = match response.message_response {
         Some(r1::server_reflection_response::MessageResponse::ListServicesResponse(list)) => {
@@ -171,39 +115,21 @@ async fn health_and_reflection_stay_open_and_list_every_service() {
         }
         other => panic!("unexpected {other:?}"),
     };
-    for wanted in [
-        "ladder.v1.EnterpriseService",
-        "ladder.v1.ChangeService",
-        "grpc.health.v1.Health",
-    ] {
-        assert!(
-            services.iter().any(|s| s == wanted),
-            "{wanted} missing from {services:?}"
-        );
+    for wanted in ["ladder.v1.EnterpriseService", "ladder.v1.ChangeService", "grpc.health.v1.Health"] {
+        assert!(services.iter().any(|s| s == wanted), "{wanted} missing from {services:?}");
     }
 
     // v1alpha (what grpcurl speaks) also resolves the error-detail types.
     let mut alpha = r1a::server_reflection_client::ServerReflectionClient::new(channel);
     let request = r1a::ServerReflectionRequest {
-        message_request: Some(
-            r1a::server_reflection_request::MessageRequest::FileContainingSymbol(
-                "google.rpc.BadRequest".into(),
-            ),
-        ),
+        message_request: Some(r1a::server_reflection_request::MessageRequest::FileContainingSymbol(
+            "google.rpc.BadRequest".into(),
+        )),
         ..Default::default()
     };
-    let mut stream = alpha
-        .server_reflection_info(tokio_stream::iter(vec![request]))
-        .await
-        .expect("reflection v1alpha")
-        .into_inner();
-    match stream
-        .message()
-        .await
-        .unwrap()
-        .expect("response")
-        .message_response
-    {
+    let mut stream =
+        alpha.server_reflection_info(tokio_stream::iter(vec![request])).await.expect("reflection v1alpha").into_inner();
+    match stream.message().await.unwrap().expect("response").message_response {
         Some(r1a::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) => {
             assert!(!files.file_descriptor_proto.is_empty());
         }
@@ -216,9 +142,7 @@ fn unauthenticated_servers_refuse_non_loopback_addresses() {
     let public: std::net::SocketAddr = "0.0.0.0:50051".parse().unwrap();
     let local: std::net::SocketAddr = "127.0.0.1:50051".parse().unwrap();
     let open = Config::default();
-    let err = ladder::server::check_exposure(&public, &open)
-        .unwrap_err()
-        .to_string();
+    let err = ladder::server::check_exposure(&public, &open).unwrap_err().to_string();
     assert!(err.contains("refusing to listen"), "{err}");
     assert!(ladder::server::check_exposure(&local, &open).is_ok());
     assert!(ladder::server::check_exposure(&public, &config_with_tokens()).is_ok());

@@ -64,16 +64,9 @@ async fn staff_walk_through_with_the_cli() {
     .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(
-        text.contains("西安航天动力有限公司") && text.contains("C3742 航天器及运载火箭制造"),
-        "{text}"
-    );
+    assert!(text.contains("西安航天动力有限公司") && text.contains("C3742 航天器及运载火箭制造"), "{text}");
 
-    let out = ladder(args(
-        &server,
-        &["enterprise", "get", &c1.to_lowercase(), "--json"],
-    ))
-    .await;
+    let out = ladder(args(&server, &["enterprise", "get", &c1.to_lowercase(), "--json"])).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let got = json(&out);
     assert_eq!(got["credit_code"], c1.as_str());
@@ -82,75 +75,31 @@ async fn staff_walk_through_with_the_cli() {
 
     let out = ladder(args(
         &server,
-        &[
-            "enterprise",
-            "update",
-            &c1,
-            "--name",
-            "西安航天动力股份有限公司",
-            "--etag",
-            &etag,
-            "--json",
-        ],
+        &["enterprise", "update", &c1, "--name", "西安航天动力股份有限公司", "--etag", &etag, "--json"],
     ))
     .await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        json(&out)["former_names"][0]["display_name"],
-        "西安航天动力有限公司"
-    );
+    assert_eq!(json(&out)["former_names"][0]["display_name"], "西安航天动力有限公司");
 
     // The same etag again is stale: one clear error line naming the reason.
-    let out = ladder(args(
-        &server,
-        &["enterprise", "update", &c1, "--notes", "x", "--etag", &etag],
-    ))
-    .await;
+    let out = ladder(args(&server, &["enterprise", "update", &c1, "--notes", "x", "--etag", &etag])).await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.starts_with("error: Aborted ETAG_MISMATCH"), "{err}");
 
-    let out = ladder(args(
-        &server,
-        &[
-            "enterprise",
-            "create",
-            &code(2),
-            "--name",
-            "锂电科技",
-            "--industry",
-            "C3841",
-        ],
-    ))
-    .await;
+    let out =
+        ladder(args(&server, &["enterprise", "create", &code(2), "--name", "锂电科技", "--industry", "C3841"])).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = ladder(args(
-        &server,
-        &[
-            "enterprise",
-            "list",
-            "--filter",
-            "industry_code = C37",
-            "--json",
-        ],
-    ))
-    .await;
+    let out = ladder(args(&server, &["enterprise", "list", "--filter", "industry_code = C37", "--json"])).await;
     let listed = json(&out);
     assert_eq!(listed["total_size"], 1);
-    assert_eq!(
-        listed["enterprises"][0]["display_name"],
-        "西安航天动力股份有限公司"
-    );
+    assert_eq!(listed["enterprises"][0]["display_name"], "西安航天动力股份有限公司");
     let out = ladder(args(&server, &["enterprise", "list"])).await;
     let table = stdout(&out);
     assert_eq!(table.lines().count(), 3, "header and two rows:\n{table}");
     assert!(stderr(&out).contains("2 shown of 2"));
 
-    let out = ladder(args(
-        &server,
-        &["enterprise", "delete", &c1, "--reason", "迁出"],
-    ))
-    .await;
+    let out = ladder(args(&server, &["enterprise", "delete", &c1, "--reason", "迁出"])).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let out = ladder(args(&server, &["enterprise", "list", "--json"])).await;
     assert_eq!(json(&out)["total_size"], 1);
@@ -159,10 +108,7 @@ async fn staff_walk_through_with_the_cli() {
 
     let out = ladder(args(&server, &["changes", "--resource", &c1, "--json"])).await;
     let changes = json(&out)["changes"].as_array().unwrap().clone();
-    let kinds: Vec<&str> = changes
-        .iter()
-        .map(|c| c["kind"].as_str().unwrap())
-        .collect();
+    let kinds: Vec<&str> = changes.iter().map(|c| c["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["created", "updated", "deleted", "undeleted"]);
     assert!(changes.iter().all(|c| c["origin"] == "cli"));
     let out = ladder(args(&server, &["changes"])).await;
@@ -175,29 +121,15 @@ async fn a_wrong_check_character_is_one_clear_line() {
     let good = code(5);
     let last = good.chars().last().unwrap();
     let bad = format!("{}{}", &good[..17], if last == '0' { '1' } else { '0' });
-    let out = ladder(args(
-        &server,
-        &["enterprise", "create", &bad, "--name", "错码公司"],
-    ))
-    .await;
+    let out = ladder(args(&server, &["enterprise", "create", &bad, "--name", "错码公司"])).await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("enterprise.credit_code") && err.contains(&format!("should be '{last}'")),
-        "{err}"
-    );
-    let out = ladder(args(
-        &server,
-        &["enterprise", "create", &bad, "--name", "错码公司", "--json"],
-    ))
-    .await;
+    assert!(err.contains("enterprise.credit_code") && err.contains(&format!("should be '{last}'")), "{err}");
+    let out = ladder(args(&server, &["enterprise", "create", &bad, "--name", "错码公司", "--json"])).await;
     let body = json(&out);
     assert_eq!(body["error"]["reason"], "CHECK_CHARACTER_MISMATCH");
-    assert_eq!(
-        body["error"]["field_violations"][0]["field"],
-        "enterprise.credit_code"
-    );
+    assert_eq!(body["error"]["field_violations"][0]["field"], "enterprise.credit_code");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,30 +154,16 @@ async fn minted_tokens_work_and_missing_ones_are_refused() {
     assert!(file.contains(&ladder::auth::hash_token(&token)));
 
     let server = TestServer::with_config(Config::load(&config_path).unwrap()).await;
-    let mut with_token = args(
-        &server,
-        &["enterprise", "create", &code(1), "--name", "有令牌"],
-    );
+    let mut with_token = args(&server, &["enterprise", "create", &code(1), "--name", "有令牌"]);
     with_token.extend(["--token".to_string(), token]);
     let out = ladder(with_token).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let out = ladder(args(&server, &["enterprise", "list"])).await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("Unauthenticated MISSING_TOKEN"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("Unauthenticated MISSING_TOKEN"), "{}", stderr(&out));
 
-    let out = ladder(vec![
-        "token".into(),
-        "mint".into(),
-        "--name".into(),
-        "x".into(),
-        "--role".into(),
-        "boss".into(),
-    ])
-    .await;
+    let out =
+        ladder(vec!["token".into(), "mint".into(), "--name".into(), "x".into(), "--role".into(), "boss".into()]).await;
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -261,27 +179,13 @@ async fn serve_refuses_a_public_address_without_tokens() {
     ])
     .await;
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("refusing to listen on 0.0.0.0:0 without tokens"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("refusing to listen on 0.0.0.0:0 without tokens"), "{}", stderr(&out));
     assert!(!dir.path().join("d").exists(), "nothing was created");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_is_explained() {
-    let out = ladder(vec![
-        "enterprise".into(),
-        "list".into(),
-        "--server".into(),
-        "127.0.0.1:1".into(),
-    ])
-    .await;
+    let out = ladder(vec!["enterprise".into(), "list".into(), "--server".into(), "127.0.0.1:1".into()]).await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("cannot reach the ladder server at http://127.0.0.1:1"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("cannot reach the ladder server at http://127.0.0.1:1"), "{}", stderr(&out));
 }

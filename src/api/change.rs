@@ -4,7 +4,7 @@ use tonic::{Request, Response, Status};
 
 use crate::api::{convert, page_size, page_token};
 use crate::auth::{require, Permission};
-use crate::domain::enterprise::parse_resource_name;
+use crate::domain::enterprise::{parse_resource_name, resource_name};
 use crate::error::Error;
 use crate::pb::v1;
 use crate::store::{ChangeQuery, Store};
@@ -13,6 +13,24 @@ use crate::store::{ChangeQuery, Store};
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// Most changes per page.
 pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// The resource a `ListChanges` asks about: empty for all, a resource name,
+/// or a bare credit code for that enterprise.
+fn parse_resource(input: &str) -> Result<Option<String>, Error> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Ok(None);
+    }
+    let name = if input.contains('/') { input.to_string() } else { format!("enterprises/{input}") };
+    if !name.starts_with("enterprises/") {
+        return Err(Error::invalid_field(
+            "resource",
+            "UNKNOWN_COLLECTION",
+            format!("{input:?} is not a resource name of this server (known: enterprises/{{credit_code}})"),
+        ));
+    }
+    Ok(Some(resource_name(&parse_resource_name("resource", &name)?)))
+}
 
 /// Serves the change log.
 #[derive(Clone)]
@@ -36,22 +54,12 @@ impl v1::change_service_server::ChangeService for ChangeApi {
         require(&request, Permission::Read)?;
         let r = request.into_inner();
         let size = page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
-        let resource = match r.resource.trim() {
-            "" => None,
-            name if name.starts_with("enterprises/") => Some(format!(
-                "enterprises/{}",
-                parse_resource_name("resource", name)?
-            )),
-            name => Some(name.to_string()),
-        };
+        let resource = parse_resource(&r.resource)?;
         if r.end_revision != 0 && r.end_revision < r.start_revision {
             return Err(Error::invalid_field(
                 "end_revision",
                 "INVALID_RANGE",
-                format!(
-                    "{} is before start_revision {}",
-                    r.end_revision, r.start_revision
-                ),
+                format!("{} is before start_revision {}", r.end_revision, r.start_revision),
             )
             .into());
         }
@@ -63,18 +71,9 @@ impl v1::change_service_server::ChangeService for ChangeApi {
         ]);
         let key = self.store.token_key().to_vec();
         let start = match page_token::decode(&key, &digest, &r.page_token)? {
-            Some(resume) => resume
-                .position
-                .as_slice()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| {
-                    Error::invalid_field(
-                        "page_token",
-                        "INVALID_PAGE_TOKEN",
-                        "is not a page token of this server",
-                    )
-                })?,
+            Some(resume) => resume.position.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| {
+                Error::invalid_field("page_token", "INVALID_PAGE_TOKEN", "is not a page token of this server")
+            })?,
             None => r.start_revision,
         };
         let page = self
@@ -82,25 +81,32 @@ impl v1::change_service_server::ChangeService for ChangeApi {
             .list_changes(ChangeQuery {
                 resource,
                 start,
-                end: if r.end_revision == 0 {
-                    u64::MAX
-                } else {
-                    r.end_revision
-                },
+                end: if r.end_revision == 0 { u64::MAX } else { r.end_revision },
                 page_size: size,
             })
             .await?;
         Ok(Response::new(v1::ListChangesResponse {
-            changes: page
-                .changes
-                .into_iter()
-                .map(convert::change_to_pb)
-                .collect(),
+            changes: page.changes.into_iter().map(convert::change_to_pb).collect(),
             next_page_token: page
                 .next_start
                 .map(|next| page_token::encode(&key, &digest, next.to_be_bytes().to_vec(), None))
                 .unwrap_or_default(),
             head_revision: page.head,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_are_names_or_bare_codes_and_typos_are_refused() {
+        assert_eq!(parse_resource("").unwrap(), None);
+        let name = Some("enterprises/91350100M000100Y43".to_string());
+        assert_eq!(parse_resource("91350100m000100y43").unwrap(), name);
+        assert_eq!(parse_resource(" enterprises/91350100M000100Y43 ").unwrap(), name);
+        assert_eq!(parse_resource("enterprise/91350100M000100Y43").unwrap_err().reason(), "UNKNOWN_COLLECTION");
+        assert_eq!(parse_resource("enterprises/123").unwrap_err().reason(), "WRONG_LENGTH");
     }
 }

@@ -21,16 +21,10 @@ pub fn timestamp(micros: Micros) -> Option<Timestamp> {
 pub fn enterprise_to_pb(e: Enterprise) -> v1::Enterprise {
     let org_type = OrganisationType::from_code(e.credit_code.get(0..2).unwrap_or(""));
     let registration_region = e.credit_code.get(2..8).unwrap_or("").to_string();
-    let industry_name = IndustryCode::parse(&e.industry_code)
-        .ok()
-        .and_then(|c| c.name())
-        .unwrap_or("")
-        .to_string();
+    let industry_name = IndustryCode::parse(&e.industry_code).ok().and_then(|c| c.name()).unwrap_or("").to_string();
     v1::Enterprise {
         name: e.resource_name(),
-        uid: uuid::Uuid::from_slice(&e.uid)
-            .map(|u| u.to_string())
-            .unwrap_or_default(),
+        uid: uuid::Uuid::from_slice(&e.uid).map(|u| u.to_string()).unwrap_or_default(),
         etag: e.etag(),
         organisation_type: org_type.code,
         organisation_type_label: org_type.label_zh.to_string(),
@@ -40,20 +34,12 @@ pub fn enterprise_to_pb(e: Enterprise) -> v1::Enterprise {
         former_names: e
             .former_names
             .into_iter()
-            .map(|f| v1::FormerName {
-                display_name: f.display_name,
-                change_time: timestamp(f.change_time),
-            })
+            .map(|f| v1::FormerName { display_name: f.display_name, change_time: timestamp(f.change_time) })
             .collect(),
         contacts: e
             .contacts
             .into_iter()
-            .map(|c| v1::Contact {
-                name: c.name,
-                title: c.title,
-                phone: c.phone,
-                email: c.email,
-            })
+            .map(|c| v1::Contact { name: c.name, title: c.title, phone: c.phone, email: c.email })
             .collect(),
         credit_code_override: e.credit_code_override.map(|o| v1::CreditCodeOverride {
             reason: o.reason,
@@ -97,12 +83,7 @@ pub fn enterprise_from_pb(e: v1::Enterprise) -> Enterprise {
         contacts: e
             .contacts
             .into_iter()
-            .map(|c| Contact {
-                name: c.name,
-                title: c.title,
-                phone: c.phone,
-                email: c.email,
-            })
+            .map(|c| Contact { name: c.name, title: c.title, phone: c.phone, email: c.email })
             .collect(),
         tags: e.tags,
         website: e.website,
@@ -127,11 +108,7 @@ pub fn change_to_pb(c: Change) -> v1::Change {
         field_changes: c
             .field_changes
             .into_iter()
-            .map(|f| v1::FieldChange {
-                field: f.field,
-                old_value: f.old_value,
-                new_value: f.new_value,
-            })
+            .map(|f| v1::FieldChange { field: f.field, old_value: f.old_value, new_value: f.new_value })
             .collect(),
         actor: c.actor,
         origin: c.origin,

@@ -7,9 +7,7 @@ use tonic::{Request, Response, Status};
 use crate::api::{convert, page_size, page_token, write_meta};
 use crate::auth::{require, Permission};
 use crate::domain::credit_code::{normalise, region_name, CreditCode, OrganisationType};
-use crate::domain::enterprise::{
-    self, parse_resource_name, resource_name, validate_reason, CreditCodeOverride, Rules,
-};
+use crate::domain::enterprise::{self, parse_resource_name, resource_name, validate_reason, CreditCodeOverride, Rules};
 use crate::domain::filter::Filter;
 use crate::error::{Error, Result};
 use crate::pb::v1;
@@ -30,10 +28,7 @@ pub struct EnterpriseApi {
 impl EnterpriseApi {
     /// A service over `store`, validating with `rules`.
     pub fn new(store: Store, rules: Rules) -> Self {
-        Self {
-            store,
-            rules: Arc::new(rules),
-        }
+        Self { store, rules: Arc::new(rules) }
     }
 }
 
@@ -41,24 +36,12 @@ type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
-    async fn create_enterprise(
-        &self,
-        request: Request<v1::CreateEnterpriseRequest>,
-    ) -> Reply<v1::Enterprise> {
+    async fn create_enterprise(&self, request: Request<v1::CreateEnterpriseRequest>) -> Reply<v1::Enterprise> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(
-            &request,
-            &caller,
-            "CreateEnterprise",
-            r,
-            &r.request_id,
-            |m| m.request_id.clear(),
-        )?;
+        let meta = write_meta(&request, &caller, "CreateEnterprise", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
-        let input = r
-            .enterprise
-            .ok_or_else(|| Error::invalid_field("enterprise", "REQUIRED", "is required"))?;
+        let input = r.enterprise.ok_or_else(|| Error::invalid_field("enterprise", "REQUIRED", "is required"))?;
         let override_reason = r.credit_code_override_reason.trim().to_string();
         let (code, code_override) = match CreditCode::parse(&input.credit_code) {
             Ok(code) if override_reason.is_empty() => (code, None),
@@ -74,16 +57,13 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
                 if !caller.role.allows(Permission::Admin) {
                     return Err(Error::PermissionDenied {
                         reason: "OVERRIDE_NEEDS_ADMIN",
-                        message: format!(
-                            "only an admin may register a code that fails its checks ({e})"
-                        ),
+                        message: format!("only an admin may register a code that fails its checks ({e})"),
                     }
                     .into());
                 }
                 validate_reason("credit_code_override_reason", &override_reason, true)?;
-                let code = CreditCode::parse_unverified(&input.credit_code).map_err(|e| {
-                    Error::invalid_field("enterprise.credit_code", e.reason(), e.to_string())
-                })?;
+                let code = CreditCode::parse_unverified(&input.credit_code)
+                    .map_err(|e| Error::invalid_field("enterprise.credit_code", e.reason(), e.to_string()))?;
                 let problems = code.verify().iter().map(ToString::to_string).collect();
                 let record = CreditCodeOverride {
                     reason: override_reason.clone(),
@@ -99,12 +79,7 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
                 } else {
                     ""
                 };
-                return Err(Error::invalid_field(
-                    "enterprise.credit_code",
-                    e.reason(),
-                    format!("{e}{hint}"),
-                )
-                .into());
+                return Err(Error::invalid_field("enterprise.credit_code", e.reason(), format!("{e}{hint}")).into());
             }
         };
         let mut record = convert::enterprise_from_pb(input);
@@ -113,70 +88,40 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
             record.region_code = code.region_code().to_string();
         }
         record.normalise();
-        record
-            .validate(&self.rules)
-            .map_err(|e| e.in_field("enterprise"))?;
+        record.validate(&self.rules).map_err(|e| e.in_field("enterprise"))?;
         record.credit_code_override = code_override;
         let uid = *uuid::Uuid::new_v4().as_bytes();
         let mut meta = meta;
         meta.reason = override_reason;
         let stored = self
             .store
-            .mutate_enterprise(
-                code.as_str().to_string(),
-                meta,
-                r.validate_only,
-                move |current, now| {
-                    if let Some(o) = record.credit_code_override.as_mut() {
-                        o.time = now;
-                    }
-                    enterprise::create(current, record, uid, now)
-                },
-            )
+            .mutate_enterprise(code.as_str().to_string(), meta, r.validate_only, move |current, now| {
+                if let Some(o) = record.credit_code_override.as_mut() {
+                    o.time = now;
+                }
+                enterprise::create(current, record, uid, now)
+            })
             .await?;
         Ok(Response::new(convert::enterprise_to_pb(stored)))
     }
 
-    async fn get_enterprise(
-        &self,
-        request: Request<v1::GetEnterpriseRequest>,
-    ) -> Reply<v1::Enterprise> {
+    async fn get_enterprise(&self, request: Request<v1::GetEnterpriseRequest>) -> Reply<v1::Enterprise> {
         require(&request, Permission::Read)?;
         let code = parse_resource_name("name", &request.get_ref().name)?;
-        let record = self
-            .store
-            .get_enterprise(&code)?
-            .ok_or_else(|| Error::NotFound {
-                resource: resource_name(&code),
-            })?;
+        let record =
+            self.store.get_enterprise(&code)?.ok_or_else(|| Error::NotFound { resource: resource_name(&code) })?;
         Ok(Response::new(convert::enterprise_to_pb(record)))
     }
 
-    async fn update_enterprise(
-        &self,
-        request: Request<v1::UpdateEnterpriseRequest>,
-    ) -> Reply<v1::Enterprise> {
+    async fn update_enterprise(&self, request: Request<v1::UpdateEnterpriseRequest>) -> Reply<v1::Enterprise> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(
-            &request,
-            &caller,
-            "UpdateEnterprise",
-            r,
-            &r.request_id,
-            |m| m.request_id.clear(),
-        )?;
+        let meta = write_meta(&request, &caller, "UpdateEnterprise", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
-        let input = r
-            .enterprise
-            .ok_or_else(|| Error::invalid_field("enterprise", "REQUIRED", "is required"))?;
+        let input = r.enterprise.ok_or_else(|| Error::invalid_field("enterprise", "REQUIRED", "is required"))?;
         let code = parse_resource_name("enterprise.name", &input.name)?;
         let name = resource_name(&code);
-        let etag = if r.etag.is_empty() {
-            input.etag.clone()
-        } else {
-            r.etag
-        };
+        let etag = if r.etag.is_empty() { input.etag.clone() } else { r.etag };
         let patch = convert::enterprise_from_pb(input);
         let mask = match r.update_mask {
             Some(mask) => mask.paths,
@@ -192,20 +137,10 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
         Ok(Response::new(convert::enterprise_to_pb(stored)))
     }
 
-    async fn delete_enterprise(
-        &self,
-        request: Request<v1::DeleteEnterpriseRequest>,
-    ) -> Reply<v1::Enterprise> {
+    async fn delete_enterprise(&self, request: Request<v1::DeleteEnterpriseRequest>) -> Reply<v1::Enterprise> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let mut meta = write_meta(
-            &request,
-            &caller,
-            "DeleteEnterprise",
-            r,
-            &r.request_id,
-            |m| m.request_id.clear(),
-        )?;
+        let mut meta = write_meta(&request, &caller, "DeleteEnterprise", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let code = parse_resource_name("name", &r.name)?;
         validate_reason("reason", &r.reason, false)?;
@@ -220,20 +155,10 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
         Ok(Response::new(convert::enterprise_to_pb(stored)))
     }
 
-    async fn undelete_enterprise(
-        &self,
-        request: Request<v1::UndeleteEnterpriseRequest>,
-    ) -> Reply<v1::Enterprise> {
+    async fn undelete_enterprise(&self, request: Request<v1::UndeleteEnterpriseRequest>) -> Reply<v1::Enterprise> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(
-            &request,
-            &caller,
-            "UndeleteEnterprise",
-            r,
-            &r.request_id,
-            |m| m.request_id.clear(),
-        )?;
+        let meta = write_meta(&request, &caller, "UndeleteEnterprise", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let code = parse_resource_name("name", &r.name)?;
         let name = resource_name(&code);
@@ -277,15 +202,12 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
                 page_size: size,
                 after,
                 count_total: known_total.is_none(),
+                scan_budget: None,
             })
             .await?;
         let total = known_total.or(page.total).unwrap_or(0);
         Ok(Response::new(v1::ListEnterprisesResponse {
-            enterprises: page
-                .items
-                .into_iter()
-                .map(convert::enterprise_to_pb)
-                .collect(),
+            enterprises: page.items.into_iter().map(convert::enterprise_to_pb).collect(),
             next_page_token: page
                 .resume
                 .map(|position| page_token::encode(&key, &digest, position, Some(total)))
@@ -301,10 +223,7 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
         require(&request, Permission::Read)?;
         let input = request.into_inner().credit_code;
         let normalised = normalise(&input);
-        let mut response = v1::ValidateCreditCodeResponse {
-            credit_code: normalised.clone(),
-            ..Default::default()
-        };
+        let mut response = v1::ValidateCreditCodeResponse { credit_code: normalised.clone(), ..Default::default() };
         match CreditCode::parse_unverified(&normalised) {
             Ok(code) => {
                 let problems = code.verify();
@@ -347,10 +266,12 @@ fn parse_order_by(order_by: &str) -> Result<(OrderKey, bool)> {
         Some("create_time") => OrderKey::CreateTime,
         Some(_) => return Err(bad()),
     };
-    let desc = match words.get(1..) {
-        None | Some([]) | Some(["asc"]) => false,
-        Some(["desc"]) => true,
-        Some(_) => return Err(bad()),
+    let direction: Vec<String> = words.iter().skip(1).map(|w| w.to_ascii_lowercase()).collect();
+    let desc = match direction.as_slice() {
+        [] => false,
+        [d] if d == "asc" => false,
+        [d] if d == "desc" => true,
+        _ => return Err(bad()),
     };
     Ok((key, desc))
 }
@@ -362,19 +283,11 @@ mod tests {
     #[test]
     fn order_by_accepts_the_documented_forms_only() {
         assert_eq!(parse_order_by("").unwrap(), (OrderKey::CreditCode, false));
-        assert_eq!(
-            parse_order_by("display_name desc").unwrap(),
-            (OrderKey::DisplayName, true)
-        );
-        assert_eq!(
-            parse_order_by(" create_time  asc ").unwrap(),
-            (OrderKey::CreateTime, false)
-        );
+        assert_eq!(parse_order_by("display_name desc").unwrap(), (OrderKey::DisplayName, true));
+        assert_eq!(parse_order_by(" create_time  asc ").unwrap(), (OrderKey::CreateTime, false));
+        assert_eq!(parse_order_by("create_time DESC").unwrap(), (OrderKey::CreateTime, true));
         for bad in ["colour", "display_name sideways", "credit_code desc extra"] {
-            assert_eq!(
-                parse_order_by(bad).unwrap_err().reason(),
-                "INVALID_ORDER_BY"
-            );
+            assert_eq!(parse_order_by(bad).unwrap_err().reason(), "INVALID_ORDER_BY");
         }
     }
 }

@@ -34,14 +34,11 @@ pub fn write_meta<T, M: Message + Clone>(
     request_id: &str,
     clear_request_id: impl FnOnce(&mut M),
 ) -> Result<WriteMeta> {
-    if request_id.chars().count() > MAX_REQUEST_ID_CHARS || request_id.chars().any(char::is_control)
-    {
+    if request_id.chars().count() > MAX_REQUEST_ID_CHARS || request_id.chars().any(char::is_control) {
         return Err(Error::invalid_field(
             "request_id",
             "INVALID_REQUEST_ID",
-            format!(
-                "must be at most {MAX_REQUEST_ID_CHARS} printable characters (a UUID is ideal)"
-            ),
+            format!("must be at most {MAX_REQUEST_ID_CHARS} printable characters (a UUID is ideal)"),
         ));
     }
     let origin = request
@@ -96,9 +93,6 @@ mod tests {
         assert_eq!(page_size(0, 50, 1000).unwrap(), 50);
         assert_eq!(page_size(7, 50, 1000).unwrap(), 7);
         assert_eq!(page_size(5000, 50, 1000).unwrap(), 1000);
-        assert_eq!(
-            page_size(-1, 50, 1000).unwrap_err().reason(),
-            "NEGATIVE_PAGE_SIZE"
-        );
+        assert_eq!(page_size(-1, 50, 1000).unwrap_err().reason(), "NEGATIVE_PAGE_SIZE");
     }
 }

@@ -49,12 +49,7 @@ pub fn query_digest(parts: &[&str]) -> Vec<u8> {
 
 /// Issues a token.
 pub fn encode(key: &[u8], query: &[u8], position: Vec<u8>, total: Option<u64>) -> String {
-    let body = Body {
-        query: query.to_vec(),
-        position,
-        total,
-    }
-    .encode_to_vec();
+    let body = Body { query: query.to_vec(), position, total }.encode_to_vec();
     let mut out = body.clone();
     out.extend_from_slice(&mac(key, &body));
     URL_SAFE_NO_PAD.encode(out)
@@ -65,40 +60,30 @@ pub fn decode(key: &[u8], query: &[u8], token: &str) -> Result<Option<Resume>> {
     if token.is_empty() {
         return Ok(None);
     }
-    let invalid =
-        |why: &str| Error::invalid_field("page_token", "INVALID_PAGE_TOKEN", why.to_string());
+    let invalid = |why: &str| Error::invalid_field("page_token", "INVALID_PAGE_TOKEN", why.to_string());
     if token.len() > MAX_TOKEN_CHARS {
         return Err(invalid("is too long to be a page token of this server"));
     }
-    let raw = URL_SAFE_NO_PAD
-        .decode(token.trim())
-        .map_err(|_| invalid("is not a page token of this server"))?;
+    let raw = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| invalid("is not a page token of this server"))?;
     let Some(split) = raw.len().checked_sub(MAC_BYTES) else {
         return Err(invalid("is not a page token of this server"));
     };
     let (body, tag) = raw.split_at(split);
-    let mut check =
-        Hmac::<Sha256>::new_from_slice(key).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut check = Hmac::<Sha256>::new_from_slice(key).map_err(|e| Error::Internal(e.to_string()))?;
     check.update(body);
-    check
-        .verify_truncated_left(tag)
-        .map_err(|_| invalid("was not issued by this server or has been altered"))?;
+    check.verify_truncated_left(tag).map_err(|_| invalid("was not issued by this server or has been altered"))?;
     let body = Body::decode(body).map_err(|_| invalid("is not a page token of this server"))?;
     if body.query != query {
         return Err(invalid(
             "belongs to a different query: keep filter, order_by and the other list parameters the same across pages",
         ));
     }
-    Ok(Some(Resume {
-        position: body.position,
-        total: body.total,
-    }))
+    Ok(Some(Resume { position: body.position, total: body.total }))
 }
 
 fn mac(key: &[u8], body: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(body);
     mac.finalize().into_bytes()[..MAC_BYTES].to_vec()
 }
@@ -114,13 +99,7 @@ mod tests {
     fn round_trip_and_empty_token() {
         let q = query_digest(&["list", "zone = east"]);
         let token = encode(KEY, &q, b"Xz".to_vec(), Some(12));
-        assert_eq!(
-            decode(KEY, &q, &token).unwrap(),
-            Some(Resume {
-                position: b"Xz".to_vec(),
-                total: Some(12)
-            })
-        );
+        assert_eq!(decode(KEY, &q, &token).unwrap(), Some(Resume { position: b"Xz".to_vec(), total: Some(12) }));
         assert_eq!(decode(KEY, &q, "").unwrap(), None);
     }
 
@@ -129,18 +108,9 @@ mod tests {
         let q = query_digest(&["list", "zone = east"]);
         let token = encode(KEY, &q, b"pos".to_vec(), None);
         let reason = |r: Result<Option<Resume>>| r.unwrap_err().reason();
-        assert_eq!(
-            reason(decode(b"another key", &q, &token)),
-            "INVALID_PAGE_TOKEN"
-        );
-        assert_eq!(
-            reason(decode(KEY, &query_digest(&["list", "zone = west"]), &token)),
-            "INVALID_PAGE_TOKEN"
-        );
-        assert_eq!(
-            reason(decode(KEY, &q, "not base64 !!")),
-            "INVALID_PAGE_TOKEN"
-        );
+        assert_eq!(reason(decode(b"another key", &q, &token)), "INVALID_PAGE_TOKEN");
+        assert_eq!(reason(decode(KEY, &query_digest(&["list", "zone = west"]), &token)), "INVALID_PAGE_TOKEN");
+        assert_eq!(reason(decode(KEY, &q, "not base64 !!")), "INVALID_PAGE_TOKEN");
         assert_eq!(reason(decode(KEY, &q, "AAAA")), "INVALID_PAGE_TOKEN");
     }
 

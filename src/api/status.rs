@@ -69,18 +69,12 @@ mod tests {
 
     #[test]
     fn invalid_argument_carries_error_info_and_field_violations() {
-        let status = Status::from(Error::invalid_field(
-            "enterprise.credit_code",
-            "CHECK_CHARACTER_MISMATCH",
-            "should be '3'",
-        ));
+        let status =
+            Status::from(Error::invalid_field("enterprise.credit_code", "CHECK_CHARACTER_MISMATCH", "should be '3'"));
         assert_eq!(status.code(), Code::InvalidArgument);
         let details = status.get_error_details();
         let info = details.error_info().expect("ErrorInfo");
-        assert_eq!(
-            (info.reason.as_str(), info.domain.as_str()),
-            ("CHECK_CHARACTER_MISMATCH", ERROR_DOMAIN)
-        );
+        assert_eq!((info.reason.as_str(), info.domain.as_str()), ("CHECK_CHARACTER_MISMATCH", ERROR_DOMAIN));
         let bad = details.bad_request().expect("BadRequest");
         assert_eq!(bad.field_violations[0].field, "enterprise.credit_code");
         assert_eq!(bad.field_violations[0].reason, "CHECK_CHARACTER_MISMATCH");
@@ -89,48 +83,12 @@ mod tests {
     #[test]
     fn each_error_kind_has_its_code() {
         let cases = [
-            (
-                Error::NotFound {
-                    resource: "r".into(),
-                },
-                Code::NotFound,
-            ),
-            (
-                Error::AlreadyExists {
-                    resource: "r".into(),
-                    deleted: false,
-                },
-                Code::AlreadyExists,
-            ),
-            (
-                Error::Aborted {
-                    reason: "ETAG_MISMATCH",
-                    message: "m".into(),
-                    resource: "r".into(),
-                },
-                Code::Aborted,
-            ),
-            (
-                Error::FailedPrecondition {
-                    reason: "X",
-                    message: "m".into(),
-                },
-                Code::FailedPrecondition,
-            ),
-            (
-                Error::Unauthenticated {
-                    reason: "X",
-                    message: "m".into(),
-                },
-                Code::Unauthenticated,
-            ),
-            (
-                Error::PermissionDenied {
-                    reason: "X",
-                    message: "m".into(),
-                },
-                Code::PermissionDenied,
-            ),
+            (Error::NotFound { resource: "r".into() }, Code::NotFound),
+            (Error::AlreadyExists { resource: "r".into(), deleted: false }, Code::AlreadyExists),
+            (Error::Aborted { reason: "ETAG_MISMATCH", message: "m".into(), resource: "r".into() }, Code::Aborted),
+            (Error::FailedPrecondition { reason: "X", message: "m".into() }, Code::FailedPrecondition),
+            (Error::Unauthenticated { reason: "X", message: "m".into() }, Code::Unauthenticated),
+            (Error::PermissionDenied { reason: "X", message: "m".into() }, Code::PermissionDenied),
             (Error::Unavailable("m".into()), Code::Unavailable),
             (Error::Internal("secret detail".into()), Code::Internal),
         ];

@@ -177,17 +177,9 @@ impl Fields {
         set("region_code", self.region, &mut e.region_code);
         set("founding_date", self.founded, &mut e.founding_date);
         set("address", self.address, &mut e.address);
-        set(
-            "legal_representative",
-            self.legal_rep,
-            &mut e.legal_representative,
-        );
+        set("legal_representative", self.legal_rep, &mut e.legal_representative);
         set("promotion_zone", self.zone, &mut e.promotion_zone);
-        set(
-            "service_commissioner",
-            self.commissioner,
-            &mut e.service_commissioner,
-        );
+        set("service_commissioner", self.commissioner, &mut e.service_commissioner);
         set("website", self.website, &mut e.website);
         set("notes", self.notes, &mut e.notes);
         if !self.tags.is_empty() {
@@ -220,7 +212,7 @@ pub struct ChangesArgs {
     /// Only this enterprise (credit code) or resource name.
     #[arg(long)]
     resource: Option<String>,
-    /// From this revision (inclusive).
+    /// From this revision (inclusive); without it the latest changes are shown.
     #[arg(long, default_value_t = 0)]
     since: u64,
     /// Up to this revision (inclusive).
@@ -240,16 +232,11 @@ struct ClientHeaders {
 }
 
 impl tonic::service::Interceptor for ClientHeaders {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(auth) = &self.authorization {
             request.metadata_mut().insert("authorization", auth.clone());
         }
-        request
-            .metadata_mut()
-            .insert(ORIGIN_HEADER, MetadataValue::from_static("cli"));
+        request.metadata_mut().insert(ORIGIN_HEADER, MetadataValue::from_static("cli"));
         Ok(request)
     }
 }
@@ -257,11 +244,7 @@ impl tonic::service::Interceptor for ClientHeaders {
 type Intercepted = InterceptedService<Channel, ClientHeaders>;
 
 async fn connect(args: &ClientArgs) -> Result<(Intercepted, Intercepted), String> {
-    let url = if args.server.contains("://") {
-        args.server.clone()
-    } else {
-        format!("http://{}", args.server)
-    };
+    let url = if args.server.contains("://") { args.server.clone() } else { format!("http://{}", args.server) };
     let channel = Channel::from_shared(url.clone())
         .map_err(|e| format!("--server {url:?} is not a valid address: {e}"))?
         .connect_timeout(Duration::from_secs(5))
@@ -270,16 +253,15 @@ async fn connect(args: &ClientArgs) -> Result<(Intercepted, Intercepted), String
         .await
         .map_err(|e| format!("cannot reach the ladder server at {url}: {e} (is `ladder serve` running? see --server / LADDER_SERVER)"))?;
     let authorization = match &args.token {
-        Some(token) => Some(format!("Bearer {}", token.trim()).parse().map_err(|_| {
-            "the token contains characters that cannot be sent in a header".to_string()
-        })?),
+        Some(token) => Some(
+            format!("Bearer {}", token.trim())
+                .parse()
+                .map_err(|_| "the token contains characters that cannot be sent in a header".to_string())?,
+        ),
         None => None,
     };
     let headers = ClientHeaders { authorization };
-    Ok((
-        InterceptedService::new(channel.clone(), headers.clone()),
-        InterceptedService::new(channel, headers),
-    ))
+    Ok((InterceptedService::new(channel.clone(), headers.clone()), InterceptedService::new(channel, headers)))
 }
 
 fn resource(code: &str) -> String {
@@ -328,6 +310,8 @@ pub async fn enterprise(cmd: EnterpriseCommand) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // `check` of an invalid code succeeds as a call but fails as a command.
+    let mut invalid_code = false;
     let result = match cmd {
         EnterpriseCommand::Create {
             credit_code,
@@ -455,6 +439,7 @@ pub async fn enterprise(cmd: EnterpriseCommand) -> ExitCode {
             .await
             .map(|r| {
                 let r = r.into_inner();
+                invalid_code = !r.valid;
                 if json {
                     println!(
                         "{}",
@@ -481,6 +466,7 @@ pub async fn enterprise(cmd: EnterpriseCommand) -> ExitCode {
             }),
     };
     match result {
+        Ok(()) if invalid_code => ExitCode::FAILURE,
         Ok(()) => ExitCode::SUCCESS,
         Err(status) => fail(json, &status),
     }
@@ -496,15 +482,22 @@ pub async fn changes(args: ChangesArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let resource = args.resource.as_deref().map(resource_or_name).unwrap_or_default();
+    let limit = args.limit.max(1);
+    let mut start = args.since;
+    if start == 0 && resource.is_empty() {
+        // Without --since, show the latest changes: find the head first.
+        let probe = v1::ListChangesRequest { page_size: 1, ..Default::default() };
+        match client.list_changes(probe).await {
+            Ok(r) => start = r.into_inner().head_revision.saturating_sub(limit as u64 - 1).max(1),
+            Err(status) => return fail(json, &status),
+        }
+    }
     let mut request = v1::ListChangesRequest {
-        resource: args
-            .resource
-            .as_deref()
-            .map(resource_or_name)
-            .unwrap_or_default(),
-        start_revision: args.since,
+        resource,
+        start_revision: start,
         end_revision: args.until,
-        page_size: i32::try_from(args.limit.clamp(1, 1000)).unwrap_or(1000),
+        page_size: 1000,
         page_token: String::new(),
     };
     let mut changes = Vec::new();
@@ -513,7 +506,7 @@ pub async fn changes(args: ChangesArgs) -> ExitCode {
             Ok(r) => {
                 let r = r.into_inner();
                 changes.extend(r.changes);
-                if r.next_page_token.is_empty() || changes.len() >= args.limit {
+                if (args.since != 0 && changes.len() >= limit) || r.next_page_token.is_empty() {
                     break;
                 }
                 request.page_token = r.next_page_token;
@@ -521,12 +514,14 @@ pub async fn changes(args: ChangesArgs) -> ExitCode {
             Err(status) => return fail(json, &status),
         }
     }
-    changes.truncate(args.limit);
+    if args.since == 0 {
+        // The latest `limit`, oldest first.
+        let skip = changes.len().saturating_sub(limit);
+        changes.drain(..skip);
+    }
+    changes.truncate(limit);
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "changes": changes.iter().map(render::change_json).collect::<Vec<_>>() })
-        );
+        println!("{}", serde_json::json!({ "changes": changes.iter().map(render::change_json).collect::<Vec<_>>() }));
     } else {
         print!("{}", render::change_table(&changes));
     }

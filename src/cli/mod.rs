@@ -72,12 +72,7 @@ enum TokenCommand {
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
     /// Server address.
-    #[arg(
-        long,
-        env = "LADDER_SERVER",
-        default_value = "http://127.0.0.1:50051",
-        global = true
-    )]
+    #[arg(long, env = "LADDER_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
     pub server: String,
     /// Bearer token (see `ladder token mint`).
     #[arg(long, env = "LADDER_TOKEN", global = true, hide_env_values = true)]
@@ -90,10 +85,7 @@ pub struct ClientArgs {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -112,15 +104,13 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Command::Token(TokenCommand::Mint { name, role, config }) => {
-            match mint(&name, &role, config) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(2)
-                }
+        Command::Token(TokenCommand::Mint { name, role, config }) => match mint(&name, &role, config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
             }
-        }
+        },
         Command::Enterprise(cmd) => runtime.block_on(client::enterprise(*cmd)),
         Command::Changes(args) => runtime.block_on(client::changes(args)),
     }
@@ -153,8 +143,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn mint(name: &str, role: &str, config: Option<PathBuf>) -> anyhow::Result<()> {
-    let role = Role::parse(role)
-        .ok_or_else(|| anyhow::anyhow!("--role {role:?}: use viewer, editor, sync or admin"))?;
+    let role =
+        Role::parse(role).ok_or_else(|| anyhow::anyhow!("--role {role:?}: use viewer, editor, sync or admin"))?;
     let token = mint_token();
     let entry = format!(
         "\n[[tokens]]\nname = {}\nrole = \"{}\"\nsha256 = \"{}\"\n",
@@ -167,15 +157,9 @@ fn mint(name: &str, role: &str, config: Option<PathBuf>) -> anyhow::Result<()> {
             let existing = std::fs::read_to_string(&path).unwrap_or_default();
             let updated = format!("{existing}{entry}");
             // Refuse to write a file the server would then reject.
-            Config::parse(&updated)
-                .map_err(|e| anyhow::anyhow!("{} would become invalid: {e:#}", path.display()))?;
-            std::fs::write(&path, updated)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-            eprintln!(
-                "added token {name:?} ({}) to {}; restart the server to use it",
-                role.name(),
-                path.display()
-            );
+            Config::parse(&updated).map_err(|e| anyhow::anyhow!("{} would become invalid: {e:#}", path.display()))?;
+            std::fs::write(&path, updated).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            eprintln!("added token {name:?} ({}) to {}; restart the server to use it", role.name(), path.display());
         }
         None => eprintln!("add this to the server's config file:{entry}"),
     }

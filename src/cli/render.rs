@@ -11,11 +11,7 @@ use crate::pb::v1;
 /// `2024-05-01 08:30:00` (UTC) or empty.
 pub fn time(ts: Option<&Timestamp>) -> String {
     ts.map(|t| {
-        let s = Timestamp {
-            seconds: t.seconds,
-            nanos: 0,
-        }
-        .to_string();
+        let s = Timestamp { seconds: t.seconds, nanos: 0 }.to_string();
         s.trim_end_matches('Z').replacen('T', " ", 1)
     })
     .unwrap_or_default()
@@ -71,22 +67,9 @@ pub fn enterprise_text(e: &v1::Enterprise) -> String {
     let mut pairs = vec![
         ("名称 name", e.display_name.clone()),
         ("信用代码 credit code", e.credit_code.clone()),
-        (
-            "曾用名 former names",
-            e.former_names
-                .iter()
-                .map(|f| f.display_name.as_str())
-                .collect::<Vec<_>>()
-                .join("、"),
-        ),
-        (
-            "类型 type",
-            with_name(&e.organisation_type, &e.organisation_type_label),
-        ),
-        (
-            "行业 industry",
-            with_name(&e.industry_code, &e.industry_name),
-        ),
+        ("曾用名 former names", e.former_names.iter().map(|f| f.display_name.as_str()).collect::<Vec<_>>().join("、")),
+        ("类型 type", with_name(&e.organisation_type, &e.organisation_type_label)),
+        ("行业 industry", with_name(&e.industry_code, &e.industry_name)),
         ("注册地 region", with_name(&e.region_code, &e.region_name)),
         ("成立日期 founded", e.founding_date.clone()),
         ("地址 address", e.address.clone()),
@@ -98,32 +81,20 @@ pub fn enterprise_text(e: &v1::Enterprise) -> String {
         ("备注 notes", e.notes.clone()),
     ];
     for c in &e.contacts {
-        let parts: Vec<&str> = [
-            c.name.as_str(),
-            c.title.as_str(),
-            c.phone.as_str(),
-            c.email.as_str(),
-        ]
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .collect();
+        let parts: Vec<&str> = [c.name.as_str(), c.title.as_str(), c.phone.as_str(), c.email.as_str()]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect();
         pairs.push(("联系人 contact", parts.join(" / ")));
     }
     if let Some(o) = &e.credit_code_override {
-        pairs.push((
-            "代码核验 override",
-            format!("{} (by {}; {})", o.reason, o.actor, o.problems.join("; ")),
-        ));
+        pairs.push(("代码核验 override", format!("{} (by {}; {})", o.reason, o.actor, o.problems.join("; "))));
     }
     pairs.extend([
         (
             "状态 state",
             if e.delete_time.is_some() {
-                format!(
-                    "deleted {} {}",
-                    time(e.delete_time.as_ref()),
-                    e.delete_reason
-                )
+                format!("deleted {} {}", time(e.delete_time.as_ref()), e.delete_reason)
             } else {
                 "active".into()
             },
@@ -147,26 +118,11 @@ pub fn enterprise_table(items: &[v1::Enterprise]) -> String {
                 e.region_name.clone(),
                 e.promotion_zone.clone(),
                 e.tags.join(","),
-                if e.delete_time.is_some() {
-                    "deleted".into()
-                } else {
-                    String::new()
-                },
+                if e.delete_time.is_some() { "deleted".into() } else { String::new() },
             ]
         })
         .collect();
-    table::render(
-        &[
-            "信用代码 CODE",
-            "名称 NAME",
-            "行业 IND.",
-            "注册地 REGION",
-            "片区 ZONE",
-            "标签 TAGS",
-            "",
-        ],
-        &rows,
-    )
+    table::render(&["信用代码 CODE", "名称 NAME", "行业 IND.", "注册地 REGION", "片区 ZONE", "标签 TAGS", ""], &rows)
 }
 
 /// The English name of a change kind, e.g. `updated`.
@@ -210,11 +166,7 @@ pub fn change_table(changes: &[v1::Change]) -> String {
             rows.push([head.clone(), vec![String::new(), c.reason.clone()]].concat());
         }
         for (i, f) in c.field_changes.iter().enumerate() {
-            let lead = if i == 0 {
-                head.clone()
-            } else {
-                vec![String::new(); 5]
-            };
+            let lead = if i == 0 { head.clone() } else { vec![String::new(); 5] };
             let change = match (f.old_value.is_empty(), f.new_value.is_empty()) {
                 (true, _) => f.new_value.clone(),
                 (false, true) => format!("{} → (cleared)", f.old_value),
@@ -223,28 +175,14 @@ pub fn change_table(changes: &[v1::Change]) -> String {
             rows.push([lead, vec![f.field.clone(), change]].concat());
         }
     }
-    table::render(
-        &[
-            "REV",
-            "TIME (UTC)",
-            "RESOURCE",
-            "KIND",
-            "ACTOR (ORIGIN)",
-            "FIELD",
-            "CHANGE",
-        ],
-        &rows,
-    )
+    table::render(&["REV", "TIME (UTC)", "RESOURCE", "KIND", "ACTOR (ORIGIN)", "FIELD", "CHANGE"], &rows)
 }
 
 /// One line (or a few) describing a failed call: code, reason, and each
 /// wrong field with what is wrong.
 pub fn status_error(status: &tonic::Status) -> String {
     let details = status.get_error_details();
-    let reason = details
-        .error_info()
-        .map(|i| format!(" {}", i.reason))
-        .unwrap_or_default();
+    let reason = details.error_info().map(|i| format!(" {}", i.reason)).unwrap_or_default();
     let mut out = format!("error: {:?}{reason}: {}", status.code(), status.message());
     if let Some(bad) = details.bad_request() {
         if bad.field_violations.len() > 1 {

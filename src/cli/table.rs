@@ -8,10 +8,7 @@ pub const MAX_CELL_WIDTH: usize = 40;
 
 /// Renders a header and rows as aligned columns separated by two spaces.
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(|c| truncate(c)).collect())
-        .collect();
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| truncate(c)).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for row in &cells {
         for (i, cell) in row.iter().enumerate() {
@@ -31,10 +28,7 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         }
         out.push('\n');
     };
-    line(
-        &mut out,
-        &header.iter().map(|h| (*h).to_string()).collect::<Vec<_>>(),
-    );
+    line(&mut out, &header.iter().map(|h| (*h).to_string()).collect::<Vec<_>>());
     for row in &cells {
         line(&mut out, row);
     }
@@ -58,9 +52,7 @@ fn truncate(cell: &str) -> String {
     }
     let mut out = String::new();
     for ch in one_line.chars() {
-        if out.width() + unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0)
-            > MAX_CELL_WIDTH - 1
-        {
+        if out.width() + unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0) > MAX_CELL_WIDTH - 1 {
             break;
         }
         out.push(ch);
@@ -77,10 +69,7 @@ mod tests {
     fn columns_align_with_double_width_text() {
         let out = render(
             &["code", "name", "x"],
-            &[
-                vec!["1".into(), "航天".into(), "a".into()],
-                vec!["2".into(), "abcdef".into(), "b".into()],
-            ],
+            &[vec!["1".into(), "航天".into(), "a".into()], vec!["2".into(), "abcdef".into(), "b".into()]],
         );
         let lines: Vec<&str> = out.lines().collect();
         // The third column starts at the same display column on every line.

@@ -34,9 +34,7 @@ pub const CODE_LENGTH: usize = 18;
 /// Weights of the mod-31 check (position 18): `W_i = 3^(i-1) mod 31` for positions 1–17.
 /// Spelled out rather than computed so the table can be compared with the standard by eye;
 /// a test recomputes it.
-const CHECK_WEIGHTS: [u32; 17] = [
-    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-];
+const CHECK_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
 
 /// Weights of the GB 11714 organisation-code check (position 17) over positions 9–16.
 const ORG_CHECK_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
@@ -52,11 +50,7 @@ const ALLOWED_DESCRIPTION: &str = "0-9 and A-Y except I, O, S, V, Z";
 /// middle is more likely a typo or two codes glued together than something to repair silently,
 /// so [`CreditCode::parse`] reports it as an invalid character.
 pub fn normalise(input: &str) -> String {
-    input
-        .trim()
-        .chars()
-        .map(|c| fold_full_width(c).to_ascii_uppercase())
-        .collect()
+    input.trim().chars().map(|c| fold_full_width(c).to_ascii_uppercase()).collect()
 }
 
 /// Maps a full-width ASCII variant (U+FF01–U+FF5E) to its ASCII counterpart; other characters
@@ -131,27 +125,11 @@ fn validate_shape(code: &str) -> Result<(), CreditCodeError> {
     if found != CODE_LENGTH {
         return Err(CreditCodeError::WrongLength { found });
     }
-    if let Some((index, c)) = code
-        .chars()
-        .enumerate()
-        .find(|&(_, c)| charset_value(c).is_none())
-    {
-        return Err(CreditCodeError::InvalidCharacter {
-            position: index + 1,
-            found: c,
-        });
+    if let Some((index, c)) = code.chars().enumerate().find(|&(_, c)| charset_value(c).is_none()) {
+        return Err(CreditCodeError::InvalidCharacter { position: index + 1, found: c });
     }
-    if let Some((index, c)) = code
-        .chars()
-        .enumerate()
-        .skip(2)
-        .take(6)
-        .find(|&(_, c)| !c.is_ascii_digit())
-    {
-        return Err(CreditCodeError::RegionNotDigits {
-            position: index + 1,
-            found: c,
-        });
+    if let Some((index, c)) = code.chars().enumerate().skip(2).take(6).find(|&(_, c)| !c.is_ascii_digit()) {
+        return Err(CreditCodeError::RegionNotDigits { position: index + 1, found: c });
     }
     Ok(())
 }
@@ -219,11 +197,7 @@ impl CreditCode {
     /// `"MA6U0001"`). Parts are taken exactly as given (no normalisation): they come from
     /// sample-data generators and tests, where silently fixing input would hide bugs.
     /// Character errors carry positions within the full 18-character code.
-    pub fn from_parts(
-        authority_and_type: &str,
-        region: &str,
-        org8: &str,
-    ) -> Result<CreditCode, CreditCodeError> {
+    pub fn from_parts(authority_and_type: &str, region: &str, org8: &str) -> Result<CreditCode, CreditCodeError> {
         for (part, text, expected) in [
             (CodePart::AuthorityAndType, authority_and_type, 2),
             (CodePart::Region, region, 6),
@@ -231,11 +205,7 @@ impl CreditCode {
         ] {
             let found = text.chars().count();
             if found != expected {
-                return Err(CreditCodeError::PartWrongLength {
-                    part,
-                    expected,
-                    found,
-                });
+                return Err(CreditCodeError::PartWrongLength { part, expected, found });
             }
         }
         let mut code = String::with_capacity(CODE_LENGTH);
@@ -339,22 +309,10 @@ const ORGANISATION_TYPES: &[(&str, &str, &str)] = &[
     // 1: 机构编制
     ("11", "机关", "government body"),
     ("12", "事业单位", "public institution"),
-    (
-        "13",
-        "中央编办直接管理机构编制的群众团体",
-        "mass organisation under the central establishment office",
-    ),
-    (
-        "19",
-        "其他（机构编制）",
-        "other (institutional establishment)",
-    ),
+    ("13", "中央编办直接管理机构编制的群众团体", "mass organisation under the central establishment office"),
+    ("19", "其他（机构编制）", "other (institutional establishment)"),
     // 2: 外交
-    (
-        "21",
-        "外国常驻新闻机构",
-        "resident office of a foreign news agency",
-    ),
+    ("21", "外国常驻新闻机构", "resident office of a foreign news agency"),
     ("29", "其他（外交）", "other (foreign affairs)"),
     // 3: 司法行政
     ("31", "律师执业机构", "law firm"),
@@ -372,11 +330,7 @@ const ORGANISATION_TYPES: &[(&str, &str, &str)] = &[
     ("53", "基金会", "foundation"),
     ("59", "其他（民政）", "other (civil affairs)"),
     // 6: 旅游
-    (
-        "61",
-        "外国旅游部门常驻代表机构",
-        "resident representative office of a foreign tourism authority",
-    ),
+    ("61", "外国旅游部门常驻代表机构", "resident representative office of a foreign tourism authority"),
     (
         "62",
         "港澳台地区旅游部门常驻内地（大陆）代表机构",
@@ -396,27 +350,11 @@ const ORGANISATION_TYPES: &[(&str, &str, &str)] = &[
     ("93", "农民专业合作社", "farmers' cooperative"),
     // A: 中央军委改革和编制办公室
     ("A1", "军队事业单位", "military public institution"),
-    (
-        "A9",
-        "其他（中央军委改革和编制办公室）",
-        "other (CMC reform and establishment office)",
-    ),
+    ("A9", "其他（中央军委改革和编制办公室）", "other (CMC reform and establishment office)"),
     // N: 农业
-    (
-        "N1",
-        "组级集体经济组织",
-        "group-level collective economic organisation",
-    ),
-    (
-        "N2",
-        "村级集体经济组织",
-        "village-level collective economic organisation",
-    ),
-    (
-        "N3",
-        "乡镇级集体经济组织",
-        "township-level collective economic organisation",
-    ),
+    ("N1", "组级集体经济组织", "group-level collective economic organisation"),
+    ("N2", "村级集体经济组织", "village-level collective economic organisation"),
+    ("N3", "乡镇级集体经济组织", "township-level collective economic organisation"),
     ("N9", "其他（农业）", "other (agriculture)"),
     // Y: 其他
     ("Y1", "其他", "other"),
@@ -430,18 +368,12 @@ impl OrganisationType {
             .iter()
             .find(|(known, _, _)| *known == code)
             .map_or(("未知类型", "unknown"), |&(_, zh, en)| (zh, en));
-        OrganisationType {
-            code: code.to_owned(),
-            label_zh,
-            label_en,
-        }
+        OrganisationType { code: code.to_owned(), label_zh, label_en }
     }
 
     /// Whether the type is in our table (false for "未知类型").
     pub fn is_known(&self) -> bool {
-        ORGANISATION_TYPES
-            .iter()
-            .any(|(known, _, _)| *known == self.code)
+        ORGANISATION_TYPES.iter().any(|(known, _, _)| *known == self.code)
     }
 }
 
@@ -597,9 +529,7 @@ impl CreditCodeError {
             CreditCodeError::WrongLength { .. } => "WRONG_LENGTH",
             CreditCodeError::InvalidCharacter { .. } => "INVALID_CHARACTER",
             CreditCodeError::RegionNotDigits { .. } => "REGION_NOT_DIGITS",
-            CreditCodeError::OrganisationCodeCheckMismatch { .. } => {
-                "ORGANISATION_CODE_CHECK_MISMATCH"
-            }
+            CreditCodeError::OrganisationCodeCheckMismatch { .. } => "ORGANISATION_CODE_CHECK_MISMATCH",
             CreditCodeError::CheckCharacterMismatch { .. } => "CHECK_CHARACTER_MISMATCH",
             CreditCodeError::PartWrongLength { .. } => "PART_WRONG_LENGTH",
         }
@@ -610,8 +540,7 @@ impl CreditCodeError {
     pub fn is_check_mismatch(&self) -> bool {
         matches!(
             self,
-            CreditCodeError::OrganisationCodeCheckMismatch { .. }
-                | CreditCodeError::CheckCharacterMismatch { .. }
+            CreditCodeError::OrganisationCodeCheckMismatch { .. } | CreditCodeError::CheckCharacterMismatch { .. }
         )
     }
 }
@@ -693,10 +622,7 @@ mod tests {
 
     impl Lcg {
         fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
             self.0 >> 33
         }
 
@@ -712,9 +638,7 @@ mod tests {
     }
 
     fn random_valid(rng: &mut Lcg) -> CreditCode {
-        let kind = ORGANISATION_TYPES
-            [usize::try_from(rng.next()).expect("fits") % ORGANISATION_TYPES.len()]
-        .0;
+        let kind = ORGANISATION_TYPES[usize::try_from(rng.next()).expect("fits") % ORGANISATION_TYPES.len()].0;
         let region = rng.string("0123456789", 6);
         let org8 = rng.string(CHARSET, 8);
         CreditCode::from_parts(kind, &region, &org8).expect("generated parts are valid")
@@ -744,11 +668,8 @@ mod tests {
     #[test]
     fn worked_example_check_character() {
         // Sum given by the standard is 1640; 1640 mod 31 = 28, 31 - 28 = 3.
-        let sum: u32 = "91350100M000100Y4"
-            .chars()
-            .zip(CHECK_WEIGHTS)
-            .map(|(c, w)| charset_value(c).expect("valid") * w)
-            .sum();
+        let sum: u32 =
+            "91350100M000100Y4".chars().zip(CHECK_WEIGHTS).map(|(c, w)| charset_value(c).expect("valid") * w).sum();
         assert_eq!(sum, 1640);
         assert_eq!(check_character("91350100M000100Y4"), Some('3'));
     }
@@ -814,29 +735,19 @@ mod tests {
         let mut seen_zero = false;
         for _ in 0..2000 {
             let prefix = rng.string(CHARSET, 17);
-            let sum: u32 = prefix
-                .chars()
-                .zip(CHECK_WEIGHTS)
-                .map(|(c, w)| charset_value(c).expect("valid") * w)
-                .sum();
+            let sum: u32 = prefix.chars().zip(CHECK_WEIGHTS).map(|(c, w)| charset_value(c).expect("valid") * w).sum();
             if sum % 31 == 0 {
                 assert_eq!(check_character(&prefix), Some('0'));
                 seen_zero = true;
             }
         }
-        assert!(
-            seen_zero,
-            "the generator should hit sum ≡ 0 (mod 31) at least once"
-        );
+        assert!(seen_zero, "the generator should hit sum ≡ 0 (mod 31) at least once");
     }
 
     #[test]
     fn normalise_trims_folds_and_upper_cases() {
         assert_eq!(normalise("  91350100m000100y43\t"), EXAMPLE);
-        assert_eq!(
-            normalise("\u{3000}９１３５０１００Ｍ０００１００Ｙ４３\u{3000}"),
-            EXAMPLE
-        );
+        assert_eq!(normalise("\u{3000}９１３５０１００Ｍ０００１００Ｙ４３\u{3000}"), EXAMPLE);
         assert_eq!(normalise("９１３５０１００ｍ０００１００ｙ４３"), EXAMPLE);
         // Inner spaces stay, so parsing can report them.
         assert_eq!(normalise(" 9135 0100 "), "9135 0100");
@@ -853,11 +764,7 @@ mod tests {
             "\u{3000}９１３５０１００Ｍ０００１００Ｙ４３\u{3000}",
             "\n91350100M000100Y43\r\n",
         ] {
-            assert_eq!(
-                CreditCode::parse(input).as_ref(),
-                Ok(&expected),
-                "{input:?}"
-            );
+            assert_eq!(CreditCode::parse(input).as_ref(), Ok(&expected), "{input:?}");
         }
     }
 
@@ -876,14 +783,8 @@ mod tests {
         let err = CreditCode::parse("91350100M000100Y4").expect_err("17 chars");
         assert_eq!(err, CreditCodeError::WrongLength { found: 17 });
         assert_eq!(err.reason(), "WRONG_LENGTH");
-        assert_eq!(
-            err.to_string(),
-            "has 17 characters, a credit code has exactly 18"
-        );
-        assert_eq!(
-            CreditCode::parse("91350100M000100Y433"),
-            Err(CreditCodeError::WrongLength { found: 19 })
-        );
+        assert_eq!(err.to_string(), "has 17 characters, a credit code has exactly 18");
+        assert_eq!(CreditCode::parse("91350100M000100Y433"), Err(CreditCodeError::WrongLength { found: 19 }));
         assert_eq!(
             CreditCodeError::WrongLength { found: 1 }.to_string(),
             "has 1 character, a credit code has exactly 18"
@@ -894,22 +795,13 @@ mod tests {
             Err(CreditCodeError::WrongLength { found: 17 })
         );
         // Length is checked before the alphabet.
-        assert_eq!(
-            CreditCode::parse("OOO"),
-            Err(CreditCodeError::WrongLength { found: 3 })
-        );
+        assert_eq!(CreditCode::parse("OOO"), Err(CreditCodeError::WrongLength { found: 3 }));
     }
 
     #[test]
     fn invalid_character() {
         let err = CreditCode::parse("9135O100M000100Y43").expect_err("letter O");
-        assert_eq!(
-            err,
-            CreditCodeError::InvalidCharacter {
-                position: 5,
-                found: 'O'
-            }
-        );
+        assert_eq!(err, CreditCodeError::InvalidCharacter { position: 5, found: 'O' });
         assert_eq!(err.reason(), "INVALID_CHARACTER");
         assert_eq!(
             err.to_string(),
@@ -921,71 +813,38 @@ mod tests {
             let input: String = chars.into_iter().collect();
             assert_eq!(
                 CreditCode::parse(&input),
-                Err(CreditCodeError::InvalidCharacter {
-                    position,
-                    found: banned
-                }),
+                Err(CreditCodeError::InvalidCharacter { position, found: banned }),
                 "{input}"
             );
         }
         // Lower-case banned letters are reported upper-cased, as the normalised code has them.
         assert_eq!(
             CreditCode::parse("91350100M000100y4o"),
-            Err(CreditCodeError::InvalidCharacter {
-                position: 18,
-                found: 'O'
-            })
+            Err(CreditCodeError::InvalidCharacter { position: 18, found: 'O' })
         );
         // The first offending position wins.
         assert_eq!(
             CreditCode::parse("9I350100M000100Y4-"),
-            Err(CreditCodeError::InvalidCharacter {
-                position: 2,
-                found: 'I'
-            })
+            Err(CreditCodeError::InvalidCharacter { position: 2, found: 'I' })
         );
     }
 
     #[test]
     fn inner_spaces_are_invalid_characters() {
         let err = CreditCode::parse("9135 100M000100Y43").expect_err("space");
-        assert_eq!(
-            err,
-            CreditCodeError::InvalidCharacter {
-                position: 5,
-                found: ' '
-            }
-        );
-        assert!(err
-            .to_string()
-            .starts_with("character U+0020 at position 5 "));
+        assert_eq!(err, CreditCodeError::InvalidCharacter { position: 5, found: ' ' });
+        assert!(err.to_string().starts_with("character U+0020 at position 5 "));
         let err = CreditCode::parse("9135\u{3000}100M000100Y43").expect_err("full-width space");
-        assert_eq!(
-            err,
-            CreditCodeError::InvalidCharacter {
-                position: 5,
-                found: '\u{3000}'
-            }
-        );
-        assert!(err
-            .to_string()
-            .starts_with("character U+3000 at position 5 "));
+        assert_eq!(err, CreditCodeError::InvalidCharacter { position: 5, found: '\u{3000}' });
+        assert!(err.to_string().starts_with("character U+3000 at position 5 "));
         let err = CreditCode::parse("9135中100M000100Y43").expect_err("CJK");
-        assert!(err
-            .to_string()
-            .starts_with("character '中' (U+4E2D) at position 5 "));
+        assert!(err.to_string().starts_with("character '中' (U+4E2D) at position 5 "));
     }
 
     #[test]
     fn region_not_digits() {
         let err = CreditCode::parse("9135A100M000100Y43").expect_err("letter in region");
-        assert_eq!(
-            err,
-            CreditCodeError::RegionNotDigits {
-                position: 5,
-                found: 'A'
-            }
-        );
+        assert_eq!(err, CreditCodeError::RegionNotDigits { position: 5, found: 'A' });
         assert_eq!(err.reason(), "REGION_NOT_DIGITS");
         assert_eq!(
             err.to_string(),
@@ -993,17 +852,11 @@ mod tests {
         );
         assert_eq!(
             CreditCode::parse("91Y50100M000100Y43"),
-            Err(CreditCodeError::RegionNotDigits {
-                position: 3,
-                found: 'Y'
-            })
+            Err(CreditCodeError::RegionNotDigits { position: 3, found: 'Y' })
         );
         assert_eq!(
             CreditCode::parse("9135010XM000100Y43"),
-            Err(CreditCodeError::RegionNotDigits {
-                position: 8,
-                found: 'X'
-            })
+            Err(CreditCodeError::RegionNotDigits { position: 8, found: 'X' })
         );
     }
 
@@ -1011,36 +864,18 @@ mod tests {
     fn organisation_code_check_mismatch() {
         // Position 17 changed from 4 to 5: both checks now fail; the position-17 one is reported.
         let err = CreditCode::parse("91350100M000100Y53").expect_err("bad org check");
-        assert_eq!(
-            err,
-            CreditCodeError::OrganisationCodeCheckMismatch {
-                expected: '4',
-                found: '5'
-            }
-        );
+        assert_eq!(err, CreditCodeError::OrganisationCodeCheckMismatch { expected: '4', found: '5' });
         assert_eq!(err.reason(), "ORGANISATION_CODE_CHECK_MISMATCH");
-        assert_eq!(
-            err.to_string(),
-            "organisation code check character (position 17) is '5' but should be '4'"
-        );
+        assert_eq!(err.to_string(), "organisation code check character (position 17) is '5' but should be '4'");
         assert!(err.is_check_mismatch());
     }
 
     #[test]
     fn check_character_mismatch() {
         let err = CreditCode::parse("91350100M000100Y4X").expect_err("bad check");
-        assert_eq!(
-            err,
-            CreditCodeError::CheckCharacterMismatch {
-                expected: '3',
-                found: 'X'
-            }
-        );
+        assert_eq!(err, CreditCodeError::CheckCharacterMismatch { expected: '3', found: 'X' });
         assert_eq!(err.reason(), "CHECK_CHARACTER_MISMATCH");
-        assert_eq!(
-            err.to_string(),
-            "check character (position 18) is 'X' but should be '3'"
-        );
+        assert_eq!(err.to_string(), "check character (position 18) is 'X' but should be '3'");
         assert!(err.is_check_mismatch());
         assert!(!CreditCodeError::Empty.is_check_mismatch());
     }
@@ -1048,34 +883,16 @@ mod tests {
     #[test]
     fn part_wrong_length() {
         let err = CreditCode::from_parts("9", "1610116", "MA6U0001").expect_err("misaligned");
-        assert_eq!(
-            err,
-            CreditCodeError::PartWrongLength {
-                part: CodePart::AuthorityAndType,
-                expected: 2,
-                found: 1
-            }
-        );
+        assert_eq!(err, CreditCodeError::PartWrongLength { part: CodePart::AuthorityAndType, expected: 2, found: 1 });
         assert_eq!(err.reason(), "PART_WRONG_LENGTH");
-        assert_eq!(
-            err.to_string(),
-            "authority and type part (positions 1-2) has 1 character, it needs exactly 2"
-        );
+        assert_eq!(err.to_string(), "authority and type part (positions 1-2) has 1 character, it needs exactly 2");
         assert_eq!(
             CreditCode::from_parts("91", "61011", "MA6U0001"),
-            Err(CreditCodeError::PartWrongLength {
-                part: CodePart::Region,
-                expected: 6,
-                found: 5
-            })
+            Err(CreditCodeError::PartWrongLength { part: CodePart::Region, expected: 6, found: 5 })
         );
         assert_eq!(
             CreditCode::from_parts("91", "610116", "MA6U00012"),
-            Err(CreditCodeError::PartWrongLength {
-                part: CodePart::OrganisationBody,
-                expected: 8,
-                found: 9
-            })
+            Err(CreditCodeError::PartWrongLength { part: CodePart::OrganisationBody, expected: 8, found: 9 })
         );
     }
 
@@ -1095,32 +912,20 @@ mod tests {
     fn from_parts_reports_positions_in_the_full_code() {
         assert_eq!(
             CreditCode::from_parts("91", "610116", "MA6O0001"),
-            Err(CreditCodeError::InvalidCharacter {
-                position: 12,
-                found: 'O'
-            })
+            Err(CreditCodeError::InvalidCharacter { position: 12, found: 'O' })
         );
         assert_eq!(
             CreditCode::from_parts("91", "61011A", "MA6U0001"),
-            Err(CreditCodeError::RegionNotDigits {
-                position: 8,
-                found: 'A'
-            })
+            Err(CreditCodeError::RegionNotDigits { position: 8, found: 'A' })
         );
         // No normalisation in from_parts: lower case is a mistake in the generator.
         assert_eq!(
             CreditCode::from_parts("91", "610116", "ma6u0001"),
-            Err(CreditCodeError::InvalidCharacter {
-                position: 9,
-                found: 'm'
-            })
+            Err(CreditCodeError::InvalidCharacter { position: 9, found: 'm' })
         );
         assert_eq!(
             CreditCode::from_parts("9I", "610116", "MA6U0001"),
-            Err(CreditCodeError::InvalidCharacter {
-                position: 2,
-                found: 'I'
-            })
+            Err(CreditCodeError::InvalidCharacter { position: 2, found: 'I' })
         );
     }
 
@@ -1131,10 +936,7 @@ mod tests {
         assert_eq!(
             code.verify(),
             vec![
-                CreditCodeError::OrganisationCodeCheckMismatch {
-                    expected: '4',
-                    found: '5'
-                },
+                CreditCodeError::OrganisationCodeCheckMismatch { expected: '4', found: '5' },
                 CreditCodeError::CheckCharacterMismatch {
                     // The mod-31 check is computed over position 17 as stored ('5').
                     expected: check_character("91350100M000100Y5").expect("valid"),
@@ -1144,41 +946,22 @@ mod tests {
         );
         // Only position 18 wrong.
         let code = CreditCode::parse_unverified("91350100M000100Y4X").expect("shape is fine");
-        assert_eq!(
-            code.verify(),
-            vec![CreditCodeError::CheckCharacterMismatch {
-                expected: '3',
-                found: 'X'
-            }]
-        );
+        assert_eq!(code.verify(), vec![CreditCodeError::CheckCharacterMismatch { expected: '3', found: 'X' }]);
         // Normalisation still applies.
         assert_eq!(
-            CreditCode::parse_unverified(" ９１３５０１００ｍ０００１００ｙ４ｘ ")
-                .map(|c| c.as_str().to_owned()),
+            CreditCode::parse_unverified(" ９１３５０１００ｍ０００１００ｙ４ｘ ").map(|c| c.as_str().to_owned()),
             Ok("91350100M000100Y4X".to_owned())
         );
         // Shape errors are never waived.
-        assert_eq!(
-            CreditCode::parse_unverified(""),
-            Err(CreditCodeError::Empty)
-        );
-        assert_eq!(
-            CreditCode::parse_unverified("91350100M000100Y4"),
-            Err(CreditCodeError::WrongLength { found: 17 })
-        );
+        assert_eq!(CreditCode::parse_unverified(""), Err(CreditCodeError::Empty));
+        assert_eq!(CreditCode::parse_unverified("91350100M000100Y4"), Err(CreditCodeError::WrongLength { found: 17 }));
         assert_eq!(
             CreditCode::parse_unverified("91350100M000100YOX"),
-            Err(CreditCodeError::InvalidCharacter {
-                position: 17,
-                found: 'O'
-            })
+            Err(CreditCodeError::InvalidCharacter { position: 17, found: 'O' })
         );
         assert_eq!(
             CreditCode::parse_unverified("91A50100M000100Y4X"),
-            Err(CreditCodeError::RegionNotDigits {
-                position: 3,
-                found: 'A'
-            })
+            Err(CreditCodeError::RegionNotDigits { position: 3, found: 'A' })
         );
     }
 
@@ -1190,10 +973,7 @@ mod tests {
         let input = format!("{prefix}{check}");
         assert_eq!(
             CreditCode::parse(&input),
-            Err(CreditCodeError::OrganisationCodeCheckMismatch {
-                expected: '4',
-                found: 'A'
-            })
+            Err(CreditCodeError::OrganisationCodeCheckMismatch { expected: '4', found: 'A' })
         );
     }
 
@@ -1230,12 +1010,7 @@ mod tests {
         // Table codes are unique and use only CHARSET characters.
         for (i, (code, _, _)) in ORGANISATION_TYPES.iter().enumerate() {
             assert!(code.chars().all(|c| CHARSET.contains(c)), "{code}");
-            assert!(
-                ORGANISATION_TYPES[i + 1..]
-                    .iter()
-                    .all(|(other, _, _)| other != code),
-                "duplicate {code}"
-            );
+            assert!(ORGANISATION_TYPES[i + 1..].iter().all(|(other, _, _)| other != code), "duplicate {code}");
         }
     }
 
@@ -1243,14 +1018,7 @@ mod tests {
     fn unknown_organisation_type_is_not_an_error() {
         let code = CreditCode::from_parts("94", "610116", "MA6U0001").expect("valid");
         let t = code.organisation_type();
-        assert_eq!(
-            t,
-            OrganisationType {
-                code: "94".to_owned(),
-                label_zh: "未知类型",
-                label_en: "unknown"
-            }
-        );
+        assert_eq!(t, OrganisationType { code: "94".to_owned(), label_zh: "未知类型", label_en: "unknown" });
         assert!(!t.is_known());
         assert_eq!(code.registration_authority(), '9');
     }
@@ -1286,10 +1054,7 @@ mod tests {
         assert_eq!(code.region(), Some("周至县"));
         assert_eq!(code.organisation_code().len(), 9);
         assert!(code.organisation_code().starts_with("0123ABCD"));
-        assert_eq!(
-            code.organisation_code().chars().last(),
-            organisation_code_check("0123ABCD")
-        );
+        assert_eq!(code.organisation_code().chars().last(), organisation_code_check("0123ABCD"));
     }
 
     #[test]
@@ -1316,10 +1081,8 @@ mod tests {
         for _ in 0..300 {
             let code = random_valid(&mut rng);
             let prefix = &code.as_str()[..17];
-            let accepted: Vec<char> = CHARSET
-                .chars()
-                .filter(|&last| CreditCode::parse(&format!("{prefix}{last}")).is_ok())
-                .collect();
+            let accepted: Vec<char> =
+                CHARSET.chars().filter(|&last| CreditCode::parse(&format!("{prefix}{last}")).is_ok()).collect();
             assert_eq!(accepted, vec![code.char_at(17)], "{prefix}");
             assert_eq!(check_character(prefix), Some(code.char_at(17)));
         }
@@ -1372,10 +1135,7 @@ mod tests {
         for _ in 0..300 {
             let code = random_valid(&mut rng);
             assert_eq!(CreditCode::parse(code.as_str()), Ok(code.clone()));
-            assert_eq!(
-                CreditCode::parse_unverified(code.as_str()),
-                Ok(code.clone())
-            );
+            assert_eq!(CreditCode::parse_unverified(code.as_str()), Ok(code.clone()));
             let noisy: String = code
                 .as_str()
                 .chars()
@@ -1384,10 +1144,7 @@ mod tests {
                     char::from_u32(u32::from(lower) + 0xFEE0).unwrap_or(lower)
                 })
                 .collect();
-            assert_eq!(
-                CreditCode::parse(&format!("\u{3000}{noisy} ")),
-                Ok(code.clone())
-            );
+            assert_eq!(CreditCode::parse(&format!("\u{3000}{noisy} ")), Ok(code.clone()));
             assert!(code.verify().is_empty());
         }
     }

@@ -17,6 +17,8 @@ use crate::error::{Error, FieldViolation, Result};
 pub const MAX_NAME_CHARS: usize = 200;
 /// Longest address, in characters.
 pub const MAX_ADDRESS_CHARS: usize = 500;
+/// Longest promotion-zone id.
+pub const MAX_ZONE_CHARS: usize = 50;
 /// Longest person name (legal representative, commissioner, contact).
 pub const MAX_PERSON_CHARS: usize = 100;
 /// Most contacts per enterprise.
@@ -228,52 +230,30 @@ impl Enterprise {
         let notes = self.notes.trim_end().to_string();
         self.notes = notes;
         for contact in &mut self.contacts {
-            for field in [
-                &mut contact.name,
-                &mut contact.title,
-                &mut contact.phone,
-                &mut contact.email,
-            ] {
+            for field in [&mut contact.name, &mut contact.title, &mut contact.phone, &mut contact.email] {
                 trim_in_place(field);
             }
         }
         let mut seen = std::collections::HashSet::new();
         let tags = std::mem::take(&mut self.tags);
-        self.tags = tags
-            .into_iter()
-            .map(|t| t.trim().to_string())
-            .filter(|t| seen.insert(t.clone()))
-            .collect();
+        self.tags = tags.into_iter().map(|t| t.trim().to_string()).filter(|t| seen.insert(t.clone())).collect();
     }
 
     /// Checks every staff-editable field, reporting all violations at once.
     /// Field paths are relative to the enterprise (`display_name`, `tags[2]`).
     pub fn validate(&self, rules: &Rules) -> Result<()> {
         let mut v = Vec::new();
-        check_text(
-            &mut v,
-            "display_name",
-            &self.display_name,
-            1,
-            MAX_NAME_CHARS,
-        );
+        check_text(&mut v, "display_name", &self.display_name, 1, MAX_NAME_CHARS);
         if !self.industry_code.is_empty() {
             if let Err(e) = IndustryCode::parse(&self.industry_code) {
-                v.push(FieldViolation::new(
-                    "industry_code",
-                    e.reason(),
-                    e.to_string(),
-                ));
+                v.push(FieldViolation::new("industry_code", e.reason(), e.to_string()));
             }
         }
         if self.region_code.len() != 6 || !self.region_code.bytes().all(|b| b.is_ascii_digit()) {
             v.push(FieldViolation::new(
                 "region_code",
                 "INVALID_REGION_CODE",
-                format!(
-                    "{:?} is not a 6-digit GB/T 2260 division code",
-                    self.region_code
-                ),
+                format!("{:?} is not a 6-digit GB/T 2260 division code", self.region_code),
             ));
         }
         if !self.founding_date.is_empty() {
@@ -281,46 +261,28 @@ impl Enterprise {
                 None => v.push(FieldViolation::new(
                     "founding_date",
                     "INVALID_DATE",
-                    format!(
-                        "{:?} is not a date of the form YYYY-MM-DD",
-                        self.founding_date
-                    ),
+                    format!("{:?} is not a date of the form YYYY-MM-DD", self.founding_date),
                 )),
-                Some(d) if d > Date::today() => v.push(FieldViolation::new(
-                    "founding_date",
-                    "DATE_IN_FUTURE",
-                    format!("{d} is in the future"),
-                )),
+                Some(d) if d > Date::today() => {
+                    v.push(FieldViolation::new("founding_date", "DATE_IN_FUTURE", format!("{d} is in the future")))
+                }
                 Some(_) => {}
             }
         }
         check_text(&mut v, "address", &self.address, 0, MAX_ADDRESS_CHARS);
-        check_text(
-            &mut v,
-            "legal_representative",
-            &self.legal_representative,
-            0,
-            MAX_PERSON_CHARS,
-        );
-        check_text(
-            &mut v,
-            "service_commissioner",
-            &self.service_commissioner,
-            0,
-            MAX_PERSON_CHARS,
-        );
-        if !self.promotion_zone.is_empty()
+        check_text(&mut v, "legal_representative", &self.legal_representative, 0, MAX_PERSON_CHARS);
+        check_text(&mut v, "service_commissioner", &self.service_commissioner, 0, MAX_PERSON_CHARS);
+        check_text(&mut v, "promotion_zone", &self.promotion_zone, 0, MAX_ZONE_CHARS);
+        if self.promotion_zone.contains(char::is_whitespace) {
+            v.push(FieldViolation::new("promotion_zone", "INVALID_ZONE", "a zone id has no spaces"));
+        } else if !self.promotion_zone.is_empty()
             && !rules.zones.is_empty()
             && !rules.zones.contains(&self.promotion_zone)
         {
             v.push(FieldViolation::new(
                 "promotion_zone",
                 "UNKNOWN_ZONE",
-                format!(
-                    "{:?} is not a configured zone (known: {})",
-                    self.promotion_zone,
-                    rules.zones.join(", ")
-                ),
+                format!("{:?} is not a configured zone (known: {})", self.promotion_zone, rules.zones.join(", ")),
             ));
         }
         check_text(&mut v, "website", &self.website, 0, MAX_WEBSITE_CHARS);
@@ -329,31 +291,14 @@ impl Enterprise {
             v.push(FieldViolation::new(
                 "contacts",
                 "TOO_MANY",
-                format!(
-                    "{} contacts, at most {MAX_CONTACTS} allowed",
-                    self.contacts.len()
-                ),
+                format!("{} contacts, at most {MAX_CONTACTS} allowed", self.contacts.len()),
             ));
         }
         for (i, c) in self.contacts.iter().enumerate() {
-            check_text(
-                &mut v,
-                &format!("contacts[{i}].name"),
-                &c.name,
-                1,
-                MAX_PERSON_CHARS,
-            );
-            check_text(
-                &mut v,
-                &format!("contacts[{i}].title"),
-                &c.title,
-                0,
-                MAX_PERSON_CHARS,
-            );
-            let phone_ok = c.phone.chars().count() <= 30
-                && c.phone
-                    .chars()
-                    .all(|ch| ch.is_ascii_digit() || " +-()".contains(ch));
+            check_text(&mut v, &format!("contacts[{i}].name"), &c.name, 1, MAX_PERSON_CHARS);
+            check_text(&mut v, &format!("contacts[{i}].title"), &c.title, 0, MAX_PERSON_CHARS);
+            let phone_ok =
+                c.phone.chars().count() <= 30 && c.phone.chars().all(|ch| ch.is_ascii_digit() || " +-()".contains(ch));
             if !phone_ok {
                 v.push(FieldViolation::new(
                     format!("contacts[{i}].phone"),
@@ -363,9 +308,7 @@ impl Enterprise {
             }
             let email_ok = c.email.is_empty()
                 || (c.email.chars().count() <= 200
-                    && c.email
-                        .split_once('@')
-                        .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+                    && c.email.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
                     && !c.email.chars().any(char::is_whitespace));
             if !email_ok {
                 v.push(FieldViolation::new(
@@ -386,11 +329,7 @@ impl Enterprise {
             let field = format!("tags[{i}]");
             check_text(&mut v, &field, tag, 1, MAX_TAG_CHARS);
             if tag.contains([',', '，']) {
-                v.push(FieldViolation::new(
-                    field,
-                    "INVALID_TAG",
-                    "a tag must not contain a comma",
-                ));
+                v.push(FieldViolation::new(field, "INVALID_TAG", "a tag must not contain a comma"));
             }
         }
         if v.is_empty() {
@@ -409,25 +348,17 @@ impl Enterprise {
             match path {
                 "display_name" => {
                     if self.display_name != patch.display_name {
-                        let old =
-                            std::mem::replace(&mut self.display_name, patch.display_name.clone());
-                        self.former_names.push(FormerName {
-                            display_name: old,
-                            change_time: now,
-                        });
+                        let old = std::mem::replace(&mut self.display_name, patch.display_name.clone());
+                        self.former_names.push(FormerName { display_name: old, change_time: now });
                     }
                 }
                 "industry_code" => self.industry_code.clone_from(&patch.industry_code),
                 "region_code" => self.region_code.clone_from(&patch.region_code),
                 "founding_date" => self.founding_date.clone_from(&patch.founding_date),
                 "address" => self.address.clone_from(&patch.address),
-                "legal_representative" => self
-                    .legal_representative
-                    .clone_from(&patch.legal_representative),
+                "legal_representative" => self.legal_representative.clone_from(&patch.legal_representative),
                 "promotion_zone" => self.promotion_zone.clone_from(&patch.promotion_zone),
-                "service_commissioner" => self
-                    .service_commissioner
-                    .clone_from(&patch.service_commissioner),
+                "service_commissioner" => self.service_commissioner.clone_from(&patch.service_commissioner),
                 "contacts" => self.contacts.clone_from(&patch.contacts),
                 "tags" => self.tags.clone_from(&patch.tags),
                 "website" => self.website.clone_from(&patch.website),
@@ -454,11 +385,7 @@ impl Enterprise {
             .into_iter()
             .zip(render_fields(new))
             .filter(|((_, a), (_, b))| a != b)
-            .map(|((field, old_value), (_, new_value))| FieldChange {
-                field: field.to_string(),
-                old_value,
-                new_value,
-            })
+            .map(|((field, old_value), (_, new_value))| FieldChange { field: field.to_string(), old_value, new_value })
             .collect()
     }
 }
@@ -501,17 +428,9 @@ pub fn parse_resource_name(field: &str, name: &str) -> Result<String> {
 pub type Outcome = (ChangeKind, Enterprise);
 
 /// Registers `input` (already normalised and validated) unless the code is taken.
-pub fn create(
-    current: Option<Enterprise>,
-    mut input: Enterprise,
-    uid: [u8; 16],
-    now: Micros,
-) -> Result<Outcome> {
+pub fn create(current: Option<Enterprise>, mut input: Enterprise, uid: [u8; 16], now: Micros) -> Result<Outcome> {
     if let Some(existing) = current {
-        return Err(Error::AlreadyExists {
-            resource: existing.resource_name(),
-            deleted: existing.is_deleted(),
-        });
+        return Err(Error::AlreadyExists { resource: existing.resource_name(), deleted: existing.is_deleted() });
     }
     input.uid = uid.to_vec();
     input.create_time = now;
@@ -533,23 +452,24 @@ pub fn update(
     now: Micros,
 ) -> Result<Outcome> {
     let mut record = existing(current, name, etag)?;
-    record.apply_mask(patch, mask, now)?;
+    if record.is_deleted() {
+        return Err(Error::FailedPrecondition {
+            reason: "DELETED",
+            message: format!("{name} is deleted: undelete it before changing it"),
+        });
+    }
+    // Normalise the patch first, so "  名称 " is the same name, not a rename.
+    let mut patch = patch.clone();
+    patch.normalise();
+    record.apply_mask(&patch, mask, now)?;
     record.normalise();
-    record
-        .validate(rules)
-        .map_err(|e| e.in_field("enterprise"))?;
+    record.validate(rules).map_err(|e| e.in_field("enterprise"))?;
     record.update_time = now;
     Ok((ChangeKind::Updated, record))
 }
 
 /// Soft-deletes the stored record.
-pub fn delete(
-    current: Option<Enterprise>,
-    name: &str,
-    etag: &str,
-    reason: &str,
-    now: Micros,
-) -> Result<Outcome> {
+pub fn delete(current: Option<Enterprise>, name: &str, etag: &str, reason: &str, now: Micros) -> Result<Outcome> {
     let mut record = existing(current, name, etag)?;
     if record.is_deleted() {
         return Err(Error::FailedPrecondition {
@@ -564,18 +484,10 @@ pub fn delete(
 }
 
 /// Restores a soft-deleted record.
-pub fn undelete(
-    current: Option<Enterprise>,
-    name: &str,
-    etag: &str,
-    now: Micros,
-) -> Result<Outcome> {
+pub fn undelete(current: Option<Enterprise>, name: &str, etag: &str, now: Micros) -> Result<Outcome> {
     let mut record = existing(current, name, etag)?;
     if !record.is_deleted() {
-        return Err(Error::FailedPrecondition {
-            reason: "NOT_DELETED",
-            message: format!("{name} is not deleted"),
-        });
+        return Err(Error::FailedPrecondition { reason: "NOT_DELETED", message: format!("{name} is not deleted") });
     }
     record.delete_time = 0;
     record.delete_reason.clear();
@@ -585,13 +497,14 @@ pub fn undelete(
 
 /// The stored record, if it exists and matches `etag` (when one is given).
 fn existing(current: Option<Enterprise>, name: &str, etag: &str) -> Result<Enterprise> {
-    let record = current.ok_or_else(|| Error::NotFound {
-        resource: name.to_string(),
-    })?;
+    let record = current.ok_or_else(|| Error::NotFound { resource: name.to_string() })?;
     if !etag.is_empty() && etag != record.etag() {
         return Err(Error::Aborted {
             reason: "ETAG_MISMATCH",
-            message: format!("{name} changed since it was read (etag {etag} is stale, current is {}); re-read and retry", record.etag()),
+            message: format!(
+                "{name} changed since it was read (etag {etag} is stale, current is {}); re-read and retry",
+                record.etag()
+            ),
             resource: name.to_string(),
         });
     }
@@ -618,10 +531,7 @@ fn expand_mask(paths: &[String]) -> Result<Vec<&'static str>> {
             violations.push(FieldViolation::new(
                 "update_mask",
                 "UNKNOWN_FIELD",
-                format!(
-                    "{path:?} is not a field of Enterprise (updatable: {})",
-                    UPDATABLE_FIELDS.join(", ")
-                ),
+                format!("{path:?} is not a field of Enterprise (updatable: {})", UPDATABLE_FIELDS.join(", ")),
             ));
         }
     }
@@ -629,11 +539,7 @@ fn expand_mask(paths: &[String]) -> Result<Vec<&'static str>> {
         return Err(Error::invalid_fields(violations));
     }
     if out.is_empty() {
-        return Err(Error::invalid_field(
-            "update_mask",
-            "EMPTY_UPDATE_MASK",
-            "names no field to update",
-        ));
+        return Err(Error::invalid_field("update_mask", "EMPTY_UPDATE_MASK", "names no field to update"));
     }
     out.sort_unstable();
     out.dedup();
@@ -664,13 +570,7 @@ fn render_fields(e: &Enterprise) -> Vec<(&'static str, String)> {
         ("tags", json(&e.tags)),
         ("website", e.website.clone()),
         ("notes", e.notes.clone()),
-        (
-            "credit_code_override",
-            e.credit_code_override
-                .as_ref()
-                .map(|o| o.reason.clone())
-                .unwrap_or_default(),
-        ),
+        ("credit_code_override", e.credit_code_override.as_ref().map(|o| o.reason.clone()).unwrap_or_default()),
         ("delete_reason", e.delete_reason.clone()),
     ]
 }
@@ -688,17 +588,9 @@ fn check_text(v: &mut Vec<FieldViolation>, field: &str, value: &str, min: usize,
     if chars < min {
         v.push(FieldViolation::new(field, "REQUIRED", "is required"));
     } else if chars > max {
-        v.push(FieldViolation::new(
-            field,
-            "TOO_LONG",
-            format!("has {chars} characters, at most {max} allowed"),
-        ));
+        v.push(FieldViolation::new(field, "TOO_LONG", format!("has {chars} characters, at most {max} allowed")));
     } else if value.chars().any(char::is_control) {
-        v.push(FieldViolation::new(
-            field,
-            "CONTROL_CHARACTER",
-            "must not contain control characters or line breaks",
-        ));
+        v.push(FieldViolation::new(field, "CONTROL_CHARACTER", "must not contain control characters or line breaks"));
     }
 }
 
@@ -706,20 +598,9 @@ fn check_text(v: &mut Vec<FieldViolation>, field: &str, value: &str, min: usize,
 fn check_multiline(v: &mut Vec<FieldViolation>, field: &str, value: &str, max: usize) {
     let chars = value.chars().count();
     if chars > max {
-        v.push(FieldViolation::new(
-            field,
-            "TOO_LONG",
-            format!("has {chars} characters, at most {max} allowed"),
-        ));
-    } else if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        v.push(FieldViolation::new(
-            field,
-            "CONTROL_CHARACTER",
-            "must not contain control characters",
-        ));
+        v.push(FieldViolation::new(field, "TOO_LONG", format!("has {chars} characters, at most {max} allowed")));
+    } else if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        v.push(FieldViolation::new(field, "CONTROL_CHARACTER", "must not contain control characters"));
     }
 }
 
@@ -727,13 +608,7 @@ fn check_multiline(v: &mut Vec<FieldViolation>, field: &str, value: &str, max: u
 /// [`MAX_REASON_CHARS`], required when `required`.
 pub fn validate_reason(field: &str, reason: &str, required: bool) -> Result<()> {
     let mut v = Vec::new();
-    check_text(
-        &mut v,
-        field,
-        reason.trim(),
-        usize::from(required),
-        MAX_REASON_CHARS,
-    );
+    check_text(&mut v, field, reason.trim(), usize::from(required), MAX_REASON_CHARS);
     match v.is_empty() {
         true => Ok(()),
         false => Err(Error::invalid_fields(v)),
@@ -757,10 +632,9 @@ mod tests {
 
     fn violations(result: Result<()>) -> Vec<(String, &'static str)> {
         match result {
-            Err(Error::InvalidArgument { violations, .. }) => violations
-                .into_iter()
-                .map(|v| (v.field, v.reason))
-                .collect(),
+            Err(Error::InvalidArgument { violations, .. }) => {
+                violations.into_iter().map(|v| (v.field, v.reason)).collect()
+            }
             other => panic!("expected InvalidArgument, got {other:?}"),
         }
     }
@@ -774,20 +648,11 @@ mod tests {
     fn empty_and_oversized_names_are_rejected() {
         let mut e = sample();
         e.display_name = String::new();
-        assert_eq!(
-            violations(e.validate(&Rules::default())),
-            vec![("display_name".to_string(), "REQUIRED")]
-        );
+        assert_eq!(violations(e.validate(&Rules::default())), vec![("display_name".to_string(), "REQUIRED")]);
         e.display_name = "名".repeat(10_000);
-        assert_eq!(
-            violations(e.validate(&Rules::default())),
-            vec![("display_name".to_string(), "TOO_LONG")]
-        );
+        assert_eq!(violations(e.validate(&Rules::default())), vec![("display_name".to_string(), "TOO_LONG")]);
         e.display_name = "a\nb".into();
-        assert_eq!(
-            violations(e.validate(&Rules::default())),
-            vec![("display_name".to_string(), "CONTROL_CHARACTER")]
-        );
+        assert_eq!(violations(e.validate(&Rules::default())), vec![("display_name".to_string(), "CONTROL_CHARACTER")]);
     }
 
     #[test]
@@ -797,25 +662,11 @@ mod tests {
         e.region_code = "61011".into();
         e.founding_date = "2023-02-30".into();
         e.tags = vec!["a,b".into()];
-        e.contacts = vec![Contact {
-            name: String::new(),
-            email: "nobody".into(),
-            ..Default::default()
-        }];
-        let fields: Vec<String> = violations(e.validate(&Rules::default()))
-            .into_iter()
-            .map(|(f, _)| f)
-            .collect();
+        e.contacts = vec![Contact { name: String::new(), email: "nobody".into(), ..Default::default() }];
+        let fields: Vec<String> = violations(e.validate(&Rules::default())).into_iter().map(|(f, _)| f).collect();
         assert_eq!(
             fields,
-            [
-                "industry_code",
-                "region_code",
-                "founding_date",
-                "contacts[0].name",
-                "contacts[0].email",
-                "tags[0]"
-            ]
+            ["industry_code", "region_code", "founding_date", "contacts[0].name", "contacts[0].email", "tags[0]"]
         );
     }
 
@@ -824,13 +675,8 @@ mod tests {
         let mut e = sample();
         e.promotion_zone = "north".into();
         assert!(e.validate(&Rules::default()).is_ok());
-        let rules = Rules {
-            zones: vec!["east".into()],
-        };
-        assert_eq!(
-            violations(e.validate(&rules)),
-            vec![("promotion_zone".to_string(), "UNKNOWN_ZONE")]
-        );
+        let rules = Rules { zones: vec!["east".into()] };
+        assert_eq!(violations(e.validate(&rules)), vec![("promotion_zone".to_string(), "UNKNOWN_ZONE")]);
     }
 
     #[test]
@@ -854,21 +700,11 @@ mod tests {
             notes: "ignored: not in mask".into(),
             ..Default::default()
         };
-        new.apply_mask(&patch, &["display_name".into()], 42)
-            .unwrap();
+        new.apply_mask(&patch, &["display_name".into()], 42).unwrap();
         assert_eq!(new.display_name, "西安航天新名有限公司");
         assert_eq!(new.notes, "");
-        assert_eq!(
-            new.former_names,
-            vec![FormerName {
-                display_name: old.display_name.clone(),
-                change_time: 42
-            }]
-        );
-        let fields: Vec<String> = Enterprise::diff(&old, &new)
-            .into_iter()
-            .map(|c| c.field)
-            .collect();
+        assert_eq!(new.former_names, vec![FormerName { display_name: old.display_name.clone(), change_time: 42 }]);
+        let fields: Vec<String> = Enterprise::diff(&old, &new).into_iter().map(|c| c.field).collect();
         assert_eq!(fields, ["display_name", "former_names"]);
     }
 
@@ -887,30 +723,23 @@ mod tests {
             other => panic!("expected error, got {other:?}"),
         };
         assert_eq!(reasons(&["colour"], &mut e), vec!["UNKNOWN_FIELD"]);
-        assert_eq!(
-            reasons(&["credit_code", "etag"], &mut e),
-            vec!["FIELD_NOT_UPDATABLE", "FIELD_NOT_UPDATABLE"]
-        );
+        assert_eq!(reasons(&["credit_code", "etag"], &mut e), vec!["FIELD_NOT_UPDATABLE", "FIELD_NOT_UPDATABLE"]);
         assert_eq!(reasons(&[], &mut e), vec!["EMPTY_UPDATE_MASK"]);
         assert_eq!(e, sample(), "a rejected mask changes nothing");
     }
 
     #[test]
     fn populated_fields_is_the_implied_mask() {
-        let patch = Enterprise {
-            address: "西安市长安区航天大道1号".into(),
-            tags: vec!["x".into()],
-            ..Default::default()
-        };
+        let patch =
+            Enterprise {
+                address: "西安市长安区航天大道1号".into(), tags: vec!["x".into()], ..Default::default()
+            };
         assert_eq!(patch.populated_fields(), ["address", "tags"]);
     }
 
     #[test]
     fn resource_names_parse_and_normalise() {
-        assert_eq!(
-            parse_resource_name("name", "enterprises/91350100m000100y43").unwrap(),
-            "91350100M000100Y43"
-        );
+        assert_eq!(parse_resource_name("name", "enterprises/91350100m000100y43").unwrap(), "91350100M000100Y43");
         assert!(parse_resource_name("name", "companies/91350100M000100Y43").is_err());
         assert!(parse_resource_name("name", "enterprises/123").is_err());
     }
@@ -925,61 +754,29 @@ mod tests {
         }
         let (kind, created) = create(None, sample(), [7; 16], 9).unwrap();
         assert_eq!(kind, ChangeKind::Created);
-        assert_eq!(
-            (created.create_time, created.update_time, created.uid.len()),
-            (9, 9, 16)
-        );
+        assert_eq!((created.create_time, created.update_time, created.uid.len()), (9, 9, 16));
     }
 
     #[test]
     fn stale_etag_aborts_and_matching_etag_passes() {
         let mut stored = sample();
         stored.revision = 3;
-        let patch = Enterprise {
-            notes: "n".into(),
-            ..Default::default()
-        };
+        let patch = Enterprise { notes: "n".into(), ..Default::default() };
         let mask = vec!["notes".to_string()];
-        let err = update(
-            Some(stored.clone()),
-            "enterprises/x",
-            &patch,
-            &mask,
-            "0000000000000002",
-            &Rules::default(),
-            1,
-        )
-        .unwrap_err();
+        let err =
+            update(Some(stored.clone()), "enterprises/x", &patch, &mask, "0000000000000002", &Rules::default(), 1)
+                .unwrap_err();
         assert_eq!(err.reason(), "ETAG_MISMATCH");
-        let (_, updated) = update(
-            Some(stored.clone()),
-            "enterprises/x",
-            &patch,
-            &mask,
-            &stored.etag(),
-            &Rules::default(),
-            1,
-        )
-        .unwrap();
+        let (_, updated) =
+            update(Some(stored.clone()), "enterprises/x", &patch, &mask, &stored.etag(), &Rules::default(), 1).unwrap();
         assert_eq!(updated.notes, "n");
     }
 
     #[test]
     fn update_validates_the_result_with_request_paths() {
-        let patch = Enterprise {
-            industry_code: "Z99".into(),
-            ..Default::default()
-        };
-        let err = update(
-            Some(sample()),
-            "enterprises/x",
-            &patch,
-            &["industry_code".into()],
-            "",
-            &Rules::default(),
-            1,
-        )
-        .unwrap_err();
+        let patch = Enterprise { industry_code: "Z99".into(), ..Default::default() };
+        let err = update(Some(sample()), "enterprises/x", &patch, &["industry_code".into()], "", &Rules::default(), 1)
+            .unwrap_err();
         match err {
             Error::InvalidArgument { violations, .. } => {
                 assert_eq!(violations[0].field, "enterprise.industry_code")
@@ -993,22 +790,43 @@ mod tests {
         let (_, deleted) = delete(Some(sample()), "n", "", "注销", 5).unwrap();
         assert!(deleted.is_deleted());
         assert_eq!(deleted.delete_reason, "注销");
-        assert_eq!(
-            delete(Some(deleted.clone()), "n", "", "", 6)
-                .unwrap_err()
-                .reason(),
-            "ALREADY_DELETED"
-        );
+        assert_eq!(delete(Some(deleted.clone()), "n", "", "", 6).unwrap_err().reason(), "ALREADY_DELETED");
         let (kind, restored) = undelete(Some(deleted), "n", "", 7).unwrap();
         assert_eq!(kind, ChangeKind::Undeleted);
         assert!(!restored.is_deleted() && restored.delete_reason.is_empty());
+        assert_eq!(undelete(Some(restored), "n", "", 8).unwrap_err().reason(), "NOT_DELETED");
+        assert!(matches!(undelete(None, "n", "", 8), Err(Error::NotFound { .. })));
+    }
+
+    #[test]
+    fn a_padded_name_is_not_a_rename() {
+        let stored = sample();
+        let patch = Enterprise { display_name: format!("  {}  ", stored.display_name), ..Default::default() };
+        let (_, updated) =
+            update(Some(stored.clone()), "n", &patch, &["display_name".into()], "", &Rules::default(), 1).unwrap();
+        assert!(updated.former_names.is_empty());
+        assert!(Enterprise::diff(&stored, &updated).is_empty());
+    }
+
+    #[test]
+    fn deleted_records_cannot_be_updated() {
+        let (_, deleted) = delete(Some(sample()), "n", "", "", 1).unwrap();
+        let patch = Enterprise { notes: "x".into(), ..Default::default() };
+        let err = update(Some(deleted), "n", &patch, &["notes".into()], "", &Rules::default(), 2).unwrap_err();
+        assert_eq!(err.reason(), "DELETED");
+    }
+
+    #[test]
+    fn zone_ids_are_checked_even_without_configured_zones() {
+        let mut e = sample();
+        e.promotion_zone = "a\u{0}b".into();
         assert_eq!(
-            undelete(Some(restored), "n", "", 8).unwrap_err().reason(),
-            "NOT_DELETED"
+            violations(e.validate(&Rules::default())),
+            vec![("promotion_zone".to_string(), "CONTROL_CHARACTER")]
         );
-        assert!(matches!(
-            undelete(None, "n", "", 8),
-            Err(Error::NotFound { .. })
-        ));
+        e.promotion_zone = "z".repeat(MAX_ZONE_CHARS + 1);
+        assert_eq!(violations(e.validate(&Rules::default())), vec![("promotion_zone".to_string(), "TOO_LONG")]);
+        e.promotion_zone = "east zone".into();
+        assert_eq!(violations(e.validate(&Rules::default())), vec![("promotion_zone".to_string(), "INVALID_ZONE")]);
     }
 }

@@ -52,7 +52,9 @@ impl Field {
     const ALL: &'static [(&'static str, Field)] = &[
         ("industry_code", Field::IndustryCode),
         ("region", Field::Region),
+        ("region_code", Field::Region),
         ("zone", Field::Zone),
+        ("promotion_zone", Field::Zone),
         ("organisation_type", Field::OrganisationType),
         ("tags", Field::Tags),
         ("service_commissioner", Field::ServiceCommissioner),
@@ -70,10 +72,7 @@ impl Field {
 
     /// The field's name in filters.
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, f)| *f == self)
-            .map_or("", |(n, _)| n)
+        Self::ALL.iter().find(|(_, f)| *f == self).map_or("", |(n, _)| n)
     }
 }
 
@@ -94,6 +93,21 @@ pub enum Op {
     Ge,
     /// `:` (has)
     Has,
+}
+
+impl Op {
+    /// How the operator is written in a filter.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Has => ":",
+        }
+    }
 }
 
 /// A validated value, typed by its field.
@@ -164,12 +178,8 @@ impl Condition {
             }
             Field::Region => self.eq_or_ne(e.region_code.starts_with(text(&self.value))),
             Field::Zone => self.eq_or_ne(e.promotion_zone == text(&self.value)),
-            Field::OrganisationType => {
-                self.eq_or_ne(e.credit_code.get(0..2) == Some(text(&self.value)))
-            }
-            Field::ServiceCommissioner => {
-                self.eq_or_ne(e.service_commissioner == text(&self.value))
-            }
+            Field::OrganisationType => self.eq_or_ne(e.credit_code.get(0..2) == Some(text(&self.value))),
+            Field::ServiceCommissioner => self.eq_or_ne(e.service_commissioner == text(&self.value)),
             Field::Tags => {
                 let has = e.tags.iter().any(|t| t == text(&self.value));
                 if self.op == Op::Ne {
@@ -183,15 +193,12 @@ impl Condition {
                 let want = text(&self.value);
                 match self.op {
                     Op::Has => {
-                        e.display_name.contains(want)
-                            || e.former_names.iter().any(|f| f.display_name.contains(want))
+                        e.display_name.contains(want) || e.former_names.iter().any(|f| f.display_name.contains(want))
                     }
                     _ => self.eq_or_ne(e.display_name == want),
                 }
             }
-            Field::Deleted => {
-                self.eq_or_ne(matches!(self.value, Value::Bool(b) if b == e.is_deleted()))
-            }
+            Field::Deleted => self.eq_or_ne(matches!(self.value, Value::Bool(b) if b == e.is_deleted())),
             Field::CreateTime => self.compare_time(e.create_time),
             Field::UpdateTime => self.compare_time(e.update_time),
             Field::FoundingDate => match (Date::parse(&e.founding_date), &self.value) {
@@ -242,26 +249,16 @@ impl Filter {
     /// Parses and validates a filter; the empty string is the empty filter.
     pub fn parse(input: &str) -> Result<Filter> {
         if input.len() > MAX_FILTER_BYTES {
-            return Err(filter_error(format!(
-                "is {} bytes long, at most {MAX_FILTER_BYTES} allowed",
-                input.len()
-            )));
+            return Err(filter_error(format!("is {} bytes long, at most {MAX_FILTER_BYTES} allowed", input.len())));
         }
         let tokens = tokenize(input)?;
-        let mut parser = Parser {
-            tokens,
-            pos: 0,
-            depth: 0,
-        };
+        let mut parser = Parser { tokens, pos: 0, depth: 0 };
         let conditions = parser.conjunction()?;
         if let Some(tok) = parser.peek() {
             return Err(filter_error(format!("unexpected {}", tok.describe())));
         }
         if conditions.len() > MAX_CONDITIONS {
-            return Err(filter_error(format!(
-                "has {} conditions, at most {MAX_CONDITIONS} allowed",
-                conditions.len()
-            )));
+            return Err(filter_error(format!("has {} conditions, at most {MAX_CONDITIONS} allowed", conditions.len())));
         }
         Ok(Filter { conditions })
     }
@@ -297,7 +294,7 @@ impl Token {
         match self {
             Token::Word(w) => format!("{w:?}"),
             Token::Quoted(q) => format!("string {q:?}"),
-            Token::Op(op) => format!("operator {op:?}"),
+            Token::Op(op) => format!("operator {}", op.symbol()),
             Token::Open => "'('".into(),
             Token::Close => "')'".into(),
             Token::Minus => "'-'".into(),
@@ -325,9 +322,10 @@ fn tokenize(input: &str) -> Result<Vec<Token>> {
                 chars.next();
                 tokens.push(Token::Minus);
             }
-            '=' | ':' => {
+            // Chinese input methods type the full-width forms.
+            '=' | ':' | '＝' | '：' => {
                 chars.next();
-                tokens.push(Token::Op(if c == '=' { Op::Eq } else { Op::Has }));
+                tokens.push(Token::Op(if matches!(c, '=' | '＝') { Op::Eq } else { Op::Has }));
             }
             '!' | '<' | '>' => {
                 chars.next();
@@ -338,15 +336,16 @@ fn tokenize(input: &str) -> Result<Vec<Token>> {
                     ('<', true) => Op::Le,
                     ('>', false) => Op::Gt,
                     ('>', true) => Op::Ge,
-                    _ => {
-                        return Err(filter_error(format!(
-                            "'!' at byte {i} must be followed by '='"
-                        )))
-                    }
+                    _ => return Err(filter_error(format!("'!' at byte {i} must be followed by '='"))),
                 }));
             }
-            '"' | '\'' => {
+            '"' | '\'' | '“' | '‘' => {
                 chars.next();
+                let close = match c {
+                    '“' => '”',
+                    '‘' => '’',
+                    other => other,
+                };
                 let mut text = String::new();
                 let mut closed = false;
                 while let Some((_, ch)) = chars.next() {
@@ -355,7 +354,7 @@ fn tokenize(input: &str) -> Result<Vec<Token>> {
                             Some((_, esc)) => text.push(esc),
                             None => break,
                         },
-                        ch if ch == c => {
+                        ch if ch == close => {
                             closed = true;
                             break;
                         }
@@ -363,9 +362,7 @@ fn tokenize(input: &str) -> Result<Vec<Token>> {
                     }
                 }
                 if !closed {
-                    return Err(filter_error(format!(
-                        "string starting at byte {i} is not closed"
-                    )));
+                    return Err(filter_error(format!("string starting at byte {i} is not closed")));
                 }
                 tokens.push(Token::Quoted(text));
             }
@@ -375,7 +372,7 @@ fn tokenize(input: &str) -> Result<Vec<Token>> {
                 let is_value = matches!(tokens.last(), Some(Token::Op(_)));
                 let mut word = String::new();
                 while let Some(&(_, ch)) = chars.peek() {
-                    let stop = if is_value { "()" } else { "()=:!<>\"'" };
+                    let stop = if is_value { "()" } else { "()=:!<>\"'＝：“‘" };
                     if ch.is_whitespace() || stop.contains(ch) {
                         break;
                     }
@@ -413,17 +410,17 @@ impl Parser {
             match self.peek() {
                 None | Some(Token::Close) => break,
                 Some(Token::Word(w)) if w == "OR" => {
-                    return Err(filter_error(
-                        "OR is not supported: run one query per alternative".into(),
-                    ));
+                    return Err(filter_error("OR is not supported: run one query per alternative".into()));
                 }
                 Some(Token::Word(w)) if w == "AND" => {
                     if out.is_empty() {
                         return Err(filter_error("AND needs a condition before it".into()));
                     }
                     self.next();
-                    if matches!(self.peek(), None | Some(Token::Close)) {
-                        return Err(filter_error("AND needs a condition after it".into()));
+                    match self.peek() {
+                        None | Some(Token::Close) => return Err(filter_error("AND needs a condition after it".into())),
+                        Some(Token::Word(w)) if w == "AND" => return Err(filter_error("AND is written twice".into())),
+                        _ => {}
                     }
                 }
                 _ => out.extend(self.term()?),
@@ -464,19 +461,12 @@ impl Parser {
                         c
                     })
                     .collect()),
-                (true, _) => Err(filter_error(
-                    "NOT of a group of several conditions is not supported".into(),
-                )),
+                (true, _) => Err(filter_error("NOT of a group of several conditions is not supported".into())),
             };
         }
         let field_name = match self.next() {
             Some(Token::Word(w)) => w,
-            Some(other) => {
-                return Err(filter_error(format!(
-                    "expected a field name, found {}",
-                    other.describe()
-                )))
-            }
+            Some(other) => return Err(filter_error(format!("expected a field name, found {}", other.describe()))),
             None => return Err(filter_error("expected a condition after NOT".into())),
         };
         let Some(field) = Field::parse(&field_name) else {
@@ -507,28 +497,21 @@ impl Parser {
             }
         };
         let value = typed_value(field, op, &raw)?;
-        Ok(vec![Condition {
-            negated,
-            field,
-            op,
-            value,
-        }])
+        Ok(vec![Condition { negated, field, op, value }])
     }
 }
 
 /// Checks the operator for the field and converts the value to its type.
 fn typed_value(field: Field, op: Op, raw: &str) -> Result<Value> {
     let name = field.name();
-    let bad_op = || filter_error(format!("operator {op:?} is not supported on {name}"));
+    let bad_op = || filter_error(format!("operator {} is not supported on {name}", op.symbol()));
     let bad_value = |why: String| filter_error(format!("{name}: {why}"));
     match field {
         Field::IndustryCode => {
             if !matches!(op, Op::Eq | Op::Ne) {
                 return Err(bad_op());
             }
-            IndustryCode::parse(raw)
-                .map(|c| Value::Text(c.as_str().to_string()))
-                .map_err(|e| bad_value(e.to_string()))
+            IndustryCode::parse(raw).map(|c| Value::Text(c.as_str().to_string())).map_err(|e| bad_value(e.to_string()))
         }
         Field::Region => {
             if !matches!(op, Op::Eq | Op::Ne) {
@@ -538,9 +521,7 @@ fn typed_value(field: Field, op: Op, raw: &str) -> Result<Value> {
             if ok {
                 Ok(Value::Text(raw.to_string()))
             } else {
-                Err(bad_value(format!(
-                    "{raw:?} is not a 2-, 4- or 6-digit region code"
-                )))
+                Err(bad_value(format!("{raw:?} is not a 2-, 4- or 6-digit region code")))
             }
         }
         Field::Zone | Field::ServiceCommissioner | Field::OrganisationType => {
@@ -586,22 +567,16 @@ fn typed_value(field: Field, op: Op, raw: &str) -> Result<Value> {
             if op == Op::Has {
                 return Err(bad_op());
             }
-            let ts: prost_types::Timestamp = raw.parse().map_err(|_| {
-                bad_value(format!(
-                    "{raw:?} is not an RFC 3339 time such as 2024-05-01T00:00:00Z"
-                ))
-            })?;
-            Ok(Value::Time(
-                ts.seconds * 1_000_000 + i64::from(ts.nanos) / 1000,
-            ))
+            let ts: prost_types::Timestamp = raw
+                .parse()
+                .map_err(|_| bad_value(format!("{raw:?} is not an RFC 3339 time such as 2024-05-01T00:00:00Z")))?;
+            Ok(Value::Time(ts.seconds * 1_000_000 + i64::from(ts.nanos) / 1000))
         }
         Field::FoundingDate => {
             if op == Op::Has {
                 return Err(bad_op());
             }
-            Date::parse(raw)
-                .map(Value::Date)
-                .ok_or_else(|| bad_value(format!("{raw:?} is not a date YYYY-MM-DD")))
+            Date::parse(raw).map(Value::Date).ok_or_else(|| bad_value(format!("{raw:?} is not a date YYYY-MM-DD")))
         }
     }
 }
@@ -654,59 +629,32 @@ mod tests {
     #[test]
     fn industry_code_matches_descendants_only() {
         assert!(Filter::parse("industry_code = C").unwrap().matches(&firm()));
-        assert!(Filter::parse("industry_code = C374")
-            .unwrap()
-            .matches(&firm()));
-        assert!(!Filter::parse("industry_code = C3743")
-            .unwrap()
-            .matches(&firm()));
-        assert!(!Filter::parse("industry_code != C37")
-            .unwrap()
-            .matches(&firm()));
+        assert!(Filter::parse("industry_code = C374").unwrap().matches(&firm()));
+        assert!(!Filter::parse("industry_code = C3743").unwrap().matches(&firm()));
+        assert!(!Filter::parse("industry_code != C37").unwrap().matches(&firm()));
     }
 
     #[test]
     fn negation_and_substring_over_former_names() {
-        assert!(Filter::parse(r#"display_name:"航天""#)
-            .unwrap()
-            .matches(&firm()));
-        assert!(Filter::parse(r#"display_name:"火箭厂""#)
-            .unwrap()
-            .matches(&firm()));
-        assert!(!Filter::parse(r#"NOT display_name:"航天""#)
-            .unwrap()
-            .matches(&firm()));
+        assert!(Filter::parse(r#"display_name:"航天""#).unwrap().matches(&firm()));
+        assert!(Filter::parse(r#"display_name:"火箭厂""#).unwrap().matches(&firm()));
+        assert!(!Filter::parse(r#"NOT display_name:"航天""#).unwrap().matches(&firm()));
         assert!(!Filter::parse(r#"-tags:"储能""#).unwrap().matches(&firm()));
-        assert!(Filter::parse(r#"NOT (zone = west)"#)
-            .unwrap()
-            .matches(&firm()));
+        assert!(Filter::parse(r#"NOT (zone = west)"#).unwrap().matches(&firm()));
     }
 
     #[test]
     fn comparisons_on_times_and_dates() {
-        assert!(Filter::parse("create_time >= 2023-01-01T00:00:00Z")
-            .unwrap()
-            .matches(&firm()));
-        assert!(!Filter::parse("create_time < 2023-01-01T00:00:00Z")
-            .unwrap()
-            .matches(&firm()));
-        assert!(Filter::parse("founding_date <= 2015-06-01")
-            .unwrap()
-            .matches(&firm()));
-        assert!(!Filter::parse("founding_date > 2015-06-01")
-            .unwrap()
-            .matches(&firm()));
+        assert!(Filter::parse("create_time >= 2023-01-01T00:00:00Z").unwrap().matches(&firm()));
+        assert!(!Filter::parse("create_time < 2023-01-01T00:00:00Z").unwrap().matches(&firm()));
+        assert!(Filter::parse("founding_date <= 2015-06-01").unwrap().matches(&firm()));
+        assert!(!Filter::parse("founding_date > 2015-06-01").unwrap().matches(&firm()));
     }
 
     #[test]
     fn index_lookup_only_for_positive_equalities_on_indexed_fields() {
-        let f =
-            Filter::parse(r#"zone = east -region = 6101 display_name:"航天" tags:"储能""#).unwrap();
-        let lookups: Vec<_> = f
-            .conditions
-            .iter()
-            .filter_map(Condition::index_lookup)
-            .collect();
+        let f = Filter::parse(r#"zone = east -region = 6101 display_name:"航天" tags:"储能""#).unwrap();
+        let lookups: Vec<_> = f.conditions.iter().filter_map(Condition::index_lookup).collect();
         assert_eq!(lookups, vec![(Field::Zone, "east"), (Field::Tags, "储能")]);
     }
 
@@ -733,5 +681,26 @@ mod tests {
     fn deleted_condition_is_detected() {
         assert!(Filter::parse("deleted = true").unwrap().mentions_deleted());
         assert!(!Filter::parse("zone = east").unwrap().mentions_deleted());
+    }
+
+    #[test]
+    fn chinese_input_method_punctuation_is_understood() {
+        let ascii = Filter::parse(r#"tags:"专精特新" zone = "east""#).unwrap();
+        assert_eq!(Filter::parse("tags：“专精特新” zone ＝ ‘east’").unwrap(), ascii);
+    }
+
+    #[test]
+    fn resource_field_names_are_aliases() {
+        assert_eq!(
+            Filter::parse("promotion_zone = east region_code = 6101").unwrap(),
+            Filter::parse("zone = east region = 6101").unwrap()
+        );
+    }
+
+    #[test]
+    fn errors_show_operators_as_written() {
+        let err = Filter::parse("zone < east").unwrap_err().to_string();
+        assert!(err.contains("operator < is not supported on zone"), "{err}");
+        assert_eq!(reason("zone = a AND AND zone = b"), "INVALID_FILTER");
     }
 }

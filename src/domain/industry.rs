@@ -217,18 +217,12 @@ const NAMED_GROUPS_AND_CLASSES: &[(&str, &str)] = &[
 /// `None` if there is no such division (only 01–97 exist).
 pub fn section_for_division(division: &str) -> Option<char> {
     let number = division_number(division)?;
-    SECTIONS
-        .iter()
-        .find(|&&(_, first, last, _)| (first..=last).contains(&number))
-        .map(|&(section, _, _, _)| section)
+    SECTIONS.iter().find(|&&(_, first, last, _)| (first..=last).contains(&number)).map(|&(section, _, _, _)| section)
 }
 
 /// Chinese name of a section letter (门类名称), or `None` outside A–T.
 pub fn section_name_of(section: char) -> Option<&'static str> {
-    SECTIONS
-        .iter()
-        .find(|&&(letter, _, _, _)| letter == section)
-        .map(|&(_, _, _, name)| name)
+    SECTIONS.iter().find(|&&(letter, _, _, _)| letter == section).map(|&(_, _, _, name)| name)
 }
 
 /// Numeric value of a two-ASCII-digit division string, without range checks.
@@ -323,8 +317,7 @@ impl IndustryCode {
             Some(letter) if letter.is_ascii_uppercase() => (Some(letter), &text[1..]),
             Some(_) => (None, text.as_str()),
         };
-        let shape_ok =
-            digits.bytes().all(|b| b.is_ascii_digit()) && matches!(digits.len(), 0 | 2..=4);
+        let shape_ok = digits.bytes().all(|b| b.is_ascii_digit()) && matches!(digits.len(), 0 | 2..=4);
         if !shape_ok {
             return Err(IndustryCodeError::BadShape { found: text });
         }
@@ -336,11 +329,8 @@ impl IndustryCode {
         let section = match (given_section, digits.get(..2)) {
             (Some(letter), None) => letter,
             (given, Some(division)) => {
-                let expected = section_for_division(division).ok_or_else(|| {
-                    IndustryCodeError::UnknownDivision {
-                        division: division.to_owned(),
-                    }
-                })?;
+                let expected = section_for_division(division)
+                    .ok_or_else(|| IndustryCodeError::UnknownDivision { division: division.to_owned() })?;
                 match given {
                     Some(given) if given != expected => {
                         return Err(IndustryCodeError::SectionMismatch {
@@ -354,15 +344,9 @@ impl IndustryCode {
             }
             // Neither letter nor digits: cannot come from a non-empty string, but if it did it
             // would be a shape problem.
-            (None, None) => {
-                return Err(IndustryCodeError::BadShape {
-                    found: text.clone(),
-                })
-            }
+            (None, None) => return Err(IndustryCodeError::BadShape { found: text.clone() }),
         };
-        Ok(IndustryCode {
-            code: format!("{section}{digits}"),
-        })
+        Ok(IndustryCode { code: format!("{section}{digits}") })
     }
 
     /// Canonical form, e.g. `"C3742"`.
@@ -399,10 +383,7 @@ impl IndustryCode {
     /// Every level from the section down to this code, top first: for `C3742` that is `C`,
     /// `C37`, `C374`, `C3742`. What chain views and supply–demand aggregation roll up along.
     pub fn prefixes(&self) -> Vec<IndustryCode> {
-        Level::ALL
-            .iter()
-            .filter_map(|level| self.truncated(*level))
-            .collect()
+        Level::ALL.iter().filter_map(|level| self.truncated(*level)).collect()
     }
 
     /// The code one level up (`C3742` → `C374`), or `None` for a section.
@@ -426,11 +407,9 @@ impl IndustryCode {
     /// differ. `C3742` and `C3743` share `Group` (`C374`); `C3742` and `C3825` share `Section`;
     /// a code and its own parent share the parent's level. Used to score matches.
     pub fn common_level(&self, other: &IndustryCode) -> Option<Level> {
-        Level::ALL.iter().rev().copied().find(|&level| {
-            match (self.truncated(level), other.truncated(level)) {
-                (Some(mine), Some(theirs)) => mine == theirs,
-                _ => false,
-            }
+        Level::ALL.iter().rev().copied().find(|&level| match (self.truncated(level), other.truncated(level)) {
+            (Some(mine), Some(theirs)) => mine == theirs,
+            _ => false,
         })
     }
 
@@ -450,20 +429,15 @@ impl IndustryCode {
                 .and_then(division_number)
                 .and_then(|number| DIVISION_NAMES.get(usize::from(number).checked_sub(1)?))
                 .copied(),
-            Level::Group | Level::Class => NAMED_GROUPS_AND_CLASSES
-                .iter()
-                .find(|(digits, _)| *digits == self.digits())
-                .map(|&(_, name)| name),
+            Level::Group | Level::Class => {
+                NAMED_GROUPS_AND_CLASSES.iter().find(|(digits, _)| *digits == self.digits()).map(|&(_, name)| name)
+            }
         }
     }
 
     /// This code cut to `level`, or `None` if `level` is deeper than the code.
     fn truncated(&self, level: Level) -> Option<IndustryCode> {
-        self.code
-            .get(..level.canonical_len())
-            .map(|prefix| IndustryCode {
-                code: prefix.to_owned(),
-            })
+        self.code.get(..level.canonical_len()).map(|prefix| IndustryCode { code: prefix.to_owned() })
     }
 }
 
@@ -587,11 +561,7 @@ mod tests {
             ("01", "A01"),
             ("97", "T97"),
         ] {
-            assert_eq!(
-                IndustryCode::parse(input).map(|c| c.to_string()),
-                Ok(canonical.to_owned()),
-                "{input:?}"
-            );
+            assert_eq!(IndustryCode::parse(input).map(|c| c.to_string()), Ok(canonical.to_owned()), "{input:?}");
         }
     }
 
@@ -613,22 +583,11 @@ mod tests {
         assert_eq!(s.level(), Level::Section);
         assert_eq!(s.name(), Some("制造业"));
         assert_eq!(code("C37").level(), Level::Division);
-        assert_eq!(
-            code("C37").name(),
-            Some("铁路、船舶、航空航天和其他运输设备制造业")
-        );
+        assert_eq!(code("C37").name(), Some("铁路、船舶、航空航天和其他运输设备制造业"));
         assert_eq!(code("C374").level(), Level::Group);
         assert_eq!(code("C374").name(), Some("航空、航天器及设备制造"));
-        assert_eq!(
-            code("C375").name(),
-            None,
-            "unlisted group is simply unnamed"
-        );
-        assert_eq!(
-            code("C3759").name(),
-            None,
-            "unlisted class is simply unnamed"
-        );
+        assert_eq!(code("C375").name(), None, "unlisted group is simply unnamed");
+        assert_eq!(code("C3759").name(), None, "unlisted class is simply unnamed");
     }
 
     #[test]
@@ -661,12 +620,7 @@ mod tests {
             let c = code(digits);
             assert_eq!(c.digits(), *digits);
             assert_eq!(c.name(), Some(*name));
-            assert!(
-                NAMED_GROUPS_AND_CLASSES[i + 1..]
-                    .iter()
-                    .all(|(other, _)| other != digits),
-                "duplicate {digits}"
-            );
+            assert!(NAMED_GROUPS_AND_CLASSES[i + 1..].iter().all(|(other, _)| other != digits), "duplicate {digits}");
             // Every listed class has its group listed too, so the outline has no holes.
             if let Some(parent) = c.parent().filter(|p| p.level() == Level::Group) {
                 assert!(parent.name().is_some(), "group of {digits} unnamed");
@@ -747,9 +701,7 @@ mod tests {
         ] {
             assert_eq!(
                 IndustryCode::parse(input),
-                Err(IndustryCodeError::BadShape {
-                    found: found.to_owned()
-                }),
+                Err(IndustryCodeError::BadShape { found: found.to_owned() }),
                 "{input:?}"
             );
         }
@@ -767,10 +719,7 @@ mod tests {
         assert_eq!(err, IndustryCodeError::UnknownSection { found: 'U' });
         assert_eq!(err.reason(), "UNKNOWN_SECTION");
         assert_eq!(err.to_string(), "there is no section U (sections are A-T)");
-        assert_eq!(
-            IndustryCode::parse("z3742"),
-            Err(IndustryCodeError::UnknownSection { found: 'Z' })
-        );
+        assert_eq!(IndustryCode::parse("z3742"), Err(IndustryCodeError::UnknownSection { found: 'Z' }));
     }
 
     #[test]
@@ -778,45 +727,24 @@ mod tests {
         for division in ["00", "98", "99"] {
             assert_eq!(
                 IndustryCode::parse(division),
-                Err(IndustryCodeError::UnknownDivision {
-                    division: division.to_owned()
-                })
+                Err(IndustryCodeError::UnknownDivision { division: division.to_owned() })
             );
         }
         let err = IndustryCode::parse("T9800").expect_err("no division 98");
-        assert_eq!(
-            err,
-            IndustryCodeError::UnknownDivision {
-                division: "98".to_owned()
-            }
-        );
+        assert_eq!(err, IndustryCodeError::UnknownDivision { division: "98".to_owned() });
         assert_eq!(err.reason(), "UNKNOWN_DIVISION");
-        assert_eq!(
-            err.to_string(),
-            "there is no division 98 (divisions are 01-97)"
-        );
+        assert_eq!(err.to_string(), "there is no division 98 (divisions are 01-97)");
     }
 
     #[test]
     fn section_mismatch() {
         let err = IndustryCode::parse("D37").expect_err("37 is in C");
-        assert_eq!(
-            err,
-            IndustryCodeError::SectionMismatch {
-                given: 'D',
-                expected: 'C',
-                division: "37".to_owned()
-            }
-        );
+        assert_eq!(err, IndustryCodeError::SectionMismatch { given: 'D', expected: 'C', division: "37".to_owned() });
         assert_eq!(err.reason(), "SECTION_MISMATCH");
         assert_eq!(err.to_string(), "division 37 belongs to section C, not D");
         assert_eq!(
             IndustryCode::parse("c6513"),
-            Err(IndustryCodeError::SectionMismatch {
-                given: 'C',
-                expected: 'I',
-                division: "65".to_owned()
-            })
+            Err(IndustryCodeError::SectionMismatch { given: 'C', expected: 'I', division: "65".to_owned() })
         );
     }
 
@@ -850,14 +778,8 @@ mod tests {
         assert!(!code("I").contains(&spacecraft));
 
         assert_eq!(spacecraft.common_level(&spacecraft), Some(Level::Class));
-        assert_eq!(
-            spacecraft.common_level(&aerospace_equipment),
-            Some(Level::Group)
-        );
-        assert_eq!(
-            spacecraft.common_level(&code("C3751")),
-            Some(Level::Division)
-        );
+        assert_eq!(spacecraft.common_level(&aerospace_equipment), Some(Level::Group));
+        assert_eq!(spacecraft.common_level(&code("C3751")), Some(Level::Division));
         assert_eq!(spacecraft.common_level(&photovoltaic), Some(Level::Section));
         assert_eq!(spacecraft.common_level(&software), None);
         assert_eq!(spacecraft.common_level(&code("C37")), Some(Level::Division));
@@ -866,15 +788,7 @@ mod tests {
 
     #[test]
     fn ordering_is_a_tree_walk() {
-        let mut codes = [
-            code("C38"),
-            code("C3743"),
-            code("C37"),
-            code("A01"),
-            code("C3742"),
-            code("C"),
-            code("C374"),
-        ];
+        let mut codes = [code("C38"), code("C3743"), code("C37"), code("A01"), code("C3742"), code("C"), code("C374")];
         codes.sort();
         let sorted: Vec<&str> = codes.iter().map(IndustryCode::as_str).collect();
         assert_eq!(sorted, ["A01", "C", "C37", "C374", "C3742", "C3743", "C38"]);
@@ -884,10 +798,7 @@ mod tests {
     fn levels() {
         assert!(Level::Section < Level::Division);
         assert!(Level::Group < Level::Class);
-        assert_eq!(
-            Level::ALL.map(Level::label_zh),
-            ["门类", "大类", "中类", "小类"]
-        );
+        assert_eq!(Level::ALL.map(Level::label_zh), ["门类", "大类", "中类", "小类"]);
         assert_eq!(Level::ALL.map(Level::digits), [0, 2, 3, 4]);
     }
 
@@ -904,35 +815,23 @@ mod tests {
     fn property_exactly_one_section_per_division() {
         for number in 0..100u8 {
             let division = format!("{number:02}");
-            let accepted: Vec<char> = ('A'..='Z')
-                .filter(|letter| IndustryCode::parse(&format!("{letter}{division}")).is_ok())
-                .collect();
+            let accepted: Vec<char> =
+                ('A'..='Z').filter(|letter| IndustryCode::parse(&format!("{letter}{division}")).is_ok()).collect();
             let digits_only = IndustryCode::parse(&division);
             if (1..=97).contains(&number) {
                 assert_eq!(accepted.len(), 1, "division {division}");
                 let section = accepted[0];
                 assert_eq!(digits_only.map(|c| c.section()), Ok(section));
                 assert_eq!(section_for_division(&division), Some(section));
-                assert!(
-                    code(&division).name().is_some(),
-                    "division {division} unnamed"
-                );
+                assert!(code(&division).name().is_some(), "division {division} unnamed");
                 for letter in ('A'..='Z').filter(|&l| l != section) {
-                    let err = IndustryCode::parse(&format!("{letter}{division}"))
-                        .expect_err("wrong section");
-                    let expected_reason = if letter <= 'T' {
-                        "SECTION_MISMATCH"
-                    } else {
-                        "UNKNOWN_SECTION"
-                    };
+                    let err = IndustryCode::parse(&format!("{letter}{division}")).expect_err("wrong section");
+                    let expected_reason = if letter <= 'T' { "SECTION_MISMATCH" } else { "UNKNOWN_SECTION" };
                     assert_eq!(err.reason(), expected_reason, "{letter}{division}");
                 }
             } else {
                 assert!(accepted.is_empty(), "division {division}");
-                assert_eq!(
-                    digits_only,
-                    Err(IndustryCodeError::UnknownDivision { division })
-                );
+                assert_eq!(digits_only, Err(IndustryCodeError::UnknownDivision { division }));
             }
         }
     }
@@ -963,31 +862,17 @@ mod tests {
             assert_eq!(IndustryCode::parse(c.as_str()).as_ref(), Ok(c));
             assert_eq!(c.to_string().parse::<IndustryCode>().as_ref(), Ok(c));
             assert_eq!(IndustryCode::parse(c.digits()).as_ref(), Ok(c));
-            assert_eq!(
-                IndustryCode::parse(&c.as_str().to_ascii_lowercase()).as_ref(),
-                Ok(c)
-            );
+            assert_eq!(IndustryCode::parse(&c.as_str().to_ascii_lowercase()).as_ref(), Ok(c));
 
             // Prefixes: top first, one per level down to self, all ancestors.
             let prefixes = c.prefixes();
-            assert_eq!(
-                prefixes.first().map(IndustryCode::level),
-                Some(Level::Section)
-            );
+            assert_eq!(prefixes.first().map(IndustryCode::level), Some(Level::Section));
             assert_eq!(prefixes.last(), Some(c));
             assert!(prefixes.windows(2).all(|w| w[0].level() < w[1].level()));
-            assert!(prefixes
-                .windows(2)
-                .all(|w| w[1].parent().as_ref() == Some(&w[0])));
+            assert!(prefixes.windows(2).all(|w| w[1].parent().as_ref() == Some(&w[0])));
             assert!(prefixes.iter().all(|p| p.contains(c)));
             assert!(prefixes.iter().all(|p| p.section() == c.section()));
-            assert_eq!(
-                Some(prefixes.len()),
-                Level::ALL
-                    .iter()
-                    .position(|&l| l == c.level())
-                    .map(|i| i + 1)
-            );
+            assert_eq!(Some(prefixes.len()), Level::ALL.iter().position(|&l| l == c.level()).map(|i| i + 1));
 
             // Parent chain reaches the section.
             let mut steps = 0;
@@ -1007,11 +892,8 @@ mod tests {
                 assert_eq!(level, b.common_level(a));
                 assert_eq!(level.is_some(), a.section() == b.section());
                 if let Some(level) = level {
-                    let shared = a
-                        .prefixes()
-                        .into_iter()
-                        .find(|p| p.level() == level)
-                        .expect("a reaches the common level");
+                    let shared =
+                        a.prefixes().into_iter().find(|p| p.level() == level).expect("a reaches the common level");
                     assert!(shared.contains(a) && shared.contains(b));
                 }
                 if a.contains(b) {

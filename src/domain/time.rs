@@ -6,11 +6,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Microseconds since 1970-01-01T00:00:00Z.
 pub type Micros = i64;
 
+/// UTC+8 (China Standard Time, no daylight saving), in microseconds.
+pub const CHINA_OFFSET_MICROS: Micros = 8 * 3600 * 1_000_000;
+
 /// The current time in microseconds.
 pub fn now_micros() -> Micros {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -59,23 +60,20 @@ impl Date {
         if !(1800..=9999).contains(&year) || !(1..=12).contains(&month) || day == 0 {
             return None;
         }
-        let date = Date {
-            days: days_from_civil(year, month, day),
-        };
+        let date = Date { days: days_from_civil(year, month, day) };
         // A day past the month's end rolls into the next month: reject it.
         (date.ymd() == (year, month, day)).then_some(date)
     }
 
     /// The date of a timestamp (UTC).
     pub fn from_micros(micros: Micros) -> Date {
-        Date {
-            days: micros.div_euclid(86_400_000_000),
-        }
+        Date { days: micros.div_euclid(86_400_000_000) }
     }
 
-    /// Today's date (UTC).
+    /// Today's date in China Standard Time (UTC+8), the zone's calendar:
+    /// a firm founded "today" in Xi'an is not in the future at 07:00.
     pub fn today() -> Date {
-        Self::from_micros(now_micros())
+        Self::from_micros(now_micros() + CHINA_OFFSET_MICROS)
     }
 
     /// (year, month, day).
@@ -97,13 +95,7 @@ mod tests {
 
     #[test]
     fn parses_valid_dates_and_round_trips() {
-        for s in [
-            "1970-01-01",
-            "2000-02-29",
-            "2024-12-31",
-            "1800-01-01",
-            "2026-11-27",
-        ] {
+        for s in ["1970-01-01", "2000-02-29", "2024-12-31", "1800-01-01", "2026-11-27"] {
             let date = Date::parse(s).unwrap_or_else(|| panic!("{s} should parse"));
             assert_eq!(date.to_string(), s);
         }

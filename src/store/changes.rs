@@ -38,10 +38,7 @@ impl Store {
     fn list_changes_blocking(&self, q: &ChangeQuery) -> Result<ChangePage> {
         let tree = self.tree();
         let head = self.next_revision()? - 1;
-        let mut page = ChangePage {
-            head,
-            ..Default::default()
-        };
+        let mut page = ChangePage { head, ..Default::default() };
         let end = q.end.min(head);
         if q.start > end {
             return Ok(page);

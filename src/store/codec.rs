@@ -23,9 +23,7 @@ pub fn encode<M: prost::Message>(record: &M) -> Vec<u8> {
 /// Decodes a record written by [`encode`] (by this or an earlier version).
 pub fn decode<M: prost::Message + Default>(bytes: &[u8]) -> Result<M> {
     match bytes.split_first() {
-        Some((&FORMAT_PROTOBUF, body)) => {
-            M::decode(body).map_err(|e| Error::Internal(format!("corrupt record: {e}")))
-        }
+        Some((&FORMAT_PROTOBUF, body)) => M::decode(body).map_err(|e| Error::Internal(format!("corrupt record: {e}"))),
         Some((other, _)) => Err(Error::Internal(format!("record in unknown format {other}"))),
         None => Err(Error::Internal("empty record".into())),
     }

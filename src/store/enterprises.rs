@@ -31,10 +31,9 @@ use crate::store::{blocking, codec, keys, writer, Store, Txn};
 /// Most index or record entries one page request may examine; a page that
 /// hits the budget is returned short, with a token to continue.
 pub const SCAN_BUDGET: usize = 10_000;
-/// Entries probed per candidate index when choosing which index drives a list.
-const PROBE: usize = 256;
-/// Most entries examined to count `total_size` on a first page.
-pub const COUNT_BUDGET: usize = 2_000_000;
+/// Most entries examined to count `total_size` exactly on a first page;
+/// beyond it the total is estimated from what was examined.
+pub const COUNT_SAMPLE: usize = 5_000;
 
 const IDX_INDUSTRY: u8 = b'i';
 const IDX_REGION: u8 = b'r';
@@ -44,6 +43,8 @@ const IDX_TAG: u8 = b't';
 const IDX_COMMISSIONER: u8 = b'c';
 const IDX_NAME: u8 = b'n';
 const IDX_CREATED: u8 = b'k';
+/// Indexes whose values are counted (the equality indexes filters use).
+const COUNTED: &[u8] = &[IDX_INDUSTRY, IDX_REGION, IDX_ZONE, IDX_ORG_TYPE, IDX_TAG, IDX_COMMISSIONER];
 
 /// Stored with a request id so a retry gets the original answer (AIP-155).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -88,6 +89,8 @@ pub struct ListQuery {
     pub after: Option<Vec<u8>>,
     /// Count all matches (first page only).
     pub count_total: bool,
+    /// Most entries this page may examine (default [`SCAN_BUDGET`]).
+    pub scan_budget: Option<usize>,
 }
 
 /// One page of results.
@@ -104,10 +107,7 @@ pub struct ListPage {
 impl Store {
     /// Reads one enterprise (deleted or not).
     pub fn get_enterprise(&self, credit_code: &str) -> Result<Option<Enterprise>> {
-        self.tree()
-            .get(keys::enterprise(credit_code))?
-            .map(|bytes| codec::decode(&bytes))
-            .transpose()
+        self.tree().get(keys::enterprise(credit_code))?.map(|bytes| codec::decode(&bytes)).transpose()
     }
 
     /// Applies a mutation rule to one enterprise atomically: the rule sees the
@@ -149,25 +149,11 @@ impl Store {
                 ..Default::default()
             });
             reindex(txn, current.as_ref(), &next);
-            match kind {
-                ChangeKind::Created => txn.count(keys::META_LIVE, 1),
-                ChangeKind::Deleted => {
-                    txn.count(keys::META_LIVE, -1);
-                    txn.count(keys::META_DELETED, 1);
-                }
-                ChangeKind::Undeleted => {
-                    txn.count(keys::META_LIVE, 1);
-                    txn.count(keys::META_DELETED, -1);
-                }
-                ChangeKind::Updated | ChangeKind::Unspecified => {}
-            }
+            recount(txn, current.as_ref(), &next);
             let encoded = codec::encode(&next);
             if !meta.request_id.is_empty() {
-                let record = RequestRecord {
-                    fingerprint: meta.fingerprint.clone(),
-                    response: encoded.clone(),
-                    time: txn.now(),
-                };
+                let record =
+                    RequestRecord { fingerprint: meta.fingerprint.clone(), response: encoded.clone(), time: txn.now() };
                 txn.put(keys::request(&meta.request_id), codec::encode(&record));
             }
             txn.put(key, encoded);
@@ -184,82 +170,94 @@ impl Store {
 
     fn list_blocking(&self, q: &ListQuery) -> Result<ListPage> {
         let tree = self.tree();
-        let driver = self.choose_driver(q)?;
+        // A later page continues on the range the first page chose, even if
+        // writes in between changed which index is smallest.
+        let (driver, after) = match &q.after {
+            Some(bytes) => {
+                let position = Position::decode(bytes)?;
+                (Driver::resumed(position.prefix), Some(position.key))
+            }
+            None => (self.choose_driver(q)?, None),
+        };
         let show_deleted = q.show_deleted || q.filter.mentions_deleted();
         let accept = |e: &Enterprise| (show_deleted || !e.is_deleted()) && q.filter.matches(e);
 
         let mut page = ListPage::default();
-        if q.count_total && q.after.is_none() {
+        if q.count_total && after.is_none() {
             page.total = Some(self.count(q, &driver, &accept)?);
         }
-        let lower = match (&q.after, q.desc) {
+        let lower = match (&after, q.desc) {
             (Some(after), false) => Bound::Excluded(after.clone()),
             _ => Bound::Included(driver.prefix.clone()),
         };
-        let upper = match (&q.after, q.desc) {
+        let upper = match (&after, q.desc) {
             (Some(after), true) => Bound::Excluded(after.clone()),
             _ => Bound::Excluded(keys::prefix_end(&driver.prefix)),
         };
         let range = tree.range::<Vec<u8>, _>((lower, upper));
-        let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if q.desc {
-            Box::new(range.rev())
-        } else {
-            Box::new(range)
-        };
+        let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+            if q.desc { Box::new(range.rev()) } else { Box::new(range) };
 
+        let budget = q.scan_budget.unwrap_or(SCAN_BUDGET).max(1);
+        let resume_after =
+            |key: Option<Vec<u8>>| key.map(|key| Position { prefix: driver.prefix.clone(), key }.encode());
         let mut last_key: Option<Vec<u8>> = None;
         for (scanned, entry) in entries.enumerate() {
-            let (key, value) = entry?;
-            if scanned >= SCAN_BUDGET {
+            if scanned == budget {
                 // Out of budget: hand back what we have and where to go on.
-                page.resume = last_key;
+                page.resume = resume_after(last_key);
                 return Ok(page);
             }
-            let Some(record) = driver.load(tree, &key, &value)? else {
-                continue;
-            };
-            if accept(&record) {
+            let (key, value) = entry?;
+            if let Some(record) = driver.load(tree, &key, &value)?.filter(|e| accept(e)) {
                 if page.items.len() == q.page_size {
-                    // A further match exists: the page is full and not the last.
-                    page.resume = Some(page_end_key(&page, &driver, &key));
+                    // A further match exists: the page is full and not the
+                    // last; the next page starts right after the last key
+                    // examined before this match.
+                    page.resume = resume_after(last_key);
                     return Ok(page);
                 }
                 page.items.push(record);
-                last_key = Some(key.to_vec());
-            } else {
-                last_key = Some(key.to_vec());
             }
+            last_key = Some(key.to_vec());
         }
         Ok(page)
     }
 
-    /// Counts every match of the query (bounded by [`COUNT_BUDGET`]).
-    fn count(
-        &self,
-        q: &ListQuery,
-        driver: &Driver,
-        accept: &impl Fn(&Enterprise) -> bool,
-    ) -> Result<u64> {
+    /// Counts the matches of the query: from counters when the filter has at
+    /// most one indexed condition, exactly by scanning when the driving range
+    /// holds at most [`COUNT_SAMPLE`] entries, else estimated from the share
+    /// of matches in the first [`COUNT_SAMPLE`] entries.
+    fn count(&self, q: &ListQuery, driver: &Driver, accept: &impl Fn(&Enterprise) -> bool) -> Result<u64> {
+        let tree = self.tree();
+        let show_deleted = q.show_deleted || q.filter.mentions_deleted();
+        let deleted = if show_deleted { writer::read_u64(tree, keys::META_DELETED)? } else { 0 };
         if q.filter.conditions.is_empty() {
-            let live = writer::read_u64(self.tree(), keys::META_LIVE)?;
-            let deleted = if q.show_deleted {
-                writer::read_u64(self.tree(), keys::META_DELETED)?
-            } else {
-                0
-            };
-            return Ok(live + deleted);
+            return Ok(writer::read_u64(tree, keys::META_LIVE)? + deleted);
         }
-        let mut total = 0;
-        for entry in self.tree().scan_prefix(&driver.prefix).take(COUNT_BUDGET) {
-            let (key, value) = entry?;
-            if driver
-                .load(self.tree(), &key, &value)?
-                .is_some_and(|e| accept(&e))
-            {
-                total += 1;
+        if let ([only], false) = (q.filter.conditions.as_slice(), show_deleted) {
+            if let Some((field, value)) = only.index_lookup() {
+                return writer::read_u64(tree, &keys::index_count(index_of(field), value.as_bytes()));
             }
         }
-        Ok(total)
+        let (mut examined, mut matched) = (0u64, 0u64);
+        for entry in tree.scan_prefix(&driver.prefix) {
+            if examined == COUNT_SAMPLE as u64 {
+                // Extrapolate over the driving range (live entries, plus the
+                // deleted ones when they are shown).
+                let range = match driver.size {
+                    Some(size) => size,
+                    None => writer::read_u64(tree, keys::META_LIVE)?,
+                } + deleted;
+                return Ok(matched * range.max(examined) / examined);
+            }
+            let (key, value) = entry?;
+            examined += 1;
+            if driver.load(tree, &key, &value)?.is_some_and(|e| accept(&e)) {
+                matched += 1;
+            }
+        }
+        Ok(matched)
     }
 
     /// Picks the key range that drives the scan: the order index for a
@@ -271,21 +269,52 @@ impl Store {
             OrderKey::CreateTime => return Ok(Driver::index(keys::index_root(IDX_CREATED))),
             OrderKey::CreditCode => {}
         }
-        let mut best: Option<(usize, Vec<u8>)> = None;
+        let mut best: Option<Driver> = None;
         for (field, value) in q.filter.conditions.iter().filter_map(|c| c.index_lookup()) {
-            let prefix = keys::index_prefix(index_of(field), value.as_bytes());
-            let size = self.tree().scan_prefix(&prefix).keys().take(PROBE).count();
-            if best.as_ref().is_none_or(|(s, _)| size < *s) {
-                best = Some((size, prefix));
+            let index = index_of(field);
+            let size = writer::read_u64(self.tree(), &keys::index_count(index, value.as_bytes()))?;
+            if best.as_ref().is_none_or(|b| b.size.is_some_and(|s| size < s)) {
+                best = Some(Driver {
+                    prefix: keys::index_prefix(index, value.as_bytes()),
+                    is_index: true,
+                    size: Some(size),
+                });
             }
         }
-        Ok(match best {
-            Some((_, prefix)) => Driver::index(prefix),
-            None => Driver {
-                prefix: vec![keys::ENTERPRISE],
-                is_index: false,
-            },
-        })
+        Ok(best.unwrap_or(Driver { prefix: vec![keys::ENTERPRISE], is_index: false, size: None }))
+    }
+}
+
+/// Where a listing stopped: the driving range and the last key examined.
+/// Encoded as `prefix length (u16 BE) ‖ prefix ‖ key` inside the signed page token.
+struct Position {
+    prefix: Vec<u8>,
+    key: Vec<u8>,
+}
+
+impl Position {
+    fn encode(&self) -> Vec<u8> {
+        let len = u16::try_from(self.prefix.len()).unwrap_or(u16::MAX);
+        let mut out = Vec::with_capacity(2 + self.prefix.len() + self.key.len());
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(&self.key);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Position> {
+        let invalid = || Error::invalid_field("page_token", "INVALID_PAGE_TOKEN", "is not a page token of this server");
+        let (len, rest) = bytes.split_first_chunk::<2>().ok_or_else(invalid)?;
+        let len = usize::from(u16::from_be_bytes(*len));
+        if rest.len() < len {
+            return Err(invalid());
+        }
+        let (prefix, key) = rest.split_at(len);
+        let known = matches!(prefix.first(), Some(&keys::INDEX | &keys::ENTERPRISE));
+        if !known || !key.starts_with(prefix) {
+            return Err(invalid());
+        }
+        Ok(Position { prefix: prefix.to_vec(), key: key.to_vec() })
     }
 }
 
@@ -293,14 +322,19 @@ impl Store {
 struct Driver {
     prefix: Vec<u8>,
     is_index: bool,
+    /// Live entries in the range, when a counter knows it.
+    size: Option<u64>,
 }
 
 impl Driver {
     fn index(prefix: Vec<u8>) -> Self {
-        Self {
-            prefix,
-            is_index: true,
-        }
+        Self { prefix, is_index: true, size: None }
+    }
+
+    /// The driver a page token's position was taken on.
+    fn resumed(prefix: Vec<u8>) -> Self {
+        let is_index = prefix.first() == Some(&keys::INDEX);
+        Self { prefix, is_index, size: None }
     }
 
     /// The record an entry of the range stands for.
@@ -311,36 +345,7 @@ impl Driver {
         let Some(code) = keys::code_of_index_entry(key) else {
             return Ok(None);
         };
-        tree.get(keys::enterprise(code))?
-            .map(|bytes| codec::decode(&bytes))
-            .transpose()
-    }
-}
-
-/// Key of the last item on the page, in the driver's key space.
-fn page_end_key(page: &ListPage, driver: &Driver, fallback: &[u8]) -> Vec<u8> {
-    let Some(last) = page.items.last() else {
-        return fallback.to_vec();
-    };
-    if !driver.is_index {
-        return keys::enterprise(&last.credit_code);
-    }
-    // Rebuild the index entry of the last item from the driver's own prefix
-    // for equality indexes, or from the record for the order indexes.
-    match driver.prefix.get(1) {
-        Some(&IDX_NAME) if driver.prefix.len() == 2 => {
-            keys::index_entry(IDX_NAME, last.display_name.as_bytes(), &last.credit_code)
-        }
-        Some(&IDX_CREATED) if driver.prefix.len() == 2 => keys::index_entry(
-            IDX_CREATED,
-            &keys::ordered_i64(last.create_time),
-            &last.credit_code,
-        ),
-        _ => {
-            let mut key = driver.prefix.clone();
-            key.extend_from_slice(last.credit_code.as_bytes());
-            key
-        }
+        tree.get(keys::enterprise(code))?.map(|bytes| codec::decode(&bytes)).transpose()
     }
 }
 
@@ -357,51 +362,65 @@ fn index_of(field: Field) -> u8 {
     }
 }
 
-/// Every index entry of a record.
-fn index_entries(e: &Enterprise) -> BTreeSet<Vec<u8>> {
-    let code = e.credit_code.as_str();
-    let mut out = BTreeSet::new();
+/// Every (index, value) pair of a record.
+fn index_values(e: &Enterprise) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::with_capacity(16);
     if let Ok(industry) = IndustryCode::parse(&e.industry_code) {
         for level in industry.prefixes() {
-            out.insert(keys::index_entry(
-                IDX_INDUSTRY,
-                level.as_str().as_bytes(),
-                code,
-            ));
+            out.push((IDX_INDUSTRY, level.as_str().as_bytes().to_vec()));
         }
     }
     for len in [2, 4, 6] {
         if let Some(prefix) = e.region_code.get(..len) {
-            out.insert(keys::index_entry(IDX_REGION, prefix.as_bytes(), code));
+            out.push((IDX_REGION, prefix.as_bytes().to_vec()));
         }
     }
     if !e.promotion_zone.is_empty() {
-        out.insert(keys::index_entry(
-            IDX_ZONE,
-            e.promotion_zone.as_bytes(),
-            code,
-        ));
+        out.push((IDX_ZONE, e.promotion_zone.as_bytes().to_vec()));
     }
-    if let Some(org_type) = code.get(0..2) {
-        out.insert(keys::index_entry(IDX_ORG_TYPE, org_type.as_bytes(), code));
+    if let Some(org_type) = e.credit_code.get(0..2) {
+        out.push((IDX_ORG_TYPE, org_type.as_bytes().to_vec()));
     }
     for tag in &e.tags {
-        out.insert(keys::index_entry(IDX_TAG, tag.as_bytes(), code));
+        out.push((IDX_TAG, tag.as_bytes().to_vec()));
     }
     if !e.service_commissioner.is_empty() {
-        out.insert(keys::index_entry(
-            IDX_COMMISSIONER,
-            e.service_commissioner.as_bytes(),
-            code,
-        ));
+        out.push((IDX_COMMISSIONER, e.service_commissioner.as_bytes().to_vec()));
     }
-    out.insert(keys::index_entry(IDX_NAME, e.display_name.as_bytes(), code));
-    out.insert(keys::index_entry(
-        IDX_CREATED,
-        &keys::ordered_i64(e.create_time),
-        code,
-    ));
+    out.push((IDX_NAME, e.display_name.as_bytes().to_vec()));
+    out.push((IDX_CREATED, keys::ordered_i64(e.create_time).to_vec()));
     out
+}
+
+/// Every index entry of a record.
+fn index_entries(e: &Enterprise) -> BTreeSet<Vec<u8>> {
+    index_values(e).into_iter().map(|(index, value)| keys::index_entry(index, &value, &e.credit_code)).collect()
+}
+
+/// The counters a record contributes to: the live or deleted total and, while
+/// live, one per counted index value.
+fn counters_of(e: &Enterprise) -> Vec<Vec<u8>> {
+    if e.is_deleted() {
+        return vec![keys::META_DELETED.to_vec()];
+    }
+    let mut out = vec![keys::META_LIVE.to_vec()];
+    out.extend(
+        index_values(e)
+            .into_iter()
+            .filter(|(index, _)| COUNTED.contains(index))
+            .map(|(index, value)| keys::index_count(index, &value)),
+    );
+    out
+}
+
+/// Moves the counters from `old`'s contribution to `new`'s.
+fn recount(txn: &mut Txn<'_>, old: Option<&Enterprise>, new: &Enterprise) {
+    for key in old.map(counters_of).unwrap_or_default() {
+        txn.count(key, -1);
+    }
+    for key in counters_of(new) {
+        txn.count(key, 1);
+    }
 }
 
 /// Writes the index entries `new` gains and removes those it loses.
@@ -429,10 +448,7 @@ fn replay(txn: &Txn<'_>, meta: &WriteMeta) -> Result<Option<Enterprise>> {
         return Err(Error::invalid_field(
             "request_id",
             "REQUEST_ID_REUSED",
-            format!(
-                "{:?} was already used for a different request",
-                meta.request_id
-            ),
+            format!("{:?} was already used for a different request", meta.request_id),
         ));
     }
     codec::decode(&record.response).map(Some)
@@ -444,60 +460,46 @@ pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
     let tree = store.tree();
     let mut problems = Vec::new();
     let mut expected = BTreeSet::new();
-    let (mut live, mut deleted) = (0u64, 0u64);
+    let mut expected_counts: std::collections::BTreeMap<Vec<u8>, u64> = std::collections::BTreeMap::new();
     for entry in tree.scan_prefix([keys::ENTERPRISE]) {
         let (key, value) = entry?;
         let record: Enterprise = codec::decode(&value)?;
         if key[1..] != *record.credit_code.as_bytes() {
-            problems.push(format!(
-                "record under {:?} holds {}",
-                String::from_utf8_lossy(&key),
-                record.credit_code
-            ));
+            problems.push(format!("record under {:?} holds {}", String::from_utf8_lossy(&key), record.credit_code));
         }
-        if record.is_deleted() {
-            deleted += 1;
-        } else {
-            live += 1;
+        for key in counters_of(&record) {
+            *expected_counts.entry(key).or_default() += 1;
         }
-        if tree
-            .scan_prefix(keys::resource_log_prefix(&record.resource_name()))
-            .next()
-            .is_none()
-        {
-            problems.push(format!(
-                "{} has no change-log entry",
-                record.resource_name()
-            ));
+        if tree.scan_prefix(keys::resource_log_prefix(&record.resource_name())).next().is_none() {
+            problems.push(format!("{} has no change-log entry", record.resource_name()));
         }
         expected.extend(index_entries(&record));
     }
-    let actual: BTreeSet<Vec<u8>> = tree
-        .scan_prefix([keys::INDEX])
-        .keys()
-        .map(|k| k.map(|k| k.to_vec()))
-        .collect::<sled::Result<_>>()?;
+    let actual: BTreeSet<Vec<u8>> =
+        tree.scan_prefix([keys::INDEX]).keys().map(|k| k.map(|k| k.to_vec())).collect::<sled::Result<_>>()?;
     for missing in expected.difference(&actual) {
-        problems.push(format!(
-            "missing index entry {:?}",
-            String::from_utf8_lossy(missing)
-        ));
+        problems.push(format!("missing index entry {:?}", String::from_utf8_lossy(missing)));
     }
     for extra in actual.difference(&expected) {
-        problems.push(format!(
-            "index entry without record {:?}",
-            String::from_utf8_lossy(extra)
-        ));
+        problems.push(format!("index entry without record {:?}", String::from_utf8_lossy(extra)));
     }
-    let counted = (
-        writer::read_u64(tree, keys::META_LIVE)?,
-        writer::read_u64(tree, keys::META_DELETED)?,
-    );
-    if counted != (live, deleted) {
-        problems.push(format!(
-            "counters say {counted:?} (live, deleted), records say {:?}",
-            (live, deleted)
-        ));
+    let mut stored_counts = std::collections::BTreeMap::new();
+    for entry in tree.scan_prefix([keys::COUNT]) {
+        let (key, _) = entry?;
+        stored_counts.insert(key.to_vec(), writer::read_u64(tree, &key)?);
+    }
+    for key in [keys::META_LIVE, keys::META_DELETED] {
+        stored_counts.insert(key.to_vec(), writer::read_u64(tree, key)?);
+        expected_counts.entry(key.to_vec()).or_default();
+    }
+    for (key, want) in &expected_counts {
+        let have = stored_counts.get(key).copied().unwrap_or(0);
+        if have != *want {
+            problems.push(format!("counter {:?} is {have}, records say {want}", String::from_utf8_lossy(key)));
+        }
+    }
+    for key in stored_counts.keys().filter(|k| !expected_counts.contains_key(*k)) {
+        problems.push(format!("counter {:?} has no records", String::from_utf8_lossy(key)));
     }
     Ok(problems)
 }

@@ -10,6 +10,7 @@
 //! | `L`    | `L` revision (u64 BE)                       | change record             |
 //! | `R`    | `R` resource `0x00` revision (u64 BE)       | empty                     |
 //! | `Q`    | `Q` request_id                              | idempotency record        |
+//! | `N`    | `N` index-id value                          | live records with it (u64)|
 //!
 //! Index values never contain `0x00` (they are validated text), so the
 //! separator keeps `X i C37 0x00 …` from colliding with `X i C374 …`.
@@ -35,6 +36,8 @@ pub const LOG: u8 = b'L';
 pub const RESOURCE_LOG: u8 = b'R';
 /// Prefix of idempotency records.
 pub const REQUEST: u8 = b'Q';
+/// Prefix of per-index-value counters of live records.
+pub const COUNT: u8 = b'N';
 
 /// Key of an enterprise record.
 pub fn enterprise(credit_code: &str) -> Vec<u8> {
@@ -72,6 +75,15 @@ pub fn code_of_index_entry(key: &[u8]) -> Option<&str> {
     std::str::from_utf8(&key[sep + 1..]).ok()
 }
 
+/// Counter of the live records with `value` in `index`: `N id value`.
+pub fn index_count(index: u8, value: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + value.len());
+    k.push(COUNT);
+    k.push(index);
+    k.extend_from_slice(value);
+    k
+}
+
 /// Key of a change-log entry.
 pub fn log(revision: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(9);
@@ -82,9 +94,7 @@ pub fn log(revision: u64) -> Vec<u8> {
 
 /// Revision of a change-log key.
 pub fn revision_of_log(key: &[u8]) -> Option<u64> {
-    key.get(1..9)
-        .and_then(|b| b.try_into().ok())
-        .map(u64::from_be_bytes)
+    key.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
 }
 
 /// Prefix of one resource's change index: `R resource 0x00`.
@@ -151,10 +161,7 @@ mod tests {
         let e = index_entry(b't', "专精特新".as_bytes(), "91350100M000100Y43");
         assert_eq!(code_of_index_entry(&e), Some("91350100M000100Y43"));
         assert_eq!(revision_of_log(&log(77)), Some(77));
-        assert_eq!(
-            revision_of_resource_log(&resource_log("enterprises/x", 9)),
-            Some(9)
-        );
+        assert_eq!(revision_of_resource_log(&resource_log("enterprises/x", 9)), Some(9));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 
 /// Layout version written into a new store; a store with another version is
 /// refused instead of misread.
-pub const LAYOUT_VERSION: u64 = 1;
+pub const LAYOUT_VERSION: u64 = 2;
 
 impl From<sled::Error> for Error {
     fn from(e: sled::Error) -> Self {
@@ -44,10 +44,7 @@ pub struct StoreOptions {
 impl StoreOptions {
     /// Options with the default cache (256 MiB).
     pub fn new(path: impl AsRef<Path>) -> Self {
-        Self {
-            path: path.as_ref().to_path_buf(),
-            cache_bytes: 256 * 1024 * 1024,
-        }
+        Self { path: path.as_ref().to_path_buf(), cache_bytes: 256 * 1024 * 1024 }
     }
 }
 
@@ -68,20 +65,14 @@ struct Inner {
 impl Store {
     /// Opens (or creates) the store and starts its writer.
     pub fn open(options: &StoreOptions) -> Result<Store> {
-        std::fs::create_dir_all(&options.path).map_err(|e| {
-            Error::Internal(format!("cannot create {}: {e}", options.path.display()))
-        })?;
+        std::fs::create_dir_all(&options.path)
+            .map_err(|e| Error::Internal(format!("cannot create {}: {e}", options.path.display())))?;
         let db = sled::Config::new()
             .path(&options.path)
             .cache_capacity(options.cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()
-            .map_err(|e| {
-                Error::Unavailable(format!(
-                    "cannot open the store at {}: {e}",
-                    options.path.display()
-                ))
-            })?;
+            .map_err(|e| Error::Unavailable(format!("cannot open the store at {}: {e}", options.path.display())))?;
         let tree = db.open_tree("ladder")?;
         match writer::read_u64(&tree, keys::META_LAYOUT)? {
             0 => {
@@ -176,10 +167,6 @@ impl Store {
 }
 
 /// Runs a blocking store operation (a scan) on tokio's blocking pool.
-pub async fn blocking<R: Send + 'static>(
-    f: impl FnOnce() -> Result<R> + Send + 'static,
-) -> Result<R> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(format!("store task failed: {e}")))?
+pub async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R> + Send + 'static) -> Result<R> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(format!("store task failed: {e}")))?
 }

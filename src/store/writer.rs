@@ -2,12 +2,14 @@
 //!
 //! All mutations run on one dedicated thread, one after another, so every
 //! read-check-write (etag, uniqueness, idempotency) sees a consistent store
-//! without locks. A job runs against a [`Txn`] that buffers its writes; a job
-//! that succeeds becomes one atomic `apply_batch` (record, index entries,
-//! change-log entries, counters and the revision counter together). The writer
-//! takes every job already queued (up to [`MAX_GROUP`]), applies them, calls
-//! `flush` (fsync) once, and only then answers them all: an acknowledged write
-//! is durable, and a crash can lose only unacknowledged ones, whole.
+//! without locks. The writer takes every job already queued (up to
+//! [`MAX_GROUP`]) and runs each against a [`Txn`] that buffers its writes on
+//! top of the group's. A job that fails leaves nothing behind; the writes of
+//! the jobs that succeed are merged and applied as **one** atomic
+//! `apply_batch` (records, index entries, change-log entries, counters and the
+//! revision counter together). Then the writer calls `flush` (fsync) once and
+//! only then answers the jobs: an acknowledged write is durable, and a crash
+//! can lose only unacknowledged groups, whole.
 
 use std::collections::BTreeMap;
 use std::thread::JoinHandle;
@@ -29,24 +31,30 @@ type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 /// A unit of work: runs against a transaction, says whether to commit it.
 type Job = Box<dyn FnOnce(&mut Txn<'_>) -> (bool, Completion) + Send>;
 
-/// The buffered writes of one job. Reads see the job's own earlier writes.
+/// Buffered writes: `None` marks a removal.
+type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// What the jobs of one group have written so far.
+#[derive(Default)]
+struct Group {
+    writes: Writes,
+    counters: BTreeMap<Vec<u8>, i64>,
+}
+
+/// The buffered writes of one job. Reads see the job's own earlier writes,
+/// then those of the earlier jobs of its group, then the store.
 pub struct Txn<'a> {
     tree: &'a sled::Tree,
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    counters: BTreeMap<&'static [u8], i64>,
+    group: &'a Group,
+    writes: Writes,
+    counters: BTreeMap<Vec<u8>, i64>,
     next_revision: u64,
     now: Micros,
 }
 
 impl<'a> Txn<'a> {
-    fn new(tree: &'a sled::Tree, next_revision: u64) -> Self {
-        Self {
-            tree,
-            writes: BTreeMap::new(),
-            counters: BTreeMap::new(),
-            next_revision,
-            now: now_micros(),
-        }
+    fn new(tree: &'a sled::Tree, group: &'a Group, next_revision: u64) -> Self {
+        Self { tree, group, writes: BTreeMap::new(), counters: BTreeMap::new(), next_revision, now: now_micros() }
     }
 
     /// The commit time of this transaction.
@@ -54,19 +62,17 @@ impl<'a> Txn<'a> {
         self.now
     }
 
-    /// Reads a key, seeing this transaction's own writes first.
+    /// Reads a key, seeing buffered writes first.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.writes.get(key) {
-            Some(pending) => Ok(pending.clone()),
-            None => Ok(self.tree.get(key)?.map(|v| v.to_vec())),
+        if let Some(pending) = self.writes.get(key).or_else(|| self.group.writes.get(key)) {
+            return Ok(pending.clone());
         }
+        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
     }
 
     /// Reads and decodes a record.
     pub fn get_record<M: prost::Message + Default>(&self, key: &[u8]) -> Result<Option<M>> {
-        self.get(key)?
-            .map(|bytes| codec::decode(&bytes))
-            .transpose()
+        self.get(key)?.map(|bytes| codec::decode(&bytes)).transpose()
     }
 
     /// Writes a key.
@@ -79,8 +85,8 @@ impl<'a> Txn<'a> {
         self.writes.insert(key, None);
     }
 
-    /// Adds `delta` to a counter kept under a metadata key.
-    pub fn count(&mut self, key: &'static [u8], delta: i64) {
+    /// Adds `delta` to a counter stored under `key` (a big-endian u64).
+    pub fn count(&mut self, key: Vec<u8>, delta: i64) {
         *self.counters.entry(key).or_default() += delta;
     }
 
@@ -100,34 +106,49 @@ impl<'a> Txn<'a> {
         self.writes.is_empty() && self.counters.is_empty()
     }
 
-    /// Turns the buffered writes into one batch; returns it with the next revision.
-    fn into_batch(mut self) -> Result<(sled::Batch, u64)> {
-        for (key, delta) in std::mem::take(&mut self.counters) {
-            let current = read_u64(self.tree, key)?;
-            let updated = current.saturating_add_signed(delta);
-            self.put(key.to_vec(), updated.to_be_bytes().to_vec());
+    /// The buffered writes and counter changes, and the next revision.
+    fn into_parts(self) -> (Writes, BTreeMap<Vec<u8>, i64>, u64) {
+        (self.writes, self.counters, self.next_revision)
+    }
+}
+
+impl Group {
+    fn absorb(&mut self, writes: Writes, counters: BTreeMap<Vec<u8>, i64>) {
+        self.writes.extend(writes);
+        for (key, delta) in counters {
+            *self.counters.entry(key).or_default() += delta;
         }
-        self.put(
-            keys::META_REVISION.to_vec(),
-            self.next_revision.to_be_bytes().to_vec(),
-        );
+    }
+
+    /// One batch with every write of the group, the counters folded into
+    /// their stored values and the revision counter.
+    fn into_batch(self, tree: &sled::Tree, next_revision: u64) -> Result<sled::Batch> {
         let mut batch = sled::Batch::default();
+        for (key, delta) in self.counters {
+            if delta == 0 {
+                continue;
+            }
+            let updated = read_u64(tree, &key)?.saturating_add_signed(delta);
+            if updated == 0 {
+                batch.remove(key);
+            } else {
+                batch.insert(key, updated.to_be_bytes().to_vec());
+            }
+        }
         for (key, value) in self.writes {
             match value {
                 Some(v) => batch.insert(key, v),
                 None => batch.remove(key),
             }
         }
-        Ok((batch, self.next_revision))
+        batch.insert(keys::META_REVISION, next_revision.to_be_bytes().to_vec());
+        Ok(batch)
     }
 }
 
 /// Reads a big-endian u64 stored under `key` (0 when absent).
 pub fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64> {
-    Ok(tree
-        .get(key)?
-        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-        .map_or(0, u64::from_be_bytes))
+    Ok(tree.get(key)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map_or(0, u64::from_be_bytes))
 }
 
 /// Handle to the writer thread. Dropping every handle stops the thread after
@@ -171,12 +192,9 @@ impl Writer {
                 }),
             ),
         });
-        self.queue
-            .send(job)
-            .await
-            .map_err(|_| Error::Unavailable("the store is shutting down".into()))?;
+        self.queue.send(job).await.map_err(|_| Error::Unavailable("the store is shutting down".into()))?;
         answer.await.map_err(|_| {
-            Error::Unavailable("the store stopped before confirming the write".into())
+            Error::Internal("the write failed inside the store before it was confirmed (see the server log)".into())
         })?
     }
 }
@@ -185,52 +203,127 @@ impl Writer {
 /// `validate_only` requests, which must see the same checks as real writes.
 pub fn dry_run<R>(tree: &sled::Tree, op: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
     let next = read_u64(tree, keys::META_REVISION)?.max(1);
-    op(&mut Txn::new(tree, next))
+    let group = Group::default();
+    op(&mut Txn::new(tree, &group, next))
 }
 
 fn run(db: &sled::Db, tree: &sled::Tree, mut jobs: mpsc::Receiver<Job>, mut next_revision: u64) {
-    let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    let mut queued: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     let mut waiting: Vec<Completion> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = jobs.blocking_recv() {
-        group.push(first);
-        while group.len() < MAX_GROUP {
+        queued.push(first);
+        while queued.len() < MAX_GROUP {
             match jobs.try_recv() {
-                Ok(job) => group.push(job),
+                Ok(job) => queued.push(job),
                 Err(_) => break,
             }
         }
-        for job in group.drain(..) {
-            let mut txn = Txn::new(tree, next_revision);
-            let (commit, done) = job(&mut txn);
-            if !commit || txn.is_empty() {
+        let mut group = Group::default();
+        let mut group_revision = next_revision;
+        let mut wrote = false;
+        for job in queued.drain(..) {
+            let mut txn = Txn::new(tree, &group, group_revision);
+            // A panicking job must not take the writer down: its reply
+            // channel is dropped (its caller sees an error) and its writes
+            // are discarded.
+            let Ok((commit, done)) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut txn))) else {
+                tracing::error!("a write job panicked; its writes were discarded");
+                continue;
+            };
+            if !commit {
                 done(Ok(()));
                 continue;
             }
-            match txn.into_batch().and_then(|(batch, next)| {
-                tree.apply_batch(batch)?;
-                Ok(next)
-            }) {
-                Ok(next) => {
-                    next_revision = next;
-                    waiting.push(done);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "write failed");
-                    done(Err(e));
-                }
+            if !txn.is_empty() {
+                let (writes, counters, next) = txn.into_parts();
+                group.absorb(writes, counters);
+                group_revision = next;
+                wrote = true;
             }
+            // Answered after the flush even when it wrote nothing itself: a
+            // retry or no-op may report state an earlier job of this group
+            // wrote, which is durable only after the flush.
+            waiting.push(done);
         }
-        if !waiting.is_empty() {
-            let flushed = db.flush().map(|_| ()).map_err(|e| {
-                tracing::error!(error = %e, "flush failed: writes are not confirmed durable");
-                Error::Unavailable(format!("the store could not make the write durable: {e}"))
-            });
+        if !wrote {
             for done in waiting.drain(..) {
-                done(flushed.clone());
+                done(Ok(()));
             }
+            continue;
+        }
+        let applied = group.into_batch(tree, group_revision).and_then(|batch| Ok(tree.apply_batch(batch)?));
+        if applied.is_ok() {
+            // The revisions are taken even if the flush fails below: the
+            // batch may reach disk later, and its revisions must never be
+            // handed out again.
+            next_revision = group_revision;
+        }
+        let committed = applied.and_then(|()| {
+            db.flush()
+                .map(|_| ())
+                .map_err(|e| Error::Unavailable(format!("the store could not make the write durable: {e}")))
+        });
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, jobs = waiting.len(), "group commit failed");
+        }
+        for done in waiting.drain(..) {
+            done(committed.clone());
         }
     }
     if let Err(e) = db.flush() {
         tracing::error!(error = %e, "final flush failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, sled::Db, sled::Tree) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("t").unwrap();
+        (dir, db, tree)
+    }
+
+    #[test]
+    fn jobs_see_earlier_jobs_of_their_group_and_failed_jobs_leave_nothing() {
+        let (_dir, _db, tree) = open();
+        let mut group = Group::default();
+        let mut first = Txn::new(&tree, &group, 1);
+        first.put(b"a".to_vec(), b"1".to_vec());
+        first.count(b"Mc".to_vec(), 2);
+        let (w, c, next) = first.into_parts();
+        group.absorb(w, c);
+        assert_eq!(next, 1);
+
+        let mut second = Txn::new(&tree, &group, next);
+        assert_eq!(second.get(b"a").unwrap(), Some(b"1".to_vec()), "sees the first job");
+        second.put(b"b".to_vec(), b"2".to_vec());
+        drop(second); // failed: never absorbed
+
+        let mut third = Txn::new(&tree, &group, next);
+        assert_eq!(third.get(b"b").unwrap(), None, "a failed job's writes are gone");
+        third.count(b"Mc".to_vec(), 1);
+        let revision = third.log(Change { resource: "r".into(), ..Default::default() });
+        let (w, c, next) = third.into_parts();
+        group.absorb(w, c);
+        assert_eq!((revision, next), (1, 2));
+
+        tree.apply_batch(group.into_batch(&tree, next).unwrap()).unwrap();
+        assert_eq!(read_u64(&tree, b"Mc").unwrap(), 3);
+        assert_eq!(read_u64(&tree, keys::META_REVISION).unwrap(), 2);
+        assert!(tree.get(b"b").unwrap().is_none());
+        assert!(tree.get(keys::log(1)).unwrap().is_some());
+    }
+
+    #[test]
+    fn counters_that_reach_zero_are_removed() {
+        let (_dir, _db, tree) = open();
+        tree.insert(b"Mc", &1u64.to_be_bytes()).unwrap();
+        let mut group = Group::default();
+        group.absorb(Writes::new(), BTreeMap::from([(b"Mc".to_vec(), -1)]));
+        tree.apply_batch(group.into_batch(&tree, 1).unwrap()).unwrap();
+        assert!(tree.get(b"Mc").unwrap().is_none());
     }
 }

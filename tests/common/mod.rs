@@ -55,9 +55,7 @@ impl TestServer {
                 Err(e) => panic!("open store: {e}"),
             }
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = store.clone();
@@ -67,13 +65,7 @@ impl TestServer {
             })
             .await
         });
-        TestServer {
-            addr,
-            store,
-            dir,
-            stop: Some(stop),
-            task: Some(task),
-        }
+        TestServer { addr, store, dir, stop: Some(stop), task: Some(task) }
     }
 
     /// Stops serving, closes the store and hands back its directory.
@@ -95,11 +87,7 @@ impl TestServer {
 
     /// A channel to the server.
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect")
+        Channel::from_shared(format!("http://{}", self.addr)).expect("url").connect().await.expect("connect")
     }
 
     /// An enterprise client without a token.
@@ -113,10 +101,7 @@ impl TestServer {
     }
 
     /// An enterprise client sending `token`.
-    pub async fn enterprises_as(
-        &self,
-        token: &str,
-    ) -> EnterpriseServiceClient<InterceptedService<Channel, Bearer>> {
+    pub async fn enterprises_as(&self, token: &str) -> EnterpriseServiceClient<InterceptedService<Channel, Bearer>> {
         EnterpriseServiceClient::with_interceptor(self.channel().await, Bearer(token.to_string()))
     }
 }
@@ -144,27 +129,17 @@ impl tonic::service::Interceptor for Bearer {
 
 /// The n-th valid credit code of a Xi'an (长安区) company.
 pub fn code(n: u32) -> String {
-    CreditCode::from_parts("91", "610116", &format!("MA6U{n:04}"))
-        .expect("valid parts")
-        .as_str()
-        .to_string()
+    CreditCode::from_parts("91", "610116", &format!("MA{n:06}")).expect("valid parts").as_str().to_string()
 }
 
 /// A minimal valid enterprise.
 pub fn firm(n: u32, name: &str) -> v1::Enterprise {
-    v1::Enterprise {
-        credit_code: code(n),
-        display_name: name.to_string(),
-        ..Default::default()
-    }
+    v1::Enterprise { credit_code: code(n), display_name: name.to_string(), ..Default::default() }
 }
 
 /// A create request for `enterprise`.
 pub fn create(enterprise: v1::Enterprise) -> v1::CreateEnterpriseRequest {
-    v1::CreateEnterpriseRequest {
-        enterprise: Some(enterprise),
-        ..Default::default()
-    }
+    v1::CreateEnterpriseRequest { enterprise: Some(enterprise), ..Default::default() }
 }
 
 /// Asserts the status code and `ErrorInfo.reason`; returns the field
@@ -172,18 +147,11 @@ pub fn create(enterprise: v1::Enterprise) -> v1::CreateEnterpriseRequest {
 pub fn expect_error(status: &Status, code: Code, reason: &str) -> Vec<(String, String)> {
     assert_eq!(status.code(), code, "unexpected status: {status:?}");
     let details = status.get_error_details();
-    let info = details
-        .error_info()
-        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    let info = details.error_info().unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
     assert_eq!(info.reason, reason, "unexpected reason in {status:?}");
     assert_eq!(info.domain, "ladder");
     details
         .bad_request()
-        .map(|b| {
-            b.field_violations
-                .iter()
-                .map(|v| (v.field.clone(), v.description.clone()))
-                .collect()
-        })
+        .map(|b| b.field_violations.iter().map(|v| (v.field.clone(), v.description.clone())).collect())
         .unwrap_or_default()
 }
