@@ -9,7 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod inflight;
 pub mod pb;
+pub mod requests;
 pub mod server;
 pub mod store;

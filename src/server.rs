@@ -18,8 +18,8 @@ use crate::api::enterprise::EnterpriseApi;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::domain::enterprise::Rules;
-use crate::inflight::InFlight;
 use crate::pb::{self, v1};
+use crate::requests::InFlight;
 use crate::store::{Store, StoreOptions};
 
 /// Most concurrent HTTP/2 streams per connection.
@@ -135,7 +135,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // on port 0 and need the port it got.
     println!("ladder listening on {bound}");
     let result = serve(listener, &config, store.clone(), shutdown_signal()).await;
-    store.close();
+    // Closing joins the writer thread: keep that off the async workers.
+    let closing = store.clone();
+    if tokio::task::spawn_blocking(move || closing.close()).await.is_err() {
+        tracing::error!("closing the store panicked");
+    }
     tracing::info!("store flushed and closed");
     result
 }

@@ -2,9 +2,12 @@
 //! the record type.
 //!
 //! Protobuf lets a later version add fields (new tags) and still decode every
-//! record written before, with the new fields at their defaults; old binaries
-//! skip fields they do not know. The format byte leaves room for a different
-//! encoding later without guessing from the bytes.
+//! record written before, with the new fields at their defaults. An older
+//! binary can read newer records too, but prost drops the fields it does not
+//! know when it re-encodes, so a rolled-back binary that rewrites a record
+//! loses its newer fields: roll back only to a version that knows them. The
+//! format byte leaves room for a different encoding later without guessing
+//! from the bytes.
 
 use crate::error::{Error, Result};
 

@@ -1,5 +1,10 @@
-//! Counts requests being served, so that shutdown can wait for exactly those
-//! (not for idle client connections, which may stay open for minutes).
+//! Request accounting, as one tower layer around every service:
+//!
+//! - counts the requests being served, so that shutdown can wait for exactly
+//!   those (not for idle client connections, which may stay open for minutes);
+//! - writes one structured log line per request: method, gRPC status and
+//!   latency (`debug` for OK, `info` for client errors, `warn` for server
+//!   errors), so `LADDER_LOG=ladder=debug` shows every call.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -63,9 +68,9 @@ pub struct Counted<S> {
     in_flight: InFlight,
 }
 
-impl<S, R> tower_service::Service<R> for Counted<S>
+impl<S, B, RB> tower_service::Service<http::Request<B>> for Counted<S>
 where
-    S: tower_service::Service<R>,
+    S: tower_service::Service<http::Request<B>, Response = http::Response<RB>>,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
@@ -76,15 +81,35 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: R) -> Self::Future {
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let guard = self.in_flight.enter();
+        let method = request.uri().path().to_string();
+        let started = std::time::Instant::now();
         let response = self.inner.call(request);
         Box::pin(async move {
             let result = response.await;
             drop(guard);
+            let micros = started.elapsed().as_micros();
+            match &result {
+                // Errors travel as trailers-only responses (grpc-status in
+                // the headers); a successful unary call has it in trailers.
+                Ok(response) => match grpc_status(response) {
+                    0 => tracing::debug!(%method, status = ?tonic::Code::Ok, micros, "rpc"),
+                    code @ (2 | 4 | 8 | 13 | 14 | 15) => {
+                        tracing::warn!(%method, status = ?tonic::Code::from(code), micros, "rpc")
+                    }
+                    code => tracing::info!(%method, status = ?tonic::Code::from(code), micros, "rpc"),
+                },
+                Err(_) => tracing::warn!(%method, micros, "rpc failed in transport"),
+            }
             result
         })
     }
+}
+
+/// The gRPC status code in a response's headers (0 when absent).
+fn grpc_status<B>(response: &http::Response<B>) -> i32 {
+    response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 #[cfg(test)]
