@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::auth::TokenEntry;
+use crate::domain::alliance::{default_alliances, Alliance, AllianceSeed};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -21,6 +22,11 @@ pub struct Config {
     /// Promotion zones (包片招商片区) that `promotion_zone` may name.
     #[serde(default)]
     pub zones: Vec<Zone>,
+    /// Alliances a new, empty store is seeded with on first start; when none
+    /// are listed, the built-in defaults (seven industry alliances plus finance
+    /// and talent) are used.
+    #[serde(default)]
+    pub alliances: Vec<AllianceSeed>,
 }
 
 /// A promotion zone.
@@ -102,12 +108,23 @@ impl Config {
             );
             anyhow::ensure!(ids.insert(&zone.id), "zone id {:?} appears twice", zone.id);
         }
+        let mut alliance_ids = std::collections::HashSet::new();
+        for seed in &self.alliances {
+            seed.to_alliance().map_err(|e| anyhow::anyhow!("alliance {:?}: {e}", seed.id))?;
+            anyhow::ensure!(alliance_ids.insert(&seed.id), "alliance id {:?} appears twice", seed.id);
+        }
         let s = &self.server;
         anyhow::ensure!(s.max_message_bytes >= 64 * 1024, "server.max_message_bytes must be at least 65536");
         anyhow::ensure!(s.request_timeout_secs >= 1, "server.request_timeout_secs must be at least 1");
         anyhow::ensure!(s.concurrency_per_connection >= 1, "server.concurrency_per_connection must be at least 1");
         anyhow::ensure!(s.cache_mb >= 8, "server.cache_mb must be at least 8");
         Ok(())
+    }
+
+    /// The alliances to seed a new store with (checked by [`Config::parse`]).
+    pub fn seed_alliances(&self) -> Vec<Alliance> {
+        let seeds = if self.alliances.is_empty() { default_alliances() } else { self.alliances.clone() };
+        seeds.iter().filter_map(|s| s.to_alliance().ok()).collect()
     }
 
     /// Ids of the configured zones.
@@ -132,6 +149,7 @@ mod tests {
     fn the_shipped_example_config_is_valid() {
         let c = Config::parse(include_str!("../ladder.example.toml")).unwrap();
         assert_eq!(c.zone_ids(), ["east", "west", "south", "north", "central"]);
+        assert_eq!(c.seed_alliances().len(), 9);
         assert_eq!(c.server.listen, ServerConfig::default().listen);
     }
 

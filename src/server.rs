@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
+use crate::api::alliance::AllianceApi;
 use crate::api::change::ChangeApi;
 use crate::api::enterprise::EnterpriseApi;
 use crate::auth::Authenticator;
@@ -48,6 +49,15 @@ pub async fn serve(
     let change = v1::change_service_server::ChangeServiceServer::new(ChangeApi::new(store.clone()))
         .max_decoding_message_size(limits.max_message_bytes)
         .max_encoding_message_size(limits.max_message_bytes);
+    let alliance = v1::alliance_service_server::AllianceServiceServer::new(AllianceApi::new(store.clone()))
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+
+    let seeded =
+        store.seed_alliances(config.seed_alliances()).await.map_err(|e| anyhow::anyhow!("seeding alliances: {e}"))?;
+    if seeded > 0 {
+        tracing::info!(seeded, "new store: seeded the alliances (edit them to the zone's own)");
+    }
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<v1::enterprise_service_server::EnterpriseServiceServer<EnterpriseApi>>().await;
@@ -72,7 +82,8 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(tonic::service::interceptor::InterceptedService::new(enterprise, auth.clone()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(change, auth))
+        .add_service(tonic::service::interceptor::InterceptedService::new(change, auth.clone()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(alliance, auth))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             notify.notify_one();

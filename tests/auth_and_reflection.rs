@@ -36,11 +36,16 @@ async fn tokens_and_roles_are_enforced_and_the_actor_recorded() {
     editor.create_enterprise(create(firm(1, "甲"))).await.expect("editor writes");
     let changes = server
         .store
-        .list_changes(ladder::store::ChangeQuery { start: 0, end: u64::MAX, page_size: 10, resource: None })
+        .list_changes(ladder::store::ChangeQuery {
+            start: server.base + 1,
+            end: u64::MAX,
+            page_size: 10,
+            resource: None,
+        })
         .await
         .unwrap();
     assert_eq!(changes.changes[0].actor, "editor1");
-    assert_eq!(server.store.next_revision().unwrap(), 2, "only the editor's write landed");
+    assert_eq!(server.store.next_revision().unwrap(), server.base + 2, "only the editor's write landed");
 }
 
 #[tokio::test]

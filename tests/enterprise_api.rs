@@ -13,8 +13,9 @@ fn mask(paths: &[&str]) -> Option<FieldMask> {
     Some(FieldMask { paths: paths.iter().map(|p| p.to_string()).collect() })
 }
 
+/// Revisions written since the server started (seeding excluded).
 async fn head_revision(server: &TestServer) -> u64 {
-    server.store.next_revision().expect("revision") - 1
+    server.store.next_revision().expect("revision") - 1 - server.base
 }
 
 #[tokio::test]
@@ -122,7 +123,7 @@ async fn lifecycle_create_get_update_delete_undelete_with_history() {
     let kinds: Vec<i32> = changes.changes.iter().map(|c| c.kind).collect();
     use v1::ChangeKind::*;
     assert_eq!(kinds, vec![Created as i32, Updated as i32, Deleted as i32, Undeleted as i32]);
-    let revisions: Vec<u64> = changes.changes.iter().map(|c| c.revision).collect();
+    let revisions: Vec<u64> = changes.changes.iter().map(|c| c.revision - server.base).collect();
     assert_eq!(revisions, vec![1, 2, 3, 4]);
     assert!(changes.changes.iter().all(|c| c.actor == "local-admin" && c.origin == "api"));
     let update = &changes.changes[1];
@@ -132,7 +133,7 @@ async fn lifecycle_create_get_update_delete_undelete_with_history() {
         ("西安航天动力有限公司", "西安航天新动力有限公司")
     );
     assert_eq!(changes.changes[2].reason, "迁出");
-    assert_eq!(changes.head_revision, 4);
+    assert_eq!(changes.head_revision, server.base + 4);
 }
 
 #[tokio::test]
@@ -334,7 +335,8 @@ async fn request_ids_make_retries_safe() {
     let violations = expect_error(&status, Code::InvalidArgument, "REQUEST_ID_REUSED");
     assert_eq!(violations[0].0, "request_id");
 
-    let changes = server.changes().await.list_changes(v1::ListChangesRequest::default()).await.unwrap().into_inner();
+    let request = v1::ListChangesRequest { start_revision: server.base + 1, ..Default::default() };
+    let changes = server.changes().await.list_changes(request).await.unwrap().into_inner();
     assert_eq!(changes.changes.len(), 1);
     assert_eq!(changes.changes[0].request_id, "5d0c1f0e-retry");
 }
@@ -521,7 +523,7 @@ async fn many_concurrent_writes_all_land_with_unique_revisions_and_consistent_in
         revisions.push(task.await.unwrap().expect("create"));
     }
     revisions.sort_unstable();
-    assert_eq!(revisions, (1..=200).collect::<Vec<u64>>());
+    assert_eq!(revisions, (server.base + 1..=server.base + 200).collect::<Vec<u64>>());
     let problems = ladder::store::check_consistency(&server.store).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
     let mut client = client.clone();

@@ -4,6 +4,7 @@ use tonic::{Request, Response, Status};
 
 use crate::api::{convert, page_size, page_token};
 use crate::auth::{require, Permission};
+use crate::domain::alliance::{alliance_name, check_alliance_id, membership_name, parse_alliance_name};
 use crate::domain::enterprise::{parse_resource_name, resource_name};
 use crate::error::Error;
 use crate::pb::v1;
@@ -22,14 +23,26 @@ fn parse_resource(input: &str) -> Result<Option<String>, Error> {
         return Ok(None);
     }
     let name = if input.contains('/') { input.to_string() } else { format!("enterprises/{input}") };
-    if !name.starts_with("enterprises/") {
-        return Err(Error::invalid_field(
-            "resource",
-            "UNKNOWN_COLLECTION",
-            format!("{input:?} is not a resource name of this server (known: enterprises/{{credit_code}})"),
-        ));
+    if name.starts_with("enterprises/") {
+        return Ok(Some(resource_name(&parse_resource_name("resource", &name)?)));
     }
-    Ok(Some(resource_name(&parse_resource_name("resource", &name)?)))
+    if let Some(rest) = name.strip_prefix("alliances/") {
+        return Ok(Some(match rest.split_once("/memberships/") {
+            Some((id, code)) => {
+                check_alliance_id("resource", id)?;
+                let code = parse_resource_name("resource", &format!("enterprises/{code}"))?;
+                membership_name(id, &code)
+            }
+            None => alliance_name(&parse_alliance_name("resource", &name)?),
+        }));
+    }
+    Err(Error::invalid_field(
+        "resource",
+        "UNKNOWN_COLLECTION",
+        format!(
+            "{input:?} is not a resource name of this server (known: enterprises/{{code}}, alliances/{{id}}, alliances/{{id}}/memberships/{{code}})"
+        ),
+    ))
 }
 
 /// Serves the change log.
@@ -108,5 +121,11 @@ mod tests {
         assert_eq!(parse_resource(" enterprises/91350100M000100Y43 ").unwrap(), name);
         assert_eq!(parse_resource("enterprise/91350100M000100Y43").unwrap_err().reason(), "UNKNOWN_COLLECTION");
         assert_eq!(parse_resource("enterprises/123").unwrap_err().reason(), "WRONG_LENGTH");
+        assert_eq!(parse_resource("alliances/drones").unwrap(), Some("alliances/drones".to_string()));
+        assert_eq!(
+            parse_resource("alliances/drones/memberships/91350100m000100y43").unwrap(),
+            Some("alliances/drones/memberships/91350100M000100Y43".to_string())
+        );
+        assert_eq!(parse_resource("alliances/Drones").unwrap_err().reason(), "INVALID_ALLIANCE_ID");
     }
 }

@@ -2,9 +2,10 @@
 
 use prost_types::Timestamp;
 
+use crate::domain::alliance::{alliance_name, Alliance, Membership};
 use crate::domain::change::{Change, ChangeKind};
 use crate::domain::credit_code::{region_name, OrganisationType};
-use crate::domain::enterprise::{Contact, Enterprise};
+use crate::domain::enterprise::{resource_name, Contact, Enterprise};
 use crate::domain::industry::IndustryCode;
 use crate::domain::time::Micros;
 use crate::pb::v1;
@@ -64,6 +65,16 @@ pub fn enterprise_to_pb(e: Enterprise) -> v1::Enterprise {
         notes: e.notes,
         delete_reason: e.delete_reason,
         revision: e.revision,
+        memberships: e
+            .memberships
+            .into_iter()
+            .map(|m| v1::ActiveMembership {
+                alliance: alliance_name(&m.alliance_id),
+                alliance_display_name: String::new(),
+                role: m.role,
+                join_date: m.join_date,
+            })
+            .collect(),
     }
 }
 
@@ -115,5 +126,69 @@ pub fn change_to_pb(c: Change) -> v1::Change {
         request_id: c.request_id,
         time: timestamp(c.time),
         reason: c.reason,
+    }
+}
+
+/// The API view of an alliance.
+pub fn alliance_to_pb(a: Alliance, active_members: u64) -> v1::Alliance {
+    v1::Alliance {
+        name: a.resource_name(),
+        etag: a.etag(),
+        display_name: a.display_name,
+        kind: a.kind,
+        description: a.description,
+        secretariat: a.secretariat,
+        founding_date: a.founding_date,
+        seeded_default: a.seeded_default,
+        active_members: i32::try_from(active_members).unwrap_or(i32::MAX),
+        revision: a.revision,
+        create_time: timestamp(a.create_time),
+        update_time: timestamp(a.update_time),
+        delete_time: timestamp(a.delete_time),
+    }
+}
+
+/// The editable fields of a request's alliance.
+pub fn alliance_from_pb(id: &str, a: v1::Alliance) -> Alliance {
+    Alliance {
+        id: id.to_string(),
+        display_name: a.display_name,
+        kind: a.kind,
+        description: a.description,
+        secretariat: a.secretariat,
+        founding_date: a.founding_date,
+        ..Default::default()
+    }
+}
+
+/// The API view of a membership.
+pub fn membership_to_pb(m: Membership, enterprise_display_name: String) -> v1::Membership {
+    v1::Membership {
+        name: m.resource_name(),
+        enterprise: resource_name(&m.credit_code),
+        enterprise_display_name,
+        etag: m.etag(),
+        role: m.role,
+        state: m.state,
+        join_date: m.join_date,
+        end_date: m.end_date,
+        end_reason: m.end_reason,
+        note: m.note,
+        events: m
+            .events
+            .into_iter()
+            .map(|e| v1::MembershipEvent {
+                kind: e.kind,
+                date: e.date,
+                role: e.role,
+                end_reason: e.end_reason,
+                note: e.note,
+                actor: e.actor,
+                record_time: timestamp(e.record_time),
+            })
+            .collect(),
+        revision: m.revision,
+        create_time: timestamp(m.create_time),
+        update_time: timestamp(m.update_time),
     }
 }

@@ -32,6 +32,18 @@ impl EnterpriseApi {
     }
 }
 
+impl EnterpriseApi {
+    /// The API view of a record, with its alliances' names filled in.
+    fn view(&self, e: crate::domain::enterprise::Enterprise) -> Result<v1::Enterprise> {
+        let mut pb = convert::enterprise_to_pb(e);
+        for m in &mut pb.memberships {
+            let id = m.alliance.trim_start_matches("alliances/");
+            m.alliance_display_name = self.store.get_alliance(id)?.map(|a| a.display_name).unwrap_or_default();
+        }
+        Ok(pb)
+    }
+}
+
 type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
@@ -102,7 +114,7 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
                 enterprise::create(current, record, uid, now)
             })
             .await?;
-        Ok(Response::new(convert::enterprise_to_pb(stored)))
+        Ok(Response::new(self.view(stored)?))
     }
 
     async fn get_enterprise(&self, request: Request<v1::GetEnterpriseRequest>) -> Reply<v1::Enterprise> {
@@ -110,7 +122,7 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
         let code = parse_resource_name("name", &request.get_ref().name)?;
         let record =
             self.store.get_enterprise(&code)?.ok_or_else(|| Error::NotFound { resource: resource_name(&code) })?;
-        Ok(Response::new(convert::enterprise_to_pb(record)))
+        Ok(Response::new(self.view(record)?))
     }
 
     async fn update_enterprise(&self, request: Request<v1::UpdateEnterpriseRequest>) -> Reply<v1::Enterprise> {
@@ -134,7 +146,7 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
                 enterprise::update(current, &name, &patch, &mask, &etag, &rules, now)
             })
             .await?;
-        Ok(Response::new(convert::enterprise_to_pb(stored)))
+        Ok(Response::new(self.view(stored)?))
     }
 
     async fn delete_enterprise(&self, request: Request<v1::DeleteEnterpriseRequest>) -> Reply<v1::Enterprise> {
@@ -146,13 +158,13 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
         validate_reason("reason", &r.reason, false)?;
         meta.reason = r.reason.trim().to_string();
         let name = resource_name(&code);
-        let stored = self
-            .store
-            .mutate_enterprise(code, meta, r.validate_only, move |current, now| {
-                enterprise::delete(current, &name, &r.etag, &r.reason, now)
-            })
-            .await?;
-        Ok(Response::new(convert::enterprise_to_pb(stored)))
+        let rule = move |current, now| enterprise::delete(current, &name, &r.etag, &r.reason, now);
+        let stored = if r.force {
+            self.store.force_delete_enterprise(code, meta, r.validate_only, rule).await?
+        } else {
+            self.store.mutate_enterprise(code, meta, r.validate_only, rule).await?
+        };
+        Ok(Response::new(self.view(stored)?))
     }
 
     async fn undelete_enterprise(&self, request: Request<v1::UndeleteEnterpriseRequest>) -> Reply<v1::Enterprise> {
@@ -168,7 +180,7 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
                 enterprise::undelete(current, &name, &r.etag, now)
             })
             .await?;
-        Ok(Response::new(convert::enterprise_to_pb(stored)))
+        Ok(Response::new(self.view(stored)?))
     }
 
     async fn list_enterprises(
@@ -207,7 +219,7 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
             .await?;
         let total = known_total.or(page.total).unwrap_or(0);
         Ok(Response::new(v1::ListEnterprisesResponse {
-            enterprises: page.items.into_iter().map(convert::enterprise_to_pb).collect(),
+            enterprises: page.items.into_iter().map(|e| self.view(e)).collect::<Result<_>>()?,
             next_page_token: page
                 .resume
                 .map(|position| page_token::encode(&key, &digest, position, Some(total)))

@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 
+use crate::domain::alliance::ActiveMembership;
 use crate::domain::change::ChangeKind;
 use crate::domain::credit_code::CreditCode;
 use crate::domain::industry::IndustryCode;
@@ -101,6 +102,10 @@ pub struct Enterprise {
     /// Change-log revision of the last change.
     #[prost(uint64, tag = "21")]
     pub revision: u64,
+    /// Active alliance memberships: a projection of the membership records,
+    /// rewritten in the same batch as every membership change.
+    #[prost(message, repeated, tag = "22")]
+    pub memberships: Vec<ActiveMembership>,
 }
 
 /// An earlier legal name (曾用名).
@@ -475,6 +480,16 @@ pub fn delete(current: Option<Enterprise>, name: &str, etag: &str, reason: &str,
         return Err(Error::FailedPrecondition {
             reason: "ALREADY_DELETED",
             message: format!("{name} is already deleted"),
+        });
+    }
+    if !record.memberships.is_empty() {
+        let alliances: Vec<&str> = record.memberships.iter().map(|m| m.alliance_id.as_str()).collect();
+        return Err(Error::FailedPrecondition {
+            reason: "ACTIVE_MEMBERSHIPS",
+            message: format!(
+                "{name} is an active member of {}: end those memberships first, or delete with force to end them",
+                alliances.join(", ")
+            ),
         });
     }
     record.delete_time = now;

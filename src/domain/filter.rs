@@ -34,6 +34,8 @@ pub enum Field {
     Tags,
     /// `service_commissioner`.
     ServiceCommissioner,
+    /// `alliance`: active member of the alliance with this id.
+    Alliance,
     /// `display_name`: exact (`=`) or substring of current or former names (`:`).
     DisplayName,
     /// `credit_code`: exact.
@@ -58,6 +60,7 @@ impl Field {
         ("organisation_type", Field::OrganisationType),
         ("tags", Field::Tags),
         ("service_commissioner", Field::ServiceCommissioner),
+        ("alliance", Field::Alliance),
         ("display_name", Field::DisplayName),
         ("credit_code", Field::CreditCode),
         ("deleted", Field::Deleted),
@@ -149,7 +152,8 @@ impl Condition {
                 | Field::Region
                 | Field::Zone
                 | Field::OrganisationType
-                | Field::ServiceCommissioner,
+                | Field::ServiceCommissioner
+                | Field::Alliance,
                 Op::Eq,
                 Value::Text(v),
             )
@@ -180,6 +184,7 @@ impl Condition {
             Field::Zone => self.eq_or_ne(e.promotion_zone == text(&self.value)),
             Field::OrganisationType => self.eq_or_ne(e.credit_code.get(0..2) == Some(text(&self.value))),
             Field::ServiceCommissioner => self.eq_or_ne(e.service_commissioner == text(&self.value)),
+            Field::Alliance => self.eq_or_ne(e.memberships.iter().any(|m| m.alliance_id == text(&self.value))),
             Field::Tags => {
                 let has = e.tags.iter().any(|t| t == text(&self.value));
                 if self.op == Op::Ne {
@@ -248,18 +253,16 @@ pub struct Filter {
 impl Filter {
     /// Parses and validates a filter; the empty string is the empty filter.
     pub fn parse(input: &str) -> Result<Filter> {
-        if input.len() > MAX_FILTER_BYTES {
-            return Err(filter_error(format!("is {} bytes long, at most {MAX_FILTER_BYTES} allowed", input.len())));
-        }
-        let tokens = tokenize(input)?;
-        let mut parser = Parser { tokens, pos: 0, depth: 0 };
-        let conditions = parser.conjunction()?;
-        if let Some(tok) = parser.peek() {
-            return Err(filter_error(format!("unexpected {}", tok.describe())));
-        }
-        if conditions.len() > MAX_CONDITIONS {
-            return Err(filter_error(format!("has {} conditions, at most {MAX_CONDITIONS} allowed", conditions.len())));
-        }
+        let conditions = parse_terms(input)?
+            .into_iter()
+            .map(|term| {
+                let Some(field) = Field::parse(&term.field) else {
+                    return Err(unknown_field(&term.field, Field::ALL.iter().map(|(n, _)| *n)));
+                };
+                let value = typed_value(field, term.op, &term.value)?;
+                Ok(Condition { negated: term.negated, field, op: term.op, value })
+            })
+            .collect::<Result<_>>()?;
         Ok(Filter { conditions })
     }
 
@@ -275,7 +278,49 @@ impl Filter {
     }
 }
 
-fn filter_error(description: String) -> Error {
+/// One parsed but not yet typed condition: `[NOT] field op value`. Other
+/// list methods map terms onto their own fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    /// Negated with NOT or `-`.
+    pub negated: bool,
+    /// The field name as written.
+    pub field: String,
+    /// The operator.
+    pub op: Op,
+    /// The value as written (quotes removed).
+    pub value: String,
+}
+
+/// Parses the AIP-160 syntax into terms, checking length and count limits.
+pub fn parse_terms(input: &str) -> Result<Vec<Term>> {
+    if input.len() > MAX_FILTER_BYTES {
+        return Err(filter_error(format!("is {} bytes long, at most {MAX_FILTER_BYTES} allowed", input.len())));
+    }
+    let tokens = tokenize(input)?;
+    let mut parser = Parser { tokens, pos: 0, depth: 0 };
+    let terms = parser.conjunction()?;
+    if let Some(tok) = parser.peek() {
+        return Err(filter_error(format!("unexpected {}", tok.describe())));
+    }
+    if terms.len() > MAX_CONDITIONS {
+        return Err(filter_error(format!("has {} conditions, at most {MAX_CONDITIONS} allowed", terms.len())));
+    }
+    Ok(terms)
+}
+
+/// The error for a field a filter does not know.
+pub fn unknown_field<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Error {
+    let known: Vec<&str> = known.collect();
+    Error::invalid_field(
+        "filter",
+        "UNKNOWN_FILTER_FIELD",
+        format!("unknown field {name:?} (known: {})", known.join(", ")),
+    )
+}
+
+/// An INVALID_FILTER error on the `filter` field.
+pub fn filter_error(description: String) -> Error {
     Error::invalid_field("filter", "INVALID_FILTER", description)
 }
 
@@ -404,7 +449,7 @@ impl Parser {
     }
 
     /// `term { [AND] term }` up to the end or a closing parenthesis.
-    fn conjunction(&mut self) -> Result<Vec<Condition>> {
+    fn conjunction(&mut self) -> Result<Vec<Term>> {
         let mut out = Vec::new();
         loop {
             match self.peek() {
@@ -429,7 +474,7 @@ impl Parser {
         Ok(out)
     }
 
-    fn term(&mut self) -> Result<Vec<Condition>> {
+    fn term(&mut self) -> Result<Vec<Term>> {
         let negated = match self.peek() {
             Some(Token::Minus) => {
                 self.next();
@@ -469,14 +514,6 @@ impl Parser {
             Some(other) => return Err(filter_error(format!("expected a field name, found {}", other.describe()))),
             None => return Err(filter_error("expected a condition after NOT".into())),
         };
-        let Some(field) = Field::parse(&field_name) else {
-            let known: Vec<&str> = Field::ALL.iter().map(|(n, _)| *n).collect();
-            return Err(Error::invalid_field(
-                "filter",
-                "UNKNOWN_FILTER_FIELD",
-                format!("unknown field {field_name:?} (known: {})", known.join(", ")),
-            ));
-        };
         let op = match self.next() {
             Some(Token::Op(op)) => op,
             other => {
@@ -496,8 +533,7 @@ impl Parser {
                 )))
             }
         };
-        let value = typed_value(field, op, &raw)?;
-        Ok(vec![Condition { negated, field, op, value }])
+        Ok(vec![Term { negated, field: field_name, op, value: raw }])
     }
 }
 
@@ -523,6 +559,14 @@ fn typed_value(field: Field, op: Op, raw: &str) -> Result<Value> {
             } else {
                 Err(bad_value(format!("{raw:?} is not a 2-, 4- or 6-digit region code")))
             }
+        }
+        Field::Alliance => {
+            if !matches!(op, Op::Eq | Op::Ne) {
+                return Err(bad_op());
+            }
+            let id = raw.trim().strip_prefix("alliances/").unwrap_or(raw.trim());
+            crate::domain::alliance::check_alliance_id("filter", id).map_err(|e| bad_value(e.to_string()))?;
+            Ok(Value::Text(id.to_string()))
         }
         Field::Zone | Field::ServiceCommissioner | Field::OrganisationType => {
             if !matches!(op, Op::Eq | Op::Ne) {

@@ -1,5 +1,6 @@
 //! Pure domain types and rules: no I/O, no tonic, no sled.
 //!
+//! - [`alliance`]: alliances, memberships and their history.
 //! - [`credit_code`]: the Unified Social Credit Code (统一社会信用代码).
 //! - [`industry`]: GB/T 4754-2017 industry codes (国民经济行业分类).
 //! - [`change`]: the change-log entry and write metadata.
@@ -7,6 +8,7 @@
 //! - [`filter`]: the AIP-160 filter language of `ListEnterprises`.
 //! - [`time`]: timestamps and calendar dates.
 
+pub mod alliance;
 pub mod change;
 pub mod credit_code;
 pub mod enterprise;

@@ -26,7 +26,7 @@ use crate::domain::filter::{Field, Filter};
 use crate::domain::industry::IndustryCode;
 use crate::domain::time::Micros;
 use crate::error::{Error, Result};
-use crate::store::{blocking, codec, keys, writer, Store, Txn};
+use crate::store::{blocking, codec, idempotency, keys, writer, Store, Txn};
 
 /// Most index or record entries one page request may examine; a page that
 /// hits the budget is returned short, with a token to continue.
@@ -43,22 +43,10 @@ const IDX_TAG: u8 = b't';
 const IDX_COMMISSIONER: u8 = b'c';
 const IDX_NAME: u8 = b'n';
 const IDX_CREATED: u8 = b'k';
+/// Index of active alliance memberships (value: alliance id).
+pub(crate) const IDX_ALLIANCE: u8 = b'a';
 /// Indexes whose values are counted (the equality indexes filters use).
-const COUNTED: &[u8] = &[IDX_INDUSTRY, IDX_REGION, IDX_ZONE, IDX_ORG_TYPE, IDX_TAG, IDX_COMMISSIONER];
-
-/// Stored with a request id so a retry gets the original answer (AIP-155).
-#[derive(Clone, PartialEq, prost::Message)]
-struct RequestRecord {
-    /// Digest of the original request.
-    #[prost(bytes = "vec", tag = "1")]
-    fingerprint: Vec<u8>,
-    /// The enterprise as the original request returned it.
-    #[prost(bytes = "vec", tag = "2")]
-    response: Vec<u8>,
-    /// When the original request committed.
-    #[prost(int64, tag = "3")]
-    time: Micros,
-}
+const COUNTED: &[u8] = &[IDX_INDUSTRY, IDX_REGION, IDX_ZONE, IDX_ORG_TYPE, IDX_TAG, IDX_COMMISSIONER, IDX_ALLIANCE];
 
 /// The sort order of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -126,40 +114,7 @@ impl Store {
     where
         F: FnOnce(Option<Enterprise>, Micros) -> Result<Outcome> + Send + 'static,
     {
-        self.write(dry_run, move |txn| {
-            if let Some(replayed) = replay(txn, &meta)? {
-                return Ok(replayed);
-            }
-            let key = keys::enterprise(&credit_code);
-            let current: Option<Enterprise> = txn.get_record(&key)?;
-            let (kind, mut next) = rule(current.clone(), txn.now())?;
-            let before = current.clone().unwrap_or_default();
-            let field_changes = Enterprise::diff(&before, &next);
-            if kind == ChangeKind::Updated && field_changes.is_empty() {
-                return current.ok_or_else(|| Error::Internal("update of a missing record".into()));
-            }
-            next.revision = txn.log(Change {
-                resource: next.resource_name(),
-                kind: kind as i32,
-                field_changes,
-                actor: meta.actor.clone(),
-                origin: meta.origin.clone(),
-                request_id: meta.request_id.clone(),
-                reason: meta.reason.clone(),
-                ..Default::default()
-            });
-            reindex(txn, current.as_ref(), &next);
-            recount(txn, current.as_ref(), &next);
-            let encoded = codec::encode(&next);
-            if !meta.request_id.is_empty() {
-                let record =
-                    RequestRecord { fingerprint: meta.fingerprint.clone(), response: encoded.clone(), time: txn.now() };
-                txn.put(keys::request(&meta.request_id), codec::encode(&record));
-            }
-            txn.put(key, encoded);
-            Ok(next)
-        })
-        .await
+        self.write(dry_run, move |txn| apply_enterprise(txn, &credit_code, &meta, rule)).await
     }
 
     /// Serves one page of `ListEnterprises` from the best index.
@@ -349,6 +304,48 @@ impl Driver {
     }
 }
 
+/// The enterprise mutation path inside a transaction: replay check, rule,
+/// change-log entry, indexes, counters, record, idempotency record.
+pub(crate) fn apply_enterprise<F>(txn: &mut Txn<'_>, credit_code: &str, meta: &WriteMeta, rule: F) -> Result<Enterprise>
+where
+    F: FnOnce(Option<Enterprise>, Micros) -> Result<Outcome>,
+{
+    if let Some(replayed) = idempotency::replay(txn, meta)? {
+        return Ok(replayed);
+    }
+    let key = keys::enterprise(credit_code);
+    let current: Option<Enterprise> = txn.get_record(&key)?;
+    let (kind, mut next) = rule(current.clone(), txn.now())?;
+    let before = current.clone().unwrap_or_default();
+    let field_changes = Enterprise::diff(&before, &next);
+    if kind == ChangeKind::Updated && field_changes.is_empty() {
+        return current.ok_or_else(|| Error::Internal("update of a missing record".into()));
+    }
+    next.revision = txn.log(Change {
+        resource: next.resource_name(),
+        kind: kind as i32,
+        field_changes,
+        actor: meta.actor.clone(),
+        origin: meta.origin.clone(),
+        request_id: meta.request_id.clone(),
+        reason: meta.reason.clone(),
+        ..Default::default()
+    });
+    let encoded = put_enterprise(txn, current.as_ref(), &next);
+    idempotency::remember(txn, meta, encoded);
+    Ok(next)
+}
+
+/// Writes an enterprise record with its index entries and counters moved from
+/// `old`'s to `new`'s; returns the encoded record. Logs nothing: callers log.
+pub(crate) fn put_enterprise(txn: &mut Txn<'_>, old: Option<&Enterprise>, new: &Enterprise) -> Vec<u8> {
+    reindex(txn, old, new);
+    recount(txn, old, new);
+    let encoded = codec::encode(new);
+    txn.put(keys::enterprise(&new.credit_code), encoded.clone());
+    encoded
+}
+
 fn index_of(field: Field) -> u8 {
     match field {
         Field::IndustryCode => IDX_INDUSTRY,
@@ -357,6 +354,7 @@ fn index_of(field: Field) -> u8 {
         Field::OrganisationType => IDX_ORG_TYPE,
         Field::Tags => IDX_TAG,
         Field::ServiceCommissioner => IDX_COMMISSIONER,
+        Field::Alliance => IDX_ALLIANCE,
         // Only the fields above are returned by `Condition::index_lookup`.
         _ => IDX_NAME,
     }
@@ -386,6 +384,9 @@ fn index_values(e: &Enterprise) -> Vec<(u8, Vec<u8>)> {
     }
     if !e.service_commissioner.is_empty() {
         out.push((IDX_COMMISSIONER, e.service_commissioner.as_bytes().to_vec()));
+    }
+    for m in &e.memberships {
+        out.push((IDX_ALLIANCE, m.alliance_id.as_bytes().to_vec()));
     }
     out.push((IDX_NAME, e.display_name.as_bytes().to_vec()));
     out.push((IDX_CREATED, keys::ordered_i64(e.create_time).to_vec()));
@@ -435,30 +436,12 @@ fn reindex(txn: &mut Txn<'_>, old: Option<&Enterprise>, new: &Enterprise) {
     }
 }
 
-/// The stored answer of a request id already used, if any; a reuse with a
-/// different request is refused.
-fn replay(txn: &Txn<'_>, meta: &WriteMeta) -> Result<Option<Enterprise>> {
-    if meta.request_id.is_empty() {
-        return Ok(None);
-    }
-    let Some(record) = txn.get_record::<RequestRecord>(&keys::request(&meta.request_id))? else {
-        return Ok(None);
-    };
-    if record.fingerprint != meta.fingerprint {
-        return Err(Error::invalid_field(
-            "request_id",
-            "REQUEST_ID_REUSED",
-            format!("{:?} was already used for a different request", meta.request_id),
-        ));
-    }
-    codec::decode(&record.response).map(Some)
-}
-
 /// Checks that every record has exactly its index entries and that the
 /// counters match the records: the invariant the crash tests verify.
 pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
     let tree = store.tree();
     let mut problems = Vec::new();
+    let mut memberships = super::alliances::active_alliances_by_firm(tree)?;
     let mut expected = BTreeSet::new();
     let mut expected_counts: std::collections::BTreeMap<Vec<u8>, u64> = std::collections::BTreeMap::new();
     for entry in tree.scan_prefix([keys::ENTERPRISE]) {
@@ -466,6 +449,13 @@ pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
         let record: Enterprise = codec::decode(&value)?;
         if key[1..] != *record.credit_code.as_bytes() {
             problems.push(format!("record under {:?} holds {}", String::from_utf8_lossy(&key), record.credit_code));
+        }
+        let projected: Vec<String> = record.memberships.iter().map(|m| m.alliance_id.clone()).collect();
+        if projected != memberships.remove(&record.credit_code).unwrap_or_default() {
+            problems.push(format!(
+                "{} projects memberships {projected:?} that its membership records disagree with",
+                record.resource_name()
+            ));
         }
         for key in counters_of(&record) {
             *expected_counts.entry(key).or_default() += 1;

@@ -11,6 +11,9 @@
 //! | `R`    | `R` resource `0x00` revision (u64 BE)       | empty                     |
 //! | `Q`    | `Q` request_id                              | idempotency record        |
 //! | `N`    | `N` index-id value                          | live records with it (u64)|
+//! | `A`    | `A` alliance_id                             | alliance record           |
+//! | `B`    | `B` alliance_id `0x00` credit_code          | membership record         |
+//! | `F`    | `F` credit_code `0x00` alliance_id          | empty (firm → alliances)  |
 //!
 //! Index values never contain `0x00` (they are validated text), so the
 //! separator keeps `X i C37 0x00 …` from colliding with `X i C374 …`.
@@ -38,6 +41,51 @@ pub const RESOURCE_LOG: u8 = b'R';
 pub const REQUEST: u8 = b'Q';
 /// Prefix of per-index-value counters of live records.
 pub const COUNT: u8 = b'N';
+/// Prefix of alliance records.
+pub const ALLIANCE: u8 = b'A';
+/// Prefix of membership records.
+pub const MEMBERSHIP: u8 = b'B';
+/// Prefix of the firm → alliances membership index.
+pub const MEMBER_OF: u8 = b'F';
+/// Metadata: the alliances were seeded (never seed twice).
+pub const META_SEEDED: &[u8] = b"Mseeded-alliances";
+
+/// Key of an alliance record.
+pub fn alliance(id: &str) -> Vec<u8> {
+    let mut k = vec![ALLIANCE];
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Prefix of one alliance's memberships: `B id 0x00`.
+pub fn memberships_of_alliance(id: &str) -> Vec<u8> {
+    let mut k = vec![MEMBERSHIP];
+    k.extend_from_slice(id.as_bytes());
+    k.push(0);
+    k
+}
+
+/// Key of a membership record.
+pub fn membership(alliance_id: &str, credit_code: &str) -> Vec<u8> {
+    let mut k = memberships_of_alliance(alliance_id);
+    k.extend_from_slice(credit_code.as_bytes());
+    k
+}
+
+/// Prefix of one firm's memberships: `F code 0x00`.
+pub fn alliances_of_firm(credit_code: &str) -> Vec<u8> {
+    let mut k = vec![MEMBER_OF];
+    k.extend_from_slice(credit_code.as_bytes());
+    k.push(0);
+    k
+}
+
+/// Entry of the firm → alliances index.
+pub fn member_of(credit_code: &str, alliance_id: &str) -> Vec<u8> {
+    let mut k = alliances_of_firm(credit_code);
+    k.extend_from_slice(alliance_id.as_bytes());
+    k
+}
 
 /// Key of an enterprise record.
 pub fn enterprise(credit_code: &str) -> Vec<u8> {

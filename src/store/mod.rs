@@ -5,9 +5,11 @@
 //! [`writer`] with group commit. Reads go straight to sled (point reads inline,
 //! scans on the blocking pool).
 
+mod alliances;
 mod changes;
 pub mod codec;
 mod enterprises;
+mod idempotency;
 pub use enterprises::check_consistency;
 pub mod keys;
 mod writer;
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+pub use alliances::{AllianceSummary, MembershipFilter, MembershipUpdate};
 pub use changes::{ChangePage, ChangeQuery};
 pub use enterprises::{ListPage, ListQuery, OrderKey};
 pub use writer::Txn;

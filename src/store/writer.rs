@@ -70,6 +70,22 @@ impl<'a> Txn<'a> {
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
     }
 
+    /// Every key and value under `prefix`, in key order, seeing buffered
+    /// writes (so a scan in a job sees what earlier jobs of its group wrote).
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        for entry in self.tree.scan_prefix(prefix) {
+            let (k, v) = entry?;
+            merged.insert(k.to_vec(), Some(v.to_vec()));
+        }
+        for layer in [&self.group.writes, &self.writes] {
+            for (k, v) in layer.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)) {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+    }
+
     /// Reads and decodes a record.
     pub fn get_record<M: prost::Message + Default>(&self, key: &[u8]) -> Result<Option<M>> {
         self.get(key)?.map(|bytes| codec::decode(&bytes)).transpose()

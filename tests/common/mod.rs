@@ -21,6 +21,8 @@ use tonic_types::StatusExt;
 /// A running server; stops (and closes its store) on drop or [`TestServer::stop`].
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Head revision once the server was serving (after seeding the alliances).
+    pub base: u64,
     pub store: Store,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -65,7 +67,18 @@ impl TestServer {
             })
             .await
         });
-        TestServer { addr, store, dir, stop: Some(stop), task: Some(task) }
+        let mut server = TestServer { addr, base: 0, store, dir, stop: Some(stop), task: Some(task) };
+        // Ready once health answers: serve() seeds alliances before serving.
+        let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
+        for _ in 0..200 {
+            let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+            if health.check(request).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        server.base = server.store.next_revision().expect("revision") - 1;
+        server
     }
 
     /// Stops serving, closes the store and hands back its directory.
