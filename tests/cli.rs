@@ -189,3 +189,66 @@ async fn an_unreachable_server_is_explained() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cannot reach the ladder server at http://127.0.0.1:1"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alliance_rosters_with_the_cli() {
+    let server = TestServer::start().await;
+    let (c1, c2) = (code(1), code(2));
+    for (code, name) in [(&c1, "航天甲"), (&c2, "航天乙")] {
+        let out = ladder(args(&server, &["enterprise", "create", code, "--name", name, "--industry", "C3742"])).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = ladder(args(&server, &["alliance", "list", "--json"])).await;
+    assert_eq!(json(&out)["alliances"].as_array().map(Vec::len), Some(9));
+
+    let out = ladder(args(
+        &server,
+        &["member", "add", "commercial-space", &c1, "--role", "理事长单位", "--date", "2024-01-01"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ladder(args(&server, &["member", "add", "commercial-space", &c2, "--role", "CHAIR"])).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("CHAIR_TAKEN"), "{}", stderr(&out));
+    let out = ladder(args(&server, &["member", "add", "commercial-space", &c2, "--date", "2024-02-01"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ladder(args(
+        &server,
+        &[
+            "member",
+            "role",
+            "commercial-space",
+            &c2,
+            "chair",
+            "--previous-chair-role",
+            "vice_chair",
+            "--date",
+            "2025-01-01",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out =
+        ladder(args(&server, &["member", "end", "commercial-space", &c1, "--reason", "withdrew", "--json"])).await;
+    let ended = json(&out);
+    assert_eq!(ended["state"], "ENDED");
+    let events: Vec<&str> = ended["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        ["MEMBERSHIP_EVENT_KIND_JOINED", "MEMBERSHIP_EVENT_KIND_ROLE_CHANGED", "MEMBERSHIP_EVENT_KIND_ENDED"]
+    );
+
+    let out = ladder(args(&server, &["member", "list", "--firm", &c2, "--json"])).await;
+    assert_eq!(json(&out)["memberships"][0]["role"], "CHAIR");
+    let out = ladder(args(&server, &["enterprise", "list", "--filter", "alliance = commercial-space", "--json"])).await;
+    assert_eq!(json(&out)["total_size"], 1);
+    let out = ladder(args(&server, &["alliance", "show", "commercial-space", "--from", "2024-01-01"])).await;
+    assert!(stdout(&out).contains("2 joined, 1 left"), "{}", stdout(&out));
+    let out = ladder(args(&server, &["member", "add", "commercial-space", &c1, "--role", "boss"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = ladder(args(&server, &["alliance", "create", "hydrogen", "--name", "氢能产业联盟"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out =
+        ladder(args(&server, &["alliance", "update", "hydrogen", "--secretariat", "西安氢能研究院", "--json"])).await;
+    assert_eq!(json(&out)["secretariat"], "西安氢能研究院");
+}

@@ -227,7 +227,7 @@ pub struct ChangesArgs {
 
 /// Adds the bearer token and the `cli` origin to every call.
 #[derive(Clone)]
-struct ClientHeaders {
+pub(crate) struct ClientHeaders {
     authorization: Option<MetadataValue<Ascii>>,
 }
 
@@ -241,9 +241,11 @@ impl tonic::service::Interceptor for ClientHeaders {
     }
 }
 
-type Intercepted = InterceptedService<Channel, ClientHeaders>;
+/// A channel that adds the client headers to every call.
+pub(crate) type Intercepted = InterceptedService<Channel, ClientHeaders>;
 
-async fn connect(args: &ClientArgs) -> Result<(Intercepted, Intercepted), String> {
+/// Connects to the server; the channel carries the token and the `cli` origin.
+pub(crate) async fn connect(args: &ClientArgs) -> Result<Intercepted, String> {
     let url = if args.server.contains("://") { args.server.clone() } else { format!("http://{}", args.server) };
     let channel = Channel::from_shared(url.clone())
         .map_err(|e| format!("--server {url:?} is not a valid address: {e}"))?
@@ -260,8 +262,7 @@ async fn connect(args: &ClientArgs) -> Result<(Intercepted, Intercepted), String
         ),
         None => None,
     };
-    let headers = ClientHeaders { authorization };
-    Ok((InterceptedService::new(channel.clone(), headers.clone()), InterceptedService::new(channel, headers)))
+    Ok(InterceptedService::new(channel, ClientHeaders { authorization }))
 }
 
 fn resource(code: &str) -> String {
@@ -274,7 +275,7 @@ fn resource(code: &str) -> String {
 }
 
 /// Prints a failure and gives the exit code.
-fn fail(json: bool, status: &tonic::Status) -> ExitCode {
+pub(crate) fn fail(json: bool, status: &tonic::Status) -> ExitCode {
     if json {
         println!("{}", render::status_json(status));
     } else {
@@ -304,7 +305,7 @@ pub async fn enterprise(cmd: EnterpriseCommand) -> ExitCode {
     };
     let json = client_args.json;
     let mut client = match connect(&client_args).await {
-        Ok((channel, _)) => EnterpriseServiceClient::new(channel),
+        Ok(channel) => EnterpriseServiceClient::new(channel),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
@@ -476,7 +477,7 @@ pub async fn enterprise(cmd: EnterpriseCommand) -> ExitCode {
 pub async fn changes(args: ChangesArgs) -> ExitCode {
     let json = args.client.json;
     let mut client = match connect(&args.client).await {
-        Ok((_, channel)) => ChangeServiceClient::new(channel),
+        Ok(channel) => ChangeServiceClient::new(channel),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;

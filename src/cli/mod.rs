@@ -1,6 +1,8 @@
 //! The command line: `ladder serve`, `ladder token mint`, and the staff client
-//! commands (`ladder enterprise …`, `ladder changes`).
+//! commands (`ladder enterprise …`, `ladder changes`, `ladder alliance …`,
+//! `ladder member …`).
 
+mod alliance;
 mod client;
 mod render;
 mod table;
@@ -33,6 +35,12 @@ enum Command {
     Enterprise(Box<client::EnterpriseCommand>),
     /// Show the change log (who changed what, when).
     Changes(client::ChangesArgs),
+    /// List, show, create and edit alliances (产业联盟).
+    #[command(subcommand)]
+    Alliance(alliance::AllianceCommand),
+    /// Add, end and change alliance memberships; list rosters.
+    #[command(subcommand)]
+    Member(alliance::MemberCommand),
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +121,8 @@ pub fn main() -> ExitCode {
         },
         Command::Enterprise(cmd) => runtime.block_on(client::enterprise(*cmd)),
         Command::Changes(args) => runtime.block_on(client::changes(args)),
+        Command::Alliance(cmd) => runtime.block_on(alliance::alliance(cmd)),
+        Command::Member(cmd) => runtime.block_on(alliance::member(cmd)),
     }
 }
 

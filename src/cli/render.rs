@@ -52,6 +52,10 @@ pub fn enterprise_json(e: &v1::Enterprise) -> Value {
         "update_time": time_json(e.update_time.as_ref()),
         "delete_time": time_json(e.delete_time.as_ref()),
         "delete_reason": e.delete_reason,
+        "memberships": e.memberships.iter().map(|m| json!({
+            "alliance": m.alliance, "alliance_display_name": m.alliance_display_name,
+            "role": crate::domain::alliance::Role::of(m.role).name(), "join_date": m.join_date,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -87,6 +91,13 @@ pub fn enterprise_text(e: &v1::Enterprise) -> String {
             .collect();
         pairs.push(("联系人 contact", parts.join(" / ")));
     }
+    for m in &e.memberships {
+        let role = crate::domain::alliance::Role::of(m.role).label_zh();
+        pairs.push((
+            "联盟 alliance",
+            format!("{} {} {role} (since {})", m.alliance, m.alliance_display_name, m.join_date),
+        ));
+    }
     if let Some(o) = &e.credit_code_override {
         pairs.push(("代码核验 override", format!("{} (by {}; {})", o.reason, o.actor, o.problems.join("; "))));
     }
@@ -118,11 +129,15 @@ pub fn enterprise_table(items: &[v1::Enterprise]) -> String {
                 e.region_name.clone(),
                 e.promotion_zone.clone(),
                 e.tags.join(","),
+                e.memberships.iter().map(|m| m.alliance.trim_start_matches("alliances/")).collect::<Vec<_>>().join(","),
                 if e.delete_time.is_some() { "deleted".into() } else { String::new() },
             ]
         })
         .collect();
-    table::render(&["信用代码 CODE", "名称 NAME", "行业 IND.", "注册地 REGION", "片区 ZONE", "标签 TAGS", ""], &rows)
+    table::render(
+        &["信用代码 CODE", "名称 NAME", "行业 IND.", "注册地 REGION", "片区 ZONE", "标签 TAGS", "联盟 ALLIANCES", ""],
+        &rows,
+    )
 }
 
 /// The English name of a change kind, e.g. `updated`.
