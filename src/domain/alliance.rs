@@ -8,6 +8,7 @@
 use crate::domain::change::ChangeKind;
 use crate::domain::enterprise::FieldChange;
 use crate::domain::time::{Date, Micros};
+use crate::domain::update;
 use crate::error::{Error, FieldViolation, Result};
 
 /// Longest alliance name.
@@ -399,7 +400,7 @@ impl Alliance {
 
     /// Opaque etag.
     pub fn etag(&self) -> String {
-        format!("{:016x}", self.revision)
+        update::etag(self.revision)
     }
 
     /// Trims text fields.
@@ -452,6 +453,9 @@ impl Alliance {
 
 /// Fields of an alliance an update may name.
 pub const ALLIANCE_UPDATABLE: &[&str] = &["display_name", "kind", "description", "secretariat", "founding_date"];
+/// Fields of an alliance that exist but are output only.
+const ALLIANCE_READ_ONLY: &[&str] =
+    &["name", "seeded_default", "active_members", "etag", "revision", "create_time", "update_time", "delete_time"];
 
 /// Registers a new alliance.
 pub fn create_alliance(current: Option<Alliance>, mut input: Alliance, now: Micros) -> Result<(ChangeKind, Alliance)> {
@@ -482,27 +486,7 @@ pub fn update_alliance(
             message: format!("{name} is deleted: undelete it before changing it"),
         });
     }
-    let mut violations = Vec::new();
-    let mut paths: Vec<&str> = Vec::new();
-    for path in mask.iter().map(|p| p.trim()) {
-        if path == "*" {
-            paths.extend_from_slice(ALLIANCE_UPDATABLE);
-        } else if let Some(p) = ALLIANCE_UPDATABLE.iter().find(|f| **f == path) {
-            paths.push(p);
-        } else {
-            violations.push(FieldViolation::new(
-                "update_mask",
-                "UNKNOWN_FIELD",
-                format!("{path:?} cannot be updated (updatable: {})", ALLIANCE_UPDATABLE.join(", ")),
-            ));
-        }
-    }
-    if !violations.is_empty() {
-        return Err(Error::invalid_fields(violations));
-    }
-    if paths.is_empty() {
-        return Err(Error::invalid_field("update_mask", "EMPTY_UPDATE_MASK", "names no field to update"));
-    }
+    let paths = update::expand_mask(mask, ALLIANCE_UPDATABLE, ALLIANCE_READ_ONLY, "Alliance")?;
     let before = a.clone();
     for path in paths {
         match path {
@@ -511,7 +495,7 @@ pub fn update_alliance(
             "description" => a.description.clone_from(&patch.description),
             "secretariat" => a.secretariat.clone_from(&patch.secretariat),
             "founding_date" => a.founding_date.clone_from(&patch.founding_date),
-            _ => unreachable!("only updatable paths are collected"),
+            _ => unreachable!("expand_mask only returns updatable fields"),
         }
     }
     a.normalise();
@@ -556,16 +540,7 @@ pub fn undelete_alliance(current: Option<Alliance>, name: &str, now: Micros) -> 
 
 fn existing_alliance(current: Option<Alliance>, name: &str, etag: &str) -> Result<Alliance> {
     let a = current.ok_or_else(|| Error::NotFound { resource: name.to_string() })?;
-    if !etag.is_empty() && etag != a.etag() {
-        return Err(Error::Aborted {
-            reason: "ETAG_MISMATCH",
-            message: format!(
-                "{name} changed since it was read (etag {etag} is stale, current is {}); re-read and retry",
-                a.etag()
-            ),
-            resource: name.to_string(),
-        });
-    }
+    update::check_etag(name, etag, &a.etag())?;
     Ok(a)
 }
 
@@ -582,7 +557,7 @@ impl Membership {
 
     /// Opaque etag.
     pub fn etag(&self) -> String {
-        format!("{:016x}", self.revision)
+        update::etag(self.revision)
     }
 
     /// The projection kept on the enterprise while active.

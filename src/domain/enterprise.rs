@@ -12,6 +12,7 @@ use crate::domain::change::ChangeKind;
 use crate::domain::credit_code::CreditCode;
 use crate::domain::industry::IndustryCode;
 use crate::domain::time::{Date, Micros};
+use crate::domain::update;
 use crate::error::{Error, FieldViolation, Result};
 
 /// Longest legal name, in characters.
@@ -209,7 +210,7 @@ impl Enterprise {
 
     /// Opaque etag of the stored state (AIP-154).
     pub fn etag(&self) -> String {
-        format!("{:016x}", self.revision)
+        update::etag(self.revision)
     }
 
     /// Cleans input in place: trims text, canonicalises the industry code,
@@ -348,7 +349,7 @@ impl Enterprise {
     /// [`UPDATABLE_FIELDS`] (`*` names all of them). A change of
     /// `display_name` records the old name in `former_names` at `now`.
     pub fn apply_mask(&mut self, patch: &Enterprise, paths: &[String], now: Micros) -> Result<()> {
-        let paths = expand_mask(paths)?;
+        let paths = update::expand_mask(paths, UPDATABLE_FIELDS, READ_ONLY_FIELDS, "Enterprise")?;
         for path in paths {
             match path {
                 "display_name" => {
@@ -513,52 +514,8 @@ pub fn undelete(current: Option<Enterprise>, name: &str, etag: &str, now: Micros
 /// The stored record, if it exists and matches `etag` (when one is given).
 fn existing(current: Option<Enterprise>, name: &str, etag: &str) -> Result<Enterprise> {
     let record = current.ok_or_else(|| Error::NotFound { resource: name.to_string() })?;
-    if !etag.is_empty() && etag != record.etag() {
-        return Err(Error::Aborted {
-            reason: "ETAG_MISMATCH",
-            message: format!(
-                "{name} changed since it was read (etag {etag} is stale, current is {}); re-read and retry",
-                record.etag()
-            ),
-            resource: name.to_string(),
-        });
-    }
+    update::check_etag(name, etag, &record.etag())?;
     Ok(record)
-}
-
-/// Resolves `*` and rejects unknown or read-only paths.
-fn expand_mask(paths: &[String]) -> Result<Vec<&'static str>> {
-    let mut out: Vec<&'static str> = Vec::new();
-    let mut violations = Vec::new();
-    for path in paths {
-        let path = path.trim();
-        if path == "*" {
-            out.extend_from_slice(UPDATABLE_FIELDS);
-        } else if let Some(known) = UPDATABLE_FIELDS.iter().find(|f| **f == path) {
-            out.push(known);
-        } else if READ_ONLY_FIELDS.contains(&path) {
-            violations.push(FieldViolation::new(
-                "update_mask",
-                "FIELD_NOT_UPDATABLE",
-                format!("{path:?} cannot be changed by an update"),
-            ));
-        } else {
-            violations.push(FieldViolation::new(
-                "update_mask",
-                "UNKNOWN_FIELD",
-                format!("{path:?} is not a field of Enterprise (updatable: {})", UPDATABLE_FIELDS.join(", ")),
-            ));
-        }
-    }
-    if !violations.is_empty() {
-        return Err(Error::invalid_fields(violations));
-    }
-    if out.is_empty() {
-        return Err(Error::invalid_field("update_mask", "EMPTY_UPDATE_MASK", "names no field to update"));
-    }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
 }
 
 /// Every audited field with its value rendered as text, in a fixed order.

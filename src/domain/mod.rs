@@ -7,6 +7,7 @@
 //! - [`enterprise`]: the enterprise record, its validation, field masks and diffs.
 //! - [`filter`]: the AIP-160 filter language of `ListEnterprises`.
 //! - [`time`]: timestamps and calendar dates.
+//! - [`update`]: etags and field masks, shared by every resource.
 
 pub mod alliance;
 pub mod change;
@@ -15,3 +16,4 @@ pub mod enterprise;
 pub mod filter;
 pub mod industry;
 pub mod time;
+pub mod update;

@@ -9,12 +9,13 @@
 use std::collections::BTreeMap;
 
 use crate::domain::alliance::{self, Alliance, EndReason, EventKind, Membership, MembershipState, Recorded, Role};
-use crate::domain::change::{Change, ChangeKind, WriteMeta};
+use crate::domain::change::{ChangeKind, WriteMeta};
 use crate::domain::enterprise::{Enterprise, FieldChange};
 use crate::domain::industry::IndustryCode;
 use crate::domain::time::{Date, Micros};
 use crate::error::{Error, Result};
 use crate::store::enterprises::{apply_enterprise, put_enterprise, IDX_ALLIANCE};
+use crate::store::records::{self, Record};
 use crate::store::{blocking, codec, idempotency, keys, writer, Store, Txn};
 
 /// The outcome of an alliance rule.
@@ -117,7 +118,7 @@ impl Store {
             let by = recorded(txn, &meta);
             for m in active {
                 let ended = alliance::end(m.clone(), by.today, EndReason::AllianceDissolved, "", &by)?;
-                write_membership(txn, Some(&m), ended, ChangeKind::Updated, &meta)?;
+                records::commit(txn, Some(&m), ended, ChangeKind::Updated, &meta)?;
             }
             apply_alliance(txn, &id, &meta, rule)
         })
@@ -226,7 +227,7 @@ impl Store {
             let key = keys::membership(&alliance_id, &credit_code);
             let current: Option<Membership> = txn.get_record(&key)?;
             let (kind, next) = alliance::join(current.clone(), &alliance_id, &credit_code, role, date, &note, &by)?;
-            write_membership(txn, current.as_ref(), next, kind, &meta)
+            records::commit(txn, current.as_ref(), next, kind, &meta)
         })
         .await
     }
@@ -260,7 +261,7 @@ impl Store {
                                 ));
                             }
                             let stepped_down = alliance::change_role(chair.clone(), outgoing, update.date, &by)?;
-                            write_membership(txn, Some(&chair), stepped_down, ChangeKind::Updated, &meta)?;
+                            records::commit(txn, Some(&chair), stepped_down, ChangeKind::Updated, &meta)?;
                         }
                         (Some(chair), None) if chair.credit_code != credit_code => {
                             return Err(chair_taken(&chair));
@@ -278,7 +279,7 @@ impl Store {
                 return Ok(current);
             }
             next.update_time = by.now;
-            write_membership(txn, Some(&current), next, ChangeKind::Updated, &meta)
+            records::commit(txn, Some(&current), next, ChangeKind::Updated, &meta)
         })
         .await
     }
@@ -303,7 +304,7 @@ impl Store {
             let by = recorded(txn, &meta);
             let date = alliance::effective_date("end_date", &date, by.today)?;
             let next = alliance::end(current.clone(), date, reason, &note, &by)?;
-            write_membership(txn, Some(&current), next, ChangeKind::Updated, &meta)
+            records::commit(txn, Some(&current), next, ChangeKind::Updated, &meta)
         })
         .await
     }
@@ -330,7 +331,7 @@ impl Store {
                 let m: Option<Membership> = txn.get_record(&keys::membership(&projection.alliance_id, &credit_code))?;
                 if let Some(m) = m.filter(Membership::is_active) {
                     let ended = alliance::end(m.clone(), by.today, EndReason::EnterpriseDeleted, "", &by)?;
-                    write_membership(txn, Some(&m), ended, ChangeKind::Updated, &meta)?;
+                    records::commit(txn, Some(&m), ended, ChangeKind::Updated, &meta)?;
                 }
             }
             apply_enterprise(txn, &credit_code, &meta, rule)
@@ -452,70 +453,62 @@ fn apply_alliance<F>(txn: &mut Txn<'_>, id: &str, meta: &WriteMeta, rule: F) -> 
 where
     F: FnOnce(Option<Alliance>, Micros) -> Result<AllianceOutcome>,
 {
-    if let Some(replayed) = idempotency::replay(txn, meta)? {
-        return Ok(replayed);
-    }
-    let key = keys::alliance(id);
-    let current: Option<Alliance> = txn.get_record(&key)?;
-    let (kind, mut next) = rule(current.clone(), txn.now())?;
-    let field_changes = Alliance::diff(&current.clone().unwrap_or_default(), &next);
-    if kind == ChangeKind::Updated && field_changes.is_empty() {
-        return current.ok_or_else(|| Error::Internal("update of a missing alliance".into()));
-    }
-    next.revision = log(txn, next.resource_name(), kind, field_changes, meta);
-    let encoded = codec::encode(&next);
-    txn.put(key, encoded.clone());
-    idempotency::remember(txn, meta, encoded);
-    Ok(next)
+    records::apply(txn, &keys::alliance(id), meta, rule)
 }
 
-/// Writes a membership, its firm → alliance entry, its change-log entry and
-/// the member's enterprise projection; returns the stored membership.
-fn write_membership(
-    txn: &mut Txn<'_>,
-    old: Option<&Membership>,
-    mut next: Membership,
-    kind: ChangeKind,
-    meta: &WriteMeta,
-) -> Result<Membership> {
-    let field_changes = Membership::diff(&old.cloned().unwrap_or_default(), &next);
-    next.revision = log(txn, next.resource_name(), kind, field_changes, meta);
-    let encoded = codec::encode(&next);
-    txn.put(keys::membership(&next.alliance_id, &next.credit_code), encoded.clone());
-    txn.put(keys::member_of(&next.credit_code, &next.alliance_id), Vec::new());
-    let firm: Option<Enterprise> = txn.get_record(&keys::enterprise(&next.credit_code))?;
-    if let Some(firm) = firm {
-        let mut projected = firm.clone();
-        projected.memberships.retain(|p| p.alliance_id != next.alliance_id);
-        if next.is_active() {
-            projected.memberships.push(next.projection());
-            projected.memberships.sort_by(|a, b| a.alliance_id.cmp(&b.alliance_id));
-        }
-        if projected.memberships != firm.memberships {
-            put_enterprise(txn, Some(&firm), &projected);
-        }
+impl Record for Alliance {
+    fn resource_name(&self) -> String {
+        Alliance::resource_name(self)
     }
-    idempotency::remember(txn, meta, encoded);
-    Ok(next)
+
+    fn diff(old: &Self, new: &Self) -> Vec<FieldChange> {
+        Alliance::diff(old, new)
+    }
+
+    fn set_revision(&mut self, revision: u64) {
+        self.revision = revision;
+    }
+
+    fn put(txn: &mut Txn<'_>, _old: Option<&Self>, new: &Self) -> Result<Vec<u8>> {
+        let encoded = codec::encode(new);
+        txn.put(keys::alliance(&new.id), encoded.clone());
+        Ok(encoded)
+    }
 }
 
-fn log(
-    txn: &mut Txn<'_>,
-    resource: String,
-    kind: ChangeKind,
-    field_changes: Vec<FieldChange>,
-    meta: &WriteMeta,
-) -> u64 {
-    txn.log(Change {
-        resource,
-        kind: kind as i32,
-        field_changes,
-        actor: meta.actor.clone(),
-        origin: meta.origin.clone(),
-        request_id: meta.request_id.clone(),
-        reason: meta.reason.clone(),
-        ..Default::default()
-    })
+/// A membership writes its firm → alliance entry and rewrites the member's
+/// enterprise projection (index entries and counters included).
+impl Record for Membership {
+    fn resource_name(&self) -> String {
+        Membership::resource_name(self)
+    }
+
+    fn diff(old: &Self, new: &Self) -> Vec<FieldChange> {
+        Membership::diff(old, new)
+    }
+
+    fn set_revision(&mut self, revision: u64) {
+        self.revision = revision;
+    }
+
+    fn put(txn: &mut Txn<'_>, _old: Option<&Self>, new: &Self) -> Result<Vec<u8>> {
+        let encoded = codec::encode(new);
+        txn.put(keys::membership(&new.alliance_id, &new.credit_code), encoded.clone());
+        txn.put(keys::member_of(&new.credit_code, &new.alliance_id), Vec::new());
+        let firm: Option<Enterprise> = txn.get_record(&keys::enterprise(&new.credit_code))?;
+        if let Some(firm) = firm {
+            let mut projected = firm.clone();
+            projected.memberships.retain(|p| p.alliance_id != new.alliance_id);
+            if new.is_active() {
+                projected.memberships.push(new.projection());
+                projected.memberships.sort_by(|a, b| a.alliance_id.cmp(&b.alliance_id));
+            }
+            if projected.memberships != firm.memberships {
+                put_enterprise(txn, Some(&firm), &projected);
+            }
+        }
+        Ok(encoded)
+    }
 }
 
 /// Every membership under `prefix`, seeing the group's buffered writes.
@@ -542,16 +535,7 @@ fn existing_membership(txn: &Txn<'_>, alliance_id: &str, credit_code: &str, etag
     let m: Membership = txn
         .get_record(&keys::membership(alliance_id, credit_code))?
         .ok_or_else(|| Error::NotFound { resource: name.clone() })?;
-    if !etag.is_empty() && etag != m.etag() {
-        return Err(Error::Aborted {
-            reason: "ETAG_MISMATCH",
-            message: format!(
-                "{name} changed since it was read (etag {etag} is stale, current is {}); re-read and retry",
-                m.etag()
-            ),
-            resource: name,
-        });
-    }
+    crate::domain::update::check_etag(&name, etag, &m.etag())?;
     Ok(m)
 }
 

@@ -20,13 +20,14 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use crate::domain::change::{Change, ChangeKind, WriteMeta};
-use crate::domain::enterprise::{Enterprise, Outcome};
+use crate::domain::change::WriteMeta;
+use crate::domain::enterprise::{Enterprise, FieldChange, Outcome};
 use crate::domain::filter::{Field, Filter};
 use crate::domain::industry::IndustryCode;
 use crate::domain::time::Micros;
 use crate::error::{Error, Result};
-use crate::store::{blocking, codec, idempotency, keys, writer, Store, Txn};
+use crate::store::records::{self, Record};
+use crate::store::{blocking, codec, keys, writer, Store, Txn};
 
 /// Most index or record entries one page request may examine; a page that
 /// hits the budget is returned short, with a token to continue.
@@ -304,36 +305,30 @@ impl Driver {
     }
 }
 
-/// The enterprise mutation path inside a transaction: replay check, rule,
-/// change-log entry, indexes, counters, record, idempotency record.
+/// The enterprise mutation path inside a transaction.
 pub(crate) fn apply_enterprise<F>(txn: &mut Txn<'_>, credit_code: &str, meta: &WriteMeta, rule: F) -> Result<Enterprise>
 where
     F: FnOnce(Option<Enterprise>, Micros) -> Result<Outcome>,
 {
-    if let Some(replayed) = idempotency::replay(txn, meta)? {
-        return Ok(replayed);
+    records::apply(txn, &keys::enterprise(credit_code), meta, rule)
+}
+
+impl Record for Enterprise {
+    fn resource_name(&self) -> String {
+        Enterprise::resource_name(self)
     }
-    let key = keys::enterprise(credit_code);
-    let current: Option<Enterprise> = txn.get_record(&key)?;
-    let (kind, mut next) = rule(current.clone(), txn.now())?;
-    let before = current.clone().unwrap_or_default();
-    let field_changes = Enterprise::diff(&before, &next);
-    if kind == ChangeKind::Updated && field_changes.is_empty() {
-        return current.ok_or_else(|| Error::Internal("update of a missing record".into()));
+
+    fn diff(old: &Self, new: &Self) -> Vec<FieldChange> {
+        Enterprise::diff(old, new)
     }
-    next.revision = txn.log(Change {
-        resource: next.resource_name(),
-        kind: kind as i32,
-        field_changes,
-        actor: meta.actor.clone(),
-        origin: meta.origin.clone(),
-        request_id: meta.request_id.clone(),
-        reason: meta.reason.clone(),
-        ..Default::default()
-    });
-    let encoded = put_enterprise(txn, current.as_ref(), &next);
-    idempotency::remember(txn, meta, encoded);
-    Ok(next)
+
+    fn set_revision(&mut self, revision: u64) {
+        self.revision = revision;
+    }
+
+    fn put(txn: &mut Txn<'_>, old: Option<&Self>, new: &Self) -> Result<Vec<u8>> {
+        Ok(put_enterprise(txn, old, new))
+    }
 }
 
 /// Writes an enterprise record with its index entries and counters moved from

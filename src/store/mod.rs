@@ -10,6 +10,7 @@ mod changes;
 pub mod codec;
 mod enterprises;
 mod idempotency;
+mod records;
 pub use enterprises::check_consistency;
 pub mod keys;
 mod writer;

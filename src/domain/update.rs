@@ -1,0 +1,101 @@
+//! Rules every resource's standard methods share: etags (AIP-154) and field
+//! masks (AIP-134).
+
+use crate::error::{Error, FieldViolation, Result};
+
+/// The opaque etag of a record at a revision.
+pub fn etag(revision: u64) -> String {
+    format!("{revision:016x}")
+}
+
+/// ABORTED if the caller sent an etag and it is not the current one.
+pub fn check_etag(name: &str, given: &str, current: &str) -> Result<()> {
+    if given.is_empty() || given == current {
+        return Ok(());
+    }
+    Err(Error::Aborted {
+        reason: "ETAG_MISMATCH",
+        message: format!(
+            "{name} changed since it was read (etag {given} is stale, current is {current}); re-read and retry"
+        ),
+        resource: name.to_string(),
+    })
+}
+
+/// Resolves an update mask against a resource's fields: `*` means every
+/// updatable field; read-only and unknown paths are reported together; the
+/// result is sorted and de-duplicated, and never empty.
+pub fn expand_mask(
+    paths: &[String],
+    updatable: &'static [&'static str],
+    read_only: &[&str],
+    resource: &str,
+) -> Result<Vec<&'static str>> {
+    let mut out: Vec<&'static str> = Vec::new();
+    let mut violations = Vec::new();
+    for path in paths.iter().map(|p| p.trim()) {
+        if path == "*" {
+            out.extend_from_slice(updatable);
+        } else if let Some(known) = updatable.iter().find(|f| **f == path) {
+            out.push(known);
+        } else if read_only.contains(&path) {
+            violations.push(FieldViolation::new(
+                "update_mask",
+                "FIELD_NOT_UPDATABLE",
+                format!("{path:?} cannot be changed by an update"),
+            ));
+        } else {
+            violations.push(FieldViolation::new(
+                "update_mask",
+                "UNKNOWN_FIELD",
+                format!("{path:?} is not a field of {resource} (updatable: {})", updatable.join(", ")),
+            ));
+        }
+    }
+    if !violations.is_empty() {
+        return Err(Error::invalid_fields(violations));
+    }
+    if out.is_empty() {
+        return Err(Error::invalid_field("update_mask", "EMPTY_UPDATE_MASK", "names no field to update"));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UPDATABLE: &[&str] = &["b", "a"];
+
+    fn paths(p: &[&str]) -> Vec<String> {
+        p.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn masks_expand_sort_and_dedupe() {
+        assert_eq!(expand_mask(&paths(&["*"]), UPDATABLE, &[], "R").unwrap(), ["a", "b"]);
+        assert_eq!(expand_mask(&paths(&[" b ", "b"]), UPDATABLE, &[], "R").unwrap(), ["b"]);
+    }
+
+    #[test]
+    fn masks_report_every_bad_path() {
+        let err = expand_mask(&paths(&["x", "etag"]), UPDATABLE, &["etag"], "R").unwrap_err();
+        match err {
+            Error::InvalidArgument { violations, .. } => {
+                let reasons: Vec<&str> = violations.iter().map(|v| v.reason).collect();
+                assert_eq!(reasons, ["UNKNOWN_FIELD", "FIELD_NOT_UPDATABLE"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(expand_mask(&[], UPDATABLE, &[], "R").unwrap_err().reason(), "EMPTY_UPDATE_MASK");
+    }
+
+    #[test]
+    fn etags_are_checked_only_when_given() {
+        assert!(check_etag("r", "", &etag(3)).is_ok());
+        assert!(check_etag("r", &etag(3), &etag(3)).is_ok());
+        assert_eq!(check_etag("r", &etag(2), &etag(3)).unwrap_err().reason(), "ETAG_MISMATCH");
+    }
+}

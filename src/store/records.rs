@@ -1,0 +1,66 @@
+//! The one mutation path every record type shares: idempotent replay, the
+//! domain rule, the change-log entry, the record with whatever derives from
+//! it, and the idempotency record, all in the caller's transaction.
+
+use crate::domain::change::{Change, ChangeKind, WriteMeta};
+use crate::domain::enterprise::FieldChange;
+use crate::domain::time::Micros;
+use crate::error::Result;
+use crate::store::{idempotency, Txn};
+
+/// A record type stored under one key and audited in the change log.
+pub(crate) trait Record: prost::Message + Default + Clone {
+    /// Its resource name, e.g. `enterprises/…`.
+    fn resource_name(&self) -> String;
+    /// The fields that differ, rendered for the change log.
+    fn diff(old: &Self, new: &Self) -> Vec<FieldChange>;
+    /// Sets the revision of its last change.
+    fn set_revision(&mut self, revision: u64);
+    /// Writes the record and everything derived from it (indexes, counters,
+    /// projections); returns the encoded record.
+    fn put(txn: &mut Txn<'_>, old: Option<&Self>, new: &Self) -> Result<Vec<u8>>;
+}
+
+/// Applies `rule` to the record stored under `key`. A request id already used
+/// for the same request returns the original answer without writing.
+pub(crate) fn apply<R, F>(txn: &mut Txn<'_>, key: &[u8], meta: &WriteMeta, rule: F) -> Result<R>
+where
+    R: Record,
+    F: FnOnce(Option<R>, Micros) -> Result<(ChangeKind, R)>,
+{
+    if let Some(replayed) = idempotency::replay(txn, meta)? {
+        return Ok(replayed);
+    }
+    let current: Option<R> = txn.get_record(key)?;
+    let (kind, next) = rule(current.clone(), txn.now())?;
+    commit(txn, current.as_ref(), next, kind, meta)
+}
+
+/// Logs and writes a new state of a record. An update that changes no field
+/// writes nothing and returns the stored record.
+pub(crate) fn commit<R: Record>(
+    txn: &mut Txn<'_>,
+    old: Option<&R>,
+    mut next: R,
+    kind: ChangeKind,
+    meta: &WriteMeta,
+) -> Result<R> {
+    let field_changes = R::diff(&old.cloned().unwrap_or_default(), &next);
+    if let (ChangeKind::Updated, true, Some(old)) = (kind, field_changes.is_empty(), old) {
+        return Ok(old.clone());
+    }
+    let revision = txn.log(Change {
+        resource: next.resource_name(),
+        kind: kind as i32,
+        field_changes,
+        actor: meta.actor.clone(),
+        origin: meta.origin.clone(),
+        request_id: meta.request_id.clone(),
+        reason: meta.reason.clone(),
+        ..Default::default()
+    });
+    next.set_revision(revision);
+    let encoded = R::put(txn, old, &next)?;
+    idempotency::remember(txn, meta, encoded);
+    Ok(next)
+}
