@@ -123,8 +123,18 @@ impl Config {
 
     /// The alliances to seed a new store with (checked by [`Config::parse`]).
     pub fn seed_alliances(&self) -> Vec<Alliance> {
-        let seeds = if self.alliances.is_empty() { default_alliances() } else { self.alliances.clone() };
-        seeds.iter().filter_map(|s| s.to_alliance().ok()).collect()
+        // Only the built-in placeholders are marked as defaults to edit; a
+        // zone's own list is its real alliances.
+        let (seeds, placeholders) =
+            if self.alliances.is_empty() { (default_alliances(), true) } else { (self.alliances.clone(), false) };
+        seeds
+            .iter()
+            .filter_map(|s| s.to_alliance().ok())
+            .map(|mut a| {
+                a.seeded_default = placeholders;
+                a
+            })
+            .collect()
     }
 
     /// Ids of the configured zones.

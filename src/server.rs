@@ -15,6 +15,7 @@ use tonic::transport::Server;
 
 use crate::api::alliance::AllianceApi;
 use crate::api::change::ChangeApi;
+use crate::api::cultivation::CultivationApi;
 use crate::api::enterprise::EnterpriseApi;
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -42,16 +43,28 @@ pub async fn serve(
     let auth = Authenticator::new(config.tokens.clone());
     let rules = Rules { zones: config.zone_ids() };
 
-    let enterprise =
-        v1::enterprise_service_server::EnterpriseServiceServer::new(EnterpriseApi::new(store.clone(), rules))
-            .max_decoding_message_size(limits.max_message_bytes)
-            .max_encoding_message_size(limits.max_message_bytes);
-    let change = v1::change_service_server::ChangeServiceServer::new(ChangeApi::new(store.clone()))
-        .max_decoding_message_size(limits.max_message_bytes)
-        .max_encoding_message_size(limits.max_message_bytes);
-    let alliance = v1::alliance_service_server::AllianceServiceServer::new(AllianceApi::new(store.clone()))
-        .max_decoding_message_size(limits.max_message_bytes)
-        .max_encoding_message_size(limits.max_message_bytes);
+    // Every ladder service gets the same message limits and authentication.
+    macro_rules! service {
+        ($server:path, $api:expr) => {
+            tonic::service::interceptor::InterceptedService::new(
+                <$server>::new($api)
+                    .max_decoding_message_size(limits.max_message_bytes)
+                    .max_encoding_message_size(limits.max_message_bytes),
+                auth.clone(),
+            )
+        };
+    }
+    let enterprise = service!(
+        v1::enterprise_service_server::EnterpriseServiceServer<EnterpriseApi>,
+        EnterpriseApi::new(store.clone(), rules)
+    );
+    let change = service!(v1::change_service_server::ChangeServiceServer<ChangeApi>, ChangeApi::new(store.clone()));
+    let alliance =
+        service!(v1::alliance_service_server::AllianceServiceServer<AllianceApi>, AllianceApi::new(store.clone()));
+    let cultivation = service!(
+        v1::cultivation_service_server::CultivationServiceServer<CultivationApi>,
+        CultivationApi::new(store.clone())
+    );
 
     let seeded =
         store.seed_alliances(config.seed_alliances()).await.map_err(|e| anyhow::anyhow!("seeding alliances: {e}"))?;
@@ -62,7 +75,10 @@ pub async fn serve(
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<v1::enterprise_service_server::EnterpriseServiceServer<EnterpriseApi>>().await;
     health_reporter.set_serving::<v1::change_service_server::ChangeServiceServer<ChangeApi>>().await;
+    health_reporter.set_serving::<v1::alliance_service_server::AllianceServiceServer<AllianceApi>>().await;
+    health_reporter.set_serving::<v1::cultivation_service_server::CultivationServiceServer<CultivationApi>>().await;
 
+    let sweeper = tokio::spawn(sweep_stages(store.clone()));
     let reflection_v1 = reflection_builder().build_v1().context("building reflection v1")?;
     let reflection_v1alpha = reflection_builder().build_v1alpha().context("building reflection v1alpha")?;
 
@@ -81,9 +97,10 @@ pub async fn serve(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(tonic::service::interceptor::InterceptedService::new(enterprise, auth.clone()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(change, auth.clone()))
-        .add_service(tonic::service::interceptor::InterceptedService::new(alliance, auth))
+        .add_service(enterprise)
+        .add_service(change)
+        .add_service(alliance)
+        .add_service(cultivation)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             notify.notify_one();
@@ -100,8 +117,26 @@ pub async fn serve(
             }
         }
     }
+    sweeper.abort();
     tracing::info!("stopped accepting requests; in-flight requests finished");
     Ok(())
+}
+
+/// How often the stage sweeper looks for designations that started or ended.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Records stage changes that happen with time (a certificate expiring, a
+/// future-dated designation starting): at start and every [`SWEEP_INTERVAL`].
+async fn sweep_stages(store: Store) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        match store.sweep_stages(crate::domain::time::Date::today()).await {
+            Ok(0) => {}
+            Ok(changed) => tracing::info!(changed, "stage sweeper recorded stage changes"),
+            Err(e) => tracing::warn!(error = %e, "stage sweep failed; will retry"),
+        }
+    }
 }
 
 /// Reflection over ladder's protos plus the standard types clients need to

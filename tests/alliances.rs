@@ -96,6 +96,7 @@ async fn configured_alliances_replace_the_defaults() {
         alliances(&server).await.list_alliances(v1::ListAlliancesRequest::default()).await.unwrap().into_inner();
     let names: Vec<&str> = listed.alliances.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["alliances/aerospace"]);
+    assert!(!listed.alliances[0].seeded_default, "a zone's own alliances are not placeholders");
 }
 
 #[tokio::test]
@@ -425,4 +426,94 @@ async fn a_firms_memberships_across_alliances_and_alliance_edits() {
         .await
         .unwrap_err();
     expect_error(&status, Code::Aborted, "ETAG_MISMATCH");
+}
+
+#[tokio::test]
+async fn retries_of_multi_record_requests_replay_their_answer() {
+    let server = TestServer::start().await;
+    register(&server, 1, "甲", "C3742").await;
+    register(&server, 2, "乙", "C3742").await;
+    let mut client = alliances(&server).await;
+    join(&mut client, "commercial-space", 1, R::Chair, "2024-01-01").await.unwrap();
+    join(&mut client, "commercial-space", 2, R::Member, "2024-01-01").await.unwrap();
+    join(&mut client, "finance", 1, R::Member, "2024-01-01").await.unwrap();
+
+    // A hand-over writes two memberships; its retry writes nothing.
+    let handover = v1::UpdateMembershipRequest {
+        membership: Some(v1::Membership {
+            name: member("commercial-space", 2),
+            role: R::Chair as i32,
+            ..Default::default()
+        }),
+        previous_chair_role: R::ViceChair as i32,
+        effective_date: "2025-01-01".into(),
+        request_id: "handover-1".into(),
+        ..Default::default()
+    };
+    let first = client.update_membership(handover.clone()).await.expect("hand-over").into_inner();
+    let head = server.store.next_revision().unwrap();
+    let again = client.update_membership(handover).await.expect("retry").into_inner();
+    assert_eq!(first, again);
+    assert_eq!(server.store.next_revision().unwrap(), head, "the retry wrote nothing");
+
+    // A forced enterprise delete ends memberships and remembers the enterprise.
+    let mut firms = server.enterprises().await;
+    let delete = v1::DeleteEnterpriseRequest {
+        name: format!("enterprises/{}", code(1)),
+        force: true,
+        request_id: "delete-1".into(),
+        ..Default::default()
+    };
+    let deleted = firms.delete_enterprise(delete.clone()).await.expect("forced delete with a request id").into_inner();
+    assert!(deleted.delete_time.is_some());
+    let head = server.store.next_revision().unwrap();
+    assert_eq!(firms.delete_enterprise(delete).await.expect("retry").into_inner(), deleted);
+    assert_eq!(server.store.next_revision().unwrap(), head);
+
+    // And so does a forced alliance delete.
+    let retire = v1::DeleteAllianceRequest {
+        name: "alliances/commercial-space".into(),
+        force: true,
+        request_id: "retire-1".into(),
+        ..Default::default()
+    };
+    let retired =
+        client.delete_alliance(retire.clone()).await.expect("forced alliance delete with a request id").into_inner();
+    assert_eq!(client.delete_alliance(retire).await.expect("retry").into_inner(), retired);
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn membership_history_stays_in_date_order_and_system_reasons_are_reserved() {
+    let server = TestServer::start().await;
+    register(&server, 1, "甲", "C3963").await;
+    let mut client = alliances(&server).await;
+    join(&mut client, "drones", 1, R::Member, "2024-01-01").await.unwrap();
+    let role = |role: R, date: &str| v1::UpdateMembershipRequest {
+        membership: Some(v1::Membership { name: member("drones", 1), role: role as i32, ..Default::default() }),
+        effective_date: date.into(),
+        ..Default::default()
+    };
+    client.update_membership(role(R::Director, "2025-06-01")).await.unwrap();
+    let before = server.store.next_revision().unwrap();
+    let status = client.update_membership(role(R::ViceChair, "2024-06-01")).await.unwrap_err();
+    expect_error(&status, Code::InvalidArgument, "EVENT_OUT_OF_ORDER");
+    let end = |date: &str, reason: EndReason| v1::EndMembershipRequest {
+        name: member("drones", 1),
+        end_date: date.into(),
+        reason: reason as i32,
+        ..Default::default()
+    };
+    let status = client.end_membership(end("2024-03-01", EndReason::Withdrew)).await.unwrap_err();
+    expect_error(&status, Code::InvalidArgument, "EVENT_OUT_OF_ORDER");
+    let status = client.end_membership(end("2025-07-01", EndReason::EnterpriseDeleted)).await.unwrap_err();
+    expect_error(&status, Code::InvalidArgument, "SYSTEM_REASON");
+    assert_eq!(server.store.next_revision().unwrap(), before, "refused changes wrote nothing");
+    client.end_membership(end("2025-07-01", EndReason::Withdrew)).await.unwrap();
+    let status = join(&mut client, "drones", 1, R::Member, "2025-07-01").await.unwrap_err();
+    expect_error(&status, Code::InvalidArgument, "REJOIN_BEFORE_END");
+    // An active member re-added as chair hears that it is already a member.
+    join(&mut client, "drones", 1, R::Member, "2025-08-01").await.unwrap();
+    let status = join(&mut client, "drones", 1, R::Chair, "").await.unwrap_err();
+    expect_error(&status, Code::AlreadyExists, "RESOURCE_ALREADY_EXISTS");
 }

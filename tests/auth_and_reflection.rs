@@ -105,6 +105,11 @@ async fn health_and_reflection_stay_open_and_list_every_service() {
         .expect("health without token")
         .into_inner();
     assert_eq!(reply.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    for service in ["ladder.v1.ChangeService", "ladder.v1.AllianceService", "ladder.v1.CultivationService"] {
+        let request = tonic_health::pb::HealthCheckRequest { service: service.into() };
+        let reply = health.check(request).await.unwrap_or_else(|e| panic!("{service}: {e:?}")).into_inner();
+        assert_eq!(reply.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32, "{service}");
+    }
 
     let mut v1client = r1::server_reflection_client::ServerReflectionClient::new(channel.clone());
     let request = r1::ServerReflectionRequest {
@@ -120,7 +125,13 @@ async fn health_and_reflection_stay_open_and_list_every_service() {
         }
         other => panic!("unexpected {other:?}"),
     };
-    for wanted in ["ladder.v1.EnterpriseService", "ladder.v1.ChangeService", "grpc.health.v1.Health"] {
+    for wanted in [
+        "ladder.v1.EnterpriseService",
+        "ladder.v1.ChangeService",
+        "ladder.v1.AllianceService",
+        "ladder.v1.CultivationService",
+        "grpc.health.v1.Health",
+    ] {
         assert!(services.iter().any(|s| s == wanted), "{wanted} missing from {services:?}");
     }
 

@@ -251,4 +251,10 @@ async fn alliance_rosters_with_the_cli() {
     let out =
         ladder(args(&server, &["alliance", "update", "hydrogen", "--secretariat", "西安氢能研究院", "--json"])).await;
     assert_eq!(json(&out)["secretariat"], "西安氢能研究院");
+    let out = ladder(args(&server, &["alliance", "delete", "commercial-space"])).await;
+    assert!(stderr(&out).contains("ACTIVE_MEMBERS"), "{}", stderr(&out));
+    let out = ladder(args(&server, &["alliance", "delete", "commercial-space", "--force", "--json"])).await;
+    assert_eq!(json(&out)["deleted"], true);
+    let out = ladder(args(&server, &["alliance", "undelete", "commercial-space", "--json"])).await;
+    assert_eq!(json(&out)["deleted"], false);
 }

@@ -67,9 +67,19 @@ fn role_of(field: &str, value: i32) -> Result<Role> {
         .map_err(|_| Error::invalid_field(field, "INVALID_ROLE", format!("{value} is not a MembershipRole")))
 }
 
+/// The end reason of a request; the reasons the system records on forced
+/// deletes cannot be given by hand.
 fn end_reason_of(value: i32) -> Result<EndReason> {
-    EndReason::try_from(value)
-        .map_err(|_| Error::invalid_field("reason", "INVALID_REASON", format!("{value} is not an EndReason")))
+    match EndReason::try_from(value) {
+        Ok(EndReason::AllianceDissolved | EndReason::EnterpriseDeleted) => Err(Error::invalid_field(
+            "reason",
+            "SYSTEM_REASON",
+            "ALLIANCE_DISSOLVED and ENTERPRISE_DELETED are recorded by forced deletes; \
+             use WITHDREW, LAPSED, EXPELLED, ORGANISATION_DISSOLVED or OTHER",
+        )),
+        Ok(reason) => Ok(reason),
+        Err(_) => Err(Error::invalid_field("reason", "INVALID_REASON", format!("{value} is not an EndReason"))),
+    }
 }
 
 /// Parses the `ListMemberships` filter: `state`, `role`, `credit_code`, ANDed.

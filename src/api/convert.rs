@@ -23,7 +23,13 @@ pub fn enterprise_to_pb(e: Enterprise) -> v1::Enterprise {
     let org_type = OrganisationType::from_code(e.credit_code.get(0..2).unwrap_or(""));
     let registration_region = e.credit_code.get(2..8).unwrap_or("").to_string();
     let industry_name = IndustryCode::parse(&e.industry_code).ok().and_then(|c| c.name()).unwrap_or("").to_string();
+    let today = crate::domain::time::Date::today();
+    let stage = e.stage_on(today) as i32;
+    let stage_since =
+        crate::domain::ladder::since_from_spans(&e.stage_spans, today).map(|d| d.to_string()).unwrap_or_default();
     v1::Enterprise {
+        stage,
+        stage_since,
         name: e.resource_name(),
         uid: uuid::Uuid::from_slice(&e.uid).map(|u| u.to_string()).unwrap_or_default(),
         etag: e.etag(),

@@ -5,6 +5,7 @@
 pub mod alliance;
 pub mod change;
 pub mod convert;
+pub mod cultivation;
 pub mod enterprise;
 pub mod page_token;
 pub mod status;

@@ -55,6 +55,27 @@ pub enum AllianceCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Retire an alliance (refused while it has active members, unless --force
+    /// ends their memberships).
+    Delete {
+        /// Alliance id.
+        id: String,
+        /// End the active memberships too.
+        #[arg(long)]
+        force: bool,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Restore a retired alliance.
+    Undelete {
+        /// Alliance id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Change an alliance's name, kind, description or secretariat.
     Update {
         /// Alliance id.
@@ -103,7 +124,8 @@ pub enum MemberCommand {
         alliance: String,
         /// The firm's credit code.
         credit_code: String,
-        /// WITHDREW, LAPSED, EXPELLED, ORGANISATION_DISSOLVED or OTHER.
+        /// WITHDREW, LAPSED, EXPELLED, ORGANISATION_DISSOLVED or OTHER (the
+        /// reasons of forced deletes are recorded by the server only).
         #[arg(long)]
         reason: String,
         /// Last day YYYY-MM-DD (default today).
@@ -258,7 +280,9 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
         AllianceCommand::List { client, .. }
         | AllianceCommand::Show { client, .. }
         | AllianceCommand::Create { client, .. }
-        | AllianceCommand::Update { client, .. } => client.clone(),
+        | AllianceCommand::Update { client, .. }
+        | AllianceCommand::Delete { client, .. }
+        | AllianceCommand::Undelete { client, .. } => client.clone(),
     };
     let json_out = args.json;
     let mut client = match client_for(&args).await {
@@ -383,6 +407,19 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
                 .await
                 .map(|r| show(r.get_ref()))
         }
+        AllianceCommand::Delete { id, force, reason, .. } => client
+            .delete_alliance(v1::DeleteAllianceRequest {
+                name: format!("alliances/{id}"),
+                force,
+                reason,
+                ..Default::default()
+            })
+            .await
+            .map(|r| show(r.get_ref())),
+        AllianceCommand::Undelete { id, .. } => client
+            .undelete_alliance(v1::UndeleteAllianceRequest { name: format!("alliances/{id}"), ..Default::default() })
+            .await
+            .map(|r| show(r.get_ref())),
         AllianceCommand::Update { id, name, kind, description, secretariat, .. } => {
             let mut a = v1::Alliance { name: format!("alliances/{id}"), ..Default::default() };
             let mut mask = Vec::new();

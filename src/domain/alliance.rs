@@ -426,8 +426,14 @@ impl Alliance {
         if self.kind() == AllianceKind::Unspecified {
             v.push(FieldViolation::new("kind", "REQUIRED", "is required (industry, finance, talent or other)"));
         }
-        if !self.founding_date.is_empty() && Date::parse(&self.founding_date).is_none() {
-            v.push(FieldViolation::new("founding_date", "INVALID_DATE", "use YYYY-MM-DD"));
+        match Date::parse(&self.founding_date) {
+            None if !self.founding_date.is_empty() => {
+                v.push(FieldViolation::new("founding_date", "INVALID_DATE", "use YYYY-MM-DD"))
+            }
+            Some(d) if d > Date::today() => {
+                v.push(FieldViolation::new("founding_date", "DATE_IN_FUTURE", format!("{d} is in the future")))
+            }
+            _ => {}
         }
         if v.is_empty() {
             Ok(())
@@ -643,11 +649,11 @@ pub fn join(
     match current {
         Some(m) if m.is_active() => Err(Error::AlreadyExists { resource: m.resource_name(), deleted: false }),
         Some(mut m) => {
-            if Date::parse(&m.end_date).is_some_and(|ended| date < ended) {
+            if Date::parse(&m.end_date).is_some_and(|ended| date <= ended) {
                 return Err(Error::invalid_field(
                     "membership.join_date",
                     "REJOIN_BEFORE_END",
-                    format!("{date} is before the previous period ended ({})", m.end_date),
+                    format!("{date} is not after the previous period's last day ({})", m.end_date),
                 ));
             }
             m.state = MembershipState::Active as i32;
@@ -678,6 +684,19 @@ pub fn join(
     }
 }
 
+/// Refuses an event dated before the membership's latest event, so the
+/// history stays in date order and the current state is the latest one.
+fn check_in_order(m: &Membership, field: &str, date: Date) -> Result<()> {
+    match m.events.iter().filter_map(|e| Date::parse(&e.date)).max() {
+        Some(last) if date < last => Err(Error::invalid_field(
+            field,
+            "EVENT_OUT_OF_ORDER",
+            format!("{date} is before the latest event of {} ({last})", m.resource_name()),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Changes the role of an active membership, as a dated event.
 pub fn change_role(mut m: Membership, role: Role, date: Date, by: &Recorded<'_>) -> Result<Membership> {
     if role == Role::Unspecified {
@@ -696,6 +715,7 @@ pub fn change_role(mut m: Membership, role: Role, date: Date, by: &Recorded<'_>)
             format!("{date} is before the member joined ({})", m.join_date),
         ));
     }
+    check_in_order(&m, "effective_date", date)?;
     if m.role == role as i32 {
         return Ok(m);
     }
@@ -734,6 +754,7 @@ pub fn end(mut m: Membership, date: Date, reason: EndReason, note: &str, by: &Re
             format!("{date} is before the member joined ({})", m.join_date),
         ));
     }
+    check_in_order(&m, "end_date", date)?;
     m.state = MembershipState::Ended as i32;
     m.end_date = date.to_string();
     m.end_reason = reason as i32;
@@ -777,7 +798,8 @@ pub struct AllianceSeed {
 }
 
 impl AllianceSeed {
-    /// The alliance record this seed creates.
+    /// The alliance record this seed creates (not marked as a default: the
+    /// caller marks the built-in placeholders).
     pub fn to_alliance(&self) -> Result<Alliance> {
         check_alliance_id("alliances.id", &self.id)?;
         let kind = AllianceKind::parse(&self.kind).ok_or_else(|| {
@@ -792,7 +814,6 @@ impl AllianceSeed {
             display_name: self.display_name.clone(),
             kind: kind as i32,
             description: self.description.clone(),
-            seeded_default: true,
             ..Default::default()
         };
         a.validate()?;
@@ -874,7 +895,6 @@ mod tests {
         assert_eq!(seeds.len(), 9);
         let alliances: Vec<Alliance> = seeds.iter().map(|s| s.to_alliance().unwrap()).collect();
         assert_eq!(alliances.iter().filter(|a| a.kind() == AllianceKind::Industry).count(), 7);
-        assert!(alliances.iter().all(|a| a.seeded_default));
     }
 
     #[test]
@@ -923,6 +943,23 @@ mod tests {
     }
 
     #[test]
+    fn events_stay_in_date_order() {
+        let (_, m) = join(None, "drones", "X", Role::Member, d("2024-01-01"), "", &by()).unwrap();
+        let m = change_role(m, Role::Director, d("2025-06-01"), &by()).unwrap();
+        assert_eq!(
+            change_role(m.clone(), Role::ViceChair, d("2024-06-01"), &by()).unwrap_err().reason(),
+            "EVENT_OUT_OF_ORDER"
+        );
+        assert_eq!(
+            end(m.clone(), d("2024-03-01"), EndReason::Withdrew, "", &by()).unwrap_err().reason(),
+            "EVENT_OUT_OF_ORDER"
+        );
+        let ended = end(m, d("2025-06-10"), EndReason::Withdrew, "", &by()).unwrap();
+        let err = join(Some(ended), "drones", "X", Role::Member, d("2025-06-10"), "", &by()).unwrap_err();
+        assert_eq!(err.reason(), "REJOIN_BEFORE_END", "the end date is the last day of the old period");
+    }
+
+    #[test]
     fn roles_parse_in_every_spelling() {
         assert_eq!(Role::parse("chair"), Some(Role::Chair));
         assert_eq!(Role::parse("MEMBERSHIP_ROLE_VICE_CHAIR"), Some(Role::ViceChair));
@@ -934,6 +971,7 @@ mod tests {
     #[test]
     fn editing_a_seeded_alliance_clears_the_default_mark() {
         let mut a = default_alliances()[0].to_alliance().unwrap();
+        a.seeded_default = true;
         a.revision = 1;
         let patch = Alliance { display_name: "西安商业航天产业联盟".into(), ..Default::default() };
         let (_, updated) =

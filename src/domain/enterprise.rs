@@ -11,6 +11,7 @@ use crate::domain::alliance::ActiveMembership;
 use crate::domain::change::ChangeKind;
 use crate::domain::credit_code::CreditCode;
 use crate::domain::industry::IndustryCode;
+use crate::domain::ladder::{self, Stage, StageSpan};
 use crate::domain::time::{Date, Micros};
 use crate::domain::update;
 use crate::error::{Error, FieldViolation, Result};
@@ -107,6 +108,18 @@ pub struct Enterprise {
     /// rewritten in the same batch as every membership change.
     #[prost(message, repeated, tag = "22")]
     pub memberships: Vec<ActiveMembership>,
+    /// The date ranges of its designations that ever counted: enough to
+    /// derive its stage on any date. Rewritten with every designation change.
+    #[prost(message, repeated, tag = "23")]
+    pub stage_spans: Vec<StageSpan>,
+    /// The stage its `stage` index entry reflects (as of the last designation
+    /// change or expiry sweep); reads always derive the stage afresh.
+    #[prost(enumeration = "Stage", tag = "24")]
+    pub indexed_stage: i32,
+    /// The next date its derived stage may change (a span starts or ends);
+    /// the expiry sweeper visits it then. Empty when nothing is pending.
+    #[prost(string, tag = "25")]
+    pub next_stage_check: String,
 }
 
 /// An earlier legal name (曾用名).
@@ -195,6 +208,9 @@ const READ_ONLY_FIELDS: &[&str] = &[
     "update_time",
     "delete_time",
     "delete_reason",
+    "memberships",
+    "stage",
+    "stage_since",
 ];
 
 impl Enterprise {
@@ -206,6 +222,31 @@ impl Enterprise {
     /// Resource name `enterprises/{credit_code}`.
     pub fn resource_name(&self) -> String {
         resource_name(&self.credit_code)
+    }
+
+    /// The stage on `d`, derived from the projection of its designations.
+    pub fn stage_on(&self, d: Date) -> Stage {
+        ladder::stage_from_spans(&self.stage_spans, d)
+    }
+
+    /// Sets the stage projection from its spans as of `today`: the stage the
+    /// index reflects and the next date the stage may change. Returns whether
+    /// the indexed stage changed.
+    pub fn reproject_stage(&mut self, spans: Vec<StageSpan>, today: Date) -> bool {
+        self.stage_spans = spans;
+        let stage = ladder::stage_from_spans(&self.stage_spans, today) as i32;
+        let changed = stage != self.indexed_stage;
+        self.indexed_stage = stage;
+        self.next_stage_check = self
+            .stage_spans
+            .iter()
+            .flat_map(|s| [Date::parse(&s.from), Date::parse(&s.until)])
+            .flatten()
+            .filter(|d| *d > today)
+            .min()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        changed
     }
 
     /// Opaque etag of the stored state (AIP-154).

@@ -36,6 +36,8 @@ pub enum Field {
     ServiceCommissioner,
     /// `alliance`: active member of the alliance with this id.
     Alliance,
+    /// `stage`: the cultivation stage today, compared by rung.
+    Stage,
     /// `display_name`: exact (`=`) or substring of current or former names (`:`).
     DisplayName,
     /// `credit_code`: exact.
@@ -61,6 +63,7 @@ impl Field {
         ("tags", Field::Tags),
         ("service_commissioner", Field::ServiceCommissioner),
         ("alliance", Field::Alliance),
+        ("stage", Field::Stage),
         ("display_name", Field::DisplayName),
         ("credit_code", Field::CreditCode),
         ("deleted", Field::Deleted),
@@ -153,11 +156,15 @@ impl Condition {
                 | Field::Zone
                 | Field::OrganisationType
                 | Field::ServiceCommissioner
-                | Field::Alliance,
+                | Field::Alliance
+                | Field::Stage,
                 Op::Eq,
                 Value::Text(v),
             )
-            | (Field::Tags, Op::Eq | Op::Has, Value::Text(v)) => Some((self.field, v)),
+            | (Field::Tags, Op::Eq | Op::Has, Value::Text(v)) => {
+                // Firms off the ladder have no stage index entry: scan for them.
+                (self.field != Field::Stage || v != "0").then_some((self.field, v.as_str()))
+            }
             _ => None,
         }
     }
@@ -185,6 +192,11 @@ impl Condition {
             Field::OrganisationType => self.eq_or_ne(e.credit_code.get(0..2) == Some(text(&self.value))),
             Field::ServiceCommissioner => self.eq_or_ne(e.service_commissioner == text(&self.value)),
             Field::Alliance => self.eq_or_ne(e.memberships.iter().any(|m| m.alliance_id == text(&self.value))),
+            Field::Stage => {
+                let have = e.stage_on(Date::today()) as i32;
+                let want: i32 = text(&self.value).parse().unwrap_or(0);
+                self.compare(have.cmp(&want))
+            }
             Field::Tags => {
                 let has = e.tags.iter().any(|t| t == text(&self.value));
                 if self.op == Op::Ne {
@@ -559,6 +571,15 @@ fn typed_value(field: Field, op: Op, raw: &str) -> Result<Value> {
             } else {
                 Err(bad_value(format!("{raw:?} is not a 2-, 4- or 6-digit region code")))
             }
+        }
+        Field::Stage => {
+            if op == Op::Has {
+                return Err(bad_op());
+            }
+            // Stored as the rung number, the value of the stage index.
+            crate::domain::ladder::Stage::parse(raw).map(|st| Value::Text((st as i32).to_string())).ok_or_else(|| {
+                bad_value(format!("{raw:?} is not a stage (STAGE_NURTURE … STAGE_LISTED, or STAGE_UNSPECIFIED)"))
+            })
         }
         Field::Alliance => {
             if !matches!(op, Op::Eq | Op::Ne) {

@@ -5,6 +5,7 @@
 //! - [`industry`]: GB/T 4754-2017 industry codes (国民经济行业分类).
 //! - [`change`]: the change-log entry and write metadata.
 //! - [`enterprise`]: the enterprise record, its validation, field masks and diffs.
+//! - [`ladder`]: the cultivation ladder: designations, derived stages, history.
 //! - [`filter`]: the AIP-160 filter language of `ListEnterprises`.
 //! - [`time`]: timestamps and calendar dates.
 //! - [`update`]: etags and field masks, shared by every resource.
@@ -15,5 +16,6 @@ pub mod credit_code;
 pub mod enterprise;
 pub mod filter;
 pub mod industry;
+pub mod ladder;
 pub mod time;
 pub mod update;

@@ -80,6 +80,30 @@ impl Date {
     pub fn ymd(self) -> (i64, u32, u32) {
         civil_from_days(self.days)
     }
+
+    /// The date `n` days later (earlier for negative `n`).
+    pub fn add_days(self, n: i64) -> Date {
+        Date { days: self.days + n }
+    }
+
+    /// The same day `n` years later (28 February for a 29 February that
+    /// does not exist then).
+    pub fn add_years(self, n: i64) -> Date {
+        let (y, m, d) = self.ymd();
+        let mut day = d;
+        loop {
+            let candidate = Date { days: days_from_civil(y + n, m, day) };
+            if candidate.ymd() == (y + n, m, day) || day <= 28 {
+                return candidate;
+            }
+            day -= 1;
+        }
+    }
+
+    /// Days from `earlier` to `self` (negative if `earlier` is later).
+    pub fn days_since(self, earlier: Date) -> i64 {
+        self.days - earlier.days
+    }
 }
 
 impl std::fmt::Display for Date {
@@ -125,6 +149,13 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
+    }
+
+    #[test]
+    fn years_are_added_on_the_calendar() {
+        assert_eq!(Date::parse("2024-01-01").unwrap().add_years(3).to_string(), "2027-01-01");
+        assert_eq!(Date::parse("2024-02-29").unwrap().add_years(1).to_string(), "2025-02-28");
+        assert_eq!(Date::parse("2024-03-01").unwrap().add_days(-1).to_string(), "2024-02-29");
     }
 
     #[test]

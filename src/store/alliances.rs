@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::alliance::{self, Alliance, EndReason, EventKind, Membership, MembershipState, Recorded, Role};
+use crate::domain::alliance::{
+    self, ActiveMembership, Alliance, EndReason, EventKind, Membership, MembershipState, Recorded, Role,
+};
 use crate::domain::change::{ChangeKind, WriteMeta};
 use crate::domain::enterprise::{Enterprise, FieldChange};
 use crate::domain::industry::IndustryCode;
@@ -221,13 +223,21 @@ impl Store {
             }
             let by = recorded(txn, &meta);
             let date = alliance::effective_date("membership.join_date", &date, by.today)?;
-            if role == Role::Chair {
-                refuse_second_chair(txn, &alliance_id, &credit_code)?;
-            }
             let key = keys::membership(&alliance_id, &credit_code);
             let current: Option<Membership> = txn.get_record(&key)?;
             let (kind, next) = alliance::join(current.clone(), &alliance_id, &credit_code, role, date, &note, &by)?;
-            records::commit(txn, current.as_ref(), next, kind, &meta)
+            if role == Role::Chair {
+                if let Some(chair) = chair_of(txn, &alliance_id)?.filter(|c| c.credit_code != credit_code) {
+                    return Err(chair_taken(
+                        &chair,
+                        "add the firm with another role, then hand the chair over \
+                         (UpdateMembership with previous_chair_role; CLI: ladder member role … CHAIR --previous-chair-role ROLE)",
+                    ));
+                }
+            }
+            let stored = records::commit(txn, current.as_ref(), next, kind, &meta)?;
+            records::answer(txn, &meta, &stored);
+            Ok(stored)
         })
         .await
     }
@@ -249,22 +259,34 @@ impl Store {
             let current = existing_membership(txn, &alliance_id, &credit_code, &update.etag)?;
             let by = recorded(txn, &meta);
             let mut next = current.clone();
+            if let Some(outgoing) = update.previous_chair_role {
+                if matches!(outgoing, Role::Chair | Role::Unspecified) {
+                    return Err(Error::invalid_field(
+                        "previous_chair_role",
+                        "INVALID_ROLE",
+                        "the outgoing chair needs a role other than CHAIR",
+                    ));
+                }
+            }
             if let Some(role) = update.role {
                 if role == Role::Chair && current.role != Role::Chair as i32 && current.is_active() {
                     match (chair_of(txn, &alliance_id)?, update.previous_chair_role) {
                         (Some(chair), Some(outgoing)) if chair.credit_code != credit_code => {
-                            if matches!(outgoing, Role::Chair | Role::Unspecified) {
-                                return Err(Error::invalid_field(
-                                    "previous_chair_role",
-                                    "INVALID_ROLE",
-                                    "the outgoing chair needs a role other than CHAIR",
-                                ));
-                            }
-                            let stepped_down = alliance::change_role(chair.clone(), outgoing, update.date, &by)?;
+                            let stepped_down = alliance::change_role(chair.clone(), outgoing, update.date, &by)
+                                .map_err(|e| Error::FailedPrecondition {
+                                    reason: "HANDOVER_REFUSED",
+                                    message: format!(
+                                        "the outgoing chair {} cannot step down: {e}",
+                                        chair.resource_name()
+                                    ),
+                                })?;
                             records::commit(txn, Some(&chair), stepped_down, ChangeKind::Updated, &meta)?;
                         }
                         (Some(chair), None) if chair.credit_code != credit_code => {
-                            return Err(chair_taken(&chair));
+                            return Err(chair_taken(
+                                &chair,
+                                "hand it over by also setting previous_chair_role (CLI: --previous-chair-role ROLE)",
+                            ));
                         }
                         _ => {}
                     }
@@ -279,7 +301,9 @@ impl Store {
                 return Ok(current);
             }
             next.update_time = by.now;
-            records::commit(txn, Some(&current), next, ChangeKind::Updated, &meta)
+            let stored = records::commit(txn, Some(&current), next, ChangeKind::Updated, &meta)?;
+            records::answer(txn, &meta, &stored);
+            Ok(stored)
         })
         .await
     }
@@ -304,7 +328,9 @@ impl Store {
             let by = recorded(txn, &meta);
             let date = alliance::effective_date("end_date", &date, by.today)?;
             let next = alliance::end(current.clone(), date, reason, &note, &by)?;
-            records::commit(txn, Some(&current), next, ChangeKind::Updated, &meta)
+            let stored = records::commit(txn, Some(&current), next, ChangeKind::Updated, &meta)?;
+            records::answer(txn, &meta, &stored);
+            Ok(stored)
         })
         .await
     }
@@ -469,10 +495,9 @@ impl Record for Alliance {
         self.revision = revision;
     }
 
-    fn put(txn: &mut Txn<'_>, _old: Option<&Self>, new: &Self) -> Result<Vec<u8>> {
-        let encoded = codec::encode(new);
-        txn.put(keys::alliance(&new.id), encoded.clone());
-        Ok(encoded)
+    fn put(txn: &mut Txn<'_>, _old: Option<&Self>, new: &Self) -> Result<()> {
+        txn.put(keys::alliance(&new.id), codec::encode(new));
+        Ok(())
     }
 }
 
@@ -491,9 +516,8 @@ impl Record for Membership {
         self.revision = revision;
     }
 
-    fn put(txn: &mut Txn<'_>, _old: Option<&Self>, new: &Self) -> Result<Vec<u8>> {
-        let encoded = codec::encode(new);
-        txn.put(keys::membership(&new.alliance_id, &new.credit_code), encoded.clone());
+    fn put(txn: &mut Txn<'_>, _old: Option<&Self>, new: &Self) -> Result<()> {
+        txn.put(keys::membership(&new.alliance_id, &new.credit_code), codec::encode(new));
         txn.put(keys::member_of(&new.credit_code, &new.alliance_id), Vec::new());
         let firm: Option<Enterprise> = txn.get_record(&keys::enterprise(&new.credit_code))?;
         if let Some(firm) = firm {
@@ -507,7 +531,7 @@ impl Record for Membership {
                 put_enterprise(txn, Some(&firm), &projected);
             }
         }
-        Ok(encoded)
+        Ok(())
     }
 }
 
@@ -546,36 +570,29 @@ fn chair_of(txn: &Txn<'_>, alliance_id: &str) -> Result<Option<Membership>> {
         .find(|m| m.is_active() && m.role == Role::Chair as i32))
 }
 
-fn refuse_second_chair(txn: &Txn<'_>, alliance_id: &str, credit_code: &str) -> Result<()> {
-    match chair_of(txn, alliance_id)? {
-        Some(chair) if chair.credit_code != credit_code => Err(chair_taken(&chair)),
-        _ => Ok(()),
-    }
-}
-
-fn chair_taken(chair: &Membership) -> Error {
+fn chair_taken(chair: &Membership, advice: &str) -> Error {
     Error::FailedPrecondition {
         reason: "CHAIR_TAKEN",
         message: format!(
-            "alliances/{} already has a chair (enterprises/{}): hand the chair over by setting previous_chair_role",
+            "alliances/{} already has a chair (enterprises/{}): {advice}",
             chair.alliance_id, chair.credit_code
         ),
     }
 }
 
-/// Alliance ids of every firm's active memberships, from the membership
-/// records (for the consistency check of the enterprise projections).
-pub(crate) fn active_alliances_by_firm(tree: &sled::Tree) -> Result<BTreeMap<String, Vec<String>>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+/// The projection every firm's active memberships should have, from the
+/// membership records (for the consistency check of Enterprise.memberships).
+pub(crate) fn expected_projections(tree: &sled::Tree) -> Result<BTreeMap<String, Vec<ActiveMembership>>> {
+    let mut out: BTreeMap<String, Vec<ActiveMembership>> = BTreeMap::new();
     for entry in tree.scan_prefix([keys::MEMBERSHIP]) {
         let (_, value) = entry?;
         let m: Membership = codec::decode(&value)?;
         if m.is_active() {
-            out.entry(m.credit_code).or_default().push(m.alliance_id);
+            out.entry(m.credit_code.clone()).or_default().push(m.projection());
         }
     }
-    for ids in out.values_mut() {
-        ids.sort();
+    for projections in out.values_mut() {
+        projections.sort_by(|a, b| a.alliance_id.cmp(&b.alliance_id));
     }
     Ok(out)
 }

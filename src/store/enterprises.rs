@@ -46,8 +46,13 @@ const IDX_NAME: u8 = b'n';
 const IDX_CREATED: u8 = b'k';
 /// Index of active alliance memberships (value: alliance id).
 pub(crate) const IDX_ALLIANCE: u8 = b'a';
+/// Index of the stage as of the last designation change or sweep (value: rung number).
+const IDX_STAGE: u8 = b's';
+/// Index of the next date a firm's stage may change (value: `YYYY-MM-DD`), for the sweeper.
+pub(crate) const IDX_STAGE_DUE: u8 = b'T';
 /// Indexes whose values are counted (the equality indexes filters use).
-const COUNTED: &[u8] = &[IDX_INDUSTRY, IDX_REGION, IDX_ZONE, IDX_ORG_TYPE, IDX_TAG, IDX_COMMISSIONER, IDX_ALLIANCE];
+const COUNTED: &[u8] =
+    &[IDX_INDUSTRY, IDX_REGION, IDX_ZONE, IDX_ORG_TYPE, IDX_TAG, IDX_COMMISSIONER, IDX_ALLIANCE, IDX_STAGE];
 
 /// The sort order of a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -326,19 +331,18 @@ impl Record for Enterprise {
         self.revision = revision;
     }
 
-    fn put(txn: &mut Txn<'_>, old: Option<&Self>, new: &Self) -> Result<Vec<u8>> {
-        Ok(put_enterprise(txn, old, new))
+    fn put(txn: &mut Txn<'_>, old: Option<&Self>, new: &Self) -> Result<()> {
+        put_enterprise(txn, old, new);
+        Ok(())
     }
 }
 
 /// Writes an enterprise record with its index entries and counters moved from
-/// `old`'s to `new`'s; returns the encoded record. Logs nothing: callers log.
-pub(crate) fn put_enterprise(txn: &mut Txn<'_>, old: Option<&Enterprise>, new: &Enterprise) -> Vec<u8> {
+/// `old`'s to `new`'s. Logs nothing: callers log.
+pub(crate) fn put_enterprise(txn: &mut Txn<'_>, old: Option<&Enterprise>, new: &Enterprise) {
     reindex(txn, old, new);
     recount(txn, old, new);
-    let encoded = codec::encode(new);
-    txn.put(keys::enterprise(&new.credit_code), encoded.clone());
-    encoded
+    txn.put(keys::enterprise(&new.credit_code), codec::encode(new));
 }
 
 fn index_of(field: Field) -> u8 {
@@ -350,6 +354,7 @@ fn index_of(field: Field) -> u8 {
         Field::Tags => IDX_TAG,
         Field::ServiceCommissioner => IDX_COMMISSIONER,
         Field::Alliance => IDX_ALLIANCE,
+        Field::Stage => IDX_STAGE,
         // Only the fields above are returned by `Condition::index_lookup`.
         _ => IDX_NAME,
     }
@@ -382,6 +387,12 @@ fn index_values(e: &Enterprise) -> Vec<(u8, Vec<u8>)> {
     }
     for m in &e.memberships {
         out.push((IDX_ALLIANCE, m.alliance_id.as_bytes().to_vec()));
+    }
+    if e.indexed_stage != 0 {
+        out.push((IDX_STAGE, e.indexed_stage.to_string().into_bytes()));
+    }
+    if !e.next_stage_check.is_empty() {
+        out.push((IDX_STAGE_DUE, e.next_stage_check.as_bytes().to_vec()));
     }
     out.push((IDX_NAME, e.display_name.as_bytes().to_vec()));
     out.push((IDX_CREATED, keys::ordered_i64(e.create_time).to_vec()));
@@ -436,7 +447,7 @@ fn reindex(txn: &mut Txn<'_>, old: Option<&Enterprise>, new: &Enterprise) {
 pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
     let tree = store.tree();
     let mut problems = Vec::new();
-    let mut memberships = super::alliances::active_alliances_by_firm(tree)?;
+    let mut memberships = super::alliances::expected_projections(tree)?;
     let mut expected = BTreeSet::new();
     let mut expected_counts: std::collections::BTreeMap<Vec<u8>, u64> = std::collections::BTreeMap::new();
     for entry in tree.scan_prefix([keys::ENTERPRISE]) {
@@ -445,12 +456,9 @@ pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
         if key[1..] != *record.credit_code.as_bytes() {
             problems.push(format!("record under {:?} holds {}", String::from_utf8_lossy(&key), record.credit_code));
         }
-        let projected: Vec<String> = record.memberships.iter().map(|m| m.alliance_id.clone()).collect();
-        if projected != memberships.remove(&record.credit_code).unwrap_or_default() {
-            problems.push(format!(
-                "{} projects memberships {projected:?} that its membership records disagree with",
-                record.resource_name()
-            ));
+        if record.memberships != memberships.remove(&record.credit_code).unwrap_or_default() {
+            problems
+                .push(format!("{} projects memberships its membership records disagree with", record.resource_name()));
         }
         for key in counters_of(&record) {
             *expected_counts.entry(key).or_default() += 1;

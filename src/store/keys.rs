@@ -14,6 +14,8 @@
 //! | `A`    | `A` alliance_id                             | alliance record           |
 //! | `B`    | `B` alliance_id `0x00` credit_code          | membership record         |
 //! | `F`    | `F` credit_code `0x00` alliance_id          | empty (firm → alliances)  |
+//! | `D`    | `D` credit_code `0x00` designation_id       | designation record        |
+//! | `Z`    | `Z` kind (i32 BE) certificate_number        | designation name (claim)  |
 //!
 //! Index values never contain `0x00` (they are validated text), so the
 //! separator keeps `X i C37 0x00 …` from colliding with `X i C374 …`.
@@ -47,6 +49,10 @@ pub const ALLIANCE: u8 = b'A';
 pub const MEMBERSHIP: u8 = b'B';
 /// Prefix of the firm → alliances membership index.
 pub const MEMBER_OF: u8 = b'F';
+/// Prefix of designation records.
+pub const DESIGNATION: u8 = b'D';
+/// Prefix of certificate-number claims.
+pub const CERTIFICATE: u8 = b'Z';
 /// Metadata: the alliances were seeded (never seed twice).
 pub const META_SEEDED: &[u8] = b"Mseeded-alliances";
 

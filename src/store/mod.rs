@@ -10,6 +10,7 @@ mod changes;
 pub mod codec;
 mod enterprises;
 mod idempotency;
+mod ladder;
 mod records;
 pub use enterprises::check_consistency;
 pub mod keys;
@@ -22,6 +23,7 @@ use std::thread::JoinHandle;
 pub use alliances::{AllianceSummary, MembershipFilter, MembershipUpdate};
 pub use changes::{ChangePage, ChangeQuery};
 pub use enterprises::{ListPage, ListQuery, OrderKey};
+pub use ladder::DesignationFilter;
 pub use writer::Txn;
 
 use crate::error::{Error, Result};

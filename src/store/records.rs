@@ -1,12 +1,16 @@
 //! The one mutation path every record type shares: idempotent replay, the
 //! domain rule, the change-log entry, the record with whatever derives from
 //! it, and the idempotency record, all in the caller's transaction.
+//!
+//! A request that writes several records (a forced delete ending
+//! memberships, a chair hand-over) checks its request id once, commits the
+//! secondary records with [`commit`], and remembers only its final answer.
 
 use crate::domain::change::{Change, ChangeKind, WriteMeta};
 use crate::domain::enterprise::FieldChange;
 use crate::domain::time::Micros;
 use crate::error::Result;
-use crate::store::{idempotency, Txn};
+use crate::store::{codec, idempotency, Txn};
 
 /// A record type stored under one key and audited in the change log.
 pub(crate) trait Record: prost::Message + Default + Clone {
@@ -17,12 +21,13 @@ pub(crate) trait Record: prost::Message + Default + Clone {
     /// Sets the revision of its last change.
     fn set_revision(&mut self, revision: u64);
     /// Writes the record and everything derived from it (indexes, counters,
-    /// projections); returns the encoded record.
-    fn put(txn: &mut Txn<'_>, old: Option<&Self>, new: &Self) -> Result<Vec<u8>>;
+    /// projections).
+    fn put(txn: &mut Txn<'_>, old: Option<&Self>, new: &Self) -> Result<()>;
 }
 
-/// Applies `rule` to the record stored under `key`. A request id already used
-/// for the same request returns the original answer without writing.
+/// Applies `rule` to the record stored under `key` as a whole request: a
+/// request id already used for the same request returns the original answer
+/// without writing; otherwise the answer is remembered under it.
 pub(crate) fn apply<R, F>(txn: &mut Txn<'_>, key: &[u8], meta: &WriteMeta, rule: F) -> Result<R>
 where
     R: Record,
@@ -33,11 +38,14 @@ where
     }
     let current: Option<R> = txn.get_record(key)?;
     let (kind, next) = rule(current.clone(), txn.now())?;
-    commit(txn, current.as_ref(), next, kind, meta)
+    let stored = commit(txn, current.as_ref(), next, kind, meta)?;
+    answer(txn, meta, &stored);
+    Ok(stored)
 }
 
-/// Logs and writes a new state of a record. An update that changes no field
-/// writes nothing and returns the stored record.
+/// Logs and writes a new state of a record (without remembering an answer).
+/// An update that changes no field writes nothing and returns the stored
+/// record.
 pub(crate) fn commit<R: Record>(
     txn: &mut Txn<'_>,
     old: Option<&R>,
@@ -60,7 +68,11 @@ pub(crate) fn commit<R: Record>(
         ..Default::default()
     });
     next.set_revision(revision);
-    let encoded = R::put(txn, old, &next)?;
-    idempotency::remember(txn, meta, encoded);
+    R::put(txn, old, &next)?;
     Ok(next)
+}
+
+/// Remembers a request's final answer under its request id.
+pub(crate) fn answer<M: prost::Message>(txn: &mut Txn<'_>, meta: &WriteMeta, response: &M) {
+    idempotency::remember(txn, meta, codec::encode(response));
 }

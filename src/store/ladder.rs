@@ -1,0 +1,301 @@
+//! Designations in the store, and the enterprise stage projection.
+//!
+//! A designation change writes, in one batch: the designation (`D{code}\0{id}`),
+//! its certificate-number claim (`Z{kind}\0{number}`), its change-log entry,
+//! and the enterprise record's stage projection (the spans of its designations,
+//! the stage its index reflects, and the next date the stage may change).
+//! The expiry sweeper visits firms whose next date has come, moves their
+//! stage index, and logs the change as `system` "when it happens"; reads
+//! never wait for it, because the stage is always derived afresh.
+
+use crate::domain::change::{Change, ChangeKind, WriteMeta};
+use crate::domain::enterprise::{resource_name, Enterprise, FieldChange};
+use crate::domain::ladder::{self, Designation, DesignationKind, Stage, Status};
+use crate::domain::time::{Date, Micros, CHINA_OFFSET_MICROS};
+use crate::error::{Error, Result};
+use crate::store::enterprises::{put_enterprise, IDX_STAGE_DUE};
+use crate::store::records::{self, Record};
+use crate::store::{blocking, codec, keys, Store, Txn};
+
+/// Most firms one sweep job visits; a sweep runs jobs until none is due.
+pub const SWEEP_BATCH: usize = 2_000;
+
+/// What `ListDesignations` keeps.
+#[derive(Debug, Clone, Default)]
+pub struct DesignationFilter {
+    /// Only this kind.
+    pub kind: Option<DesignationKind>,
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only kinds on this rung.
+    pub stage: Option<Stage>,
+}
+
+impl DesignationFilter {
+    fn matches(&self, d: &Designation) -> bool {
+        self.kind.is_none_or(|k| d.kind() == k)
+            && self.status.is_none_or(|s| d.status() == s)
+            && self.stage.is_none_or(|s| d.stage() == s)
+    }
+}
+
+fn designation_key(credit_code: &str, id: &str) -> Vec<u8> {
+    let mut k = designations_prefix(credit_code);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn designations_prefix(credit_code: &str) -> Vec<u8> {
+    let mut k = vec![keys::DESIGNATION];
+    k.extend_from_slice(credit_code.as_bytes());
+    k.push(0);
+    k
+}
+
+fn certificate_key(kind: i32, number: &str) -> Vec<u8> {
+    let mut k = vec![keys::CERTIFICATE];
+    k.extend_from_slice(&kind.to_be_bytes());
+    k.extend_from_slice(number.as_bytes());
+    k
+}
+
+fn today(txn: &Txn<'_>) -> Date {
+    Date::from_micros(txn.now() + CHINA_OFFSET_MICROS)
+}
+
+impl Store {
+    /// Reads one designation.
+    pub fn get_designation(&self, credit_code: &str, id: &str) -> Result<Option<Designation>> {
+        self.tree().get(designation_key(credit_code, id))?.map(|b| codec::decode(&b)).transpose()
+    }
+
+    /// Every designation of a firm, in id order.
+    pub fn designations_of(&self, credit_code: &str) -> Result<Vec<Designation>> {
+        self.tree()
+            .scan_prefix(designations_prefix(credit_code))
+            .map(|entry| entry.map_err(Error::from).and_then(|(_, v)| codec::decode(&v)))
+            .collect()
+    }
+
+    /// Applies a designation rule atomically. A new designation needs a
+    /// registered, non-deleted firm.
+    pub async fn mutate_designation<F>(
+        &self,
+        credit_code: String,
+        id: String,
+        meta: WriteMeta,
+        dry_run: bool,
+        rule: F,
+    ) -> Result<Designation>
+    where
+        F: FnOnce(Option<Designation>, Micros) -> Result<(ChangeKind, Designation)> + Send + 'static,
+    {
+        self.write(dry_run, move |txn| {
+            let key = designation_key(&credit_code, &id);
+            if txn.get(&key)?.is_none() {
+                let firm: Option<Enterprise> = txn.get_record(&keys::enterprise(&credit_code))?;
+                match firm {
+                    None => {
+                        return Err(Error::NotFound { resource: resource_name(&credit_code) });
+                    }
+                    Some(f) if f.is_deleted() => {
+                        return Err(Error::FailedPrecondition {
+                            reason: "ENTERPRISE_DELETED",
+                            message: format!(
+                                "{} is deleted: undelete it before recording designations",
+                                f.resource_name()
+                            ),
+                        })
+                    }
+                    Some(_) => {}
+                }
+            }
+            records::apply(txn, &key, &meta, rule)
+        })
+        .await
+    }
+
+    /// Removes a designation recorded by mistake.
+    pub async fn delete_designation(
+        &self,
+        credit_code: String,
+        id: String,
+        etag: String,
+        meta: WriteMeta,
+    ) -> Result<Designation> {
+        self.write(false, move |txn| {
+            let key = designation_key(&credit_code, &id);
+            let name = ladder::designation_name(&credit_code, &id);
+            let current: Designation =
+                txn.get_record(&key)?.ok_or_else(|| Error::NotFound { resource: name.clone() })?;
+            crate::domain::update::check_etag(&name, &etag, &current.etag())?;
+            txn.log(Change {
+                resource: name,
+                kind: ChangeKind::Deleted as i32,
+                field_changes: Designation::diff(&current, &Designation::default()),
+                actor: meta.actor.clone(),
+                origin: meta.origin.clone(),
+                request_id: meta.request_id.clone(),
+                reason: meta.reason.clone(),
+                ..Default::default()
+            });
+            txn.remove(key);
+            if !current.certificate_number.is_empty() {
+                txn.remove(certificate_key(current.kind, &current.certificate_number));
+            }
+            reproject(txn, &credit_code)?;
+            Ok(current)
+        })
+        .await
+    }
+
+    /// Lists designations of one firm (or all), in (firm, id) order, after the
+    /// key `after`; returns the page and the key to resume after.
+    pub async fn list_designations(
+        &self,
+        credit_code: Option<String>,
+        filter: DesignationFilter,
+        after: Option<Vec<u8>>,
+        page_size: usize,
+    ) -> Result<(Vec<Designation>, Option<Vec<u8>>)> {
+        let store = self.clone();
+        blocking(move || {
+            let prefix = credit_code.as_deref().map_or(vec![keys::DESIGNATION], designations_prefix);
+            let lower = after.map_or(std::ops::Bound::Included(prefix.clone()), std::ops::Bound::Excluded);
+            let upper = std::ops::Bound::Excluded(keys::prefix_end(&prefix));
+            let mut out = Vec::new();
+            let mut last: Option<Vec<u8>> = None;
+            for entry in store.tree().range::<Vec<u8>, _>((lower, upper)) {
+                let (key, value) = entry?;
+                let d: Designation = codec::decode(&value)?;
+                if filter.matches(&d) {
+                    if out.len() == page_size {
+                        return Ok((out, last));
+                    }
+                    out.push(d);
+                }
+                last = Some(key.to_vec());
+            }
+            Ok((out, None))
+        })
+        .await
+    }
+
+    /// Moves the stage index of every firm whose stage may have changed by
+    /// `today` (a designation's validity started or ended) and logs each
+    /// change as `system`. Returns how many firms changed stage.
+    pub async fn sweep_stages(&self, today: Date) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let store = self.clone();
+            let (changed, more) = self
+                .write(false, move |txn| {
+                    let due = due_firms(&store, today)?;
+                    let more = due.len() == SWEEP_BATCH;
+                    let mut changed = 0;
+                    for credit_code in due {
+                        let firm: Option<Enterprise> = txn.get_record(&keys::enterprise(&credit_code))?;
+                        let Some(firm) = firm else { continue };
+                        let mut next = firm.clone();
+                        let moved = next.reproject_stage(firm.stage_spans.clone(), today);
+                        if next == firm {
+                            continue;
+                        }
+                        put_enterprise(txn, Some(&firm), &next);
+                        if moved {
+                            changed += 1;
+                            let render =
+                                |v: i32| if v == 0 { String::new() } else { Stage::of(v).proto_name().to_string() };
+                            txn.log(Change {
+                                resource: firm.resource_name(),
+                                kind: ChangeKind::Updated as i32,
+                                field_changes: vec![FieldChange {
+                                    field: "stage".into(),
+                                    old_value: render(firm.indexed_stage),
+                                    new_value: render(next.indexed_stage),
+                                }],
+                                actor: "system".into(),
+                                origin: "stage-sweeper".into(),
+                                reason: format!("a designation's validity started or ended by {today}"),
+                                ..Default::default()
+                            });
+                        }
+                    }
+                    Ok((changed, more))
+                })
+                .await?;
+            total += changed;
+            if !more {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// Firms whose next stage check is due by `today` (at most [`SWEEP_BATCH`]).
+fn due_firms(store: &Store, today: Date) -> Result<Vec<String>> {
+    let root = keys::index_root(IDX_STAGE_DUE);
+    let mut end = keys::index_prefix(IDX_STAGE_DUE, today.to_string().as_bytes());
+    end = keys::prefix_end(&end);
+    let mut out = Vec::new();
+    for entry in store.tree().range(root..end).keys().take(SWEEP_BATCH) {
+        let key = entry?;
+        if let Some(code) = keys::code_of_index_entry(&key) {
+            out.push(code.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Rewrites a firm's stage projection from its designations (as buffered).
+fn reproject(txn: &mut Txn<'_>, credit_code: &str) -> Result<()> {
+    let firm: Option<Enterprise> = txn.get_record(&keys::enterprise(credit_code))?;
+    let Some(firm) = firm else { return Ok(()) };
+    let designations: Vec<Designation> = txn
+        .scan_prefix(&designations_prefix(credit_code))?
+        .into_iter()
+        .map(|(_, v)| codec::decode(&v))
+        .collect::<Result<_>>()?;
+    let mut next = firm.clone();
+    next.reproject_stage(ladder::spans(&designations), today(txn));
+    if next != firm {
+        put_enterprise(txn, Some(&firm), &next);
+    }
+    Ok(())
+}
+
+/// A designation claims its certificate number (per kind) and rewrites its
+/// firm's stage projection.
+impl Record for Designation {
+    fn resource_name(&self) -> String {
+        Designation::resource_name(self)
+    }
+
+    fn diff(old: &Self, new: &Self) -> Vec<FieldChange> {
+        Designation::diff(old, new)
+    }
+
+    fn set_revision(&mut self, revision: u64) {
+        self.revision = revision;
+    }
+
+    fn put(txn: &mut Txn<'_>, old: Option<&Self>, new: &Self) -> Result<()> {
+        if let Some(old) = old.filter(|o| !o.certificate_number.is_empty()) {
+            if (old.kind, &old.certificate_number) != (new.kind, &new.certificate_number) {
+                txn.remove(certificate_key(old.kind, &old.certificate_number));
+            }
+        }
+        if !new.certificate_number.is_empty() {
+            let claim = certificate_key(new.kind, &new.certificate_number);
+            if let Some(holder) = txn.get(&claim)? {
+                let holder = String::from_utf8_lossy(&holder).to_string();
+                if holder != new.resource_name() {
+                    return Err(Error::AlreadyExists { resource: holder, deleted: false });
+                }
+            }
+            txn.put(claim, new.resource_name().into_bytes());
+        }
+        txn.put(designation_key(&new.credit_code, &new.id), codec::encode(new));
+        reproject(txn, &new.credit_code)
+    }
+}
