@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::auth::TokenEntry;
 use crate::domain::alliance::{default_alliances, Alliance, AllianceSeed};
+use crate::domain::policy::Policy;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -62,6 +63,8 @@ pub struct ServerConfig {
     /// Serve on a non-loopback address with no tokens configured. Everyone
     /// who can reach the port is then admin: for closed networks only.
     pub allow_unauthenticated: bool,
+    /// Cultivation policy file (TOML) replacing the built-in thresholds.
+    pub policy_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +77,7 @@ impl Default for ServerConfig {
             request_timeout_secs: 30,
             concurrency_per_connection: 64,
             allow_unauthenticated: false,
+            policy_file: None,
         }
     }
 }
@@ -118,6 +122,7 @@ impl Config {
         anyhow::ensure!(s.request_timeout_secs >= 1, "server.request_timeout_secs must be at least 1");
         anyhow::ensure!(s.concurrency_per_connection >= 1, "server.concurrency_per_connection must be at least 1");
         anyhow::ensure!(s.cache_mb >= 8, "server.cache_mb must be at least 8");
+        self.policy()?;
         Ok(())
     }
 
@@ -135,6 +140,18 @@ impl Config {
                 a
             })
             .collect()
+    }
+
+    /// The cultivation policy: the configured file, or the built-in one.
+    pub fn policy(&self) -> anyhow::Result<Policy> {
+        match &self.server.policy_file {
+            None => Ok(Policy::built_in()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read policy file {}: {e}", path.display()))?;
+                Policy::parse(&text, &path.display().to_string()).map_err(|e| anyhow::anyhow!(e))
+            }
+        }
     }
 
     /// Ids of the configured zones.

@@ -42,6 +42,8 @@ pub async fn serve(
     let limits = &config.server;
     let auth = Authenticator::new(config.tokens.clone());
     let rules = Rules { zones: config.zone_ids() };
+    let policy = config.policy()?;
+    tracing::info!(source = %policy.source, versions = policy.versions.len(), "cultivation policy loaded");
 
     // Every ladder service gets the same message limits and authentication.
     macro_rules! service {
@@ -63,7 +65,7 @@ pub async fn serve(
         service!(v1::alliance_service_server::AllianceServiceServer<AllianceApi>, AllianceApi::new(store.clone()));
     let cultivation = service!(
         v1::cultivation_service_server::CultivationServiceServer<CultivationApi>,
-        CultivationApi::new(store.clone())
+        CultivationApi::new(store.clone(), policy)
     );
 
     let seeded =

@@ -23,9 +23,12 @@ fn parse_resource(input: &str) -> Result<Option<String>, Error> {
         return Ok(None);
     }
     let name = if input.contains('/') { input.to_string() } else { format!("enterprises/{input}") };
-    if let Some((firm, id)) = name.strip_prefix("enterprises/").and_then(|rest| rest.split_once("/designations/")) {
-        let code = parse_resource_name("resource", &format!("enterprises/{firm}"))?;
-        return Ok(Some(crate::domain::ladder::designation_name(&code, id.trim())));
+    // Sub-resources of an enterprise: designations and annual indicators.
+    for collection in ["/designations/", "/indicators/"] {
+        if let Some((firm, id)) = name.strip_prefix("enterprises/").and_then(|rest| rest.split_once(collection)) {
+            let code = parse_resource_name("resource", &format!("enterprises/{firm}"))?;
+            return Ok(Some(format!("enterprises/{code}{collection}{}", id.trim())));
+        }
     }
     if name.starts_with("enterprises/") {
         return Ok(Some(resource_name(&parse_resource_name("resource", &name)?)));
@@ -44,7 +47,7 @@ fn parse_resource(input: &str) -> Result<Option<String>, Error> {
         "resource",
         "UNKNOWN_COLLECTION",
         format!(
-            "{input:?} is not a resource name of this server (known: enterprises/{{code}}, enterprises/{{code}}/designations/{{id}}, alliances/{{id}}, alliances/{{id}}/memberships/{{code}})"
+            "{input:?} is not a resource name of this server (known: enterprises/{{code}}, enterprises/{{code}}/designations/{{id}}, enterprises/{{code}}/indicators/{{year}}, alliances/{{id}}, alliances/{{id}}/memberships/{{code}})"
         ),
     ))
 }

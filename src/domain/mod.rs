@@ -6,6 +6,8 @@
 //! - [`change`]: the change-log entry and write metadata.
 //! - [`enterprise`]: the enterprise record, its validation, field masks and diffs.
 //! - [`ladder`]: the cultivation ladder: designations, derived stages, history.
+//! - [`indicators`]: annual indicators per firm and year.
+//! - [`policy`]: the versioned thresholds and candidate evaluation.
 //! - [`filter`]: the AIP-160 filter language of `ListEnterprises`.
 //! - [`time`]: timestamps and calendar dates.
 //! - [`update`]: etags and field masks, shared by every resource.
@@ -15,7 +17,9 @@ pub mod change;
 pub mod credit_code;
 pub mod enterprise;
 pub mod filter;
+pub mod indicators;
 pub mod industry;
 pub mod ladder;
+pub mod policy;
 pub mod time;
 pub mod update;

@@ -185,6 +185,27 @@ impl Store {
         Ok(page)
     }
 
+    /// Calls `visit` for every live enterprise matching `filter`, walking the
+    /// smallest index the filter can use (for reports; no page budget).
+    pub(crate) fn for_each_matching(
+        &self,
+        filter: &Filter,
+        mut visit: impl FnMut(Enterprise) -> Result<()>,
+    ) -> Result<()> {
+        let q = ListQuery { filter: filter.clone(), ..Default::default() };
+        let driver = self.choose_driver(&q)?;
+        let show_deleted = filter.mentions_deleted();
+        for entry in self.tree().scan_prefix(&driver.prefix) {
+            let (key, value) = entry?;
+            if let Some(e) = driver.load(self.tree(), &key, &value)? {
+                if (show_deleted || !e.is_deleted()) && filter.matches(&e) {
+                    visit(e)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Counts the matches of the query: from counters when the filter has at
     /// most one indexed condition, exactly by scanning when the driving range
     /// holds at most [`COUNT_SAMPLE`] entries, else estimated from the share

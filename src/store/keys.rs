@@ -16,6 +16,7 @@
 //! | `F`    | `F` credit_code `0x00` alliance_id          | empty (firm → alliances)  |
 //! | `D`    | `D` credit_code `0x00` designation_id       | designation record        |
 //! | `Z`    | `Z` kind (i32 BE) certificate_number        | designation name (claim)  |
+//! | `Y`    | `Y` credit_code `0x00` year (u32 BE)        | annual indicators         |
 //!
 //! Index values never contain `0x00` (they are validated text), so the
 //! separator keeps `X i C37 0x00 …` from colliding with `X i C374 …`.
@@ -53,6 +54,8 @@ pub const MEMBER_OF: u8 = b'F';
 pub const DESIGNATION: u8 = b'D';
 /// Prefix of certificate-number claims.
 pub const CERTIFICATE: u8 = b'Z';
+/// Prefix of annual indicators.
+pub const INDICATORS: u8 = b'Y';
 /// Metadata: the alliances were seeded (never seed twice).
 pub const META_SEEDED: &[u8] = b"Mseeded-alliances";
 

@@ -10,6 +10,8 @@
 
 use crate::domain::change::{Change, ChangeKind, WriteMeta};
 use crate::domain::enterprise::{resource_name, Enterprise, FieldChange};
+use crate::domain::filter::Filter;
+use crate::domain::indicators::AnnualIndicators;
 use crate::domain::ladder::{self, Designation, DesignationKind, Stage, Status};
 use crate::domain::time::{Date, Micros, CHINA_OFFSET_MICROS};
 use crate::error::{Error, Result};
@@ -297,5 +299,250 @@ impl Record for Designation {
         }
         txn.put(designation_key(&new.credit_code, &new.id), codec::encode(new));
         reproject(txn, &new.credit_code)
+    }
+}
+
+fn indicators_key(credit_code: &str, year: i32) -> Vec<u8> {
+    let mut k = vec![keys::INDICATORS];
+    k.extend_from_slice(credit_code.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&u32::try_from(year).unwrap_or(0).to_be_bytes());
+    k
+}
+
+impl Record for AnnualIndicators {
+    fn resource_name(&self) -> String {
+        AnnualIndicators::resource_name(self)
+    }
+
+    fn diff(old: &Self, new: &Self) -> Vec<FieldChange> {
+        AnnualIndicators::diff(old, new)
+    }
+
+    fn set_revision(&mut self, revision: u64) {
+        self.revision = revision;
+    }
+
+    fn put(txn: &mut Txn<'_>, _old: Option<&Self>, new: &Self) -> Result<()> {
+        txn.put(indicators_key(&new.credit_code, new.year), codec::encode(new));
+        Ok(())
+    }
+}
+
+/// One firm's change of stage in a period, for the movement report.
+#[derive(Debug, Clone)]
+pub struct Movement {
+    /// The firm.
+    pub credit_code: String,
+    /// Its name.
+    pub display_name: String,
+    /// The change.
+    pub change: ladder::StageChange,
+}
+
+/// One firm of a cohort.
+#[derive(Debug, Clone)]
+pub struct CohortMember {
+    /// The firm.
+    pub credit_code: String,
+    /// The day it entered the stage.
+    pub entered: Date,
+    /// The day it first reached a higher stage.
+    pub advanced: Option<Date>,
+}
+
+/// Counts of the funnel.
+#[derive(Debug, Clone, Default)]
+pub struct FunnelCounts {
+    /// Firms matching.
+    pub firms: u64,
+    /// Firms per stage.
+    pub by_stage: std::collections::BTreeMap<Stage, u64>,
+    /// Firms holding each kind.
+    pub by_kind: std::collections::BTreeMap<DesignationKind, u64>,
+}
+
+/// A firm evaluated against a target.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    /// The firm.
+    pub firm: Enterprise,
+    /// Its criteria.
+    pub criteria: Vec<crate::domain::policy::Criterion>,
+}
+
+impl Store {
+    /// Reads a firm's indicators for a year.
+    pub fn get_indicators(&self, credit_code: &str, year: i32) -> Result<Option<AnnualIndicators>> {
+        self.tree().get(indicators_key(credit_code, year))?.map(|b| codec::decode(&b)).transpose()
+    }
+
+    /// Every year of a firm's indicators, oldest first.
+    pub fn indicators_of(&self, credit_code: &str) -> Result<Vec<AnnualIndicators>> {
+        let mut prefix = vec![keys::INDICATORS];
+        prefix.extend_from_slice(credit_code.as_bytes());
+        prefix.push(0);
+        self.tree().scan_prefix(prefix).map(|e| e.map_err(Error::from).and_then(|(_, v)| codec::decode(&v))).collect()
+    }
+
+    /// Writes a firm's indicators for one year (the firm must be registered).
+    pub async fn mutate_indicators<F>(
+        &self,
+        credit_code: String,
+        year: i32,
+        meta: WriteMeta,
+        dry_run: bool,
+        rule: F,
+    ) -> Result<AnnualIndicators>
+    where
+        F: FnOnce(Option<AnnualIndicators>, Micros) -> Result<(ChangeKind, AnnualIndicators)> + Send + 'static,
+    {
+        self.write(dry_run, move |txn| {
+            let firm: Option<Enterprise> = txn.get_record(&keys::enterprise(&credit_code))?;
+            if firm.is_none() {
+                return Err(Error::NotFound { resource: resource_name(&credit_code) });
+            }
+            records::apply(txn, &indicators_key(&credit_code, year), &meta, rule)
+        })
+        .await
+    }
+
+    /// Firms per stage and per designation kind on `as_of`.
+    pub async fn funnel(&self, filter: Filter, as_of: Date) -> Result<FunnelCounts> {
+        let store = self.clone();
+        blocking(move || {
+            let mut counts = FunnelCounts::default();
+            store.for_each_matching(&filter, |e| {
+                counts.firms += 1;
+                *counts.by_stage.entry(e.stage_on(as_of)).or_default() += 1;
+                if !e.stage_spans.is_empty() {
+                    let mut kinds: Vec<DesignationKind> = store
+                        .designations_of(&e.credit_code)?
+                        .iter()
+                        .filter(|d| d.counts_on(as_of))
+                        .map(|d| d.kind())
+                        .collect();
+                    kinds.sort();
+                    kinds.dedup();
+                    for kind in kinds {
+                        *counts.by_kind.entry(kind).or_default() += 1;
+                    }
+                }
+                Ok(())
+            })?;
+            Ok(counts)
+        })
+        .await
+    }
+
+    /// Every stage change dated within `[start, end]` of the matching firms.
+    pub async fn movements(&self, filter: Filter, start: Date, end: Date) -> Result<Vec<Movement>> {
+        let store = self.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            store.for_each_matching(&filter, |e| {
+                if e.stage_spans.is_empty() {
+                    return Ok(());
+                }
+                let designations = store.designations_of(&e.credit_code)?;
+                for change in ladder::timeline(&designations, end).into_iter().filter(|c| c.date >= start) {
+                    out.push(Movement {
+                        credit_code: e.credit_code.clone(),
+                        display_name: e.display_name.clone(),
+                        change,
+                    });
+                }
+                Ok(())
+            })?;
+            out.sort_by(|a, b| (a.change.date, &a.credit_code).cmp(&(b.change.date, &b.credit_code)));
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Firms that first entered `stage` in `year`, and when each first
+    /// reached a higher stage afterwards (as of `today`).
+    pub async fn cohort(&self, filter: Filter, stage: Stage, year: i64, today: Date) -> Result<Vec<CohortMember>> {
+        let store = self.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            store.for_each_matching(&filter, |e| {
+                if e.stage_spans.is_empty() {
+                    return Ok(());
+                }
+                let history = ladder::timeline(&store.designations_of(&e.credit_code)?, today);
+                let Some(entry) = history.iter().find(|c| c.to == stage) else { return Ok(()) };
+                if entry.date.ymd().0 != year {
+                    return Ok(());
+                }
+                let advanced = history.iter().find(|c| c.date > entry.date && c.to > stage).map(|c| c.date);
+                out.push(CohortMember { credit_code: e.credit_code.clone(), entered: entry.date, advanced });
+                Ok(())
+            })?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Matching firms not holding `target` today, evaluated against the
+    /// policy version on the evaluated year's indicators.
+    pub async fn candidates(
+        &self,
+        filter: Filter,
+        target: DesignationKind,
+        year: i32,
+        policy: std::sync::Arc<crate::domain::policy::PolicyVersion>,
+        today: Date,
+    ) -> Result<Vec<Evaluated>> {
+        let store = self.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            let at = Date::parse(&format!("{year:04}-12-31")).unwrap_or(today);
+            store.for_each_matching(&filter, |firm| {
+                let designations = store.designations_of(&firm.credit_code)?;
+                let valid: Vec<&Designation> = designations.iter().filter(|d| d.counts_on(today)).collect();
+                if valid.iter().any(|d| d.kind() == target) {
+                    return Ok(());
+                }
+                let by_year = store.indicators_of(&firm.credit_code)?;
+                let find = |y: i32| by_year.iter().find(|i| i.year == y);
+                let facts = crate::domain::policy::Facts {
+                    firm: &firm,
+                    year: find(year),
+                    two_years_before: find(year - 2),
+                    four_years_before: find(year - 4),
+                    holds_high_tech: valid.iter().any(|d| d.kind() == DesignationKind::HighTech),
+                    listed: firm.stage_on(today) == Stage::Listed,
+                    at,
+                };
+                if let Some(criteria) = crate::domain::policy::evaluate(&policy, target, &facts) {
+                    out.push(Evaluated { firm: firm.clone(), criteria });
+                }
+                Ok(())
+            })?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Granted designations whose validity ends between `today` and `until`
+    /// (inclusive), soonest first.
+    pub async fn expiring(&self, today: Date, until: Date, kind: Option<DesignationKind>) -> Result<Vec<Designation>> {
+        let store = self.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            for entry in store.tree().scan_prefix([keys::DESIGNATION]) {
+                let (_, value) = entry?;
+                let d: Designation = codec::decode(&value)?;
+                let ends = Date::parse(&d.valid_until);
+                let held = matches!(d.status(), Status::Granted | Status::UnderReview) && d.ended_date.is_empty();
+                if held && ends.is_some_and(|e| e >= today && e <= until) && kind.is_none_or(|k| d.kind() == k) {
+                    out.push(d);
+                }
+            }
+            out.sort_by(|a, b| (&a.valid_until, &a.credit_code).cmp(&(&b.valid_until, &b.credit_code)));
+            Ok(out)
+        })
+        .await
     }
 }

@@ -23,7 +23,7 @@ use std::thread::JoinHandle;
 pub use alliances::{AllianceSummary, MembershipFilter, MembershipUpdate};
 pub use changes::{ChangePage, ChangeQuery};
 pub use enterprises::{ListPage, ListQuery, OrderKey};
-pub use ladder::DesignationFilter;
+pub use ladder::{CohortMember, DesignationFilter, Evaluated, FunnelCounts, Movement};
 pub use writer::Txn;
 
 use crate::error::{Error, Result};
