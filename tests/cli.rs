@@ -258,3 +258,74 @@ async fn alliance_rosters_with_the_cli() {
     let out = ladder(args(&server, &["alliance", "undelete", "commercial-space", "--json"])).await;
     assert_eq!(json(&out)["deleted"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ladder_with_the_cli() {
+    let server = TestServer::start().await;
+    let c1 = code(1);
+    let out =
+        ladder(args(&server, &["enterprise", "create", &c1, "--name", "梯度企业", "--founded", "2016-05-01"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ladder(args(
+        &server,
+        &["designation", "add", &c1, "--kind", "科技型中小企业", "--from", "2024-03-01", "--until", "2099-12-31"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ladder(args(
+        &server,
+        &["designation", "add", &c1, "--kind", "HIGH_TECH", "--from", "2024-06-01", "--certificate", "GR1", "--json"],
+    ))
+    .await;
+    let gr = json(&out);
+    assert_eq!(gr["stage"], "STAGE_CLIMB");
+    let out = ladder(args(&server, &["enterprise", "get", &c1, "--json"])).await;
+    assert_eq!(json(&out)["stage"], "STAGE_CLIMB");
+    let id = gr["name"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let out = ladder(args(&server, &["designation", "revoke", &c1, &id, "--reason", "年报未报"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ladder(args(&server, &["stage", &c1, "--json"])).await;
+    let stage = json(&out);
+    assert_eq!(stage["stage"], "STAGE_NURTURE");
+    assert_eq!(stage["history"].as_array().unwrap().last().unwrap()["cause"], "REVOKED");
+    let out = ladder(args(&server, &["stage", &c1])).await;
+    assert!(stdout(&out).contains("登高 → 育小") && stdout(&out).contains("年报未报"), "{}", stdout(&out));
+
+    let out = ladder(args(
+        &server,
+        &[
+            "indicators",
+            "set",
+            &c1,
+            "2025",
+            "--revenue",
+            "8000",
+            "--employees",
+            "100",
+            "--tech-staff",
+            "20",
+            "--rd",
+            "400",
+            "--rd-domestic-share",
+            "100",
+            "--high-tech-revenue",
+            "6000",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ladder(args(&server, &["candidates", "--target", "high_tech", "--year", "2025", "--json"])).await;
+    let candidates = json(&out);
+    assert_eq!(candidates["candidates"][0]["met"], 5);
+    assert_eq!(candidates["policy_version"], "2022");
+    let out = ladder(args(&server, &["funnel", "--json"])).await;
+    let nurture = json(&out)["by_stage"].as_array().unwrap().iter().find(|s| s["stage"] == "STAGE_NURTURE").unwrap()
+        ["count"]
+        .clone();
+    assert_eq!(nurture, 1);
+    let out = ladder(args(&server, &["indicators", "set", &c1, "2025", "--employees=-5"])).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("indicators.employees"), "{}", stderr(&out));
+    let out = ladder(args(&server, &["designation", "add", &c1, "--kind", "boss", "--from", "2024-01-01"])).await;
+    assert_eq!(out.status.code(), Some(2));
+}

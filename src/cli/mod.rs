@@ -1,9 +1,11 @@
 //! The command line: `ladder serve`, `ladder token mint`, and the staff client
 //! commands (`ladder enterprise …`, `ladder changes`, `ladder alliance …`,
-//! `ladder member …`).
+//! `ladder member …`, `ladder designation …`, `ladder stage`, `ladder indicators …`,
+//! `ladder funnel`, `ladder candidates`, `ladder expiring`).
 
 mod alliance;
 mod client;
+mod ladder;
 mod render;
 mod table;
 
@@ -41,6 +43,65 @@ enum Command {
     /// Add, end and change alliance memberships; list rosters.
     #[command(subcommand)]
     Member(alliance::MemberCommand),
+    /// Record, list and revoke designations (认定/入库/入统/挂牌).
+    #[command(subcommand)]
+    Designation(ladder::DesignationCommand),
+    /// A firm's cultivation stage, since when, and its history.
+    Stage {
+        /// The firm's credit code.
+        credit_code: String,
+        /// Evaluate on this date (default today).
+        #[arg(long, default_value = "")]
+        as_of: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Write or show a firm's annual figures.
+    #[command(subcommand)]
+    Indicators(ladder::IndicatorsCommand),
+    /// Firms per stage and per designation kind.
+    Funnel {
+        /// On this date (default today).
+        #[arg(long, default_value = "")]
+        as_of: String,
+        /// A ListEnterprises filter, e.g. 'zone = east'.
+        #[arg(long, default_value = "")]
+        filter: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Firms to push towards a designation, with every criterion explained.
+    Candidates {
+        /// TECH_SME, HIGH_TECH, ABOVE_SCALE_INDUSTRY, ABOVE_SCALE_SERVICES,
+        /// ABOVE_QUOTA_TRADE, SPECIALISED_SME, LITTLE_GIANT, GAZELLE or UNICORN.
+        #[arg(long)]
+        target: String,
+        /// Indicator year (default last year).
+        #[arg(long, default_value_t = 0)]
+        year: i32,
+        /// A ListEnterprises filter.
+        #[arg(long, default_value = "")]
+        filter: String,
+        /// Also list firms that miss a criterion.
+        #[arg(long)]
+        include_missed: bool,
+        /// At most this many firms.
+        #[arg(long, default_value_t = 100)]
+        limit: i32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Designations whose validity ends (or re-review falls due) soon.
+    Expiring {
+        /// Within this many days.
+        #[arg(long, default_value_t = 90)]
+        days: i32,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +184,14 @@ pub fn main() -> ExitCode {
         Command::Changes(args) => runtime.block_on(client::changes(args)),
         Command::Alliance(cmd) => runtime.block_on(alliance::alliance(cmd)),
         Command::Member(cmd) => runtime.block_on(alliance::member(cmd)),
+        Command::Designation(cmd) => runtime.block_on(ladder::designation(cmd)),
+        Command::Stage { credit_code, as_of, client } => runtime.block_on(ladder::stage(credit_code, as_of, client)),
+        Command::Indicators(cmd) => runtime.block_on(ladder::indicators(cmd)),
+        Command::Funnel { as_of, filter, client } => runtime.block_on(ladder::funnel(as_of, filter, client)),
+        Command::Candidates { target, year, filter, include_missed, limit, client } => {
+            runtime.block_on(ladder::candidates(target, year, filter, include_missed, limit, client))
+        }
+        Command::Expiring { days, kind, client } => runtime.block_on(ladder::expiring(days, kind, client)),
     }
 }
 

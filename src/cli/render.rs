@@ -52,6 +52,8 @@ pub fn enterprise_json(e: &v1::Enterprise) -> Value {
         "update_time": time_json(e.update_time.as_ref()),
         "delete_time": time_json(e.delete_time.as_ref()),
         "delete_reason": e.delete_reason,
+        "stage": crate::domain::ladder::Stage::of(e.stage).proto_name(),
+        "stage_since": e.stage_since,
         "memberships": e.memberships.iter().map(|m| json!({
             "alliance": m.alliance, "alliance_display_name": m.alliance_display_name,
             "role": crate::domain::alliance::Role::of(m.role).name(), "join_date": m.join_date,
@@ -72,6 +74,7 @@ pub fn enterprise_text(e: &v1::Enterprise) -> String {
         ("名称 name", e.display_name.clone()),
         ("信用代码 credit code", e.credit_code.clone()),
         ("曾用名 former names", e.former_names.iter().map(|f| f.display_name.as_str()).collect::<Vec<_>>().join("、")),
+        ("梯度 stage", stage_text(e)),
         ("类型 type", with_name(&e.organisation_type, &e.organisation_type_label)),
         ("行业 industry", with_name(&e.industry_code, &e.industry_name)),
         ("注册地 region", with_name(&e.region_code, &e.region_name)),
@@ -117,6 +120,15 @@ pub fn enterprise_text(e: &v1::Enterprise) -> String {
     table::render_pairs(&pairs)
 }
 
+/// The stage as 育小 (since 2024-03-01).
+fn stage_text(e: &v1::Enterprise) -> String {
+    let stage = crate::domain::ladder::Stage::of(e.stage);
+    match e.stage_since.as_str() {
+        "" => stage.label_zh().to_string(),
+        since => format!("{} {} (since {since})", stage.label_zh(), stage.proto_name()),
+    }
+}
+
 /// Enterprises as a table.
 pub fn enterprise_table(items: &[v1::Enterprise]) -> String {
     let rows: Vec<Vec<String>> = items
@@ -126,6 +138,7 @@ pub fn enterprise_table(items: &[v1::Enterprise]) -> String {
                 e.credit_code.clone(),
                 e.display_name.clone(),
                 e.industry_code.clone(),
+                crate::domain::ladder::Stage::of(e.stage).label_zh().to_string(),
                 e.region_name.clone(),
                 e.promotion_zone.clone(),
                 e.tags.join(","),
@@ -135,7 +148,17 @@ pub fn enterprise_table(items: &[v1::Enterprise]) -> String {
         })
         .collect();
     table::render(
-        &["信用代码 CODE", "名称 NAME", "行业 IND.", "注册地 REGION", "片区 ZONE", "标签 TAGS", "联盟 ALLIANCES", ""],
+        &[
+            "信用代码 CODE",
+            "名称 NAME",
+            "行业 IND.",
+            "梯度 STAGE",
+            "注册地 REGION",
+            "片区 ZONE",
+            "标签 TAGS",
+            "联盟 ALLIANCES",
+            "",
+        ],
         &rows,
     )
 }
