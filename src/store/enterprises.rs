@@ -477,6 +477,9 @@ pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
         if key[1..] != *record.credit_code.as_bytes() {
             problems.push(format!("record under {:?} holds {}", String::from_utf8_lossy(&key), record.credit_code));
         }
+        if record.stage_spans != crate::domain::ladder::spans(&store.designations_of(&record.credit_code)?) {
+            problems.push(format!("{} has stage spans its designations disagree with", record.resource_name()));
+        }
         if record.memberships != memberships.remove(&record.credit_code).unwrap_or_default() {
             problems
                 .push(format!("{} projects memberships its membership records disagree with", record.resource_name()));
