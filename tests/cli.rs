@@ -291,29 +291,13 @@ async fn the_ladder_with_the_cli() {
     let out = ladder(args(&server, &["stage", &c1])).await;
     assert!(stdout(&out).contains("登高 → 育小") && stdout(&out).contains("年报未报"), "{}", stdout(&out));
 
-    let out = ladder(args(
-        &server,
-        &[
-            "indicators",
-            "set",
-            &c1,
-            "2025",
-            "--revenue",
-            "8000",
-            "--employees",
-            "100",
-            "--tech-staff",
-            "20",
-            "--rd",
-            "400",
-            "--rd-domestic-share",
-            "100",
-            "--high-tech-revenue",
-            "6000",
-        ],
-    ))
-    .await;
-    assert!(out.status.success(), "{}", stderr(&out));
+    // 高企 R&D intensity is judged over the last three years.
+    for year in ["2023", "2024", "2025"] {
+        let figures = ["indicators", "set", &c1, year, "--revenue", "8000", "--employees", "100", "--tech-staff", "20"];
+        let more = ["--rd", "400", "--rd-domestic-share", "100", "--high-tech-revenue", "6000"];
+        let out = ladder(args(&server, &[&figures[..], &more[..]].concat())).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
     let out = ladder(args(&server, &["candidates", "--target", "high_tech", "--year", "2025", "--json"])).await;
     let candidates = json(&out);
     assert_eq!(candidates["candidates"][0]["met"], 5);

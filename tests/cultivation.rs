@@ -141,7 +141,9 @@ async fn tech_sme_then_high_tech_climbs_and_revocation_falls_back() {
     expect_error(&status, Code::FailedPrecondition, "ALREADY_REVOKED");
     let status =
         record(&mut client, 1, designation(K::HighTech, &days_from_today(-1), "", "gr202461000123")).await.unwrap_err();
-    expect_error(&status, Code::AlreadyExists, "RESOURCE_ALREADY_EXISTS");
+    let violations = expect_error(&status, Code::InvalidArgument, "DUPLICATE_CERTIFICATE");
+    assert_eq!(violations[0].0, "designation.certificate_number");
+    assert!(violations[0].1.contains(&gr.name), "{}", violations[0].1);
     assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
 }
 
@@ -223,5 +225,94 @@ async fn the_stage_filter_and_the_expiry_sweeper() {
     assert_eq!((last.actor.as_str(), last.origin.as_str()), ("system", "stage-sweeper"));
     assert_eq!(last.field_changes[0].old_value, "STAGE_SCALE_UP");
     assert_eq!(last.field_changes[0].new_value, "");
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn corrections_deletes_and_retries_of_designations() {
+    let server = TestServer::start().await;
+    server.enterprises().await.create_enterprise(create(firm(1, "西安小巨人科技"))).await.unwrap();
+    let mut client = cultivation(&server).await;
+    let mut noticed = designation(K::LittleGiant, "2024-07-01", "", "XJR-2024-001");
+    noticed.status = St::PublicNotice as i32;
+    let create_request = v1::CreateDesignationRequest {
+        parent: format!("enterprises/{}", code(1)),
+        designation: Some(noticed),
+        request_id: "create-1".into(),
+        ..Default::default()
+    };
+    let created = client.create_designation(create_request.clone()).await.unwrap().into_inner();
+    assert_eq!(stage_of(&server, 1).await.0, Stage::Unspecified as i32, "a noticed designation does not count yet");
+
+    // 公示 → 认定 and the issuing level: an ordinary step, not a correction.
+    let granted = client
+        .update_designation(v1::UpdateDesignationRequest {
+            designation: Some(v1::Designation {
+                name: created.name.clone(),
+                status: St::Granted as i32,
+                level: v1::IssuingLevel::National as i32,
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["status".into(), "level".into()] }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((granted.level, granted.corrected), (v1::IssuingLevel::National as i32, false));
+    assert_ne!(granted.revision, created.revision);
+    let history = client
+        .get_enterprise_stage(v1::GetEnterpriseStageRequest {
+            name: format!("enterprises/{}", code(1)),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .history;
+    assert_eq!(history.last().map(|c| c.cause), Some(Cause::Granted as i32));
+
+    // Re-dating it is a correction, and the history says so.
+    let corrected = client
+        .update_designation(v1::UpdateDesignationRequest {
+            designation: Some(v1::Designation {
+                name: created.name.clone(),
+                valid_from: "2024-08-01".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["valid_from".into()] }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(corrected.corrected);
+
+    // A delete with a request id replays; the certificate is free again.
+    let delete = v1::DeleteDesignationRequest {
+        name: created.name.clone(),
+        request_id: "delete-1".into(),
+        reason: "录错企业".into(),
+        ..Default::default()
+    };
+    let removed = client.delete_designation(delete.clone()).await.unwrap().into_inner();
+    assert_eq!(client.delete_designation(delete).await.expect("retry replays").into_inner(), removed);
+    assert_eq!(stage_of(&server, 1).await.0, Stage::Unspecified as i32);
+    record(&mut client, 1, designation(K::LittleGiant, "2024-08-01", "", "XJR-2024-001"))
+        .await
+        .expect("certificate released");
+
+    // A create retried after the firm was deleted still gets its answer.
+    server
+        .enterprises()
+        .await
+        .delete_enterprise(v1::DeleteEnterpriseRequest {
+            name: format!("enterprises/{}", code(1)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let retry = client.create_designation(create_request).await.expect("the retry replays the original answer");
+    assert_eq!(retry.into_inner(), created);
     assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
 }

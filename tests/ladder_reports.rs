@@ -201,9 +201,12 @@ async fn candidates_explain_every_criterion_and_missing_data_is_unknown() {
         high_tech_revenue: Some(6000.0),
         ..Default::default()
     };
-    client.update_annual_indicators(indicators(5, 2023, strong.clone())).await.unwrap();
-    let weak = v1::AnnualIndicators { rd_expense: Some(100.0), ..strong };
-    client.update_annual_indicators(indicators(3, 2023, weak)).await.unwrap();
+    // 高企 R&D intensity is judged over the last three years.
+    let weak = v1::AnnualIndicators { rd_expense: Some(100.0), ..strong.clone() };
+    for year in 2021..=2023 {
+        client.update_annual_indicators(indicators(5, year, strong.clone())).await.unwrap();
+        client.update_annual_indicators(indicators(3, year, weak.clone())).await.unwrap();
+    }
 
     let request = |include_missed| v1::ListCandidatesRequest {
         target: K::HighTech as i32,
@@ -218,7 +221,7 @@ async fn candidates_explain_every_criterion_and_missing_data_is_unknown() {
         (first.enterprise.clone(), first.met, first.missed, first.unknown),
         (format!("enterprises/{}", code(5)), 5, 0, 0)
     );
-    let rd = first.criteria.iter().find(|c| c.key == "rd_intensity").unwrap();
+    let rd = first.criteria.iter().find(|c| c.key == "rd_intensity_3y").unwrap();
     assert_eq!((rd.value.as_str(), rd.threshold.as_str()), ("5.0%", "≥ 4.0%"));
     assert!(
         listed.candidates.iter().all(|c| c.enterprise != format!("enterprises/{}", code(3))),
@@ -232,7 +235,7 @@ async fn candidates_explain_every_criterion_and_missing_data_is_unknown() {
     let f3 = all.candidates.iter().find(|c| c.enterprise == format!("enterprises/{}", code(3))).unwrap();
     let missed: Vec<&str> =
         f3.criteria.iter().filter(|c| c.status == v1::CriterionStatus::Missed as i32).map(|c| c.key.as_str()).collect();
-    assert_eq!(missed, ["rd_intensity"]);
+    assert_eq!(missed, ["rd_intensity_3y"]);
     let status = client
         .list_candidates(v1::ListCandidatesRequest { target: K::Incubated as i32, ..Default::default() })
         .await
@@ -297,7 +300,7 @@ async fn expiring_designations_and_the_policy_in_force() {
     let soon = Date::today().add_days(-300).to_string();
     let entry = grant(&mut client, 5, K::TechSme, &soon).await;
     let expiring = client
-        .list_expiring_designations(v1::ListExpiringDesignationsRequest { within_days: 90, kind: 0 })
+        .list_expiring_designations(v1::ListExpiringDesignationsRequest { within_days: 90, kind: K::TechSme as i32 })
         .await
         .unwrap()
         .into_inner();
@@ -305,7 +308,7 @@ async fn expiring_designations_and_the_policy_in_force() {
     assert_eq!(names, [entry.name.as_str()]);
     assert_eq!(expiring.display_names, ["企业5"]);
     let none = client
-        .list_expiring_designations(v1::ListExpiringDesignationsRequest { within_days: 30, kind: 0 })
+        .list_expiring_designations(v1::ListExpiringDesignationsRequest { within_days: 30, kind: K::TechSme as i32 })
         .await
         .unwrap()
         .into_inner();

@@ -169,12 +169,18 @@ impl Condition {
         }
     }
 
-    /// Whether the enterprise satisfies the condition.
+    /// Whether the enterprise satisfies the condition today.
     pub fn matches(&self, e: &Enterprise) -> bool {
-        self.negated != self.matches_positive(e)
+        self.matches_on(e, Date::today())
     }
 
-    fn matches_positive(&self, e: &Enterprise) -> bool {
+    /// Whether the enterprise satisfies the condition, with its stage taken
+    /// on `day` (reports evaluate "as of" a date).
+    pub fn matches_on(&self, e: &Enterprise, day: Date) -> bool {
+        self.negated != self.matches_positive(e, day)
+    }
+
+    fn matches_positive(&self, e: &Enterprise, day: Date) -> bool {
         fn text(v: &Value) -> &str {
             match v {
                 Value::Text(t) => t.as_str(),
@@ -193,7 +199,7 @@ impl Condition {
             Field::ServiceCommissioner => self.eq_or_ne(e.service_commissioner == text(&self.value)),
             Field::Alliance => self.eq_or_ne(e.memberships.iter().any(|m| m.alliance_id == text(&self.value))),
             Field::Stage => {
-                let have = e.stage_on(Date::today()) as i32;
+                let have = e.stage_on(day) as i32;
                 let want: i32 = text(&self.value).parse().unwrap_or(0);
                 self.compare(have.cmp(&want))
             }
@@ -278,9 +284,14 @@ impl Filter {
         Ok(Filter { conditions })
     }
 
-    /// Whether the enterprise satisfies every condition.
+    /// Whether the enterprise satisfies every condition today.
     pub fn matches(&self, e: &Enterprise) -> bool {
-        self.conditions.iter().all(|c| c.matches(e))
+        self.matches_on(e, Date::today())
+    }
+
+    /// Whether the enterprise satisfies every condition, stages taken on `day`.
+    pub fn matches_on(&self, e: &Enterprise, day: Date) -> bool {
+        self.conditions.iter().all(|c| c.matches_on(e, day))
     }
 
     /// Whether any condition is about the deleted state (which then implies

@@ -498,6 +498,11 @@ impl Designation {
                 "REQUIRED",
                 "a revoked or lapsed designation needs the date it stopped counting",
             )),
+            (Status::Revoked | Status::Lapsed, _) if self.end_reason.is_empty() => v.push(FieldViolation::new(
+                "end_reason",
+                "REQUIRED",
+                "say why it was revoked or lapsed: a fall down the ladder always has a reason",
+            )),
             (Status::Revoked | Status::Lapsed, _) => {}
             (_, Some(_)) => v.push(FieldViolation::new(
                 "ended_date",
@@ -527,8 +532,10 @@ impl Designation {
         let render = |d: &Designation| {
             let kind = if d.kind == 0 { String::new() } else { d.kind().name().to_string() };
             let status = if d.status == 0 { String::new() } else { format!("{:?}", d.status()).to_uppercase() };
+            let level = if d.level == 0 { String::new() } else { format!("{:?}", d.level()).to_uppercase() };
             [
                 ("kind", kind),
+                ("level", level),
                 ("status", status),
                 ("authority", d.authority.clone()),
                 ("batch", d.batch.clone()),
@@ -576,8 +583,20 @@ pub const DESIGNATION_UPDATABLE: &[&str] = &[
 ];
 const DESIGNATION_READ_ONLY: &[&str] =
     &["name", "stage", "recorded_by", "ended_by", "corrected", "etag", "revision", "create_time", "update_time"];
-/// Changing one of these changes when the designation counts: a correction.
-const TIMELINE_FIELDS: &[&str] = &["kind", "status", "valid_from", "valid_until", "ended_date"];
+/// Changing one of these after recording re-dates when the designation
+/// counts: a correction (status moves forward are not corrections).
+const TIMELINE_FIELDS: &[&str] = &["kind", "valid_from", "valid_until"];
+
+/// The order statuses normally move in; a move back is a correction.
+fn status_rank(s: Status) -> u8 {
+    match s {
+        Status::Unspecified => 0,
+        Status::Applying => 1,
+        Status::PublicNotice => 2,
+        Status::Granted | Status::UnderReview => 3,
+        Status::Lapsed | Status::Revoked => 4,
+    }
+}
 
 /// Records a new designation: fills the usual validity when left open, and
 /// checks every field.
@@ -643,11 +662,22 @@ pub fn update_designation(
     d.normalise();
     d.validate().map_err(|e| e.in_field("designation"))?;
     let changes = Designation::diff(&stored, &d);
-    if changes.iter().any(|c| TIMELINE_FIELDS.contains(&c.field.as_str())) {
+    let re_dated = changes.iter().any(|c| TIMELINE_FIELDS.contains(&c.field.as_str()))
+        || (stored.status().was_granted() && stored.ended_date != d.ended_date && !stored.ended_date.is_empty());
+    if re_dated || status_rank(d.status()) < status_rank(stored.status()) {
         d.corrected = true;
     }
-    if matches!(d.status(), Status::Revoked | Status::Lapsed) && stored.ended_by.is_empty() {
-        d.ended_by = actor.to_string();
+    match d.status() {
+        Status::Revoked | Status::Lapsed if stored.ended_by.is_empty() || stored.status() != d.status() => {
+            d.ended_by = actor.to_string();
+        }
+        Status::Revoked | Status::Lapsed => {}
+        // Back in force (or never ended): no end fields linger.
+        _ => {
+            d.ended_by.clear();
+            d.end_reason.clear();
+            d.barred_until.clear();
+        }
     }
     if !changes.is_empty() {
         d.update_time = now;
@@ -695,6 +725,11 @@ pub fn revoke(
             format!("{date} is before valid_from {}", d.valid_from),
         ));
     }
+    // Revoking a lapsed designation cannot bring it back for the days between.
+    let date = match Date::parse(&d.ended_date) {
+        Some(ended) if ended < date => ended,
+        _ => date,
+    };
     d.status = Status::Revoked as i32;
     d.ended_date = date.to_string();
     d.end_reason = reason.to_string();
@@ -797,16 +832,19 @@ fn explain(designations: &[Designation], d: Date, from: Stage, to: Stage) -> Sta
             return change(x, Cause::Granted, &x.recorded_by, "");
         }
     }
-    // A fall (or a rise revealed by a higher one ending): name what ended.
-    let ended = designations.iter().filter(|x| x.stage() == from.max(to));
+    // A fall (or a rise revealed by a higher one ending): name what stopped
+    // counting on `d`, on the rung that was left.
+    let yesterday = d.add_days(-1);
+    let stopped = |x: &&Designation| x.counts_on(yesterday) && !x.counts_on(d);
+    let ended = designations.iter().filter(stopped).filter(|x| x.stage() == from.max(to));
     if let Some(x) = ended.clone().find(ends_by_status) {
         let cause = if x.status() == Status::Revoked { Cause::Revoked } else { Cause::Expired };
         return change(x, cause, &x.ended_by, &x.end_reason);
     }
-    if let Some(x) = designations.iter().filter(|x| x.stage() == from).find(ends_by_expiry) {
+    if let Some(x) = designations.iter().filter(stopped).filter(|x| x.stage() == from).find(ends_by_expiry) {
         return change(x, Cause::Expired, "system", "validity ended");
     }
-    if let Some(x) = designations.iter().filter(|x| x.stage() == from).find(ends_by_status) {
+    if let Some(x) = designations.iter().filter(stopped).filter(|x| x.stage() == from).find(ends_by_status) {
         let cause = if x.status() == Status::Revoked { Cause::Revoked } else { Cause::Expired };
         return change(x, cause, &x.ended_by, &x.end_reason);
     }
@@ -1016,6 +1054,17 @@ mod tests {
         let mut revoked = grant("b", DesignationKind::HighTech, "2024-01-01", "");
         revoked.status = Status::Revoked as i32;
         assert_eq!(revoked.validate().unwrap_err().reason(), "REQUIRED");
+        revoked.ended_date = "2024-06-01".into();
+        assert_eq!(revoked.validate().unwrap_err().reason(), "REQUIRED", "a revocation needs its reason");
+        revoked.end_reason = "弄虚作假".into();
+        assert!(revoked.validate().is_ok());
+        // Revoking a lapsed designation later keeps the earlier end.
+        let mut lapsed = grant("c", DesignationKind::HighTech, "2024-01-01", "");
+        lapsed.status = Status::Lapsed as i32;
+        lapsed.ended_date = "2024-06-01".into();
+        lapsed.end_reason = "未复核".into();
+        let (_, r) = revoke(Some(lapsed), "n", d("2024-10-01"), "弄虚作假", "", "", "li", 1).unwrap();
+        assert_eq!(r.ended_date, "2024-06-01");
     }
 
     #[test]
@@ -1044,6 +1093,18 @@ mod tests {
     }
 
     #[test]
+    fn forward_status_moves_are_not_corrections() {
+        let mut noticed = grant("a", DesignationKind::LittleGiant, "2024-01-01", "");
+        noticed.status = Status::PublicNotice as i32;
+        let patch =
+            Designation { status: Status::Granted as i32, level: IssuingLevel::National as i32, ..Default::default() };
+        let (_, granted) =
+            update_designation(Some(noticed), "n", &patch, &["status".into(), "level".into()], "", "li", 5).unwrap();
+        assert!(!granted.corrected);
+        assert_eq!(granted.level(), IssuingLevel::National);
+    }
+
+    #[test]
     fn corrections_of_dates_are_marked() {
         let input = grant("a", DesignationKind::TechSme, "2024-01-01", "2024-12-31");
         let patch = Designation { valid_until: "2024-06-30".into(), evidence: "文号".into(), ..Default::default() };
@@ -1065,14 +1126,16 @@ mod tests {
     }
 
     fn arb_designation() -> impl Strategy<Value = Designation> {
-        (1usize..=17, 0i64..2000, proptest::option::of(0i64..1500), 3i32..=6, proptest::option::of(0i64..2500))
+        (1usize..=17, 0i64..2000, proptest::option::of(0i64..1500), 1i32..=6, proptest::option::of(0i64..2500))
             .prop_map(|(kind, from, len, status, ended)| {
                 let base = d("2018-01-01");
                 let from_d = base.add_days(from);
                 let status = Status::try_from(status).unwrap_or(Status::Granted);
-                let ended_date = match status {
-                    Status::Revoked | Status::Lapsed => from_d.add_days(ended.unwrap_or(30)).to_string(),
-                    _ => String::new(),
+                let (ended_date, end_reason) = match status {
+                    Status::Revoked | Status::Lapsed => {
+                        (from_d.add_days(ended.unwrap_or(30)).to_string(), "r".to_string())
+                    }
+                    _ => (String::new(), String::new()),
                 };
                 Designation {
                     credit_code: "C".into(),
@@ -1082,6 +1145,7 @@ mod tests {
                     valid_from: from_d.to_string(),
                     valid_until: len.map(|l| from_d.add_days(l).to_string()).unwrap_or_default(),
                     ended_date,
+                    end_reason,
                     ..Default::default()
                 }
             })
@@ -1093,6 +1157,9 @@ mod tests {
         fn stage_is_the_highest_valid_designation(ds in proptest::collection::vec(arb_designation(), 0..8), probe in 0i64..3000) {
             let day = d("2018-01-01").add_days(probe);
             let brute = ds.iter().filter(|x| {
+                if matches!(x.status(), Status::Applying | Status::PublicNotice) {
+                    return false;
+                }
                 let from = Date::parse(&x.valid_from).unwrap();
                 let until_ok = Date::parse(&x.valid_until).is_none_or(|u| day <= u);
                 let ended_ok = Date::parse(&x.ended_date).is_none_or(|e| day < e);
@@ -1104,10 +1171,18 @@ mod tests {
             // The timeline ends at the stage of the day.
             let last = timeline(&ds, day).last().map(|c| c.to).unwrap_or(Stage::Unspecified);
             prop_assert_eq!(last, brute);
-            // Every fall names a cause other than a grant.
+            // Every change names a designation that really started or
+            // stopped counting that day, on the rung concerned.
             for change in timeline(&ds, day) {
+                let x = ds.iter().find(|x| x.resource_name() == change.designation);
+                prop_assert!(x.is_some(), "{:?}", change);
+                let x = x.unwrap();
+                let (before, after) = (x.counts_on(change.date.add_days(-1)), x.counts_on(change.date));
                 if change.to < change.from {
                     prop_assert!(change.cause != Cause::Granted, "{:?}", change);
+                    prop_assert!(before && !after && x.stage() == change.from, "{:?} by {:?}", change, x);
+                } else if change.cause == Cause::Granted {
+                    prop_assert!(!before && after, "{:?} by {:?}", change, x);
                 }
             }
             // "Since" is consistent between the designations and the projection.

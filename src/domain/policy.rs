@@ -63,17 +63,32 @@ pub struct TechSme {
     pub max_revenue: f64,
     /// Most total assets, 万元.
     pub max_total_assets: f64,
+    /// Evaluation score (科技型中小企业评价得分).
+    pub min_score: f64,
 }
 
 /// A band of a revenue-dependent threshold.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Band {
-    /// Upper bound of revenue (万元) for this band; absent for the last band.
-    #[serde(default)]
+    /// Inclusive upper bound of revenue (万元) for this band.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub up_to_revenue: Option<f64>,
+    /// Exclusive upper bound of revenue (万元) for this band.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below_revenue: Option<f64>,
     /// The minimum, percent.
     pub min: f64,
+}
+
+impl Band {
+    fn covers(&self, revenue: f64) -> bool {
+        self.up_to_revenue.is_none_or(|up| revenue <= up) && self.below_revenue.is_none_or(|below| revenue < below)
+    }
+
+    fn bound(&self) -> Option<f64> {
+        self.up_to_revenue.or(self.below_revenue)
+    }
 }
 
 /// 高新技术企业 thresholds.
@@ -96,9 +111,11 @@ pub struct HighTech {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AboveScale {
-    /// Minimum for industries not listed, 万元.
-    pub default_min_revenue: f64,
-    /// Minimum main-business revenue by industry-code prefix, 万元.
+    /// Sections whose firms count as industry (judged on main-business revenue).
+    pub industry_sections: Vec<String>,
+    /// Sections of wholesale, retail, accommodation and catering (限上).
+    pub trade_sections: Vec<String>,
+    /// Minimum revenue by industry-code prefix, 万元 (longest prefix wins).
     pub min_revenue_by_industry: std::collections::BTreeMap<String, f64>,
 }
 
@@ -106,13 +123,17 @@ pub struct AboveScale {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpecialisedSme {
+    /// Years in its niche market.
+    pub min_years_in_niche: f64,
+    /// Evaluation score.
+    pub min_score: f64,
     /// R&D expense, 万元.
     pub min_rd_expense: f64,
     /// R&D / revenue, percent.
     pub min_rd_intensity: f64,
     /// Revenue, 万元.
     pub min_revenue: f64,
-    /// Or: equity financing, 万元.
+    /// Or: equity financing over the last two years, 万元.
     pub alt_min_equity_financing: f64,
 }
 
@@ -120,11 +141,15 @@ pub struct SpecialisedSme {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LittleGiant {
+    /// Years in its niche market.
+    pub min_years_in_niche: f64,
+    /// National market share of its main product, percent.
+    pub min_niche_share: f64,
     /// Main business / revenue, percent.
     pub min_main_business_share: f64,
     /// Liabilities / assets, percent.
     pub max_debt_ratio: f64,
-    /// Main-business revenue growth over two years, percent.
+    /// Average annual main-business revenue growth over two years, percent.
     pub min_main_business_growth_2y: f64,
     /// R&D / revenue by revenue band.
     pub rd_intensity: Vec<Band>,
@@ -200,6 +225,9 @@ impl Policy {
             }
             v.check().map_err(|e| format!("policy {source}: version {:?}: {e}", v.id))?;
         }
+        if previous_until.flatten().is_some() {
+            return Err(format!("policy {source}: the last version must be open-ended (effective_until = \"\")"));
+        }
         Ok(policy)
     }
 
@@ -221,17 +249,30 @@ impl Policy {
 
 impl PolicyVersion {
     fn check(&self) -> Result<(), String> {
+        let whole = [
+            self.tech_sme.max_employees,
+            self.high_tech.min_years_registered,
+            self.gazelle.max_age_years,
+            self.unicorn.max_age_years,
+        ];
+        if whole.iter().any(|v| *v < 0) {
+            return Err("counts, years and ages must not be negative".into());
+        }
         let non_negative = [
             self.tech_sme.max_revenue,
             self.tech_sme.max_total_assets,
+            self.tech_sme.min_score,
             self.high_tech.min_tech_staff_share,
             self.high_tech.min_rd_domestic_share,
             self.high_tech.min_high_tech_revenue_share,
-            self.above_scale.default_min_revenue,
+            self.specialised_sme.min_years_in_niche,
+            self.specialised_sme.min_score,
             self.specialised_sme.min_rd_expense,
             self.specialised_sme.min_rd_intensity,
             self.specialised_sme.min_revenue,
             self.specialised_sme.alt_min_equity_financing,
+            self.little_giant.min_years_in_niche,
+            self.little_giant.min_niche_share,
             self.little_giant.min_main_business_share,
             self.little_giant.max_debt_ratio,
             self.gazelle.min_rd_intensity,
@@ -245,8 +286,18 @@ impl PolicyVersion {
             return Err("thresholds must be finite and not negative".into());
         }
         for bands in [&self.high_tech.rd_intensity, &self.little_giant.rd_intensity] {
-            if bands.last().is_none_or(|b| b.up_to_revenue.is_some()) {
-                return Err("a banded threshold needs a last band without up_to_revenue".into());
+            if bands.last().is_none_or(|b| b.bound().is_some()) {
+                return Err("a banded threshold needs a last band without an upper bound".into());
+            }
+            if bands
+                .iter()
+                .any(|b| !b.min.is_finite() || b.min < 0.0 || (b.up_to_revenue.is_some() && b.below_revenue.is_some()))
+            {
+                return Err("each band has one bound at most and a minimum that is not negative".into());
+            }
+            let bounds: Vec<f64> = bands.iter().filter_map(Band::bound).collect();
+            if bounds.windows(2).any(|w| w[0] >= w[1]) {
+                return Err("bands must be in increasing order of revenue".into());
             }
         }
         Ok(())
@@ -290,6 +341,8 @@ pub struct Facts<'a> {
     pub firm: &'a Enterprise,
     /// Indicators of the evaluated year.
     pub year: Option<&'a AnnualIndicators>,
+    /// Indicators of the year before (for two- and three-year sums).
+    pub previous_year: Option<&'a AnnualIndicators>,
     /// Indicators two years before (for two-year growth).
     pub two_years_before: Option<&'a AnnualIndicators>,
     /// Indicators four years before (for four-year growth).
@@ -319,7 +372,42 @@ fn ratio(num: Option<f64>, den: Option<f64>) -> Option<f64> {
 
 fn band(bands: &[Band], revenue: Option<f64>) -> Option<f64> {
     let revenue = revenue?;
-    bands.iter().find(|b| b.up_to_revenue.is_none_or(|up| revenue <= up)).map(|b| b.min)
+    bands.iter().find(|b| b.covers(revenue)).map(|b| b.min)
+}
+
+/// A figure with no data source in ladder yet: always unknown, so the report
+/// shows it as still to be checked.
+fn not_recorded(key: &'static str, description: &'static str, threshold: String) -> Criterion {
+    Criterion { key, description, value: String::new(), threshold, verdict: Verdict::Unknown }
+}
+
+fn above(
+    key: &'static str,
+    description: &'static str,
+    value: Option<f64>,
+    min: f64,
+    show: fn(f64) -> String,
+) -> Criterion {
+    let verdict = match value {
+        Some(v) if v > min => Verdict::Met,
+        Some(_) => Verdict::Missed,
+        None => Verdict::Unknown,
+    };
+    Criterion {
+        key,
+        description,
+        value: value.map(show).unwrap_or_default(),
+        threshold: format!("> {}", show(min)),
+        verdict,
+    }
+}
+
+/// The sum of a figure over consecutive years; unknown if any year is.
+fn sum<'a>(
+    years: impl IntoIterator<Item = Option<&'a AnnualIndicators>>,
+    figure: fn(&AnnualIndicators) -> Option<f64>,
+) -> Option<f64> {
+    years.into_iter().map(|y| y.and_then(figure)).sum()
 }
 
 fn at_least(
@@ -387,13 +475,6 @@ fn age(facts: &Facts<'_>) -> Option<f64> {
     Date::parse(&facts.firm.founding_date).map(|f| facts.at.days_since(f) as f64 / 365.25)
 }
 
-fn growth(now: Option<f64>, before: Option<f64>) -> Option<f64> {
-    match (now, before) {
-        (Some(n), Some(b)) if b > 0.0 => Some((n / b - 1.0) * 100.0),
-        _ => None,
-    }
-}
-
 /// The targets candidates can be listed for.
 pub const TARGETS: &[DesignationKind] = &[
     DesignationKind::TechSme,
@@ -412,7 +493,11 @@ pub fn evaluate(policy: &PolicyVersion, target: DesignationKind, facts: &Facts<'
     let y = facts.year;
     let revenue = y.and_then(|i| i.revenue);
     let rd = y.and_then(|i| i.rd_expense);
+    let rd_share = ratio(rd, revenue);
     let criteria = match target {
+        DesignationKind::TechSme if facts.holds_high_tech => {
+            vec![fact("holds_high_tech", "持有有效高新技术企业证书（直接符合）", true, "是", "是")]
+        }
         DesignationKind::TechSme => {
             let p = &policy.tech_sme;
             vec![
@@ -425,19 +510,27 @@ pub fn evaluate(policy: &PolicyVersion, target: DesignationKind, facts: &Facts<'
                 ),
                 at_most("revenue", "营业收入", revenue, p.max_revenue, wan),
                 at_most("total_assets", "资产总额", y.and_then(|i| i.total_assets), p.max_total_assets, wan),
+                not_recorded(
+                    "score",
+                    "评价得分（科技人员、研发投入、知识产权；科技人员指标不得为0）",
+                    format!("≥ {}分", p.min_score),
+                ),
             ]
         }
         DesignationKind::HighTech => {
             let p = &policy.high_tech;
             let tech_share =
                 ratio(y.and_then(|i| i.tech_staff).map(|v| v as f64), y.and_then(|i| i.employees).map(|v| v as f64));
+            let three = [y, facts.previous_year, facts.two_years_before];
+            let rd_3y = ratio(sum(three, |i| i.rd_expense), sum(three, |i| i.revenue));
+            let high_tech_share = ratio(y.and_then(|i| i.high_tech_revenue), revenue);
             vec![
                 at_least("years_registered", "注册成立年限", age(facts), Some(p.min_years_registered as f64), years),
                 at_least("tech_staff_share", "科技人员占职工总数比例", tech_share, Some(p.min_tech_staff_share), pct),
                 at_least(
-                    "rd_intensity",
-                    "研发费用占营业收入比例",
-                    ratio(rd, revenue),
+                    "rd_intensity_3y",
+                    "近三年研发费用占同期营业收入比例",
+                    rd_3y,
                     band(&p.rd_intensity, revenue),
                     pct,
                 ),
@@ -451,7 +544,7 @@ pub fn evaluate(policy: &PolicyVersion, target: DesignationKind, facts: &Facts<'
                 at_least(
                     "high_tech_revenue_share",
                     "高新技术产品（服务）收入占比",
-                    ratio(y.and_then(|i| i.high_tech_revenue), revenue),
+                    high_tech_share,
                     Some(p.min_high_tech_revenue_share),
                     pct,
                 ),
@@ -462,36 +555,67 @@ pub fn evaluate(policy: &PolicyVersion, target: DesignationKind, facts: &Facts<'
         | DesignationKind::AboveQuotaTrade => {
             let p = &policy.above_scale;
             let code = &facts.firm.industry_code;
+            let section = code.get(0..1).unwrap_or("");
+            let is_industry = p.industry_sections.iter().any(|s| s == section);
+            let is_trade = p.trade_sections.iter().any(|s| s == section);
+            let fits = match target {
+                DesignationKind::AboveScaleIndustry => is_industry,
+                DesignationKind::AboveQuotaTrade => is_trade,
+                _ => !is_industry && !is_trade,
+            };
+            let category = if is_industry {
+                "工业"
+            } else if is_trade {
+                "批零住餐"
+            } else {
+                "服务业"
+            };
+            let industry = if code.is_empty() {
+                not_recorded("industry", "行业（决定统计口径与门槛）", "需填写行业代码".into())
+            } else {
+                fact("industry", "行业属于该统计口径", fits, &format!("{code} {category}"), target.label_zh())
+            };
             let min = p
                 .min_revenue_by_industry
                 .iter()
-                .filter(|(prefix, _)| code.starts_with(prefix.as_str()))
+                .filter(|(prefix, _)| !code.is_empty() && code.starts_with(prefix.as_str()))
                 .max_by_key(|(prefix, _)| prefix.len())
-                .map_or(p.default_min_revenue, |(_, min)| *min);
-            let main = y.and_then(|i| i.main_business_revenue).or(revenue);
-            vec![at_least("main_business_revenue", "主营业务收入（按行业门槛）", main, Some(min), wan)]
+                .map(|(_, min)| *min);
+            // Industry is judged on main-business revenue, services and trade on 营业收入.
+            let (figure, label) = if is_industry {
+                (y.and_then(|i| i.main_business_revenue), "主营业务收入")
+            } else {
+                (revenue, "营业收入")
+            };
+            vec![industry, at_least("revenue_threshold", label, figure, min, wan)]
         }
         DesignationKind::SpecialisedSme => {
             let p = &policy.specialised_sme;
-            let financing = y.and_then(|i| i.equity_financing);
+            let financing = sum([y, facts.previous_year], |i| i.equity_financing);
             let mut scale = at_least("revenue", "营业收入", revenue, Some(p.min_revenue), wan);
             if scale.verdict != Verdict::Met && financing.is_some_and(|f| f >= p.alt_min_equity_financing) {
                 scale.verdict = Verdict::Met;
                 scale.threshold =
-                    format!("≥ {} (或股权融资 ≥ {})", wan(p.min_revenue), wan(p.alt_min_equity_financing));
+                    format!("≥ {} (或近两年股权融资 ≥ {})", wan(p.min_revenue), wan(p.alt_min_equity_financing));
             }
             vec![
+                not_recorded("years_in_niche", "从事特定细分市场年限", format!("≥ {}年", p.min_years_in_niche)),
                 at_least("rd_expense", "研发费用", rd, Some(p.min_rd_expense), wan),
-                at_least("rd_intensity", "研发费用占营业收入比例", ratio(rd, revenue), Some(p.min_rd_intensity), pct),
+                at_least("rd_intensity", "研发费用占营业收入比例", rd_share, Some(p.min_rd_intensity), pct),
                 scale,
+                not_recorded("score", "专精特新评价得分", format!("≥ {}分", p.min_score)),
             ]
         }
         DesignationKind::LittleGiant => {
             let p = &policy.little_giant;
             let main = y.and_then(|i| i.main_business_revenue);
             let debt = ratio(y.and_then(|i| i.total_liabilities), y.and_then(|i| i.total_assets));
-            let growth2 = growth(main, facts.two_years_before.and_then(|i| i.main_business_revenue));
+            let growth2 = match (main, facts.two_years_before.and_then(|i| i.main_business_revenue)) {
+                (Some(now), Some(before)) if before > 0.0 => Some(((now / before).sqrt() - 1.0) * 100.0),
+                _ => None,
+            };
             vec![
+                not_recorded("years_in_niche", "从事特定细分市场年限", format!("≥ {}年", p.min_years_in_niche)),
                 at_least(
                     "main_business_share",
                     "主营业务收入占营业收入比例",
@@ -502,18 +626,13 @@ pub fn evaluate(policy: &PolicyVersion, target: DesignationKind, facts: &Facts<'
                 at_most("debt_ratio", "资产负债率", debt, p.max_debt_ratio, pct),
                 at_least(
                     "main_business_growth_2y",
-                    "近两年主营业务收入增长率",
+                    "近两年主营业务收入平均增长率",
                     growth2,
                     Some(p.min_main_business_growth_2y),
                     pct,
                 ),
-                at_least(
-                    "rd_intensity",
-                    "研发费用占营业收入比例",
-                    ratio(rd, revenue),
-                    band(&p.rd_intensity, revenue),
-                    pct,
-                ),
+                not_recorded("niche_share", "主导产品全国细分市场占有率", format!("≥ {}%", p.min_niche_share)),
+                at_least("rd_intensity", "研发费用占营业收入比例", rd_share, band(&p.rd_intensity, revenue), pct),
             ]
         }
         DesignationKind::Gazelle => {
@@ -522,15 +641,10 @@ pub fn evaluate(policy: &PolicyVersion, target: DesignationKind, facts: &Facts<'
                 (Some(now), Some(before)) if before > 0.0 => Some(((now / before).powf(0.25) - 1.0) * 100.0),
                 _ => None,
             };
+            let holds = facts.holds_high_tech;
             vec![
-                fact(
-                    "holds_high_tech",
-                    "持有有效高新技术企业证书",
-                    facts.holds_high_tech,
-                    if facts.holds_high_tech { "是" } else { "否" },
-                    "是",
-                ),
-                at_least("rd_intensity", "研发费用占营业收入比例", ratio(rd, revenue), Some(p.min_rd_intensity), pct),
+                fact("holds_high_tech", "持有有效高新技术企业证书", holds, if holds { "是" } else { "否" }, "是"),
+                above("rd_intensity", "研发费用占营业收入比例", rd_share, p.min_rd_intensity, pct),
                 at_most("age", "成立年限", age(facts), p.max_age_years as f64, years),
                 at_least("revenue_cagr_4y", "近四年营业收入年均复合增长率", cagr, Some(p.min_revenue_cagr_4y), pct),
             ]
@@ -588,59 +702,131 @@ mod tests {
         Enterprise { founding_date: "2015-03-01".into(), industry_code: "C3742".into(), ..Default::default() }
     }
 
+    fn facts<'a>(f: &'a Enterprise, years: [Option<&'a AnnualIndicators>; 3]) -> Facts<'a> {
+        Facts {
+            firm: f,
+            year: years[0],
+            previous_year: years[1],
+            two_years_before: years[2],
+            four_years_before: None,
+            holds_high_tech: false,
+            listed: false,
+            at: Date::parse("2024-12-31").unwrap(),
+        }
+    }
+
+    fn criterion<'a>(c: &'a [Criterion], key: &str) -> &'a Criterion {
+        c.iter().find(|x| x.key == key).unwrap_or_else(|| panic!("no {key} in {c:?}"))
+    }
+
     #[test]
     fn missing_data_is_unknown_never_met() {
         let p = Policy::built_in();
         let f = firm();
-        let facts = Facts {
-            firm: &f,
-            year: None,
-            two_years_before: None,
-            four_years_before: None,
-            holds_high_tech: false,
-            listed: false,
-            at: Date::parse("2024-12-31").unwrap(),
-        };
-        let criteria = evaluate(&p.versions[0], DesignationKind::HighTech, &facts).unwrap();
+        let criteria = evaluate(&p.versions[0], DesignationKind::HighTech, &facts(&f, [None, None, None])).unwrap();
         assert_eq!(criteria[0].verdict, Verdict::Met, "age is known from the founding date");
         assert!(criteria[1..].iter().all(|c| c.verdict == Verdict::Unknown), "{criteria:?}");
+        let sme = evaluate(&p.versions[0], DesignationKind::SpecialisedSme, &facts(&f, [None, None, None])).unwrap();
+        assert_eq!(
+            criterion(&sme, "years_in_niche").verdict,
+            Verdict::Unknown,
+            "criteria without data are shown, unknown"
+        );
     }
 
     #[test]
-    fn high_tech_uses_the_revenue_band_and_above_scale_the_industry() {
+    fn high_tech_uses_three_years_and_the_revenue_band() {
         let p = Policy::built_in();
         let f = firm();
-        let y = AnnualIndicators {
-            revenue: Some(8000.0),
+        let year = |revenue: f64, rd: f64| AnnualIndicators {
+            revenue: Some(revenue),
             main_business_revenue: Some(2500.0),
             employees: Some(100),
             tech_staff: Some(12),
-            rd_expense: Some(360.0),
+            rd_expense: Some(rd),
             rd_domestic_share: Some(100.0),
-            high_tech_revenue: Some(6000.0),
+            high_tech_revenue: Some(revenue * 0.75),
             ..Default::default()
         };
-        let facts = Facts {
-            firm: &f,
-            year: Some(&y),
-            two_years_before: None,
-            four_years_before: None,
-            holds_high_tech: false,
-            listed: false,
-            at: Date::parse("2024-12-31").unwrap(),
-        };
-        let criteria = evaluate(&p.versions[0], DesignationKind::HighTech, &facts).unwrap();
-        let rd = criteria.iter().find(|c| c.key == "rd_intensity").unwrap();
-        assert_eq!((rd.value.as_str(), rd.threshold.as_str(), rd.verdict), ("4.5%", "≥ 4.0%", Verdict::Met));
+        let (y0, y1, y2) = (year(8000.0, 360.0), year(7000.0, 300.0), year(6000.0, 240.0));
+        let criteria =
+            evaluate(&p.versions[0], DesignationKind::HighTech, &facts(&f, [Some(&y0), Some(&y1), Some(&y2)])).unwrap();
+        let rd = criterion(&criteria, "rd_intensity_3y");
+        assert_eq!((rd.value.as_str(), rd.threshold.as_str(), rd.verdict), ("4.3%", "≥ 4.0%", Verdict::Met));
         assert!(criteria.iter().all(|c| c.verdict == Verdict::Met), "{criteria:?}");
-        let scale = evaluate(&p.versions[0], DesignationKind::AboveScaleIndustry, &facts).unwrap();
-        assert_eq!((scale[0].threshold.as_str(), scale[0].verdict), ("≥ 2000万元", Verdict::Met));
+        let partial = evaluate(&p.versions[0], DesignationKind::HighTech, &facts(&f, [Some(&y0), None, None])).unwrap();
+        assert_eq!(criterion(&partial, "rd_intensity_3y").verdict, Verdict::Unknown, "three years are needed");
+    }
+
+    #[test]
+    fn above_scale_follows_the_industry_and_the_target() {
+        let p = Policy::built_in();
+        let f = firm();
+        let y = AnnualIndicators { revenue: Some(9000.0), main_business_revenue: Some(2500.0), ..Default::default() };
+        let industry =
+            evaluate(&p.versions[0], DesignationKind::AboveScaleIndustry, &facts(&f, [Some(&y), None, None])).unwrap();
+        let t = criterion(&industry, "revenue_threshold");
+        assert_eq!((t.description, t.threshold.as_str(), t.verdict), ("主营业务收入", "≥ 2000万元", Verdict::Met));
+        assert_eq!(criterion(&industry, "industry").verdict, Verdict::Met);
+        let services =
+            evaluate(&p.versions[0], DesignationKind::AboveScaleServices, &facts(&f, [Some(&y), None, None])).unwrap();
+        assert_eq!(
+            criterion(&services, "industry").verdict,
+            Verdict::Missed,
+            "a manufacturer is not a services candidate"
+        );
+        let no_main = AnnualIndicators { revenue: Some(9000.0), ..Default::default() };
+        let unknown =
+            evaluate(&p.versions[0], DesignationKind::AboveScaleIndustry, &facts(&f, [Some(&no_main), None, None]))
+                .unwrap();
+        assert_eq!(
+            criterion(&unknown, "revenue_threshold").verdict,
+            Verdict::Unknown,
+            "revenue does not stand in for main business"
+        );
         let mut retail = firm();
         retail.industry_code = "F5211".into();
-        let facts = Facts { firm: &retail, ..facts };
+        let trade = evaluate(&p.versions[0], DesignationKind::AboveQuotaTrade, &facts(&retail, [Some(&y), None, None]))
+            .unwrap();
+        assert_eq!(criterion(&trade, "revenue_threshold").threshold, "≥ 500万元");
+        let mut unlisted = firm();
+        unlisted.industry_code = "S9221".into();
+        let none =
+            evaluate(&p.versions[0], DesignationKind::AboveScaleServices, &facts(&unlisted, [Some(&y), None, None]))
+                .unwrap();
         assert_eq!(
-            evaluate(&p.versions[0], DesignationKind::AboveQuotaTrade, &facts).unwrap()[0].threshold,
-            "≥ 500万元"
+            criterion(&none, "revenue_threshold").verdict,
+            Verdict::Unknown,
+            "no threshold for public administration"
         );
+    }
+
+    #[test]
+    fn band_bounds_and_strict_thresholds() {
+        let p = Policy::built_in();
+        let f = firm();
+        let y = AnnualIndicators {
+            revenue: Some(10000.0),
+            rd_expense: Some(300.0),
+            main_business_revenue: Some(9000.0),
+            ..Default::default()
+        };
+        let giant = evaluate(&p.versions[0], DesignationKind::LittleGiant, &facts(&f, [Some(&y), None, None])).unwrap();
+        assert_eq!(criterion(&giant, "rd_intensity").threshold, "≥ 3.0%", "exactly 1亿 is in the ≥ 1亿 band");
+        let edge = AnnualIndicators { revenue: Some(1000.0), rd_expense: Some(25.0), ..Default::default() };
+        let gazelle =
+            evaluate(&p.versions[0], DesignationKind::Gazelle, &facts(&f, [Some(&edge), None, None])).unwrap();
+        assert_eq!(criterion(&gazelle, "rd_intensity").verdict, Verdict::Missed, "2.5% is not above 2.5%");
+    }
+
+    #[test]
+    fn policy_files_with_bad_thresholds_are_refused() {
+        let bad_band =
+            BUILT_IN.replace("{ below_revenue = 10000, min = 6.0 }", "{ below_revenue = 10000, min = -6.0 }");
+        assert!(Policy::parse(&bad_band, "t").unwrap_err().contains("not negative"));
+        let negative = BUILT_IN.replace("max_employees = 500", "max_employees = -1");
+        assert!(Policy::parse(&negative, "t").is_err());
+        let ended = BUILT_IN.replace("effective_until = \"\"", "effective_until = \"2023-12-31\"");
+        assert!(Policy::parse(&ended, "t").unwrap_err().contains("open-ended"));
     }
 }

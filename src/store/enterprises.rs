@@ -24,7 +24,7 @@ use crate::domain::change::WriteMeta;
 use crate::domain::enterprise::{Enterprise, FieldChange, Outcome};
 use crate::domain::filter::{Field, Filter};
 use crate::domain::industry::IndustryCode;
-use crate::domain::time::Micros;
+use crate::domain::time::{Date, Micros};
 use crate::error::{Error, Result};
 use crate::store::records::{self, Record};
 use crate::store::{blocking, codec, keys, writer, Store, Txn};
@@ -185,20 +185,28 @@ impl Store {
         Ok(page)
     }
 
-    /// Calls `visit` for every live enterprise matching `filter`, walking the
-    /// smallest index the filter can use (for reports; no page budget).
+    /// Calls `visit` for every live enterprise matching `filter` (stages
+    /// taken on `day`), walking the smallest index the filter can use (for
+    /// reports; no page budget).
     pub(crate) fn for_each_matching(
         &self,
         filter: &Filter,
+        day: Date,
         mut visit: impl FnMut(Enterprise) -> Result<()>,
     ) -> Result<()> {
-        let q = ListQuery { filter: filter.clone(), ..Default::default() };
+        // The stage index reflects today: a report on another day walks the
+        // other indexes (or the records) and checks the stage on that day.
+        let mut indexable = filter.clone();
+        if day != Date::today() {
+            indexable.conditions.retain(|c| c.field != Field::Stage);
+        }
+        let q = ListQuery { filter: indexable, ..Default::default() };
         let driver = self.choose_driver(&q)?;
         let show_deleted = filter.mentions_deleted();
         for entry in self.tree().scan_prefix(&driver.prefix) {
             let (key, value) = entry?;
             if let Some(e) = driver.load(self.tree(), &key, &value)? {
-                if (show_deleted || !e.is_deleted()) && filter.matches(&e) {
+                if (show_deleted || !e.is_deleted()) && filter.matches_on(&e, day) {
                     visit(e)?;
                 }
             }

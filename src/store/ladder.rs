@@ -1,7 +1,7 @@
 //! Designations in the store, and the enterprise stage projection.
 //!
 //! A designation change writes, in one batch: the designation (`D{code}\0{id}`),
-//! its certificate-number claim (`Z{kind}\0{number}`), its change-log entry,
+//! its certificate-number claim (`Z{kind}{number}`), its change-log entry,
 //! and the enterprise record's stage projection (the spans of its designations,
 //! the stage its index reflects, and the next date the stage may change).
 //! The expiry sweeper visits firms whose next date has come, moves their
@@ -93,6 +93,9 @@ impl Store {
         F: FnOnce(Option<Designation>, Micros) -> Result<(ChangeKind, Designation)> + Send + 'static,
     {
         self.write(dry_run, move |txn| {
+            if let Some(replayed) = crate::store::idempotency::replay(txn, &meta)? {
+                return Ok(replayed);
+            }
             let key = designation_key(&credit_code, &id);
             if txn.get(&key)?.is_none() {
                 let firm: Option<Enterprise> = txn.get_record(&keys::enterprise(&credit_code))?;
@@ -126,6 +129,9 @@ impl Store {
         meta: WriteMeta,
     ) -> Result<Designation> {
         self.write(false, move |txn| {
+            if let Some(replayed) = crate::store::idempotency::replay(txn, &meta)? {
+                return Ok(replayed);
+            }
             let key = designation_key(&credit_code, &id);
             let name = ladder::designation_name(&credit_code, &id);
             let current: Designation =
@@ -146,6 +152,7 @@ impl Store {
                 txn.remove(certificate_key(current.kind, &current.certificate_number));
             }
             reproject(txn, &credit_code)?;
+            records::answer(txn, &meta, &current);
             Ok(current)
         })
         .await
@@ -292,7 +299,15 @@ impl Record for Designation {
             if let Some(holder) = txn.get(&claim)? {
                 let holder = String::from_utf8_lossy(&holder).to_string();
                 if holder != new.resource_name() {
-                    return Err(Error::AlreadyExists { resource: holder, deleted: false });
+                    return Err(Error::invalid_field(
+                        "designation.certificate_number",
+                        "DUPLICATE_CERTIFICATE",
+                        format!(
+                            "{} ({}) is already recorded as {holder}",
+                            new.certificate_number,
+                            new.kind().label_zh()
+                        ),
+                    ));
                 }
             }
             txn.put(claim, new.resource_name().into_bytes());
@@ -398,9 +413,19 @@ impl Store {
         F: FnOnce(Option<AnnualIndicators>, Micros) -> Result<(ChangeKind, AnnualIndicators)> + Send + 'static,
     {
         self.write(dry_run, move |txn| {
+            if let Some(replayed) = crate::store::idempotency::replay(txn, &meta)? {
+                return Ok(replayed);
+            }
             let firm: Option<Enterprise> = txn.get_record(&keys::enterprise(&credit_code))?;
-            if firm.is_none() {
-                return Err(Error::NotFound { resource: resource_name(&credit_code) });
+            match firm {
+                None => return Err(Error::NotFound { resource: resource_name(&credit_code) }),
+                Some(f) if f.is_deleted() => {
+                    return Err(Error::FailedPrecondition {
+                        reason: "ENTERPRISE_DELETED",
+                        message: format!("{} is deleted: undelete it before recording its figures", f.resource_name()),
+                    })
+                }
+                Some(_) => {}
             }
             records::apply(txn, &indicators_key(&credit_code, year), &meta, rule)
         })
@@ -412,7 +437,7 @@ impl Store {
         let store = self.clone();
         blocking(move || {
             let mut counts = FunnelCounts::default();
-            store.for_each_matching(&filter, |e| {
+            store.for_each_matching(&filter, as_of, |e| {
                 counts.firms += 1;
                 *counts.by_stage.entry(e.stage_on(as_of)).or_default() += 1;
                 if !e.stage_spans.is_empty() {
@@ -440,7 +465,7 @@ impl Store {
         let store = self.clone();
         blocking(move || {
             let mut out = Vec::new();
-            store.for_each_matching(&filter, |e| {
+            store.for_each_matching(&filter, end, |e| {
                 if e.stage_spans.is_empty() {
                     return Ok(());
                 }
@@ -466,12 +491,12 @@ impl Store {
         let store = self.clone();
         blocking(move || {
             let mut out = Vec::new();
-            store.for_each_matching(&filter, |e| {
+            store.for_each_matching(&filter, today, |e| {
                 if e.stage_spans.is_empty() {
                     return Ok(());
                 }
                 let history = ladder::timeline(&store.designations_of(&e.credit_code)?, today);
-                let Some(entry) = history.iter().find(|c| c.to == stage) else { return Ok(()) };
+                let Some(entry) = history.iter().find(|c| c.to == stage && c.from < stage) else { return Ok(()) };
                 if entry.date.ymd().0 != year {
                     return Ok(());
                 }
@@ -498,10 +523,13 @@ impl Store {
         blocking(move || {
             let mut out = Vec::new();
             let at = Date::parse(&format!("{year:04}-12-31")).unwrap_or(today);
-            store.for_each_matching(&filter, |firm| {
+            store.for_each_matching(&filter, today, |firm| {
                 let designations = store.designations_of(&firm.credit_code)?;
                 let valid: Vec<&Designation> = designations.iter().filter(|d| d.counts_on(today)).collect();
-                if valid.iter().any(|d| d.kind() == target) {
+                let barred = designations
+                    .iter()
+                    .any(|d| d.kind() == target && Date::parse(&d.barred_until).is_some_and(|b| b > today));
+                if barred || valid.iter().any(|d| d.kind() == target) {
                     return Ok(());
                 }
                 let by_year = store.indicators_of(&firm.credit_code)?;
@@ -509,6 +537,7 @@ impl Store {
                 let facts = crate::domain::policy::Facts {
                     firm: &firm,
                     year: find(year),
+                    previous_year: find(year - 1),
                     two_years_before: find(year - 2),
                     four_years_before: find(year - 4),
                     holds_high_tech: valid.iter().any(|d| d.kind() == DesignationKind::HighTech),
@@ -537,7 +566,10 @@ impl Store {
                 let ends = Date::parse(&d.valid_until);
                 let held = matches!(d.status(), Status::Granted | Status::UnderReview) && d.ended_date.is_empty();
                 if held && ends.is_some_and(|e| e >= today && e <= until) && kind.is_none_or(|k| d.kind() == k) {
-                    out.push(d);
+                    let live = store.get_enterprise(&d.credit_code)?.is_some_and(|e| !e.is_deleted());
+                    if live {
+                        out.push(d);
+                    }
                 }
             }
             out.sort_by(|a, b| (&a.valid_until, &a.credit_code).cmp(&(&b.valid_until, &b.credit_code)));
