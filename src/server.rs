@@ -17,6 +17,7 @@ use crate::api::alliance::AllianceApi;
 use crate::api::change::ChangeApi;
 use crate::api::cultivation::CultivationApi;
 use crate::api::enterprise::EnterpriseApi;
+use crate::api::sync::SyncApi;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::domain::enterprise::Rules;
@@ -58,11 +59,13 @@ pub async fn serve(
     }
     let enterprise = service!(
         v1::enterprise_service_server::EnterpriseServiceServer<EnterpriseApi>,
-        EnterpriseApi::new(store.clone(), rules)
+        EnterpriseApi::new(store.clone(), rules.clone())
     );
     let change = service!(v1::change_service_server::ChangeServiceServer<ChangeApi>, ChangeApi::new(store.clone()));
     let alliance =
         service!(v1::alliance_service_server::AllianceServiceServer<AllianceApi>, AllianceApi::new(store.clone()));
+    let sync =
+        service!(v1::sync_service_server::SyncServiceServer<SyncApi>, SyncApi::new(store.clone(), rules.clone()));
     let cultivation = service!(
         v1::cultivation_service_server::CultivationServiceServer<CultivationApi>,
         CultivationApi::new(store.clone(), policy)
@@ -79,6 +82,7 @@ pub async fn serve(
     health_reporter.set_serving::<v1::change_service_server::ChangeServiceServer<ChangeApi>>().await;
     health_reporter.set_serving::<v1::alliance_service_server::AllianceServiceServer<AllianceApi>>().await;
     health_reporter.set_serving::<v1::cultivation_service_server::CultivationServiceServer<CultivationApi>>().await;
+    health_reporter.set_serving::<v1::sync_service_server::SyncServiceServer<SyncApi>>().await;
 
     let sweeper = tokio::spawn(sweep_stages(store.clone()));
     let reflection_v1 = reflection_builder().build_v1().context("building reflection v1")?;
@@ -103,6 +107,7 @@ pub async fn serve(
         .add_service(change)
         .add_service(alliance)
         .add_service(cultivation)
+        .add_service(sync)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             notify.notify_one();

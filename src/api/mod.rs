@@ -9,6 +9,7 @@ pub mod cultivation;
 pub mod enterprise;
 pub mod page_token;
 pub mod status;
+pub mod sync;
 
 use prost::Message;
 use sha2::{Digest, Sha256};

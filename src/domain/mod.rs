@@ -9,6 +9,7 @@
 //! - [`indicators`]: annual indicators per firm and year.
 //! - [`policy`]: the versioned thresholds and candidate evaluation.
 //! - [`filter`]: the AIP-160 filter language of `ListEnterprises`.
+//! - [`sync`]: bulk-sync runs and the rule for one row.
 //! - [`time`]: timestamps and calendar dates.
 //! - [`update`]: etags and field masks, shared by every resource.
 
@@ -21,5 +22,6 @@ pub mod indicators;
 pub mod industry;
 pub mod ladder;
 pub mod policy;
+pub mod sync;
 pub mod time;
 pub mod update;

@@ -17,6 +17,8 @@
 //! | `D`    | `D` credit_code `0x00` designation_id       | designation record        |
 //! | `Z`    | `Z` kind (i32 BE) certificate_number        | designation name (claim)  |
 //! | `Y`    | `Y` credit_code `0x00` year (u32 BE)        | annual indicators         |
+//! | `G`    | `G` run_id (time-ordered)                   | sync run record           |
+//! | `S`    | `S` source `0x00` credit_code               | last run id that sent it  |
 //!
 //! Index values never contain `0x00` (they are validated text), so the
 //! separator keeps `X i C37 0x00 …` from colliding with `X i C374 …`.
@@ -56,6 +58,10 @@ pub const DESIGNATION: u8 = b'D';
 pub const CERTIFICATE: u8 = b'Z';
 /// Prefix of annual indicators.
 pub const INDICATORS: u8 = b'Y';
+/// Prefix of sync run records.
+pub const SYNC_RUN: u8 = b'G';
+/// Prefix of the firms each sync source has sent.
+pub const SEEN: u8 = b'S';
 /// Metadata: the alliances were seeded (never seed twice).
 pub const META_SEEDED: &[u8] = b"Mseeded-alliances";
 

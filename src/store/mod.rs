@@ -12,6 +12,7 @@ mod enterprises;
 mod idempotency;
 mod ladder;
 mod records;
+mod sync;
 pub use enterprises::check_consistency;
 pub mod keys;
 mod writer;
@@ -24,6 +25,7 @@ pub use alliances::{AllianceSummary, MembershipFilter, MembershipUpdate};
 pub use changes::{ChangePage, ChangeQuery};
 pub use enterprises::{ListPage, ListQuery, OrderKey};
 pub use ladder::{CohortMember, DesignationFilter, Evaluated, FunnelCounts, Movement};
+pub use sync::{ChunkResult, SyncRow, CHUNK_ROWS};
 pub use writer::Txn;
 
 use crate::error::{Error, Result};

@@ -1,0 +1,194 @@
+//! `ladder.v1.SyncService`: bulk sync for batch scripts.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::api::convert::{self, timestamp};
+use crate::api::page_size;
+use crate::auth::{require, Permission};
+use crate::domain::enterprise::Rules;
+use crate::domain::sync::{check_source, SyncRun};
+use crate::domain::time::now_micros;
+use crate::error::{Error, Result};
+use crate::pb::v1;
+use crate::store::{Store, SyncRow, CHUNK_ROWS};
+
+/// Serves bulk sync.
+#[derive(Clone)]
+pub struct SyncApi {
+    store: Store,
+    rules: Arc<Rules>,
+}
+
+impl SyncApi {
+    /// A service over `store`, validating rows with `rules`.
+    pub fn new(store: Store, rules: Rules) -> Self {
+        Self { store, rules: Arc::new(rules) }
+    }
+
+    /// Applies the buffered rows as one chunk and adds its counts to the run.
+    async fn flush(&self, run: &mut SyncRun, chunk: &mut Vec<SyncRow>) -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(chunk);
+        let done = self
+            .store
+            .sync_chunk(
+                run.id.clone(),
+                run.source.clone(),
+                run.actor.clone(),
+                rows,
+                Arc::clone(&self.rules),
+                run.dry_run,
+            )
+            .await?;
+        run.created += done.created;
+        run.updated += done.updated;
+        run.unchanged += done.unchanged;
+        for failure in done.failures {
+            run.fail(failure);
+        }
+        Ok(())
+    }
+
+    /// Records the run as interrupted and passes the error on.
+    async fn interrupted(&self, mut run: SyncRun, error: Status) -> Status {
+        run.state = v1::SyncRunState::Interrupted as i32;
+        if let Err(e) = self.store.finish_sync_run(run, false).await {
+            tracing::error!(error = %e, "could not record an interrupted sync run");
+        }
+        error
+    }
+}
+
+/// The API view of a run.
+pub fn sync_run_to_pb(r: SyncRun) -> v1::SyncRun {
+    v1::SyncRun {
+        name: r.resource_name(),
+        source: r.source,
+        mode: r.mode,
+        dry_run: r.dry_run,
+        state: r.state,
+        rows: r.rows,
+        created: r.created,
+        updated: r.updated,
+        unchanged: r.unchanged,
+        failed: r.failed,
+        missing_from_source: r.missing,
+        failures: r
+            .failures
+            .into_iter()
+            .map(|f| v1::SyncFailure {
+                row_number: f.row_number,
+                credit_code: f.credit_code,
+                field: f.field,
+                reason: f.reason,
+                description: f.description,
+            })
+            .collect(),
+        missing_credit_codes: r.missing_codes,
+        actor: r.actor,
+        start_time: timestamp(r.start_time),
+        end_time: timestamp(r.end_time),
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl v1::sync_service_server::SyncService for SyncApi {
+    async fn sync_enterprises(&self, request: Request<Streaming<v1::SyncEnterprisesRequest>>) -> Reply<v1::SyncRun> {
+        use v1::sync_enterprises_request::Message;
+        let caller = require(&request, Permission::Sync)?;
+        let mut stream = request.into_inner();
+        let header = match stream.message().await? {
+            Some(v1::SyncEnterprisesRequest { message: Some(Message::Header(h)) }) => h,
+            _ => {
+                return Err(Error::invalid_field(
+                    "header",
+                    "HEADER_FIRST",
+                    "the first message of a sync stream must be its header",
+                )
+                .into())
+            }
+        };
+        check_source(&header.source)?;
+        let full = header.mode == v1::SyncMode::Full as i32;
+        let now = now_micros();
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let mut run = SyncRun {
+            id: format!("{now:016x}{}", &suffix[..4]),
+            source: header.source,
+            mode: if full { v1::SyncMode::Full as i32 } else { v1::SyncMode::Upsert as i32 },
+            dry_run: header.dry_run,
+            state: v1::SyncRunState::Running as i32,
+            actor: caller.name,
+            start_time: now,
+            ..Default::default()
+        };
+        let mut chunk: Vec<SyncRow> = Vec::with_capacity(CHUNK_ROWS);
+        loop {
+            match stream.message().await {
+                Ok(Some(v1::SyncEnterprisesRequest { message: Some(Message::Row(row)) })) => {
+                    run.rows += 1;
+                    let enterprise = convert::enterprise_from_pb(row.enterprise.unwrap_or_default());
+                    let row_number = if row.row_number > 0 { row.row_number } else { run.rows };
+                    chunk.push(SyncRow { row_number, enterprise, fields: row.fields });
+                    if chunk.len() == CHUNK_ROWS {
+                        if let Err(e) = self.flush(&mut run, &mut chunk).await {
+                            return Err(self.interrupted(run, e.into()).await);
+                        }
+                    }
+                }
+                Ok(Some(_)) => {
+                    let error =
+                        Error::invalid_field("header", "HEADER_REPEATED", "only the first message may be a header");
+                    return Err(self.interrupted(run, error.into()).await);
+                }
+                Ok(None) => break,
+                Err(status) => {
+                    // Rows received whole before the break are applied; the
+                    // run is recorded as interrupted, and a re-run completes it.
+                    let _ = self.flush(&mut run, &mut chunk).await;
+                    tracing::warn!(run = %run.resource_name(), error = %status, "sync stream broke off");
+                    return Err(self.interrupted(run, status).await);
+                }
+            }
+        }
+        if let Err(e) = self.flush(&mut run, &mut chunk).await {
+            return Err(self.interrupted(run, e.into()).await);
+        }
+        run.state = v1::SyncRunState::Succeeded as i32;
+        let run = self.store.finish_sync_run(run, full).await?;
+        tracing::info!(run = %run.resource_name(), rows = run.rows, created = run.created, updated = run.updated, failed = run.failed, "sync run finished");
+        Ok(Response::new(sync_run_to_pb(run)))
+    }
+
+    async fn get_sync_run(&self, request: Request<v1::GetSyncRunRequest>) -> Reply<v1::SyncRun> {
+        require(&request, Permission::Read)?;
+        let name = request.get_ref().name.trim().to_string();
+        let id = name
+            .strip_prefix("syncRuns/")
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| {
+                Error::invalid_field(
+                    "name",
+                    "INVALID_RESOURCE_NAME",
+                    format!("{name:?} is not of the form syncRuns/{{run_id}}"),
+                )
+            })?;
+        let run = self.store.get_sync_run(id)?.ok_or_else(|| Error::NotFound { resource: name.clone() })?;
+        Ok(Response::new(sync_run_to_pb(run)))
+    }
+
+    async fn list_sync_runs(&self, request: Request<v1::ListSyncRunsRequest>) -> Reply<v1::ListSyncRunsResponse> {
+        require(&request, Permission::Read)?;
+        let r = request.into_inner();
+        let limit = page_size(r.page_size, 50, 1000)?;
+        let source = Some(r.source.trim()).filter(|s| !s.is_empty());
+        let runs = self.store.list_sync_runs(source, limit)?;
+        Ok(Response::new(v1::ListSyncRunsResponse { runs: runs.into_iter().map(sync_run_to_pb).collect() }))
+    }
+}

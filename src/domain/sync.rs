@@ -1,0 +1,217 @@
+//! Bulk sync (批量同步): the record of a run and the rule for one row.
+//!
+//! A row creates the firm if it is new, or PATCHes the fields it names if the
+//! firm exists, with the same validation as the single-record API; a row that
+//! changes nothing writes nothing.
+
+use crate::domain::change::ChangeKind;
+use crate::domain::credit_code::CreditCode;
+use crate::domain::enterprise::{self, Enterprise, Outcome, Rules, UPDATABLE_FIELDS};
+use crate::domain::time::Micros;
+use crate::error::{Error, Result};
+
+/// Most failures a run keeps in full (the count is always exact).
+pub const MAX_KEPT_FAILURES: usize = 1000;
+/// Most missing credit codes a run lists (the count is always exact).
+pub const MAX_KEPT_MISSING: usize = 1000;
+
+/// One failed row.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Failure {
+    /// Row number.
+    #[prost(int64, tag = "1")]
+    pub row_number: i64,
+    /// The credit code as sent.
+    #[prost(string, tag = "2")]
+    pub credit_code: String,
+    /// The field at fault.
+    #[prost(string, tag = "3")]
+    pub field: String,
+    /// Machine reason.
+    #[prost(string, tag = "4")]
+    pub reason: String,
+    /// What is wrong.
+    #[prost(string, tag = "5")]
+    pub description: String,
+}
+
+impl Failure {
+    /// The failure of a row from the error its rule returned.
+    pub fn of(row_number: i64, credit_code: &str, error: &Error) -> Failure {
+        let (field, description) = match error {
+            Error::InvalidArgument { violations, .. } if !violations.is_empty() => {
+                let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+                let text: Vec<String> = violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect();
+                (fields.join(","), text.join("; "))
+            }
+            other => (String::new(), other.to_string()),
+        };
+        Failure {
+            row_number,
+            credit_code: credit_code.to_string(),
+            field,
+            reason: error.reason().to_string(),
+            description,
+        }
+    }
+}
+
+/// A sync run, as stored under `syncRuns/{id}`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SyncRun {
+    /// Run id (time-ordered).
+    #[prost(string, tag = "1")]
+    pub id: String,
+    /// Source system.
+    #[prost(string, tag = "2")]
+    pub source: String,
+    /// 1 upsert, 2 full (as `ladder.v1.SyncMode`).
+    #[prost(int32, tag = "3")]
+    pub mode: i32,
+    /// Nothing written.
+    #[prost(bool, tag = "4")]
+    pub dry_run: bool,
+    /// 1 running, 2 succeeded, 3 interrupted (as `ladder.v1.SyncRunState`).
+    #[prost(int32, tag = "5")]
+    pub state: i32,
+    /// Rows received.
+    #[prost(int64, tag = "6")]
+    pub rows: i64,
+    /// Created.
+    #[prost(int64, tag = "7")]
+    pub created: i64,
+    /// Updated.
+    #[prost(int64, tag = "8")]
+    pub updated: i64,
+    /// Unchanged.
+    #[prost(int64, tag = "9")]
+    pub unchanged: i64,
+    /// Failed.
+    #[prost(int64, tag = "10")]
+    pub failed: i64,
+    /// Missing from the source (full mode).
+    #[prost(int64, tag = "11")]
+    pub missing: i64,
+    /// The first failures.
+    #[prost(message, repeated, tag = "12")]
+    pub failures: Vec<Failure>,
+    /// The first missing codes.
+    #[prost(string, repeated, tag = "13")]
+    pub missing_codes: Vec<String>,
+    /// Who ran it.
+    #[prost(string, tag = "14")]
+    pub actor: String,
+    /// Start.
+    #[prost(int64, tag = "15")]
+    pub start_time: Micros,
+    /// End.
+    #[prost(int64, tag = "16")]
+    pub end_time: Micros,
+}
+
+impl SyncRun {
+    /// `syncRuns/{id}`.
+    pub fn resource_name(&self) -> String {
+        format!("syncRuns/{}", self.id)
+    }
+
+    /// Adds a failure, keeping the first [`MAX_KEPT_FAILURES`].
+    pub fn fail(&mut self, failure: Failure) {
+        self.failed += 1;
+        if self.failures.len() < MAX_KEPT_FAILURES {
+            self.failures.push(failure);
+        }
+    }
+}
+
+/// Checks a source name: 1–50 letters, digits, `-` or `_`.
+pub fn check_source(source: &str) -> Result<()> {
+    let ok =
+        (1..=50).contains(&source.len()) && source.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            "header.source",
+            "INVALID_SOURCE",
+            format!("{source:?}: use 1–50 letters, digits, '-' or '_'"),
+        ))
+    }
+}
+
+/// The rule for one row: create the firm, or PATCH the named fields.
+pub fn apply_row(
+    current: Option<Enterprise>,
+    row: Enterprise,
+    fields: &[String],
+    rules: &Rules,
+    uid: [u8; 16],
+    now: Micros,
+) -> Result<Outcome> {
+    let name = enterprise::resource_name(&row.credit_code);
+    match current {
+        Some(stored) if stored.is_deleted() => Err(Error::FailedPrecondition {
+            reason: "ENTERPRISE_DELETED",
+            message: format!("{name} is deleted in ladder: undelete it there before syncing it"),
+        }),
+        Some(stored) => {
+            let mask: Vec<String> = fields.iter().filter(|f| UPDATABLE_FIELDS.contains(&f.as_str())).cloned().collect();
+            if mask.is_empty() {
+                return Ok((ChangeKind::Updated, stored));
+            }
+            enterprise::update(Some(stored), &name, &row, &mask, "", rules, now)
+        }
+        None => {
+            let code = CreditCode::parse(&row.credit_code)
+                .map_err(|e| Error::invalid_field("enterprise.credit_code", e.reason(), e.to_string()))?;
+            let mut record = row;
+            if record.region_code.trim().is_empty() {
+                record.region_code = code.region_code().to_string();
+            }
+            record.normalise();
+            record.validate(rules).map_err(|e| e.in_field("enterprise"))?;
+            enterprise::create(None, record, uid, now)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CODE: &str = "91350100M000100Y43";
+
+    fn row(name: &str) -> Enterprise {
+        Enterprise { credit_code: CODE.into(), display_name: name.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn new_rows_create_and_known_rows_patch_only_their_fields() {
+        let (kind, created) = apply_row(None, row("甲"), &[], &Rules::default(), [1; 16], 1).unwrap();
+        assert_eq!((kind, created.region_code.as_str()), (ChangeKind::Created, "350100"));
+        let mut stored = created.clone();
+        stored.notes = "staff note".into();
+        let patch = Enterprise { credit_code: CODE.into(), display_name: "乙".into(), ..Default::default() };
+        let (_, updated) =
+            apply_row(Some(stored), patch, &["display_name".into()], &Rules::default(), [1; 16], 2).unwrap();
+        assert_eq!(
+            (updated.display_name.as_str(), updated.notes.as_str()),
+            ("乙", "staff note"),
+            "absent fields are not touched"
+        );
+    }
+
+    #[test]
+    fn bad_rows_fail_with_the_field() {
+        let bad =
+            Enterprise { credit_code: "91350100M000100Y4X".into(), display_name: "x".into(), ..Default::default() };
+        let err = apply_row(None, bad, &[], &Rules::default(), [1; 16], 1).unwrap_err();
+        let failure = Failure::of(7, "91350100M000100Y4X", &err);
+        assert_eq!(
+            (failure.field.as_str(), failure.reason.as_str()),
+            ("enterprise.credit_code", "CHECK_CHARACTER_MISMATCH")
+        );
+        assert!(check_source("market registry").is_err());
+        assert!(check_source("market-registry").is_ok());
+    }
+}

@@ -1,0 +1,155 @@
+//! Bulk sync through a real server: chunks, per-row failures, idempotent
+//! re-runs, PATCH updates, dry runs, full mode, origins in the change log.
+
+mod common;
+
+use common::{code, expect_error, TestServer};
+use ladder::pb::v1;
+use ladder::pb::v1::sync_enterprises_request::Message;
+use ladder::pb::v1::sync_service_client::SyncServiceClient;
+use tonic::Code;
+
+fn header(source: &str, mode: v1::SyncMode, dry_run: bool) -> v1::SyncEnterprisesRequest {
+    v1::SyncEnterprisesRequest {
+        message: Some(Message::Header(v1::SyncHeader { source: source.into(), mode: mode as i32, dry_run })),
+    }
+}
+
+fn row(n: u32, name: &str, industry: &str) -> v1::SyncEnterprisesRequest {
+    v1::SyncEnterprisesRequest {
+        message: Some(Message::Row(v1::SyncRow {
+            row_number: 0,
+            enterprise: Some(v1::Enterprise {
+                credit_code: code(n),
+                display_name: name.into(),
+                industry_code: industry.into(),
+                ..Default::default()
+            }),
+            fields: vec![],
+        })),
+    }
+}
+
+async fn sync(server: &TestServer, messages: Vec<v1::SyncEnterprisesRequest>) -> Result<v1::SyncRun, tonic::Status> {
+    let mut client = SyncServiceClient::new(server.channel().await);
+    client.sync_enterprises(tokio_stream::iter(messages)).await.map(|r| r.into_inner())
+}
+
+/// 1,200 firms; rows 500..510 are broken (a wrong check character).
+fn file(changed: impl Fn(u32) -> bool) -> Vec<v1::SyncEnterprisesRequest> {
+    let mut rows = vec![header("market-registry", v1::SyncMode::Upsert, false)];
+    for n in 0..1200 {
+        let name = if changed(n) { format!("企业{n}（更名）") } else { format!("企业{n}") };
+        let mut r = row(n, &name, "C3742");
+        if (500..510).contains(&n) {
+            if let Some(Message::Row(row)) = &mut r.message {
+                let mut bad = code(n);
+                let last = bad.pop().unwrap();
+                bad.push(if last == '0' { '1' } else { '0' });
+                row.enterprise.as_mut().unwrap().credit_code = bad;
+            }
+        }
+        rows.push(r);
+    }
+    rows
+}
+
+#[tokio::test]
+async fn a_sync_creates_updates_and_fails_rows_precisely_and_reruns_change_nothing() {
+    let server = TestServer::start().await;
+    let first = sync(&server, file(|_| false)).await.expect("sync");
+    assert_eq!((first.rows, first.created, first.updated, first.unchanged, first.failed), (1200, 1190, 0, 0, 10));
+    let failure = &first.failures[0];
+    assert_eq!(
+        (failure.row_number, failure.field.as_str(), failure.reason.as_str()),
+        (501, "enterprise.credit_code", "CHECK_CHARACTER_MISMATCH")
+    );
+    assert_eq!(first.state, v1::SyncRunState::Succeeded as i32);
+
+    // The change log carries the source and the run.
+    let log = server
+        .changes()
+        .await
+        .list_changes(v1::ListChangesRequest { resource: format!("enterprises/{}", code(7)), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (log.changes[0].origin.as_str(), log.changes[0].reason.as_str()),
+        ("market-registry", first.name.as_str())
+    );
+
+    // The same file again changes nothing and logs nothing.
+    let head = server.store.next_revision().unwrap();
+    let again = sync(&server, file(|_| false)).await.unwrap();
+    assert_eq!((again.created, again.updated, again.unchanged, again.failed), (0, 0, 1190, 10));
+    assert_eq!(server.store.next_revision().unwrap(), head, "no change-log entries");
+
+    // 1% renamed: exactly those are updated, and only the fields sent change.
+    let mut firms = server.enterprises().await;
+    firms
+        .update_enterprise(v1::UpdateEnterpriseRequest {
+            enterprise: Some(v1::Enterprise {
+                name: format!("enterprises/{}", code(0)),
+                notes: "staff note".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let dry = {
+        let mut messages = file(|n| n % 100 == 0);
+        messages[0] = header("market-registry", v1::SyncMode::Upsert, true);
+        let head = server.store.next_revision().unwrap();
+        let dry = sync(&server, messages).await.unwrap();
+        assert_eq!(server.store.next_revision().unwrap(), head, "a dry run writes nothing");
+        dry
+    };
+    let changed = sync(&server, file(|n| n % 100 == 0)).await.unwrap();
+    assert_eq!(
+        (changed.updated, changed.unchanged, changed.failed),
+        (11, 1179, 10),
+        "row 500 is among the broken ones"
+    );
+    assert_eq!((dry.updated, dry.unchanged, dry.failed, dry.dry_run), (11, 1179, 10, true));
+    let e = firms
+        .get_enterprise(v1::GetEnterpriseRequest { name: format!("enterprises/{}", code(0)) })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((e.display_name.as_str(), e.notes.as_str()), ("企业0（更名）", "staff note"));
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+
+    let mut client = SyncServiceClient::new(server.channel().await);
+    let runs = client
+        .list_sync_runs(v1::ListSyncRunsRequest { source: "market-registry".into(), page_size: 10 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(runs.runs.len(), 4);
+    assert_eq!(runs.runs[0].name, changed.name, "newest first");
+    let stored = client.get_sync_run(v1::GetSyncRunRequest { name: first.name.clone() }).await.unwrap().into_inner();
+    assert_eq!(stored.failures.len(), 10);
+}
+
+#[tokio::test]
+async fn full_mode_reports_firms_missing_from_the_source_and_the_header_comes_first() {
+    let server = TestServer::start().await;
+    let mut messages = vec![header("stats-bureau", v1::SyncMode::Full, false)];
+    messages.extend((0..5).map(|n| row(n, &format!("企业{n}"), "I6513")));
+    sync(&server, messages).await.unwrap();
+    let mut fewer = vec![header("stats-bureau", v1::SyncMode::Full, false)];
+    fewer.extend((0..3).map(|n| row(n, &format!("企业{n}"), "I6513")));
+    let run = sync(&server, fewer).await.unwrap();
+    assert_eq!(run.missing_from_source, 2);
+    assert_eq!(run.missing_credit_codes, vec![code(3), code(4)]);
+    let listed =
+        server.enterprises().await.list_enterprises(v1::ListEnterprisesRequest::default()).await.unwrap().into_inner();
+    assert_eq!(listed.total_size, 5, "full mode reports, never deletes");
+
+    let status = sync(&server, vec![row(9, "无头", "I6513")]).await.unwrap_err();
+    expect_error(&status, Code::InvalidArgument, "HEADER_FIRST");
+    let status = sync(&server, vec![header("bad source!", v1::SyncMode::Upsert, false)]).await.unwrap_err();
+    expect_error(&status, Code::InvalidArgument, "INVALID_SOURCE");
+}
