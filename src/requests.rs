@@ -4,7 +4,8 @@
 //!   those (not for idle client connections, which may stay open for minutes);
 //! - writes one structured log line per request: method, gRPC status and
 //!   latency (`debug` for OK, `info` for client errors, `warn` for server
-//!   errors), so `LADDER_LOG=ladder=debug` shows every call.
+//!   errors), so `LADDER_LOG=ladder=debug` shows every call;
+//! - ends unary calls that exceed the request time limit (streams are exempt).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,19 +14,39 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-/// Shared count of requests in flight.
+/// Methods that stream for as long as their client needs: the request
+/// timeout does not apply to them.
+pub const STREAMING_METHODS: &[&str] = &[
+    "/ladder.v1.SyncService/SyncEnterprises",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.health.v1.Health/Watch",
+];
+
+/// Shared count of requests in flight, and the time limit of unary calls.
 #[derive(Clone)]
 pub struct InFlight {
     count: watch::Sender<usize>,
+    timeout: Option<Duration>,
 }
 
 impl Default for InFlight {
     fn default() -> Self {
-        Self { count: watch::Sender::new(0) }
+        Self { count: watch::Sender::new(0), timeout: None }
     }
 }
 
 impl InFlight {
+    /// Counts requests and ends unary calls running longer than `timeout`
+    /// with DEADLINE_EXCEEDED.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self { timeout: Some(timeout), ..Self::default() }
+    }
+
+    fn limit_for(&self, method: &str) -> Option<Duration> {
+        self.timeout.filter(|_| !STREAMING_METHODS.iter().any(|m| method.starts_with(m)))
+    }
+
     /// Requests being served right now.
     pub fn current(&self) -> usize {
         *self.count.borrow()
@@ -68,9 +89,9 @@ pub struct Counted<S> {
     in_flight: InFlight,
 }
 
-impl<S, B, RB> tower_service::Service<http::Request<B>> for Counted<S>
+impl<S, B> tower_service::Service<http::Request<B>> for Counted<S>
 where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<RB>>,
+    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
@@ -85,9 +106,16 @@ where
         let guard = self.in_flight.enter();
         let method = request.uri().path().to_string();
         let started = std::time::Instant::now();
+        let limit = self.in_flight.limit_for(&method);
         let response = self.inner.call(request);
         Box::pin(async move {
-            let result = response.await;
+            let result = match limit {
+                None => response.await,
+                Some(limit) => match tokio::time::timeout(limit, response).await {
+                    Ok(result) => result,
+                    Err(_) => Ok(deadline_exceeded(limit).into_http()),
+                },
+            };
             drop(guard);
             let micros = started.elapsed().as_micros();
             match &result {
@@ -105,6 +133,21 @@ where
             result
         })
     }
+}
+
+/// DEADLINE_EXCEEDED with ladder's ErrorInfo.
+fn deadline_exceeded(limit: Duration) -> tonic::Status {
+    use tonic_types::StatusExt as _;
+    let details = tonic_types::ErrorDetails::with_error_info(
+        "REQUEST_TIMEOUT",
+        crate::api::status::ERROR_DOMAIN,
+        std::collections::HashMap::new(),
+    );
+    tonic::Status::with_error_details(
+        tonic::Code::DeadlineExceeded,
+        format!("the request took longer than the server's limit of {}s", limit.as_secs()),
+        details,
+    )
 }
 
 /// The gRPC status code in a response's headers (0 when absent).
@@ -130,5 +173,42 @@ mod tests {
         drop(guard);
         assert!(waiter.await.unwrap());
         assert_eq!(in_flight.current(), 0);
+    }
+
+    /// A service that answers OK after a delay.
+    #[derive(Clone)]
+    struct Slow(Duration);
+
+    impl tower_service::Service<http::Request<()>> for Slow {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = std::convert::Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            let delay = self.0;
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                Ok(http::Response::new(tonic::body::Body::empty()))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn unary_calls_time_out_and_streams_do_not() {
+        use tower_layer::Layer as _;
+        use tower_service::Service as _;
+        let layer = InFlight::with_timeout(Duration::from_millis(50));
+        let mut slow = layer.layer(Slow(Duration::from_millis(300)));
+        let unary = http::Request::builder().uri("/ladder.v1.EnterpriseService/ListEnterprises").body(()).unwrap();
+        let response = slow.call(unary).await.unwrap();
+        assert_eq!(grpc_status(&response), tonic::Code::DeadlineExceeded as i32);
+        let stream = http::Request::builder().uri("/ladder.v1.SyncService/SyncEnterprises").body(()).unwrap();
+        let response = slow.call(stream).await.unwrap();
+        assert_eq!(grpc_status(&response), 0, "the sync stream is not cut");
+        assert_eq!(layer.current(), 0);
     }
 }

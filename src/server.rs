@@ -88,13 +88,13 @@ pub async fn serve(
     let reflection_v1 = reflection_builder().build_v1().context("building reflection v1")?;
     let reflection_v1alpha = reflection_builder().build_v1alpha().context("building reflection v1alpha")?;
 
-    let addr = listener.local_addr().ok();
-    tracing::info!(?addr, "serving");
-    let in_flight = InFlight::default();
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving");
+    }
+    let in_flight = InFlight::with_timeout(Duration::from_secs(limits.request_timeout_secs));
     let signalled = Arc::new(Notify::new());
     let notify = Arc::clone(&signalled);
     let server = Server::builder()
-        .timeout(Duration::from_secs(limits.request_timeout_secs))
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .tcp_nodelay(true)

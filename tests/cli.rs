@@ -313,3 +313,52 @@ async fn the_ladder_with_the_cli() {
     let out = ladder(args(&server, &["designation", "add", &c1, "--kind", "boss", "--from", "2024-01-01"])).await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_files_in_utf8_and_gbk_with_the_cli() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let generated = ladder(vec!["generate".into(), "--firms".into(), "300".into()]).await;
+    assert!(generated.status.success());
+    let path = dir.path().join("firms.csv");
+    std::fs::write(&path, &generated.stdout).unwrap();
+    let file = path.display().to_string();
+
+    let out = ladder(args(&server, &["sync", &file, "--source", "incubator", "--json"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = json(&out);
+    assert_eq!((run["created"].as_i64(), run["failed"].as_i64()), (Some(300), Some(0)));
+    let out = ladder(args(&server, &["sync", &file, "--source", "incubator", "--json"])).await;
+    assert_eq!(json(&out)["unchanged"], 300, "re-running the same file changes nothing");
+
+    // A GBK file, as Excel in China saves it, with one broken row.
+    let text = format!(
+        "统一社会信用代码,企业名称,行业代码\r\n{},甲公司,C3742\r\n{}X,乙公司,C3742\r\n{},丙公司,Z99\r\n",
+        code(9001),
+        &code(9002)[..17],
+        code(9003)
+    );
+    let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+    let gbk_path = dir.path().join("gbk.csv");
+    std::fs::write(&gbk_path, &gbk).unwrap();
+    let errors = dir.path().join("failed.csv");
+    let out = ladder(args(
+        &server,
+        &[
+            "sync",
+            &gbk_path.display().to_string(),
+            "--source",
+            "stats-bureau",
+            "--errors",
+            &errors.display().to_string(),
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1), "failed rows make the command fail");
+    assert!(stderr(&out).contains("GBK"), "{}", stderr(&out));
+    let failed = std::fs::read_to_string(&errors).unwrap();
+    assert!(failed.contains("乙公司") && failed.contains("丙公司") && !failed.contains("甲公司"), "{failed}");
+    assert!(failed.contains("enterprise.industry_code"), "{failed}");
+    let out = ladder(args(&server, &["enterprise", "get", &code(9001), "--json"])).await;
+    assert_eq!(json(&out)["display_name"], "甲公司");
+}

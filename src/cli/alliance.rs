@@ -306,6 +306,14 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
                         "默认 default",
                         if a.seeded_default { "yes: a shipped placeholder, edit it".into() } else { String::new() }
                     ),
+                    (
+                        "状态 state",
+                        if a.delete_time.is_some() {
+                            "retired (ladder alliance undelete restores it)".into()
+                        } else {
+                            String::new()
+                        }
+                    ),
                     ("etag", a.etag.clone()),
                 ])
             );
@@ -347,7 +355,7 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
                         ]
                     })
                     .collect();
-                print!("{}", table::render(&["ID", "名称 NAME", "类型 KIND", "成员 MEMBERS", ""], &rows));
+                print!("{}", table::render(&["ID", "名称 NAME", "类型 KIND", "成员 MEMBERS", "NOTE"], &rows));
             }
             Ok(())
         }

@@ -161,8 +161,9 @@ fn designation_json(d: &v1::Designation) -> Value {
         "status": status_name(d.status), "certificate_number": d.certificate_number, "authority": d.authority,
         "batch": d.batch, "issued_date": d.issued_date, "valid_from": d.valid_from, "valid_until": d.valid_until,
         "ended_date": d.ended_date, "end_reason": d.end_reason, "barred_until": d.barred_until,
-        "evidence": d.evidence, "recorded_by": d.recorded_by, "ended_by": d.ended_by, "corrected": d.corrected,
-        "etag": d.etag,
+        "evidence": d.evidence, "source": d.source, "recorded_by": d.recorded_by, "ended_by": d.ended_by,
+        "corrected": d.corrected, "etag": d.etag,
+        "level": v1::IssuingLevel::try_from(d.level).map(|l| l.as_str_name()).unwrap_or("").trim_start_matches("ISSUING_LEVEL_"),
     })
 }
 
@@ -678,10 +679,11 @@ pub async fn expiring(days: i32, kind: Option<String>, args: ClientArgs) -> Exit
                 name.clone(),
                 kind_label(d.kind).to_string(),
                 d.certificate_number.clone(),
-                d.name.clone(),
+                d.name.trim_start_matches("enterprises/").split('/').next().unwrap_or("").to_string(),
+                d.name.rsplit('/').next().unwrap_or("").to_string(),
             ]
         })
         .collect();
-    print!("{}", table::render(&["ENDS", "名称 NAME", "类型 KIND", "CERTIFICATE", "DESIGNATION"], &rows));
+    print!("{}", table::render(&["ENDS", "名称 NAME", "类型 KIND", "CERTIFICATE", "CODE", "ID"], &rows));
     ExitCode::SUCCESS
 }

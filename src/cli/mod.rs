@@ -7,6 +7,7 @@ mod alliance;
 mod client;
 mod ladder;
 mod render;
+mod sync;
 mod table;
 
 use std::path::PathBuf;
@@ -90,6 +91,34 @@ enum Command {
         limit: i32,
         #[command(flatten)]
         client: ClientArgs,
+    },
+    /// Sync a CSV file (UTF-8 or GBK, Chinese or English headers) into ladder.
+    Sync {
+        /// The CSV file.
+        file: PathBuf,
+        /// The source system, e.g. market-registry.
+        #[arg(long)]
+        source: String,
+        /// Check and count everything, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also report firms this source sent before and not now.
+        #[arg(long)]
+        full: bool,
+        /// Write the failed rows with their reasons to this CSV file.
+        #[arg(long)]
+        errors: Option<PathBuf>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Write N realistic sample firms as CSV to stdout (for trying ladder out).
+    Generate {
+        /// How many firms.
+        #[arg(long, default_value_t = 1000)]
+        firms: u64,
+        /// Random seed (the same seed gives the same file).
+        #[arg(long, default_value_t = 4754)]
+        seed: u64,
     },
     /// Designations whose validity ends (or re-review falls due) soon.
     Expiring {
@@ -192,6 +221,10 @@ pub fn main() -> ExitCode {
             runtime.block_on(ladder::candidates(target, year, filter, include_missed, limit, client))
         }
         Command::Expiring { days, kind, client } => runtime.block_on(ladder::expiring(days, kind, client)),
+        Command::Sync { file, source, dry_run, full, errors, client } => {
+            runtime.block_on(sync::sync(file, source, dry_run, full, errors, client))
+        }
+        Command::Generate { firms, seed } => sync::generate(firms, seed),
     }
 }
 

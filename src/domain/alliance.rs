@@ -195,7 +195,11 @@ impl EndReason {
             Self::Other,
         ]
         .into_iter()
-        .find(|r| r.name() == bare)
+        .find(|r| {
+            r.name() == bare
+                || r.label_zh() == s.trim()
+                || (r.label_zh().starts_with(s.trim()) && !s.trim().is_empty() && s.trim().chars().count() >= 2)
+        })
     }
 }
 
@@ -966,6 +970,7 @@ mod tests {
         assert_eq!(Role::parse("常务理事单位"), Some(Role::StandingDirector));
         assert_eq!(Role::parse("boss"), None);
         assert_eq!(EndReason::parse("end_reason_lapsed"), Some(EndReason::Lapsed));
+        assert_eq!(EndReason::parse("主动退出"), Some(EndReason::Withdrew));
     }
 
     #[test]

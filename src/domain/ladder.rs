@@ -216,7 +216,22 @@ impl DesignationKind {
         let s = s.trim();
         let upper = s.to_ascii_uppercase();
         let bare = upper.strip_prefix("DESIGNATION_KIND_").unwrap_or(&upper);
-        Self::ALL.into_iter().find(|k| k.name() == bare || k.label_zh() == s)
+        let alias = match s {
+            "高企" | "高新" => Some(Self::HighTech),
+            "科小" | "科技型中小" => Some(Self::TechSme),
+            "小巨人" => Some(Self::LittleGiant),
+            "专精特新" => Some(Self::SpecialisedSme),
+            "单项冠军" => Some(Self::SingleChampion),
+            "瞪羚" => Some(Self::Gazelle),
+            "独角兽" => Some(Self::Unicorn),
+            "新三板" => Some(Self::NeeqListing),
+            "规上工业" => Some(Self::AboveScaleIndustry),
+            "规上服务业" => Some(Self::AboveScaleServices),
+            "限上" => Some(Self::AboveQuotaTrade),
+            "在孵" => Some(Self::Incubated),
+            _ => None,
+        };
+        alias.or_else(|| Self::ALL.into_iter().find(|k| k.name() == bare || k.label_zh() == s))
     }
 
     /// The usual validity in years when the certificate does not say (tech
@@ -1121,6 +1136,8 @@ mod tests {
         assert_eq!(DesignationKind::AboveScaleServices.stage(), Stage::ScaleUp);
         assert_eq!(DesignationKind::parse("high_tech"), Some(DesignationKind::HighTech));
         assert_eq!(DesignationKind::parse("科技型中小企业"), Some(DesignationKind::TechSme));
+        assert_eq!(DesignationKind::parse("高企"), Some(DesignationKind::HighTech), "the short names staff use");
+        assert_eq!(DesignationKind::parse("小巨人"), Some(DesignationKind::LittleGiant));
         assert_eq!(Stage::parse("STAGE_SCALE_UP"), Some(Stage::ScaleUp));
         assert_eq!(Stage::parse("晋位"), Some(Stage::Advance));
     }

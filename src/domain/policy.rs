@@ -527,13 +527,14 @@ pub fn evaluate(policy: &PolicyVersion, target: DesignationKind, facts: &Facts<'
             vec![
                 at_least("years_registered", "注册成立年限", age(facts), Some(p.min_years_registered as f64), years),
                 at_least("tech_staff_share", "科技人员占职工总数比例", tech_share, Some(p.min_tech_staff_share), pct),
-                at_least(
-                    "rd_intensity_3y",
-                    "近三年研发费用占同期营业收入比例",
-                    rd_3y,
-                    band(&p.rd_intensity, revenue),
-                    pct,
-                ),
+                {
+                    let description = "近三年研发费用占同期营业收入比例";
+                    let mut c = at_least("rd_intensity_3y", description, rd_3y, band(&p.rd_intensity, revenue), pct);
+                    if c.verdict == Verdict::Unknown {
+                        c.value = "需近三年的营业收入和研发费用".into();
+                    }
+                    c
+                },
                 at_least(
                     "rd_domestic_share",
                     "境内研发费用占比",

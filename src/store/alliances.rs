@@ -111,7 +111,7 @@ impl Store {
                 return Err(Error::FailedPrecondition {
                     reason: "ACTIVE_MEMBERS",
                     message: format!(
-                        "{} has {} active members: end them first, or delete with force to end them all",
+                        "{} has {} active members: end them first, or delete with force (CLI: --force) to end them all",
                         alliance::alliance_name(&id),
                         active.len()
                     ),
