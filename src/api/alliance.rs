@@ -11,6 +11,7 @@ use crate::domain::credit_code::CreditCode;
 use crate::domain::enterprise::validate_reason;
 use crate::domain::filter::{filter_error, parse_terms, unknown_field, Op};
 use crate::domain::time::Date;
+use crate::domain::update::split_name;
 use crate::error::{Error, Result};
 use crate::pb::v1;
 use crate::store::{MembershipFilter, MembershipUpdate, Store};
@@ -47,15 +48,8 @@ type Reply<T> = Result<Response<T>, Status>;
 
 /// `alliances/{id}/memberships/{code}` → (id, normalised code).
 fn parse_membership_name(field: &str, name: &str) -> Result<(String, String)> {
-    let bad = || {
-        Error::invalid_field(
-            field,
-            "INVALID_RESOURCE_NAME",
-            format!("{name:?} is not of the form alliances/{{alliance_id}}/memberships/{{credit_code}}"),
-        )
-    };
-    let rest = name.trim().strip_prefix("alliances/").ok_or_else(bad)?;
-    let (id, code) = rest.split_once("/memberships/").ok_or_else(bad)?;
+    let shape = "alliances/{alliance_id}/memberships/{credit_code}";
+    let (id, code) = split_name(field, name, "alliances/", "/memberships/", shape)?;
     check_alliance_id(field, id)?;
     let code =
         CreditCode::parse_unverified(code).map_err(|e| Error::invalid_field(field, e.reason(), e.to_string()))?;

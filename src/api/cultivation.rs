@@ -15,6 +15,7 @@ use crate::domain::indicators::{self, AnnualIndicators};
 use crate::domain::ladder::{self, Designation, DesignationKind, Stage, Status as DStatus};
 use crate::domain::policy::{self, Policy, Verdict};
 use crate::domain::time::Date;
+use crate::domain::update::split_name;
 use crate::error::{Error, Result};
 use crate::pb::v1;
 use crate::store::{DesignationFilter, Store};
@@ -98,20 +99,13 @@ fn designation_from_pb(credit_code: &str, id: &str, d: v1::Designation) -> Desig
 
 /// `enterprises/{code}/designations/{id}` → (code, id).
 fn parse_designation_name(field: &str, name: &str) -> Result<(String, String)> {
-    let bad = || {
-        Error::invalid_field(
-            field,
-            "INVALID_RESOURCE_NAME",
-            format!("{name:?} is not of the form enterprises/{{credit_code}}/designations/{{designation_id}}"),
-        )
-    };
-    let rest = name.trim().strip_prefix("enterprises/").ok_or_else(bad)?;
-    let (code, id) = rest.split_once("/designations/").ok_or_else(bad)?;
+    let shape = "enterprises/{credit_code}/designations/{designation_id}";
+    let (code, id) = split_name(field, name, "enterprises/", "/designations/", shape)?;
     let code =
         CreditCode::parse_unverified(code).map_err(|e| Error::invalid_field(field, e.reason(), e.to_string()))?;
     let id_ok = (1..=40).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !id_ok {
-        return Err(bad());
+        return Err(Error::invalid_field(field, "INVALID_RESOURCE_NAME", format!("{id:?} is not a designation id")));
     }
     Ok((code.as_str().to_string(), id.to_string()))
 }
@@ -162,18 +156,13 @@ fn first_of_year(d: Date) -> Date {
 
 /// `enterprises/{code}/indicators/{year}` → (code, year).
 fn parse_indicators_name(field: &str, name: &str) -> Result<(String, i32)> {
-    let bad = || {
-        Error::invalid_field(
-            field,
-            "INVALID_RESOURCE_NAME",
-            format!("{name:?} is not of the form enterprises/{{credit_code}}/indicators/{{year}}"),
-        )
-    };
-    let rest = name.trim().strip_prefix("enterprises/").ok_or_else(bad)?;
-    let (code, year) = rest.split_once("/indicators/").ok_or_else(bad)?;
+    let shape = "enterprises/{credit_code}/indicators/{year}";
+    let (code, year) = split_name(field, name, "enterprises/", "/indicators/", shape)?;
     let code =
         CreditCode::parse_unverified(code).map_err(|e| Error::invalid_field(field, e.reason(), e.to_string()))?;
-    let year: i32 = year.parse().map_err(|_| bad())?;
+    let year: i32 = year
+        .parse()
+        .map_err(|_| Error::invalid_field(field, "INVALID_RESOURCE_NAME", format!("{year:?} is not a year")))?;
     Ok((code.as_str().to_string(), year))
 }
 

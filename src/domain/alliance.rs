@@ -549,9 +549,7 @@ pub fn undelete_alliance(current: Option<Alliance>, name: &str, now: Micros) -> 
 }
 
 fn existing_alliance(current: Option<Alliance>, name: &str, etag: &str) -> Result<Alliance> {
-    let a = current.ok_or_else(|| Error::NotFound { resource: name.to_string() })?;
-    update::check_etag(name, etag, &a.etag())?;
-    Ok(a)
+    update::existing(current, name, etag, Alliance::etag)
 }
 
 impl Membership {

@@ -554,9 +554,7 @@ pub fn undelete(current: Option<Enterprise>, name: &str, etag: &str, now: Micros
 
 /// The stored record, if it exists and matches `etag` (when one is given).
 fn existing(current: Option<Enterprise>, name: &str, etag: &str) -> Result<Enterprise> {
-    let record = current.ok_or_else(|| Error::NotFound { resource: name.to_string() })?;
-    update::check_etag(name, etag, &record.etag())?;
-    Ok(record)
+    update::existing(current, name, etag, Enterprise::etag)
 }
 
 /// Every audited field with its value rendered as text, in a fixed order.

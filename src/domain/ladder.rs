@@ -651,8 +651,7 @@ pub fn update_designation(
     actor: &str,
     now: Micros,
 ) -> Result<(crate::domain::change::ChangeKind, Designation)> {
-    let stored = current.ok_or_else(|| Error::NotFound { resource: name.to_string() })?;
-    update::check_etag(name, etag, &stored.etag())?;
+    let stored = update::existing(current, name, etag, Designation::etag)?;
     let paths = update::expand_mask(mask, DESIGNATION_UPDATABLE, DESIGNATION_READ_ONLY, "Designation")?;
     let mut d = stored.clone();
     for path in &paths {
@@ -712,8 +711,7 @@ pub fn revoke(
     actor: &str,
     now: Micros,
 ) -> Result<(crate::domain::change::ChangeKind, Designation)> {
-    let mut d = current.ok_or_else(|| Error::NotFound { resource: name.to_string() })?;
-    update::check_etag(name, etag, &d.etag())?;
+    let mut d = update::existing(current, name, etag, Designation::etag)?;
     match d.status() {
         Status::Revoked => {
             return Err(Error::FailedPrecondition {

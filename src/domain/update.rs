@@ -8,6 +8,33 @@ pub fn etag(revision: u64) -> String {
     format!("{revision:016x}")
 }
 
+/// The stored record, if it exists and matches `etag` (when one is given):
+/// NOT_FOUND or ABORTED otherwise.
+pub fn existing<R>(current: Option<R>, name: &str, etag: &str, etag_of: impl Fn(&R) -> String) -> Result<R> {
+    let record = current.ok_or_else(|| Error::NotFound { resource: name.to_string() })?;
+    check_etag(name, etag, &etag_of(&record))?;
+    Ok(record)
+}
+
+/// Splits a sub-resource name `{parent}{parent_id}{collection}{child_id}`,
+/// e.g. `enterprises/X/designations/Y` with `("enterprises/", "/designations/")`;
+/// `shape` names the expected form in the error.
+pub fn split_name<'a>(
+    field: &str,
+    name: &'a str,
+    parent: &str,
+    collection: &str,
+    shape: &str,
+) -> Result<(&'a str, &'a str)> {
+    name.trim()
+        .strip_prefix(parent)
+        .and_then(|rest| rest.split_once(collection))
+        .filter(|(id, child)| !id.is_empty() && !child.is_empty())
+        .ok_or_else(|| {
+            Error::invalid_field(field, "INVALID_RESOURCE_NAME", format!("{name:?} is not of the form {shape}"))
+        })
+}
+
 /// ABORTED if the caller sent an etag and it is not the current one.
 pub fn check_etag(name: &str, given: &str, current: &str) -> Result<()> {
     if given.is_empty() || given == current {

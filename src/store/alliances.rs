@@ -12,7 +12,7 @@ use crate::domain::alliance::{
     self, ActiveMembership, Alliance, EndReason, EventKind, Membership, MembershipState, Recorded, Role,
 };
 use crate::domain::change::{ChangeKind, WriteMeta};
-use crate::domain::enterprise::{Enterprise, FieldChange};
+use crate::domain::enterprise::Enterprise;
 use crate::domain::industry::IndustryCode;
 use crate::domain::time::{Date, Micros};
 use crate::error::{Error, Result};
@@ -483,17 +483,7 @@ where
 }
 
 impl Record for Alliance {
-    fn resource_name(&self) -> String {
-        Alliance::resource_name(self)
-    }
-
-    fn diff(old: &Self, new: &Self) -> Vec<FieldChange> {
-        Alliance::diff(old, new)
-    }
-
-    fn set_revision(&mut self, revision: u64) {
-        self.revision = revision;
-    }
+    records::record_basics!();
 
     fn put(txn: &mut Txn<'_>, _old: Option<&Self>, new: &Self) -> Result<()> {
         txn.put(keys::alliance(&new.id), codec::encode(new));
@@ -504,17 +494,7 @@ impl Record for Alliance {
 /// A membership writes its firm → alliance entry and rewrites the member's
 /// enterprise projection (index entries and counters included).
 impl Record for Membership {
-    fn resource_name(&self) -> String {
-        Membership::resource_name(self)
-    }
-
-    fn diff(old: &Self, new: &Self) -> Vec<FieldChange> {
-        Membership::diff(old, new)
-    }
-
-    fn set_revision(&mut self, revision: u64) {
-        self.revision = revision;
-    }
+    records::record_basics!();
 
     fn put(txn: &mut Txn<'_>, _old: Option<&Self>, new: &Self) -> Result<()> {
         txn.put(keys::membership(&new.alliance_id, &new.credit_code), codec::encode(new));
@@ -556,11 +536,8 @@ fn active_alliance(txn: &Txn<'_>, id: &str) -> Result<Alliance> {
 /// The membership, if it exists and matches `etag` (when given).
 fn existing_membership(txn: &Txn<'_>, alliance_id: &str, credit_code: &str, etag: &str) -> Result<Membership> {
     let name = alliance::membership_name(alliance_id, credit_code);
-    let m: Membership = txn
-        .get_record(&keys::membership(alliance_id, credit_code))?
-        .ok_or_else(|| Error::NotFound { resource: name.clone() })?;
-    crate::domain::update::check_etag(&name, etag, &m.etag())?;
-    Ok(m)
+    let stored = txn.get_record(&keys::membership(alliance_id, credit_code))?;
+    crate::domain::update::existing(stored, &name, etag, Membership::etag)
 }
 
 /// The alliance's active chair, if any.

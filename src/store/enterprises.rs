@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use crate::domain::change::WriteMeta;
-use crate::domain::enterprise::{Enterprise, FieldChange, Outcome};
+use crate::domain::enterprise::{Enterprise, Outcome};
 use crate::domain::filter::{Field, Filter};
 use crate::domain::industry::IndustryCode;
 use crate::domain::time::{Date, Micros};
@@ -348,17 +348,7 @@ where
 }
 
 impl Record for Enterprise {
-    fn resource_name(&self) -> String {
-        Enterprise::resource_name(self)
-    }
-
-    fn diff(old: &Self, new: &Self) -> Vec<FieldChange> {
-        Enterprise::diff(old, new)
-    }
-
-    fn set_revision(&mut self, revision: u64) {
-        self.revision = revision;
-    }
+    records::record_basics!();
 
     fn put(txn: &mut Txn<'_>, old: Option<&Self>, new: &Self) -> Result<()> {
         put_enterprise(txn, old, new);

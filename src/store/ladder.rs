@@ -276,17 +276,7 @@ fn reproject(txn: &mut Txn<'_>, credit_code: &str) -> Result<()> {
 /// A designation claims its certificate number (per kind) and rewrites its
 /// firm's stage projection.
 impl Record for Designation {
-    fn resource_name(&self) -> String {
-        Designation::resource_name(self)
-    }
-
-    fn diff(old: &Self, new: &Self) -> Vec<FieldChange> {
-        Designation::diff(old, new)
-    }
-
-    fn set_revision(&mut self, revision: u64) {
-        self.revision = revision;
-    }
+    records::record_basics!();
 
     fn put(txn: &mut Txn<'_>, old: Option<&Self>, new: &Self) -> Result<()> {
         if let Some(old) = old.filter(|o| !o.certificate_number.is_empty()) {
@@ -326,17 +316,7 @@ fn indicators_key(credit_code: &str, year: i32) -> Vec<u8> {
 }
 
 impl Record for AnnualIndicators {
-    fn resource_name(&self) -> String {
-        AnnualIndicators::resource_name(self)
-    }
-
-    fn diff(old: &Self, new: &Self) -> Vec<FieldChange> {
-        AnnualIndicators::diff(old, new)
-    }
-
-    fn set_revision(&mut self, revision: u64) {
-        self.revision = revision;
-    }
+    records::record_basics!();
 
     fn put(txn: &mut Txn<'_>, _old: Option<&Self>, new: &Self) -> Result<()> {
         txn.put(indicators_key(&new.credit_code, new.year), codec::encode(new));

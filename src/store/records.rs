@@ -25,6 +25,25 @@ pub(crate) trait Record: prost::Message + Default + Clone {
     fn put(txn: &mut Txn<'_>, old: Option<&Self>, new: &Self) -> Result<()>;
 }
 
+/// Implements the parts of [`Record`] that only delegate to the record's own
+/// `resource_name`, `diff` and `revision`; the caller writes `put`.
+macro_rules! record_basics {
+    () => {
+        fn resource_name(&self) -> String {
+            Self::resource_name(self)
+        }
+
+        fn diff(old: &Self, new: &Self) -> Vec<crate::domain::enterprise::FieldChange> {
+            Self::diff(old, new)
+        }
+
+        fn set_revision(&mut self, revision: u64) {
+            self.revision = revision;
+        }
+    };
+}
+pub(crate) use record_basics;
+
 /// Applies `rule` to the record stored under `key` as a whole request: a
 /// request id already used for the same request returns the original answer
 /// without writing; otherwise the answer is remembered under it.
