@@ -77,6 +77,14 @@ pub enum Error {
         /// Summary for a person.
         message: String,
     },
+    /// A limit was reached (e.g. a watcher fell too far behind); retry later.
+    #[error("{message}")]
+    ResourceExhausted {
+        /// Machine-readable reason.
+        reason: &'static str,
+        /// Summary for a person.
+        message: String,
+    },
     /// The caller is not authenticated.
     #[error("{message}")]
     Unauthenticated {
@@ -152,6 +160,7 @@ impl Error {
             | Self::Aborted { reason, .. }
             | Self::FailedPrecondition { reason, .. }
             | Self::OutOfRange { reason, .. }
+            | Self::ResourceExhausted { reason, .. }
             | Self::Unauthenticated { reason, .. }
             | Self::PermissionDenied { reason, .. } => reason,
             Self::NotFound { .. } => "RESOURCE_NOT_FOUND",

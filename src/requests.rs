@@ -18,6 +18,7 @@ use tokio::sync::watch;
 /// timeout does not apply to them.
 pub const STREAMING_METHODS: &[&str] = &[
     "/ladder.v1.SyncService/SyncEnterprises",
+    "/ladder.v1.ChangeService/WatchChanges",
     "/grpc.reflection.v1.ServerReflection/",
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.health.v1.Health/Watch",

@@ -10,6 +10,13 @@ use crate::error::Error;
 use crate::pb::v1;
 use crate::store::{ChangeQuery, Store};
 
+/// Changes a watcher may have waiting to be sent.
+pub const WATCH_BUFFER: usize = 1024;
+/// Changes a watcher reads from the log at a time.
+pub const WATCH_READ: usize = 500;
+/// How long a watcher's buffer may stay full before it is let go.
+pub const WATCH_STALL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Default changes per page.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// Most changes per page.
@@ -67,6 +74,76 @@ impl ChangeApi {
 
 #[tonic::async_trait]
 impl v1::change_service_server::ChangeService for ChangeApi {
+    type WatchChangesStream = tokio_stream::wrappers::ReceiverStream<Result<v1::Change, Status>>;
+
+    async fn watch_changes(
+        &self,
+        request: Request<v1::WatchChangesRequest>,
+    ) -> Result<Response<Self::WatchChangesStream>, Status> {
+        require(&request, Permission::Read)?;
+        let r = request.into_inner();
+        let kinds = r
+            .kinds
+            .iter()
+            .map(|k| {
+                v1::ChangeKind::try_from(*k)
+                    .ok()
+                    .filter(|k| *k != v1::ChangeKind::Unspecified)
+                    .map(|k| k as i32)
+                    .ok_or_else(|| Error::invalid_field("kinds", "INVALID_KIND", format!("{k} is not a change kind")))
+            })
+            .collect::<Result<Vec<i32>, Error>>()?;
+        let store = self.store.clone();
+        let mut head = store.watch_head();
+        let mut next = if r.start_revision == 0 { *head.borrow() + 1 } else { r.start_revision };
+        let (tx, rx) = tokio::sync::mpsc::channel(WATCH_BUFFER);
+        tokio::spawn(async move {
+            loop {
+                let query = ChangeQuery { resource: None, start: next, end: u64::MAX, page_size: WATCH_READ };
+                let page = match store.list_changes(query).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                let caught_up = page.next_start.is_none();
+                for change in page.changes {
+                    next = change.revision + 1;
+                    let wanted = change.resource.starts_with(&r.resource_prefix)
+                        && (kinds.is_empty() || kinds.contains(&change.kind))
+                        && (r.exclude_origin.is_empty() || change.origin != r.exclude_origin);
+                    if !wanted {
+                        continue;
+                    }
+                    // A watcher that cannot keep up is let go rather than
+                    // buffering without bound; it resumes from `revision`.
+                    let revision = change.revision;
+                    match tokio::time::timeout(WATCH_STALL, tx.send(Ok(convert::change_to_pb(change)))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return,
+                        Err(_) => {
+                            let behind = Error::ResourceExhausted {
+                                reason: "WATCHER_TOO_SLOW",
+                                message: format!("the watcher fell behind; resume with start_revision {revision}"),
+                            };
+                            let _ = tx.try_send(Err(behind.into()));
+                            return;
+                        }
+                    }
+                }
+                if caught_up {
+                    // Wait for the next durable write group (or the client to leave).
+                    tokio::select! {
+                        changed = head.changed() => if changed.is_err() { return },
+                        () = tx.closed() => return,
+                    }
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+
     async fn list_changes(
         &self,
         request: Request<v1::ListChangesRequest>,

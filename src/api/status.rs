@@ -33,6 +33,7 @@ impl From<Error> for Status {
             }
             Error::FailedPrecondition { .. } => Code::FailedPrecondition,
             Error::OutOfRange { .. } => Code::OutOfRange,
+            Error::ResourceExhausted { .. } => Code::ResourceExhausted,
             Error::Unauthenticated { .. } => Code::Unauthenticated,
             Error::PermissionDenied { .. } => Code::PermissionDenied,
             Error::Unavailable(_) => Code::Unavailable,

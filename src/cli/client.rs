@@ -246,14 +246,26 @@ pub(crate) type Intercepted = InterceptedService<Channel, ClientHeaders>;
 
 /// Connects to the server; the channel carries the token and the `cli` origin.
 pub(crate) async fn connect(args: &ClientArgs) -> Result<Intercepted, String> {
+    connect_with(args, Some(CALL_TIMEOUT)).await
+}
+
+/// Longest a client call may take before the CLI gives up.
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Connects with a per-call time limit, or none (for long streams such as a sync).
+pub(crate) async fn connect_with(args: &ClientArgs, call_timeout: Option<Duration>) -> Result<Intercepted, String> {
     let url = if args.server.contains("://") { args.server.clone() } else { format!("http://{}", args.server) };
-    let channel = Channel::from_shared(url.clone())
+    let mut endpoint = Channel::from_shared(url.clone())
         .map_err(|e| format!("--server {url:?} is not a valid address: {e}"))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(120))
-        .connect()
-        .await
-        .map_err(|e| format!("cannot reach the ladder server at {url}: {e} (is `ladder serve` running? see --server / LADDER_SERVER)"))?;
+        .connect_timeout(Duration::from_secs(5));
+    if let Some(limit) = call_timeout {
+        endpoint = endpoint.timeout(limit);
+    }
+    let channel = endpoint.connect().await.map_err(|e| {
+        format!(
+            "cannot reach the ladder server at {url}: {e} (is `ladder serve` running? see --server / LADDER_SERVER)"
+        )
+    })?;
     let authorization = match &args.token {
         Some(token) => Some(
             format!("Bearer {}", token.trim())

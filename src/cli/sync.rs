@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crate::cli::client::{connect, fail};
+use crate::cli::client::{connect_with, fail};
 use crate::cli::{table, ClientArgs};
 use crate::domain::credit_code::CreditCode;
 use crate::pb::v1;
@@ -176,7 +176,8 @@ pub async fn sync(
     if !columns.contains(&"credit_code") {
         return usage(format!("{}: no 统一社会信用代码 / credit_code column", file.display()));
     }
-    let mut client = match connect(&args).await {
+    // A large file streams for minutes: no per-call time limit.
+    let mut client = match connect_with(&args, None).await {
         Ok(c) => SyncServiceClient::new(c),
         Err(e) => {
             eprintln!("error: {e}");

@@ -68,6 +68,7 @@ struct Inner {
     writer: Mutex<Option<writer::Writer>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     token_key: Vec<u8>,
+    head: tokio::sync::watch::Sender<u64>,
 }
 
 impl Store {
@@ -104,7 +105,8 @@ impl Store {
             }
         };
         db.flush()?;
-        let (writer, thread) = writer::Writer::start(db.clone(), tree.clone())?;
+        let head = tokio::sync::watch::Sender::new(writer::read_u64(&tree, keys::META_REVISION)?.max(1) - 1);
+        let (writer, thread) = writer::Writer::start(db.clone(), tree.clone(), head.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
@@ -112,6 +114,7 @@ impl Store {
                 writer: Mutex::new(Some(writer)),
                 thread: Mutex::new(Some(thread)),
                 token_key,
+                head,
             }),
         })
     }
@@ -124,6 +127,11 @@ impl Store {
     /// The next revision the change log will assign (the head is one less).
     pub fn next_revision(&self) -> Result<u64> {
         Ok(writer::read_u64(&self.inner.tree, keys::META_REVISION)?.max(1))
+    }
+
+    /// Follows the head revision: it changes after every durable write group.
+    pub fn watch_head(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.head.subscribe()
     }
 
     /// Bytes the database occupies on disk.

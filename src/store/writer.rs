@@ -175,13 +175,18 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread over `tree`.
-    pub fn start(db: sled::Db, tree: sled::Tree) -> Result<(Writer, JoinHandle<()>)> {
+    /// Starts the writer thread over `tree`; it publishes the head revision
+    /// to `head` after every durable group.
+    pub fn start(
+        db: sled::Db,
+        tree: sled::Tree,
+        head: tokio::sync::watch::Sender<u64>,
+    ) -> Result<(Writer, JoinHandle<()>)> {
         let next_revision = read_u64(&tree, keys::META_REVISION)?.max(1);
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("ladder-writer".into())
-            .spawn(move || run(&db, &tree, jobs, next_revision))
+            .spawn(move || run(&db, &tree, jobs, next_revision, &head))
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok((Writer { queue }, thread))
     }
@@ -223,7 +228,13 @@ pub fn dry_run<R>(tree: &sled::Tree, op: impl FnOnce(&mut Txn<'_>) -> Result<R>)
     op(&mut Txn::new(tree, &group, next))
 }
 
-fn run(db: &sled::Db, tree: &sled::Tree, mut jobs: mpsc::Receiver<Job>, mut next_revision: u64) {
+fn run(
+    db: &sled::Db,
+    tree: &sled::Tree,
+    mut jobs: mpsc::Receiver<Job>,
+    mut next_revision: u64,
+    head: &tokio::sync::watch::Sender<u64>,
+) {
     let mut queued: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     let mut waiting: Vec<Completion> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = jobs.blocking_recv() {
@@ -279,8 +290,11 @@ fn run(db: &sled::Db, tree: &sled::Tree, mut jobs: mpsc::Receiver<Job>, mut next
                 .map(|_| ())
                 .map_err(|e| Error::Unavailable(format!("the store could not make the write durable: {e}")))
         });
-        if let Err(e) = &committed {
-            tracing::error!(error = %e, jobs = waiting.len(), "group commit failed");
+        match &committed {
+            Ok(()) => {
+                head.send_replace(next_revision - 1);
+            }
+            Err(e) => tracing::error!(error = %e, jobs = waiting.len(), "group commit failed"),
         }
         for done in waiting.drain(..) {
             done(committed.clone());
