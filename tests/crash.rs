@@ -191,3 +191,62 @@ async fn sigterm_finishes_in_flight_writes_and_exits_cleanly() {
     assert!(ladder::store::check_consistency(&store).unwrap().is_empty());
     store.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_large_sync_leaves_whole_chunks_only() {
+    use ladder::pb::v1::sync_enterprises_request::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, addr) = spawn_server(&data);
+    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    let mut sync = ladder::pb::v1::sync_service_client::SyncServiceClient::new(channel);
+
+    // 20,000 valid rows, streamed until the server dies.
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let feeder = tokio::spawn(async move {
+        let header = v1::SyncHeader { source: "crash-test".into(), mode: v1::SyncMode::Upsert as i32, dry_run: false };
+        if tx.send(v1::SyncEnterprisesRequest { message: Some(Message::Header(header)) }).await.is_err() {
+            return;
+        }
+        for n in 0..20_000u32 {
+            let row = v1::SyncRow { row_number: 0, enterprise: Some(firm(n, &format!("同步{n}"))), fields: vec![] };
+            if tx.send(v1::SyncEnterprisesRequest { message: Some(Message::Row(row)) }).await.is_err() {
+                return;
+            }
+        }
+    });
+    let call =
+        tokio::spawn(async move { sync.sync_enterprises(tokio_stream::wrappers::ReceiverStream::new(rx)).await });
+
+    // Kill it once a few chunks have landed (and well before the end).
+    let mut reader = connect(&addr).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let total = reader
+            .list_enterprises(v1::ListEnterprisesRequest { page_size: 1, ..Default::default() })
+            .await
+            .map(|r| r.into_inner().total_size)
+            .unwrap_or(0);
+        assert!(tokio::time::Instant::now() < deadline, "the sync did not start in time");
+        if total >= 2000 {
+            break;
+        }
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    let _ = call.await;
+    feeder.abort();
+
+    let store = Store::open(&StoreOptions::new(&data)).expect("reopen after kill -9");
+    let problems = ladder::store::check_consistency(&store).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let page = store
+        .list_enterprises(ladder::store::ListQuery { page_size: 1, count_total: true, ..Default::default() })
+        .await
+        .unwrap();
+    let firms = page.total.unwrap();
+    assert!((2000..20_000).contains(&firms), "{firms} firms");
+    assert_eq!(firms % 500, 0, "{firms} firms: chunks are applied whole or not at all");
+    store.close();
+}
