@@ -163,7 +163,7 @@ pub async fn sync(
         Err(e) => return usage(format!("{}: {e}", file.display())),
     };
     let records = match parse_csv(&text) {
-        Ok(r) => r,
+        Ok(r) => std::sync::Arc::new(r),
         Err(e) => return usage(format!("{}: {e}", file.display())),
     };
     let Some(((_, header), rows)) = records.split_first() else {
@@ -191,20 +191,19 @@ pub async fn sync(
     let mode = if full { v1::SyncMode::Full } else { v1::SyncMode::Upsert } as i32;
     let header_message =
         v1::SyncEnterprisesRequest { message: Some(Message::Header(v1::SyncHeader { source, mode, dry_run })) };
-    let outgoing: Vec<v1::SyncEnterprisesRequest> = rows
-        .iter()
-        .map(|(line, record)| v1::SyncEnterprisesRequest {
-            message: Some(Message::Row(to_row(&columns, *line, record))),
-        })
-        .collect();
-    let total = outgoing.len();
+    // Rows are converted as they are sent, so only the parsed file is held.
+    let total = rows.len();
+    let shared = std::sync::Arc::clone(&records);
+    let columns_to_send = columns.clone();
     let feeder = tokio::spawn(async move {
         if tx.send(header_message).await.is_err() {
             return;
         }
         let started = Instant::now();
         let progress = std::io::stderr().is_terminal();
-        for (sent, message) in outgoing.into_iter().enumerate() {
+        for (sent, (line, record)) in shared.iter().skip(1).enumerate() {
+            let message =
+                v1::SyncEnterprisesRequest { message: Some(Message::Row(to_row(&columns_to_send, *line, record))) };
             if tx.send(message).await.is_err() {
                 return;
             }
