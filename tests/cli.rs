@@ -361,4 +361,13 @@ async fn sync_files_in_utf8_and_gbk_with_the_cli() {
     assert!(failed.contains("enterprise.industry_code"), "{failed}");
     let out = ladder(args(&server, &["enterprise", "get", &code(9001), "--json"])).await;
     assert_eq!(json(&out)["display_name"], "甲公司");
+
+    // The run is listed, and reverting it soft-deletes what it created.
+    let out = ladder(args(&server, &["run", "list", "--source", "stats-bureau"])).await;
+    let listing = stdout(&out);
+    let run = listing.lines().nth(1).and_then(|l| l.split_whitespace().next()).unwrap().to_string();
+    let out = ladder(args(&server, &["run", "revert", &run])).await;
+    assert!(stdout(&out).contains("1 firms soft-deleted"), "{}", stdout(&out));
+    let out = ladder(args(&server, &["enterprise", "get", &code(9001), "--json"])).await;
+    assert!(!json(&out)["delete_time"].is_null());
 }

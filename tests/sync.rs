@@ -153,3 +153,63 @@ async fn full_mode_reports_firms_missing_from_the_source_and_the_header_comes_fi
     let status = sync(&server, vec![header("bad source!", v1::SyncMode::Upsert, false)]).await.unwrap_err();
     expect_error(&status, Code::InvalidArgument, "INVALID_SOURCE");
 }
+
+#[tokio::test]
+async fn a_run_can_be_reverted_once_and_changes_made_since_are_kept() {
+    let server = TestServer::start().await;
+    // Firms 0..4 exist before the run; the run renames 0..4 and creates 5..7.
+    let mut first = vec![header("market-registry", v1::SyncMode::Upsert, false)];
+    first.extend((0..5).map(|n| row(n, &format!("原名{n}"), "C3742")));
+    sync(&server, first).await.unwrap();
+    let mut second = vec![header("market-registry", v1::SyncMode::Upsert, false)];
+    second.extend((0..8).map(|n| row(n, &format!("新名{n}"), "C3742")));
+    let run = sync(&server, second).await.unwrap();
+    assert_eq!((run.created, run.updated), (3, 5));
+
+    // Staff change firm 1's name after the run: the revert must keep it.
+    let mut firms = server.enterprises().await;
+    firms
+        .update_enterprise(v1::UpdateEnterpriseRequest {
+            enterprise: Some(v1::Enterprise {
+                name: format!("enterprises/{}", code(1)),
+                display_name: "人工修正名".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let mut client = SyncServiceClient::new(server.channel().await);
+    let reverted =
+        client.revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone() }).await.unwrap().into_inner();
+    assert_eq!((reverted.deleted, reverted.restored, reverted.conflict_count), (3, 4, 1));
+    let conflict = &reverted.conflicts[0];
+    assert_eq!(
+        (
+            conflict.resource.clone(),
+            conflict.field.as_str(),
+            conflict.run_value.as_str(),
+            conflict.current_value.as_str()
+        ),
+        (format!("enterprises/{}", code(1)), "display_name", "新名1", "人工修正名")
+    );
+    let name_of = |n: u32| {
+        let mut firms = firms.clone();
+        async move {
+            firms
+                .get_enterprise(v1::GetEnterpriseRequest { name: format!("enterprises/{}", code(n)) })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    assert_eq!(name_of(0).await.display_name, "原名0", "restored");
+    assert_eq!(name_of(1).await.display_name, "人工修正名", "kept");
+    assert!(name_of(6).await.delete_time.is_some(), "created by the run: soft-deleted");
+    assert!(reverted.run.unwrap().revert_time.is_some());
+
+    let status = client.revert_sync_run(v1::RevertSyncRunRequest { name: run.name }).await.unwrap_err();
+    expect_error(&status, Code::FailedPrecondition, "ALREADY_REVERTED");
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+}

@@ -92,10 +92,26 @@ pub fn sync_run_to_pb(r: SyncRun) -> v1::SyncRun {
         actor: r.actor,
         start_time: timestamp(r.start_time),
         end_time: timestamp(r.end_time),
+        revert_time: timestamp(r.revert_time),
     }
 }
 
 type Reply<T> = Result<Response<T>, Status>;
+
+/// The id of `syncRuns/{run_id}`.
+fn parse_run_name(name: &str) -> Result<String> {
+    name.trim()
+        .strip_prefix("syncRuns/")
+        .filter(|id| !id.is_empty() && id.len() <= 40 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::invalid_field(
+                "name",
+                "INVALID_RESOURCE_NAME",
+                format!("{name:?} is not of the form syncRuns/{{run_id}}"),
+            )
+        })
+}
 
 #[tonic::async_trait]
 impl v1::sync_service_server::SyncService for SyncApi {
@@ -126,6 +142,7 @@ impl v1::sync_service_server::SyncService for SyncApi {
             state: v1::SyncRunState::Running as i32,
             actor: caller.name,
             start_time: now,
+            first_revision: self.store.next_revision()?,
             ..Default::default()
         };
         let mut chunk: Vec<SyncRow> = Vec::with_capacity(CHUNK_ROWS);
@@ -166,20 +183,33 @@ impl v1::sync_service_server::SyncService for SyncApi {
         Ok(Response::new(sync_run_to_pb(run)))
     }
 
+    async fn revert_sync_run(&self, request: Request<v1::RevertSyncRunRequest>) -> Reply<v1::RevertSyncRunResponse> {
+        let caller = require(&request, Permission::Sync)?;
+        let id = parse_run_name(&request.get_ref().name)?;
+        let outcome = self.store.revert_sync_run(id, caller.name, Arc::clone(&self.rules)).await?;
+        Ok(Response::new(v1::RevertSyncRunResponse {
+            run: Some(sync_run_to_pb(outcome.run)),
+            deleted: outcome.deleted,
+            restored: outcome.restored,
+            conflict_count: outcome.conflict_count,
+            conflicts: outcome
+                .conflicts
+                .into_iter()
+                .map(|c| v1::RevertConflict {
+                    resource: c.resource,
+                    field: c.field,
+                    run_value: c.run_value,
+                    current_value: c.current_value,
+                })
+                .collect(),
+        }))
+    }
+
     async fn get_sync_run(&self, request: Request<v1::GetSyncRunRequest>) -> Reply<v1::SyncRun> {
         require(&request, Permission::Read)?;
         let name = request.get_ref().name.trim().to_string();
-        let id = name
-            .strip_prefix("syncRuns/")
-            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or_else(|| {
-                Error::invalid_field(
-                    "name",
-                    "INVALID_RESOURCE_NAME",
-                    format!("{name:?} is not of the form syncRuns/{{run_id}}"),
-                )
-            })?;
-        let run = self.store.get_sync_run(id)?.ok_or_else(|| Error::NotFound { resource: name.clone() })?;
+        let id = parse_run_name(&name)?;
+        let run = self.store.get_sync_run(&id)?.ok_or_else(|| Error::NotFound { resource: name.clone() })?;
         Ok(Response::new(sync_run_to_pb(run)))
     }
 

@@ -111,6 +111,9 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// List, show and revert past sync runs.
+    #[command(subcommand)]
+    Run(sync::RunCommand),
     /// Write N realistic sample firms as CSV to stdout (for trying ladder out).
     Generate {
         /// How many firms.
@@ -225,6 +228,7 @@ pub fn main() -> ExitCode {
             runtime.block_on(sync::sync(file, source, dry_run, full, errors, client))
         }
         Command::Generate { firms, seed } => sync::generate(firms, seed),
+        Command::Run(cmd) => runtime.block_on(sync::run(cmd)),
     }
 }
 

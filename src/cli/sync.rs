@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crate::cli::client::{connect_with, fail};
+use crate::cli::client::{connect, connect_with, fail};
 use crate::cli::{table, ClientArgs};
 use crate::domain::credit_code::CreditCode;
 use crate::pb::v1;
@@ -388,5 +388,139 @@ mod tests {
         let row = to_row(&cols, 7, &["91350100M000100Y43".into(), "甲".into(), "储能；电芯".into()]);
         assert_eq!(row.fields, ["display_name", "tags"]);
         assert_eq!(row.enterprise.unwrap().tags, ["储能", "电芯"]);
+    }
+}
+
+/// `ladder run …`: past sync runs.
+#[derive(Debug, clap::Subcommand)]
+pub enum RunCommand {
+    /// The newest runs.
+    List {
+        /// Only this source.
+        #[arg(long, default_value = "")]
+        source: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// One run with its failures.
+    Show {
+        /// `syncRuns/{id}` (or just the id).
+        run: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Undo a run: created firms soft-deleted, updated fields restored unless
+    /// changed since (reported as conflicts).
+    Revert {
+        /// `syncRuns/{id}` (or just the id).
+        run: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+fn run_row(r: &v1::SyncRun) -> Vec<String> {
+    let mode = if r.mode == v1::SyncMode::Full as i32 { "full" } else { "upsert" };
+    let state = v1::SyncRunState::try_from(r.state)
+        .map(|s| s.as_str_name())
+        .unwrap_or("")
+        .trim_start_matches("SYNC_RUN_STATE_");
+    let mut flags = vec![mode.to_string(), state.to_lowercase()];
+    if r.dry_run {
+        flags.push("dry run".into());
+    }
+    if r.revert_time.is_some() {
+        flags.push("reverted".into());
+    }
+    vec![
+        r.name.clone(),
+        r.source.clone(),
+        crate::cli::render::time(r.start_time.as_ref()),
+        r.rows.to_string(),
+        r.created.to_string(),
+        r.updated.to_string(),
+        r.unchanged.to_string(),
+        r.failed.to_string(),
+        flags.join(", "),
+    ]
+}
+
+/// Runs `ladder run …`.
+pub async fn run(cmd: RunCommand) -> ExitCode {
+    let args = match &cmd {
+        RunCommand::List { client, .. } | RunCommand::Show { client, .. } | RunCommand::Revert { client, .. } => {
+            client.clone()
+        }
+    };
+    let mut client = match connect(&args).await {
+        Ok(c) => SyncServiceClient::new(c),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let name = |run: &str| {
+        if run.starts_with("syncRuns/") {
+            run.trim().to_string()
+        } else {
+            format!("syncRuns/{}", run.trim())
+        }
+    };
+    let header = ["RUN", "SOURCE", "STARTED (UTC)", "ROWS", "CREATED", "UPDATED", "UNCHANGED", "FAILED", ""];
+    match cmd {
+        RunCommand::List { source, .. } => {
+            match client.list_sync_runs(v1::ListSyncRunsRequest { source, page_size: 50 }).await {
+                Ok(r) => {
+                    let rows: Vec<Vec<String>> = r.into_inner().runs.iter().map(run_row).collect();
+                    print!("{}", table::render(&header, &rows));
+                    ExitCode::SUCCESS
+                }
+                Err(status) => fail(args.json, &status),
+            }
+        }
+        RunCommand::Show { run, .. } => match client.get_sync_run(v1::GetSyncRunRequest { name: name(&run) }).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                print!("{}", table::render(&header, &[run_row(&r)]));
+                let failures: Vec<Vec<String>> = r
+                    .failures
+                    .iter()
+                    .map(|f| {
+                        vec![f.row_number.to_string(), f.credit_code.clone(), f.field.clone(), f.description.clone()]
+                    })
+                    .collect();
+                if !failures.is_empty() {
+                    println!();
+                    print!("{}", table::render(&["ROW", "CODE", "FIELD", "PROBLEM"], &failures));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(status) => fail(args.json, &status),
+        },
+        RunCommand::Revert { run, .. } => match client
+            .revert_sync_run(v1::RevertSyncRunRequest { name: name(&run) })
+            .await
+        {
+            Ok(r) => {
+                let r = r.into_inner();
+                println!(
+                    "{}: {} firms soft-deleted, {} restored, {} conflicts kept",
+                    name(&run),
+                    r.deleted,
+                    r.restored,
+                    r.conflict_count
+                );
+                let rows: Vec<Vec<String>> = r
+                    .conflicts
+                    .iter()
+                    .map(|c| vec![c.resource.clone(), c.field.clone(), c.run_value.clone(), c.current_value.clone()])
+                    .collect();
+                if !rows.is_empty() {
+                    print!("{}", table::render(&["RESOURCE", "FIELD", "RUN WROTE", "NOW (KEPT)"], &rows));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(status) => fail(args.json, &status),
+        },
     }
 }

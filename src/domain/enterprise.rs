@@ -134,7 +134,7 @@ pub struct FormerName {
 }
 
 /// A contact person (联系人).
-#[derive(Clone, PartialEq, Eq, prost::Message, Serialize)]
+#[derive(Clone, PartialEq, Eq, prost::Message, Serialize, serde::Deserialize)]
 pub struct Contact {
     /// Name.
     #[prost(string, tag = "1")]
@@ -424,6 +424,45 @@ impl Enterprise {
             .filter(|(name, value)| UPDATABLE_FIELDS.contains(name) && !value.is_empty())
             .map(|(name, _)| name.to_string())
             .collect()
+    }
+
+    /// Sets an updatable field from its change-log rendering (text, or JSON
+    /// for lists): the inverse of what [`Enterprise::diff`] records.
+    pub fn set_rendered(&mut self, field: &str, value: &str) -> Result<()> {
+        let list = |v: &str| -> Result<Vec<String>> {
+            if v.is_empty() {
+                return Ok(Vec::new());
+            }
+            serde_json::from_str(v).map_err(|e| Error::Internal(format!("change-log value of {field}: {e}")))
+        };
+        match field {
+            "display_name" => self.display_name = value.into(),
+            "industry_code" => self.industry_code = value.into(),
+            "region_code" => self.region_code = value.into(),
+            "founding_date" => self.founding_date = value.into(),
+            "address" => self.address = value.into(),
+            "legal_representative" => self.legal_representative = value.into(),
+            "promotion_zone" => self.promotion_zone = value.into(),
+            "service_commissioner" => self.service_commissioner = value.into(),
+            "website" => self.website = value.into(),
+            "notes" => self.notes = value.into(),
+            "tags" => self.tags = list(value)?,
+            "contacts" => {
+                self.contacts = if value.is_empty() {
+                    Vec::new()
+                } else {
+                    serde_json::from_str(value)
+                        .map_err(|e| Error::Internal(format!("change-log value of contacts: {e}")))?
+                }
+            }
+            other => return Err(Error::Internal(format!("{other} cannot be restored"))),
+        }
+        Ok(())
+    }
+
+    /// The rendered value of one audited field (as in the change log).
+    pub fn rendered(&self, field: &str) -> Option<String> {
+        render_fields(self).into_iter().find(|(f, _)| *f == field).map(|(_, v)| v)
     }
 
     /// The fields that differ between `old` and `new`, with rendered values.

@@ -107,6 +107,15 @@ pub struct SyncRun {
     /// End.
     #[prost(int64, tag = "16")]
     pub end_time: Micros,
+    /// First revision the run could have written (the head + 1 at its start).
+    #[prost(uint64, tag = "17")]
+    pub first_revision: u64,
+    /// Last revision when it ended.
+    #[prost(uint64, tag = "18")]
+    pub last_revision: u64,
+    /// When it was reverted, 0 if not.
+    #[prost(int64, tag = "19")]
+    pub revert_time: Micros,
 }
 
 impl SyncRun {

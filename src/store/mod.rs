@@ -25,7 +25,7 @@ pub use alliances::{AllianceSummary, MembershipFilter, MembershipUpdate};
 pub use changes::{ChangePage, ChangeQuery};
 pub use enterprises::{ListPage, ListQuery, OrderKey};
 pub use ladder::{CohortMember, DesignationFilter, Evaluated, FunnelCounts, Movement};
-pub use sync::{ChunkResult, SyncRow, CHUNK_ROWS};
+pub use sync::{ChunkResult, RevertConflict, RevertOutcome, SyncRow, CHUNK_ROWS};
 pub use writer::Txn;
 
 use crate::error::{Error, Result};

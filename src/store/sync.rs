@@ -110,6 +110,8 @@ impl Store {
     /// Records a finished (or interrupted) run; in full mode first counts the
     /// firms this source sent before but not in this run.
     pub async fn finish_sync_run(&self, mut run: SyncRun, full: bool) -> Result<SyncRun> {
+        // Every change the run made is at or below the head now.
+        run.last_revision = self.next_revision()? - 1;
         if full && !run.dry_run {
             let store = self.clone();
             let (source, id) = (run.source.clone(), run.id.clone());
@@ -162,5 +164,165 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+/// A field a revert left alone because it changed after the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevertConflict {
+    /// The resource.
+    pub resource: String,
+    /// The field (empty when the whole firm could not be reverted).
+    pub field: String,
+    /// What the run wrote.
+    pub run_value: String,
+    /// What is there now (kept).
+    pub current_value: String,
+}
+
+/// What a revert did.
+#[derive(Debug, Clone, Default)]
+pub struct RevertOutcome {
+    /// The run, marked reverted.
+    pub run: SyncRun,
+    /// Firms soft-deleted.
+    pub deleted: i64,
+    /// Firms with fields restored.
+    pub restored: i64,
+    /// The first conflicts.
+    pub conflicts: Vec<RevertConflict>,
+    /// All conflicts.
+    pub conflict_count: i64,
+}
+
+/// What a run did to one firm: whether it created it, and each field's value
+/// before the run's first change and after its last.
+#[derive(Debug, Clone, Default)]
+struct RunEffect {
+    created: bool,
+    fields: std::collections::BTreeMap<String, (String, String)>,
+}
+
+impl Store {
+    /// Undoes a run: soft-deletes the firms it created and restores the
+    /// fields it updated, except where they changed since (conflicts).
+    pub async fn revert_sync_run(&self, id: String, actor: String, rules: Arc<Rules>) -> Result<RevertOutcome> {
+        let name = format!("syncRuns/{id}");
+        let mut run = self.get_sync_run(&id)?.ok_or_else(|| Error::NotFound { resource: name.clone() })?;
+        if run.revert_time != 0 {
+            return Err(Error::FailedPrecondition {
+                reason: "ALREADY_REVERTED",
+                message: format!("{name} was already reverted"),
+            });
+        }
+        if run.dry_run {
+            return Err(Error::FailedPrecondition {
+                reason: "DRY_RUN",
+                message: format!("{name} was a dry run: it wrote nothing"),
+            });
+        }
+        // The run's changes lie within its revision range, marked with its name.
+        let mut effects: std::collections::BTreeMap<String, RunEffect> = std::collections::BTreeMap::new();
+        let mut start = run.first_revision.max(1);
+        loop {
+            let query = crate::store::ChangeQuery { resource: None, start, end: run.last_revision, page_size: 1000 };
+            let page = self.list_changes(query).await?;
+            for change in page.changes.into_iter().filter(|c| c.reason == name) {
+                let effect = effects.entry(change.resource).or_default();
+                effect.created |= change.kind == crate::domain::change::ChangeKind::Created as i32;
+                for f in change.field_changes {
+                    let entry = effect.fields.entry(f.field).or_insert((f.old_value, String::new()));
+                    entry.1 = f.new_value;
+                }
+            }
+            match page.next_start {
+                Some(next) => start = next,
+                None => break,
+            }
+        }
+        let mut outcome = RevertOutcome::default();
+        let meta =
+            WriteMeta { actor, origin: "revert".into(), reason: format!("revert of {name}"), ..Default::default() };
+        let effects: Vec<(String, RunEffect)> = effects.into_iter().collect();
+        for chunk in effects.chunks(CHUNK_ROWS) {
+            let chunk = chunk.to_vec();
+            let (meta, rules) = (meta.clone(), Arc::clone(&rules));
+            let (deleted, restored, conflicts) = self
+                .write(false, move |txn| {
+                    let (mut deleted, mut restored, mut conflicts) = (0i64, 0i64, Vec::new());
+                    for (resource, effect) in chunk {
+                        let code = resource.trim_start_matches("enterprises/").to_string();
+                        let current: Option<Enterprise> = txn.get_record(&keys::enterprise(&code))?;
+                        let Some(current) = current else { continue };
+                        if effect.created {
+                            let reason = meta.reason.clone();
+                            let rule = |cur, now| crate::domain::enterprise::delete(cur, &resource, "", &reason, now);
+                            match apply_enterprise(txn, &code, &meta, rule) {
+                                Ok(_) => deleted += 1,
+                                Err(e) => conflicts.push(RevertConflict {
+                                    resource: resource.clone(),
+                                    field: String::new(),
+                                    run_value: "created".into(),
+                                    current_value: e.to_string(),
+                                }),
+                            }
+                            continue;
+                        }
+                        let mut patch = Enterprise::default();
+                        let mut mask = Vec::new();
+                        // Derived fields (former names) follow the fields they derive from.
+                        let updatable = effect
+                            .fields
+                            .iter()
+                            .filter(|(field, _)| crate::domain::enterprise::UPDATABLE_FIELDS.contains(&field.as_str()));
+                        for (field, (before, after)) in updatable {
+                            let now_value = current.rendered(field).unwrap_or_default();
+                            if &now_value != after {
+                                conflicts.push(RevertConflict {
+                                    resource: resource.clone(),
+                                    field: field.clone(),
+                                    run_value: after.clone(),
+                                    current_value: now_value,
+                                });
+                            } else {
+                                patch.set_rendered(field, before)?;
+                                mask.push(field.clone());
+                            }
+                        }
+                        if mask.is_empty() {
+                            continue;
+                        }
+                        let rules = Arc::clone(&rules);
+                        let rule = |cur, now| {
+                            crate::domain::enterprise::update(cur, &resource, &patch, &mask, "", &rules, now)
+                        };
+                        match apply_enterprise(txn, &code, &meta, rule) {
+                            Ok(_) => restored += 1,
+                            Err(e) => conflicts.push(RevertConflict {
+                                resource: resource.clone(),
+                                field: mask.join(","),
+                                run_value: String::new(),
+                                current_value: e.to_string(),
+                            }),
+                        }
+                    }
+                    Ok((deleted, restored, conflicts))
+                })
+                .await?;
+            outcome.deleted += deleted;
+            outcome.restored += restored;
+            outcome.conflict_count += i64::try_from(conflicts.len()).unwrap_or(i64::MAX);
+            let room = sync::MAX_KEPT_FAILURES.saturating_sub(outcome.conflicts.len());
+            outcome.conflicts.extend(conflicts.into_iter().take(room));
+        }
+        run.revert_time = crate::domain::time::now_micros();
+        let stored = run.clone();
+        self.write(false, move |txn| {
+            txn.put(run_key(&stored.id), codec::encode(&stored));
+            Ok(())
+        })
+        .await?;
+        outcome.run = run;
+        Ok(outcome)
     }
 }
