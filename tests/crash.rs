@@ -209,7 +209,12 @@ async fn kill_9_during_a_large_sync_leaves_whole_chunks_only() {
             return;
         }
         for n in 0..20_000u32 {
-            let row = v1::SyncRow { row_number: 0, enterprise: Some(firm(n, &format!("同步{n}"))), fields: vec![] };
+            let row = v1::SyncRow {
+                row_number: 0,
+                enterprise: Some(firm(n, &format!("同步{n}"))),
+                fields: vec![],
+                indicators: None,
+            };
             if tx.send(v1::SyncEnterprisesRequest { message: Some(Message::Row(row)) }).await.is_err() {
                 return;
             }
@@ -246,7 +251,10 @@ async fn kill_9_during_a_large_sync_leaves_whole_chunks_only() {
         .await
         .unwrap();
     let firms = page.total.unwrap();
-    assert!((2000..20_000).contains(&firms), "{firms} firms");
+    // Reads can see a chunk applied but not yet flushed; the stream waits
+    // for each chunk to be durable before sending the next, so every chunk
+    // but the last one seen is on disk.
+    assert!((1500..20_000).contains(&firms), "{firms} firms");
     assert_eq!(firms % 500, 0, "{firms} firms: chunks are applied whole or not at all");
     store.close();
 }

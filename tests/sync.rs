@@ -26,6 +26,7 @@ fn row(n: u32, name: &str, industry: &str) -> v1::SyncEnterprisesRequest {
                 ..Default::default()
             }),
             fields: vec![],
+            indicators: None,
         })),
     }
 }
@@ -179,12 +180,26 @@ async fn a_run_can_be_reverted_once_and_changes_made_since_are_kept() {
         })
         .await
         .unwrap();
+    // And they start working on firm 7, which the run created: it must stay.
+    firms
+        .update_enterprise(v1::UpdateEnterpriseRequest {
+            enterprise: Some(v1::Enterprise {
+                name: format!("enterprises/{}", code(7)),
+                notes: "已走访".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 
     let mut client = SyncServiceClient::new(server.channel().await);
     let reverted =
         client.revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone() }).await.unwrap().into_inner();
-    assert_eq!((reverted.deleted, reverted.restored, reverted.conflict_count), (3, 4, 1));
-    let conflict = &reverted.conflicts[0];
+    assert_eq!((reverted.deleted, reverted.restored, reverted.conflict_count), (2, 4, 2));
+    let kept = reverted.conflicts.iter().find(|c| c.resource == format!("enterprises/{}", code(7))).unwrap();
+    assert_eq!(kept.run_value, "created");
+    let conflict = reverted.conflicts.iter().find(|c| c.resource == format!("enterprises/{}", code(1))).unwrap();
     assert_eq!(
         (
             conflict.resource.clone(),
@@ -207,9 +222,66 @@ async fn a_run_can_be_reverted_once_and_changes_made_since_are_kept() {
     assert_eq!(name_of(0).await.display_name, "原名0", "restored");
     assert_eq!(name_of(1).await.display_name, "人工修正名", "kept");
     assert!(name_of(6).await.delete_time.is_some(), "created by the run: soft-deleted");
+    assert!(name_of(7).await.delete_time.is_none(), "created by the run, then worked on: kept");
     assert!(reverted.run.unwrap().revert_time.is_some());
 
     let status = client.revert_sync_run(v1::RevertSyncRunRequest { name: run.name }).await.unwrap_err();
     expect_error(&status, Code::FailedPrecondition, "ALREADY_REVERTED");
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+}
+
+fn with_figures(n: u32, name: String, figures: v1::AnnualIndicators) -> v1::SyncEnterprisesRequest {
+    let mut r = row(n, &format!("企业{n}"), "C3742");
+    if let Some(Message::Row(row)) = &mut r.message {
+        row.indicators = Some(v1::AnnualIndicators { name, ..figures });
+    }
+    r
+}
+
+#[tokio::test]
+async fn rows_can_carry_a_years_figures_and_bad_figures_fail_the_row_whole() {
+    let server = TestServer::start().await;
+    let year_of = |n: u32| format!("enterprises/{}/indicators/2024", code(n));
+    let good =
+        |revenue: f64| v1::AnnualIndicators { revenue: Some(revenue), employees: Some(80), ..Default::default() };
+    let file = |revenue: f64| {
+        vec![
+            header("stats-bureau", v1::SyncMode::Upsert, false),
+            with_figures(0, year_of(0), good(revenue)),
+            with_figures(1, year_of(1), v1::AnnualIndicators { employees: Some(-3), ..Default::default() }),
+            with_figures(2, year_of(9), good(revenue)),
+            with_figures(3, year_of(3), v1::AnnualIndicators::default()),
+        ]
+    };
+    let run = sync(&server, file(5000.0)).await.unwrap();
+    assert_eq!((run.created, run.failed), (1, 3));
+    let reasons: Vec<(i64, &str)> = run.failures.iter().map(|f| (f.row_number, f.reason.as_str())).collect();
+    assert_eq!(reasons, [(2, "NEGATIVE_COUNT"), (3, "OTHER_FIRM"), (4, "EMPTY")]);
+
+    let mut cultivation =
+        ladder::pb::v1::cultivation_service_client::CultivationServiceClient::new(server.channel().await);
+    let figures = cultivation
+        .get_annual_indicators(v1::GetAnnualIndicatorsRequest { name: year_of(0) })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((figures.revenue, figures.employees), (Some(5000.0), Some(80)));
+    // A failed row wrote nothing: neither the firm nor its figures.
+    let mut firms = server.enterprises().await;
+    let status =
+        firms.get_enterprise(v1::GetEnterpriseRequest { name: format!("enterprises/{}", code(1)) }).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+
+    // The same figures again change nothing; new figures count as an update.
+    let again = sync(&server, file(5000.0)).await.unwrap();
+    assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 1));
+    let changed = sync(&server, file(6000.0)).await.unwrap();
+    assert_eq!((changed.updated, changed.unchanged), (1, 0));
+
+    // Reverting leaves figures alone and says so.
+    let mut client = SyncServiceClient::new(server.channel().await);
+    let reverted = client.revert_sync_run(v1::RevertSyncRunRequest { name: changed.name }).await.unwrap().into_inner();
+    assert_eq!(reverted.conflict_count, 1);
+    assert_eq!((reverted.conflicts[0].resource.clone(), reverted.conflicts[0].field.as_str()), (year_of(0), "revenue"));
     assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
 }

@@ -74,3 +74,45 @@ async fn a_watcher_receives_every_change_in_order_live_and_resumes() {
     firms.create_enterprise(create(firm(4, "企业4"))).await.unwrap();
     assert_eq!(next(&mut fresh).await.resource, format!("enterprises/{}", code(4)));
 }
+
+#[tokio::test]
+async fn a_watcher_that_stops_reading_is_told_where_to_resume() {
+    use ladder::pb::v1::sync_enterprises_request::Message;
+    let server = TestServer::start().await;
+    let mut watcher = ChangeServiceClient::new(server.channel().await);
+    let request = v1::WatchChangesRequest { start_revision: server.base + 1, ..Default::default() };
+    let mut stream = watcher.watch_changes(request).await.unwrap().into_inner();
+
+    // Far more changes than the watcher's buffer and the HTTP/2 window hold.
+    let header = v1::SyncHeader { source: "bulk".into(), mode: v1::SyncMode::Upsert as i32, dry_run: false };
+    let mut messages = vec![v1::SyncEnterprisesRequest { message: Some(Message::Header(header)) }];
+    messages.extend((0..12_000).map(|n| v1::SyncEnterprisesRequest {
+        message: Some(Message::Row(v1::SyncRow {
+            enterprise: Some(firm(n, &format!("一家名字相当长的航天配套企业有限公司{n}"))),
+            ..Default::default()
+        })),
+    }));
+    let mut sync = ladder::pb::v1::sync_service_client::SyncServiceClient::new(server.channel().await);
+    assert_eq!(sync.sync_enterprises(tokio_stream::iter(messages)).await.unwrap().into_inner().created, 12_000);
+
+    // The watcher reads nothing for longer than the stall limit ...
+    tokio::time::sleep(ladder::api::change::WATCH_STALL + Duration::from_secs(2)).await;
+    // ... then gets what was buffered and a precise reason to resume.
+    let mut last = 0;
+    let status = loop {
+        match tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await
+            .unwrap_or_else(|_| panic!("stalled after {last}"))
+        {
+            Ok(Some(change)) => {
+                assert_eq!(change.revision, last.max(server.base) + 1, "in order, none skipped");
+                last = change.revision;
+            }
+            Ok(None) => panic!("the stream ended as if complete after revision {last}"),
+            Err(status) => break status,
+        }
+    };
+    common::expect_error(&status, tonic::Code::ResourceExhausted, "WATCHER_TOO_SLOW");
+    assert!(status.message().contains(&format!("start_revision {}", last + 1)), "{}", status.message());
+    assert!(last < server.base + 12_000, "the watcher was let go before the end");
+}

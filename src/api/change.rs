@@ -98,8 +98,13 @@ impl v1::change_service_server::ChangeService for ChangeApi {
         let mut next = if r.start_revision == 0 { *head.borrow() + 1 } else { r.start_revision };
         let (tx, rx) = tokio::sync::mpsc::channel(WATCH_BUFFER);
         tokio::spawn(async move {
+            // One slot is held back for the error that lets a slow watcher
+            // go: it must reach the client even when the buffer is full.
+            let Ok(spare) = tx.clone().reserve_owned().await else { return };
             loop {
-                let query = ChangeQuery { resource: None, start: next, end: u64::MAX, page_size: WATCH_READ };
+                // Only durable changes: the head is published after the flush.
+                let end = *head.borrow_and_update();
+                let query = ChangeQuery { resource: None, start: next, end, page_size: WATCH_READ };
                 let page = match store.list_changes(query).await {
                     Ok(page) => page,
                     Err(e) => {
@@ -127,7 +132,7 @@ impl v1::change_service_server::ChangeService for ChangeApi {
                                 reason: "WATCHER_TOO_SLOW",
                                 message: format!("the watcher fell behind; resume with start_revision {revision}"),
                             };
-                            let _ = tx.try_send(Err(behind.into()));
+                            spare.send(Err(behind.into()));
                             return;
                         }
                     }

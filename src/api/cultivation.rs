@@ -156,17 +156,11 @@ fn first_of_year(d: Date) -> Date {
 
 /// `enterprises/{code}/indicators/{year}` → (code, year).
 fn parse_indicators_name(field: &str, name: &str) -> Result<(String, i32)> {
-    let shape = "enterprises/{credit_code}/indicators/{year}";
-    let (code, year) = split_name(field, name, "enterprises/", "/indicators/", shape)?;
-    let code =
-        CreditCode::parse_unverified(code).map_err(|e| Error::invalid_field(field, e.reason(), e.to_string()))?;
-    let year: i32 = year
-        .parse()
-        .map_err(|_| Error::invalid_field(field, "INVALID_RESOURCE_NAME", format!("{year:?} is not a year")))?;
-    Ok((code.as_str().to_string(), year))
+    indicators::parse_name(field, name)
 }
 
-fn indicators_from_pb(i: v1::AnnualIndicators) -> AnnualIndicators {
+/// The figures of a request (the name is parsed separately).
+pub fn indicators_from_pb(i: v1::AnnualIndicators) -> AnnualIndicators {
     AnnualIndicators {
         revenue: i.revenue,
         main_business_revenue: i.main_business_revenue,

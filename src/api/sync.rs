@@ -152,7 +152,9 @@ impl v1::sync_service_server::SyncService for SyncApi {
                     run.rows += 1;
                     let enterprise = convert::enterprise_from_pb(row.enterprise.unwrap_or_default());
                     let row_number = if row.row_number > 0 { row.row_number } else { run.rows };
-                    chunk.push(SyncRow { row_number, enterprise, fields: row.fields });
+                    let indicators =
+                        row.indicators.map(|i| (i.name.clone(), crate::api::cultivation::indicators_from_pb(i)));
+                    chunk.push(SyncRow { row_number, enterprise, fields: row.fields, indicators });
                     if chunk.len() == CHUNK_ROWS {
                         if let Err(e) = self.flush(&mut run, &mut chunk).await {
                             return Err(self.interrupted(run, e.into()).await);

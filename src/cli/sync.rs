@@ -34,8 +34,19 @@ const COLUMNS: &[(&[&str], &str)] = &[
 /// Decodes a file as UTF-8 (dropping a BOM) or, failing that, as GBK.
 pub fn decode(bytes: &[u8]) -> Result<(String, &'static str), String> {
     let body = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
-    if let Ok(text) = std::str::from_utf8(body) {
-        return Ok((text.to_string(), if body.len() < bytes.len() { "UTF-8 with BOM" } else { "UTF-8" }));
+    let first_bad = match std::str::from_utf8(body) {
+        Ok(text) => return Ok((text.to_string(), if body.len() < bytes.len() { "UTF-8 with BOM" } else { "UTF-8" })),
+        Err(e) => e.valid_up_to(),
+    };
+    // A UTF-8 file with a damaged byte must not be read as GBK (every name
+    // would turn to mojibake): GBK text is almost never valid UTF-8, so many
+    // valid multi-byte characters against few broken ones means damage.
+    let lossy = String::from_utf8_lossy(body);
+    let broken = lossy.chars().filter(|c| *c == char::REPLACEMENT_CHARACTER).count();
+    let valid = lossy.chars().filter(|c| !c.is_ascii() && *c != char::REPLACEMENT_CHARACTER).count();
+    if valid >= 4 && valid > broken * 10 {
+        let line = body[..first_bad].iter().filter(|b| **b == b'\n').count() + 1;
+        return Err(format!("the file is UTF-8 but damaged (first on line {line}): fix it or save it again"));
     }
     let (text, _, had_errors) = encoding_rs::GBK.decode(bytes);
     if had_errors {
@@ -98,6 +109,10 @@ fn columns(header: &[String]) -> Result<Vec<&'static str>, String> {
         .iter()
         .map(|name| {
             let name = name.trim();
+            // Excel often leaves trailing empty columns: they carry nothing.
+            if name.is_empty() {
+                return Ok("");
+            }
             COLUMNS.iter().find(|(names, _)| names.contains(&name)).map(|(_, field)| *field).ok_or_else(|| {
                 let known: Vec<&str> = COLUMNS.iter().map(|(names, _)| names[0]).collect();
                 format!("unknown column {name:?} (known: {})", known.join(", "))
@@ -138,7 +153,7 @@ fn to_row(columns: &[&'static str], line: usize, record: &[String]) -> v1::SyncR
         }
         fields.push(field.to_string());
     }
-    v1::SyncRow { row_number: i64::try_from(line).unwrap_or(i64::MAX), enterprise: Some(e), fields }
+    v1::SyncRow { row_number: i64::try_from(line).unwrap_or(i64::MAX), enterprise: Some(e), fields, indicators: None }
 }
 
 /// Runs `ladder sync FILE`.
@@ -378,6 +393,12 @@ mod tests {
         assert_eq!(decode(&bom).unwrap(), (text.to_string(), "UTF-8 with BOM"));
         let (gbk, _, _) = encoding_rs::GBK.encode(text);
         assert_eq!(decode(&gbk).unwrap(), (text.to_string(), "GBK"));
+        // One damaged byte in a UTF-8 file is refused, not read as GBK.
+        let mut damaged = format!("{text}{text}{text}").into_bytes();
+        let at = text.len() + 4;
+        damaged[at] = 0xFF;
+        let error = decode(&damaged).unwrap_err();
+        assert!(error.contains("UTF-8 but damaged (first on line 2)"), "{error}");
     }
 
     #[test]
@@ -385,6 +406,9 @@ mod tests {
         let cols = columns(&["统一社会信用代码".into(), "name".into(), "标签".into()]).unwrap();
         assert_eq!(cols, ["credit_code", "display_name", "tags"]);
         assert!(columns(&["颜色".into()]).unwrap_err().contains("unknown column"));
+        let trailing = columns(&["统一社会信用代码".into(), "企业名称".into(), "".into()]).unwrap();
+        let row = to_row(&trailing, 3, &["91350100M000100Y43".into(), "乙".into(), "".into()]);
+        assert_eq!(row.fields, ["display_name"]);
         let row = to_row(&cols, 7, &["91350100M000100Y43".into(), "甲".into(), "储能；电芯".into()]);
         assert_eq!(row.fields, ["display_name", "tags"]);
         assert_eq!(row.enterprise.unwrap().tags, ["储能", "电芯"]);

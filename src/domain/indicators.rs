@@ -80,6 +80,18 @@ pub const UPDATABLE: &[&str] = &[
 ];
 const READ_ONLY: &[&str] = &["name", "year", "etag", "revision", "update_time"];
 
+/// `enterprises/{code}/indicators/{year}` → (normalised code, year).
+pub fn parse_name(field: &str, name: &str) -> Result<(String, i32)> {
+    let shape = "enterprises/{credit_code}/indicators/{year}";
+    let (code, year) = update::split_name(field, name, "enterprises/", "/indicators/", shape)?;
+    let code = crate::domain::credit_code::CreditCode::parse_unverified(code)
+        .map_err(|e| Error::invalid_field(field, e.reason(), e.to_string()))?;
+    let year: i32 = year
+        .parse()
+        .map_err(|_| Error::invalid_field(field, "INVALID_RESOURCE_NAME", format!("{year:?} is not a year")))?;
+    Ok((code.as_str().to_string(), year))
+}
+
 /// `enterprises/{code}/indicators/{year}`.
 pub fn indicators_name(credit_code: &str, year: i32) -> String {
     format!("enterprises/{credit_code}/indicators/{year}")

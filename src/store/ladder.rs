@@ -307,7 +307,7 @@ impl Record for Designation {
     }
 }
 
-fn indicators_key(credit_code: &str, year: i32) -> Vec<u8> {
+pub(crate) fn indicators_key(credit_code: &str, year: i32) -> Vec<u8> {
     let mut k = vec![keys::INDICATORS];
     k.extend_from_slice(credit_code.as_bytes());
     k.push(0);

@@ -8,10 +8,13 @@ use std::sync::Arc;
 use crate::domain::change::WriteMeta;
 use crate::domain::credit_code::CreditCode;
 use crate::domain::enterprise::{Enterprise, Rules};
+use crate::domain::indicators::{self, AnnualIndicators};
 use crate::domain::sync::{self, Failure, SyncRun, MAX_KEPT_MISSING};
 use crate::error::{Error, Result};
 use crate::store::enterprises::apply_enterprise;
-use crate::store::{blocking, codec, keys, Store};
+use crate::store::ladder::indicators_key;
+use crate::store::records;
+use crate::store::{blocking, codec, keys, Store, Txn};
 
 /// Rows per chunk: one atomic batch and one flush each.
 pub const CHUNK_ROWS: usize = 500;
@@ -25,6 +28,9 @@ pub struct SyncRow {
     pub enterprise: Enterprise,
     /// The fields this row sets (empty: every non-empty one).
     pub fields: Vec<String>,
+    /// The year's figures sent with the row, if any: their resource name and
+    /// the figures set.
+    pub indicators: Option<(String, AnnualIndicators)>,
 }
 
 /// What a chunk did.
@@ -79,6 +85,18 @@ impl Store {
                         continue;
                     }
                 };
+                // Figures are checked before the firm is touched: a row with
+                // bad figures fails whole.
+                let figures = match &row.indicators {
+                    None => None,
+                    Some((name, patch)) => match plan_indicators(txn, &code, name, patch) {
+                        Ok(plan) => Some(plan),
+                        Err(e) => {
+                            result.failures.push(Failure::of(row.row_number, &sent, &e));
+                            continue;
+                        }
+                    },
+                };
                 let before: Option<Enterprise> = txn.get_record(&keys::enterprise(&code))?;
                 let mut input = row.enterprise;
                 input.credit_code = code.clone();
@@ -89,9 +107,21 @@ impl Store {
                     sync::apply_row(current, input, &fields, &rules, uid, now)
                 }) {
                     Ok(after) => {
+                        let figures_changed = match figures {
+                            Some((year, patch, mask)) => {
+                                let key = indicators_key(&code, year);
+                                let previous: Option<AnnualIndicators> = txn.get_record(&key)?;
+                                let code = code.clone();
+                                let stored = records::apply(txn, &key, &meta, move |current, now| {
+                                    indicators::upsert(current, &code, year, &patch, &mask, "", now)
+                                })?;
+                                previous.is_none_or(|p| p.revision != stored.revision)
+                            }
+                            None => false,
+                        };
                         match &before {
                             None => result.created += 1,
-                            Some(b) if b.revision != after.revision => result.updated += 1,
+                            Some(b) if b.revision != after.revision || figures_changed => result.updated += 1,
                             Some(_) => result.unchanged += 1,
                         }
                         let mut seen = seen_prefix(&source);
@@ -167,6 +197,33 @@ impl Store {
     }
 }
 
+/// Checks a row's figures against the stored year: the year and the mask
+/// to write, or the reason the row fails.
+fn plan_indicators(
+    txn: &Txn<'_>,
+    code: &str,
+    name: &str,
+    patch: &AnnualIndicators,
+) -> Result<(i32, AnnualIndicators, Vec<String>)> {
+    let (named_code, year) = indicators::parse_name("indicators.name", name)?;
+    if named_code != code {
+        return Err(Error::invalid_field(
+            "indicators.name",
+            "OTHER_FIRM",
+            format!("{name:?} names another firm than this row's {code}"),
+        ));
+    }
+    let mask = patch.populated_fields();
+    if mask.is_empty() {
+        return Err(Error::invalid_field("indicators", "EMPTY", "sends no figure"));
+    }
+    let current: Option<AnnualIndicators> = txn.get_record(&indicators_key(code, year))?;
+    // The same rule as the write, run once here to fail the row before
+    // anything of it is written.
+    indicators::upsert(current, code, year, patch, &mask, "", 0)?;
+    Ok((year, patch.clone(), mask))
+}
+
 /// A field a revert left alone because it changed after the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevertConflict {
@@ -200,6 +257,8 @@ pub struct RevertOutcome {
 #[derive(Debug, Clone, Default)]
 struct RunEffect {
     created: bool,
+    /// Revision of the run's last change to the resource.
+    last_revision: u64,
     fields: std::collections::BTreeMap<String, (String, String)>,
 }
 
@@ -230,6 +289,7 @@ impl Store {
             for change in page.changes.into_iter().filter(|c| c.reason == name) {
                 let effect = effects.entry(change.resource).or_default();
                 effect.created |= change.kind == crate::domain::change::ChangeKind::Created as i32;
+                effect.last_revision = change.revision;
                 for f in change.field_changes {
                     let entry = effect.fields.entry(f.field).or_insert((f.old_value, String::new()));
                     entry.1 = f.new_value;
@@ -252,8 +312,29 @@ impl Store {
                     let (mut deleted, mut restored, mut conflicts) = (0i64, 0i64, Vec::new());
                     for (resource, effect) in chunk {
                         let code = resource.trim_start_matches("enterprises/").to_string();
+                        if code.contains('/') {
+                            // Figures sent with rows are not rolled back: staff
+                            // see them listed and correct them by hand.
+                            conflicts.push(RevertConflict {
+                                resource: resource.clone(),
+                                field: effect.fields.keys().cloned().collect::<Vec<_>>().join(","),
+                                run_value: "figures".into(),
+                                current_value: "not reverted: correct with `ladder indicators set`".into(),
+                            });
+                            continue;
+                        }
                         let current: Option<Enterprise> = txn.get_record(&keys::enterprise(&code))?;
                         let Some(current) = current else { continue };
+                        if effect.created && current.revision != effect.last_revision {
+                            // Someone worked on the firm since: keep it.
+                            conflicts.push(RevertConflict {
+                                resource: resource.clone(),
+                                field: String::new(),
+                                run_value: "created".into(),
+                                current_value: format!("changed since the run (revision {})", current.revision),
+                            });
+                            continue;
+                        }
                         if effect.created {
                             let reason = meta.reason.clone();
                             let rule = |cur, now| crate::domain::enterprise::delete(cur, &resource, "", &reason, now);
