@@ -141,8 +141,11 @@ async fn full_mode_reports_firms_missing_from_the_source_and_the_header_comes_fi
     messages.extend((0..5).map(|n| row(n, &format!("企业{n}"), "I6513")));
     sync(&server, messages).await.unwrap();
     let mut fewer = vec![header("stats-bureau", v1::SyncMode::Full, false)];
-    fewer.extend((0..3).map(|n| row(n, &format!("企业{n}"), "I6513")));
+    fewer.extend((0..2).map(|n| row(n, &format!("企业{n}"), "I6513")));
+    // Firm 2 is in the file with a bad row: it fails, but it is not missing.
+    fewer.push(row(2, "企业2", "no such industry"));
     let run = sync(&server, fewer).await.unwrap();
+    assert_eq!(run.failed, 1);
     assert_eq!(run.missing_from_source, 2);
     assert_eq!(run.missing_credit_codes, vec![code(3), code(4)]);
     let listed =

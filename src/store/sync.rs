@@ -85,6 +85,14 @@ impl Store {
                         continue;
                     }
                 };
+                let before: Option<Enterprise> = txn.get_record(&keys::enterprise(&code))?;
+                let mut seen = seen_prefix(&source);
+                seen.extend_from_slice(code.as_bytes());
+                // A firm in the file is not "missing from the source" in full
+                // mode, even when its row fails.
+                if before.is_some() {
+                    txn.put(seen.clone(), run_id.clone().into_bytes());
+                }
                 // Figures are checked before the firm is touched: a row with
                 // bad figures fails whole.
                 let figures = match &row.indicators {
@@ -97,7 +105,6 @@ impl Store {
                         }
                     },
                 };
-                let before: Option<Enterprise> = txn.get_record(&keys::enterprise(&code))?;
                 let mut input = row.enterprise;
                 input.credit_code = code.clone();
                 let fields = if row.fields.is_empty() { input.populated_fields() } else { row.fields };
@@ -124,8 +131,6 @@ impl Store {
                             Some(b) if b.revision != after.revision || figures_changed => result.updated += 1,
                             Some(_) => result.unchanged += 1,
                         }
-                        let mut seen = seen_prefix(&source);
-                        seen.extend_from_slice(code.as_bytes());
                         txn.put(seen, run_id.clone().into_bytes());
                     }
                     Err(e @ Error::Internal(_)) => return Err(e),
@@ -280,13 +285,14 @@ impl Store {
                 message: format!("{name} was a dry run: it wrote nothing"),
             });
         }
-        // The run's changes lie within its revision range, marked with its name.
+        // The run's changes lie within its revision range, marked with its
+        // name as the reason and its source as the origin.
         let mut effects: std::collections::BTreeMap<String, RunEffect> = std::collections::BTreeMap::new();
         let mut start = run.first_revision.max(1);
         loop {
             let query = crate::store::ChangeQuery { resource: None, start, end: run.last_revision, page_size: 1000 };
             let page = self.list_changes(query).await?;
-            for change in page.changes.into_iter().filter(|c| c.reason == name) {
+            for change in page.changes.into_iter().filter(|c| c.reason == name && c.origin == run.source) {
                 let effect = effects.entry(change.resource).or_default();
                 effect.created |= change.kind == crate::domain::change::ChangeKind::Created as i32;
                 effect.last_revision = change.revision;
