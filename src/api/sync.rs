@@ -33,23 +33,8 @@ impl SyncApi {
             return Ok(());
         }
         let rows = std::mem::take(chunk);
-        let done = self
-            .store
-            .sync_chunk(
-                run.id.clone(),
-                run.source.clone(),
-                run.actor.clone(),
-                rows,
-                Arc::clone(&self.rules),
-                run.dry_run,
-            )
-            .await?;
-        run.created += done.created;
-        run.updated += done.updated;
-        run.unchanged += done.unchanged;
-        for failure in done.failures {
-            run.fail(failure);
-        }
+        let done = self.store.sync_chunk(run.clone(), rows, Arc::clone(&self.rules)).await?;
+        done.add_to(run);
         Ok(())
     }
 

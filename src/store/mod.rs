@@ -104,8 +104,13 @@ impl Store {
                 key
             }
         };
+        let last = writer::read_u64(&tree, keys::META_REVISION)?.max(1) - 1;
+        let leftover = Store::interrupt_leftover_runs(&tree, last)?;
+        if leftover > 0 {
+            tracing::warn!(runs = leftover, "sync runs cut off by a crash are marked interrupted");
+        }
         db.flush()?;
-        let head = tokio::sync::watch::Sender::new(writer::read_u64(&tree, keys::META_REVISION)?.max(1) - 1);
+        let head = tokio::sync::watch::Sender::new(last);
         let (writer, thread) = writer::Writer::start(db.clone(), tree.clone(), head.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {

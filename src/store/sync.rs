@@ -46,6 +46,18 @@ pub struct ChunkResult {
     pub failures: Vec<Failure>,
 }
 
+impl ChunkResult {
+    /// Adds the chunk's counts and failures to its run.
+    pub fn add_to(&self, run: &mut SyncRun) {
+        run.created += self.created;
+        run.updated += self.updated;
+        run.unchanged += self.unchanged;
+        for failure in &self.failures {
+            run.fail(failure.clone());
+        }
+    }
+}
+
 fn run_key(id: &str) -> Vec<u8> {
     let mut k = vec![keys::SYNC_RUN];
     k.extend_from_slice(id.as_bytes());
@@ -61,17 +73,13 @@ fn seen_prefix(source: &str) -> Vec<u8> {
 
 impl Store {
     /// Applies one chunk of rows in one write job. Each row succeeds or fails
-    /// on its own; the successful ones commit together, durably.
-    pub async fn sync_chunk(
-        &self,
-        run_id: String,
-        source: String,
-        actor: String,
-        rows: Vec<SyncRow>,
-        rules: Arc<Rules>,
-        dry_run: bool,
-    ) -> Result<ChunkResult> {
-        self.write(dry_run, move |txn| {
+    /// on its own; the successful ones commit together, durably, with the
+    /// run's record (`run` as it was before the chunk, plus the chunk), so a
+    /// crash never leaves applied chunks without their run.
+    pub async fn sync_chunk(&self, run: SyncRun, rows: Vec<SyncRow>, rules: Arc<Rules>) -> Result<ChunkResult> {
+        self.write(run.dry_run, move |txn| {
+            let (run_id, source) = (run.id.clone(), run.source.clone());
+            let actor = run.actor.clone();
             let mut result = ChunkResult::default();
             let meta =
                 WriteMeta { actor, origin: source.clone(), reason: format!("syncRuns/{run_id}"), ..Default::default() };
@@ -137,9 +145,29 @@ impl Store {
                     Err(e) => result.failures.push(Failure::of(row.row_number, &sent, &e)),
                 }
             }
+            let mut progress = run;
+            result.add_to(&mut progress);
+            txn.put(run_key(&progress.id), codec::encode(&progress));
             Ok(result)
         })
         .await
+    }
+
+    /// Marks runs a crash left RUNNING as INTERRUPTED (at open, before any
+    /// new run can start): their applied chunks stay and can be reverted.
+    pub(crate) fn interrupt_leftover_runs(tree: &sled::Tree, head: u64) -> Result<usize> {
+        let mut fixed = 0;
+        for entry in tree.scan_prefix([keys::SYNC_RUN]) {
+            let (key, value) = entry?;
+            let mut run: SyncRun = codec::decode(&value)?;
+            if run.state == crate::pb::v1::SyncRunState::Running as i32 {
+                run.state = crate::pb::v1::SyncRunState::Interrupted as i32;
+                run.last_revision = head;
+                tree.insert(key, codec::encode(&run))?;
+                fixed += 1;
+            }
+        }
+        Ok(fixed)
     }
 
     /// Records a finished (or interrupted) run; in full mode first counts the
