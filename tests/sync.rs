@@ -288,3 +288,22 @@ async fn rows_can_carry_a_years_figures_and_bad_figures_fail_the_row_whole() {
     assert_eq!((reverted.conflicts[0].resource.clone(), reverted.conflicts[0].field.as_str()), (year_of(0), "revenue"));
     assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_firm_sent_twice_in_one_run_fails_the_later_row_and_reruns_stay_stable() {
+    let server = TestServer::start().await;
+    // Firm 0 comes again at the end, in another chunk, with another name.
+    let messages = || {
+        let mut m = vec![header("market-registry", v1::SyncMode::Upsert, false)];
+        m.extend((0..700).map(|n| row(n, &format!("企业{n}"), "C3742")));
+        m.push(row(0, "另一个名字", "C3742"));
+        m
+    };
+    let first = sync(&server, messages()).await.unwrap();
+    assert_eq!((first.created, first.updated, first.failed), (700, 0, 1));
+    assert_eq!((first.failures[0].row_number, first.failures[0].reason.as_str()), (701, "DUPLICATE_IN_STREAM"));
+    let head = server.store.next_revision().unwrap();
+    let again = sync(&server, messages()).await.unwrap();
+    assert_eq!((again.updated, again.unchanged, again.failed), (0, 700, 1));
+    assert_eq!(server.store.next_revision().unwrap(), head, "the re-run changes nothing");
+}

@@ -96,6 +96,17 @@ impl Store {
                 let before: Option<Enterprise> = txn.get_record(&keys::enterprise(&code))?;
                 let mut seen = seen_prefix(&source);
                 seen.extend_from_slice(code.as_bytes());
+                // One row per firm and run: a later row for a firm this run
+                // already handled fails, so re-running a file is stable.
+                if txn.get(&seen)?.is_some_and(|last| last == run_id.as_bytes()) {
+                    let error = Error::invalid_field(
+                        "enterprise.credit_code",
+                        "DUPLICATE_IN_STREAM",
+                        format!("{code} was already sent earlier in this run"),
+                    );
+                    result.failures.push(Failure::of(row.row_number, &sent, &error));
+                    continue;
+                }
                 // A firm in the file is not "missing from the source" in full
                 // mode, even when its row fails.
                 if before.is_some() {
