@@ -156,6 +156,25 @@ fn to_row(columns: &[&'static str], line: usize, record: &[String]) -> v1::SyncR
     v1::SyncRow { row_number: i64::try_from(line).unwrap_or(i64::MAX), enterprise: Some(e), fields, indicators: None }
 }
 
+/// Failed rows as a table: the machine reason, then the description
+/// without the field name it repeats.
+fn failure_table(failures: &[v1::SyncFailure]) -> String {
+    let rows: Vec<Vec<String>> = failures
+        .iter()
+        .map(|f| {
+            let problem = f.description.strip_prefix(&format!("{}: ", f.field)).unwrap_or(&f.description);
+            vec![
+                f.row_number.to_string(),
+                f.credit_code.clone(),
+                f.field.clone(),
+                f.reason.clone(),
+                problem.to_string(),
+            ]
+        })
+        .collect();
+    table::render(&["ROW", "CODE", "FIELD", "REASON", "PROBLEM"], &rows)
+}
+
 /// Runs `ladder sync FILE`.
 pub async fn sync(
     file: PathBuf,
@@ -268,14 +287,8 @@ pub async fn sync(
             )
         );
         if !run.failures.is_empty() {
-            let rows: Vec<Vec<String>> = run
-                .failures
-                .iter()
-                .take(20)
-                .map(|f| vec![f.row_number.to_string(), f.credit_code.clone(), f.field.clone(), f.description.clone()])
-                .collect();
             println!();
-            print!("{}", table::render(&["ROW", "CODE", "FIELD", "PROBLEM"], &rows));
+            print!("{}", failure_table(&run.failures[..run.failures.len().min(20)]));
             if run.failures.len() > 20 {
                 println!("… {} more (see --errors or `--json`)", run.failed - 20);
             }
@@ -506,16 +519,9 @@ pub async fn run(cmd: RunCommand) -> ExitCode {
             Ok(r) => {
                 let r = r.into_inner();
                 print!("{}", table::render(&header, &[run_row(&r)]));
-                let failures: Vec<Vec<String>> = r
-                    .failures
-                    .iter()
-                    .map(|f| {
-                        vec![f.row_number.to_string(), f.credit_code.clone(), f.field.clone(), f.description.clone()]
-                    })
-                    .collect();
-                if !failures.is_empty() {
+                if !r.failures.is_empty() {
                     println!();
-                    print!("{}", table::render(&["ROW", "CODE", "FIELD", "PROBLEM"], &failures));
+                    print!("{}", failure_table(&r.failures));
                 }
                 ExitCode::SUCCESS
             }

@@ -7,8 +7,15 @@ use unicode_width::UnicodeWidthStr;
 pub const MAX_CELL_WIDTH: usize = 40;
 
 /// Renders a header and rows as aligned columns separated by two spaces.
+/// The last column is shown whole (nothing needs to line up after it).
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
-    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| truncate(c)).collect()).collect();
+    let last = header.len().saturating_sub(1);
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter().enumerate().map(|(i, c)| if i == last { c.replace('\n', " ") } else { truncate(c) }).collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
     for row in &cells {
         for (i, cell) in row.iter().enumerate() {
@@ -82,5 +89,10 @@ mod tests {
     fn long_cells_are_cut_to_the_limit() {
         let cut = truncate(&"航".repeat(100));
         assert!(cut.width() <= MAX_CELL_WIDTH && cut.ends_with('…'));
+        // Only the columns something lines up after are cut.
+        let long = "航".repeat(100);
+        let out = render(&["a", "b"], &[vec![long.clone(), long.clone()]]);
+        let row = out.lines().nth(1).unwrap();
+        assert!(row.contains('…') && row.ends_with(&long), "{row}");
     }
 }
