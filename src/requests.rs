@@ -5,7 +5,7 @@
 //! - writes one structured log line per request: method, gRPC status and
 //!   latency (`debug` for OK, `info` for client errors, `warn` for server
 //!   errors), so `LADDER_LOG=ladder=debug` shows every call;
-//! - ends unary calls that exceed the request time limit (streams are exempt).
+//! - ends unary calls that exceed the request time limit (streams and bulk reverts are exempt).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,10 +14,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-/// Methods that stream for as long as their client needs: the request
-/// timeout does not apply to them.
-pub const STREAMING_METHODS: &[&str] = &[
+/// Methods that stream for as long as their client needs, or do bulk work
+/// that grows with the data (a revert of a large run): the request timeout
+/// does not apply to them.
+pub const LONG_RUNNING_METHODS: &[&str] = &[
     "/ladder.v1.SyncService/SyncEnterprises",
+    "/ladder.v1.SyncService/RevertSyncRun",
     "/ladder.v1.ChangeService/WatchChanges",
     "/grpc.reflection.v1.ServerReflection/",
     "/grpc.reflection.v1alpha.ServerReflection/",
@@ -45,7 +47,7 @@ impl InFlight {
     }
 
     fn limit_for(&self, method: &str) -> Option<Duration> {
-        self.timeout.filter(|_| !STREAMING_METHODS.iter().any(|m| method.starts_with(m)))
+        self.timeout.filter(|_| !LONG_RUNNING_METHODS.iter().any(|m| method.starts_with(m)))
     }
 
     /// Requests being served right now.
@@ -210,6 +212,9 @@ mod tests {
         let stream = http::Request::builder().uri("/ladder.v1.SyncService/SyncEnterprises").body(()).unwrap();
         let response = slow.call(stream).await.unwrap();
         assert_eq!(grpc_status(&response), 0, "the sync stream is not cut");
+        let revert = http::Request::builder().uri("/ladder.v1.SyncService/RevertSyncRun").body(()).unwrap();
+        let response = slow.call(revert).await.unwrap();
+        assert_eq!(grpc_status(&response), 0, "a bulk revert is not cut");
         assert_eq!(layer.current(), 0);
     }
 }

@@ -173,7 +173,12 @@ impl v1::sync_service_server::SyncService for SyncApi {
     async fn revert_sync_run(&self, request: Request<v1::RevertSyncRunRequest>) -> Reply<v1::RevertSyncRunResponse> {
         let caller = require(&request, Permission::Sync)?;
         let id = parse_run_name(&request.get_ref().name)?;
-        let outcome = self.store.revert_sync_run(id, caller.name, Arc::clone(&self.rules)).await?;
+        // The revert runs to its end even if the caller goes away: a half
+        // reverted run would be marked reverted all the same.
+        let (store, rules) = (self.store.clone(), Arc::clone(&self.rules));
+        let outcome = tokio::spawn(async move { store.revert_sync_run(id, caller.name, rules).await })
+            .await
+            .map_err(|e| Error::Internal(format!("the revert task failed: {e}")))??;
         Ok(Response::new(v1::RevertSyncRunResponse {
             run: Some(sync_run_to_pb(outcome.run)),
             deleted: outcome.deleted,

@@ -311,19 +311,37 @@ impl Store {
     /// fields it updated, except where they changed since (conflicts).
     pub async fn revert_sync_run(&self, id: String, actor: String, rules: Arc<Rules>) -> Result<RevertOutcome> {
         let name = format!("syncRuns/{id}");
-        let mut run = self.get_sync_run(&id)?.ok_or_else(|| Error::NotFound { resource: name.clone() })?;
-        if run.revert_time != 0 {
-            return Err(Error::FailedPrecondition {
-                reason: "ALREADY_REVERTED",
-                message: format!("{name} was already reverted"),
-            });
-        }
-        if run.dry_run {
-            return Err(Error::FailedPrecondition {
-                reason: "DRY_RUN",
-                message: format!("{name} was a dry run: it wrote nothing"),
-            });
-        }
+        // Check and mark in one write job: of two concurrent reverts, one
+        // wins and the other is refused.
+        let run = {
+            let name = name.clone();
+            self.write(false, move |txn| {
+                let mut run: SyncRun =
+                    txn.get_record(&run_key(&id))?.ok_or_else(|| Error::NotFound { resource: name.clone() })?;
+                if run.revert_time != 0 {
+                    return Err(Error::FailedPrecondition {
+                        reason: "ALREADY_REVERTED",
+                        message: format!("{name} was already reverted"),
+                    });
+                }
+                if run.dry_run {
+                    return Err(Error::FailedPrecondition {
+                        reason: "DRY_RUN",
+                        message: format!("{name} was a dry run: it wrote nothing"),
+                    });
+                }
+                if run.state == crate::pb::v1::SyncRunState::Running as i32 {
+                    return Err(Error::FailedPrecondition {
+                        reason: "RUN_IN_PROGRESS",
+                        message: format!("{name} is still running"),
+                    });
+                }
+                run.revert_time = txn.now();
+                txn.put(run_key(&run.id), codec::encode(&run));
+                Ok(run)
+            })
+            .await?
+        };
         // The run's changes lie within its revision range, marked with its
         // name as the reason and its source as the origin.
         let mut effects: std::collections::BTreeMap<String, RunEffect> = std::collections::BTreeMap::new();
@@ -441,13 +459,6 @@ impl Store {
             let room = sync::MAX_KEPT_FAILURES.saturating_sub(outcome.conflicts.len());
             outcome.conflicts.extend(conflicts.into_iter().take(room));
         }
-        run.revert_time = crate::domain::time::now_micros();
-        let stored = run.clone();
-        self.write(false, move |txn| {
-            txn.put(run_key(&stored.id), codec::encode(&stored));
-            Ok(())
-        })
-        .await?;
         outcome.run = run;
         Ok(outcome)
     }
