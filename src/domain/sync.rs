@@ -6,7 +6,7 @@
 
 use crate::domain::change::ChangeKind;
 use crate::domain::credit_code::CreditCode;
-use crate::domain::enterprise::{self, Enterprise, Outcome, Rules, UPDATABLE_FIELDS};
+use crate::domain::enterprise::{self, Enterprise, Outcome, Rules};
 use crate::domain::time::Micros;
 use crate::error::{Error, Result};
 
@@ -164,7 +164,8 @@ pub fn apply_row(
             message: format!("{name} is deleted in ladder: undelete it there before syncing it"),
         }),
         Some(stored) => {
-            let mask: Vec<String> = fields.iter().filter(|f| UPDATABLE_FIELDS.contains(&f.as_str())).cloned().collect();
+            // The key is always sent; any other field named must be updatable.
+            let mask: Vec<String> = fields.iter().filter(|f| *f != "credit_code").cloned().collect();
             if mask.is_empty() {
                 return Ok((ChangeKind::Updated, stored));
             }
@@ -222,5 +223,10 @@ mod tests {
         );
         assert!(check_source("market registry").is_err());
         assert!(check_source("market-registry").is_ok());
+        // A row naming a field that does not exist fails instead of doing nothing.
+        let (_, stored) = apply_row(None, row("甲"), &[], &Rules::default(), [1; 16], 1).unwrap();
+        let fields = ["credit_code".to_string(), "colour".to_string()];
+        let err = apply_row(Some(stored), row("乙"), &fields, &Rules::default(), [1; 16], 2).unwrap_err();
+        assert_eq!(Failure::of(3, CODE, &err).reason, "UNKNOWN_FIELD");
     }
 }

@@ -126,7 +126,14 @@ impl Store {
                 };
                 let mut input = row.enterprise;
                 input.credit_code = code.clone();
-                let fields = if row.fields.is_empty() { input.populated_fields() } else { row.fields };
+                // Implicitly, every updatable field sent; explicitly, exactly
+                // the fields named (an unknown name fails the row).
+                let fields = if row.fields.is_empty() {
+                    let updatable = crate::domain::enterprise::UPDATABLE_FIELDS;
+                    input.populated_fields().into_iter().filter(|f| updatable.contains(&f.as_str())).collect()
+                } else {
+                    row.fields
+                };
                 let uid = *uuid::Uuid::new_v4().as_bytes();
                 let rules = Arc::clone(&rules);
                 match apply_enterprise(txn, &code, &meta, move |current, now| {
