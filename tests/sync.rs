@@ -222,7 +222,9 @@ async fn a_run_can_be_reverted_once_and_changes_made_since_are_kept() {
                 .into_inner()
         }
     };
-    assert_eq!(name_of(0).await.display_name, "原名0", "restored");
+    let restored = name_of(0).await;
+    assert_eq!(restored.display_name, "原名0", "restored");
+    assert!(restored.former_names.is_empty(), "the undone rename leaves no former name: {:?}", restored.former_names);
     assert_eq!(name_of(1).await.display_name, "人工修正名", "kept");
     assert!(name_of(6).await.delete_time.is_some(), "created by the run: soft-deleted");
     assert!(name_of(7).await.delete_time.is_none(), "created by the run, then worked on: kept");

@@ -444,8 +444,21 @@ impl Store {
                             continue;
                         }
                         let rules = Arc::clone(&rules);
+                        // A rename the run made never happened: neither it nor
+                        // its undo leaves a former name behind.
+                        let undone_rename =
+                            effect.fields.get("display_name").filter(|_| mask.iter().any(|f| f == "display_name"));
                         let rule = |cur, now| {
-                            crate::domain::enterprise::update(cur, &resource, &patch, &mask, "", &rules, now)
+                            let (kind, mut record) =
+                                crate::domain::enterprise::update(cur, &resource, &patch, &mask, "", &rules, now)?;
+                            if let Some((before, after)) = undone_rename {
+                                for name in [after, before] {
+                                    if let Some(i) = record.former_names.iter().rposition(|f| &f.display_name == name) {
+                                        record.former_names.remove(i);
+                                    }
+                                }
+                            }
+                            Ok((kind, record))
                         };
                         match apply_enterprise(txn, &code, &meta, rule) {
                             Ok(_) => restored += 1,
