@@ -37,7 +37,9 @@ impl Store {
 
     fn list_changes_blocking(&self, q: &ChangeQuery) -> Result<ChangePage> {
         let tree = self.tree();
-        let head = self.next_revision()? - 1;
+        // Only durable changes: the head is published after each flush (and
+        // before the writes of that group are answered).
+        let head = *self.inner.head.borrow();
         let mut page = ChangePage { head, ..Default::default() };
         let end = q.end.min(head);
         if q.start > end {
