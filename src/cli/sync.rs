@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crate::cli::client::{connect, connect_with, fail};
+use crate::cli::client::{connect_with, fail, CALL_TIMEOUT};
 use crate::cli::{table, ClientArgs};
 use crate::domain::credit_code::CreditCode;
 use crate::pb::v1;
@@ -489,7 +489,9 @@ pub async fn run(cmd: RunCommand) -> ExitCode {
             client.clone()
         }
     };
-    let mut client = match connect(&args).await {
+    // A revert takes as long as the run was large: no per-call limit.
+    let timeout = if matches!(cmd, RunCommand::Revert { .. }) { None } else { Some(CALL_TIMEOUT) };
+    let mut client = match connect_with(&args, timeout).await {
         Ok(c) => SyncServiceClient::new(c),
         Err(e) => {
             eprintln!("error: {e}");
