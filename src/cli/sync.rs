@@ -56,7 +56,7 @@ pub fn decode(bytes: &[u8]) -> Result<(String, &'static str), String> {
 }
 
 /// Splits CSV text into records (RFC 4180: quoted fields, doubled quotes,
-/// CRLF or LF line ends). Each record comes with its line number.
+/// CRLF, LF or CR line ends). Each record comes with its line number.
 pub fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, String> {
     let mut records = Vec::new();
     let mut field = String::new();
@@ -80,8 +80,9 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, String> {
             }
             (false, '"') if field.is_empty() => quoted = true,
             (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
+            // CRLF, LF, or a bare CR (old Mac Excel) ends a line.
+            (false, '\r') if chars.peek() == Some(&'\n') => {}
+            (false, '\r' | '\n') => {
                 record.push(std::mem::take(&mut field));
                 if record.iter().any(|f| !f.trim().is_empty()) {
                     records.push((start_line, std::mem::take(&mut record)));
@@ -396,6 +397,9 @@ mod tests {
         assert_eq!(records[1], (2, vec!["x, y".to_string(), "say \"hi\"".to_string()]));
         assert_eq!(records[2].1, vec!["multi\nline".to_string(), "z".to_string()]);
         assert!(parse_csv("\"open").is_err());
+        let bare_cr = parse_csv("a,b\r1,2\r3,4").unwrap();
+        assert_eq!(bare_cr.iter().map(|(line, _)| *line).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(bare_cr[2].1, ["3", "4"]);
     }
 
     #[test]
