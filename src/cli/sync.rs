@@ -312,6 +312,15 @@ pub async fn sync(
             return ExitCode::FAILURE;
         }
         eprintln!("failed rows with their reasons: {}", path.display());
+        let kept = i64::try_from(run.failures.len()).unwrap_or(i64::MAX);
+        if run.failed > kept {
+            eprintln!(
+                "warning: the server keeps the first {kept} failures; {} more failed rows are not in {} (fix these and \
+                 run again to see the rest)",
+                run.failed - kept,
+                path.display()
+            );
+        }
     }
     if run.failed > 0 {
         ExitCode::FAILURE
