@@ -156,6 +156,21 @@ async fn full_mode_reports_firms_missing_from_the_source_and_the_header_comes_fi
     expect_error(&status, Code::InvalidArgument, "HEADER_FIRST");
     let status = sync(&server, vec![header("bad source!", v1::SyncMode::Upsert, false)]).await.unwrap_err();
     expect_error(&status, Code::InvalidArgument, "INVALID_SOURCE");
+
+    // A second header ends the run; the rows before it are applied and counted.
+    let mut twice = vec![header("incubator", v1::SyncMode::Upsert, false)];
+    twice.extend((30..33).map(|n| row(n, &format!("企业{n}"), "I6513")));
+    twice.push(header("incubator", v1::SyncMode::Upsert, false));
+    let status = sync(&server, twice).await.unwrap_err();
+    expect_error(&status, Code::InvalidArgument, "HEADER_REPEATED");
+    let mut client = SyncServiceClient::new(server.channel().await);
+    let runs = client
+        .list_sync_runs(v1::ListSyncRunsRequest { source: "incubator".into(), page_size: 10 })
+        .await
+        .unwrap()
+        .into_inner();
+    let run = &runs.runs[0];
+    assert_eq!((run.state, run.rows, run.created), (v1::SyncRunState::Interrupted as i32, 3, 3));
 }
 
 #[tokio::test]

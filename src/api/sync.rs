@@ -147,6 +147,9 @@ impl v1::sync_service_server::SyncService for SyncApi {
                     }
                 }
                 Ok(Some(_)) => {
+                    // The rows before it were sent whole: apply them, so every
+                    // counted row has an outcome.
+                    let _ = self.flush(&mut run, &mut chunk).await;
                     let error =
                         Error::invalid_field("header", "HEADER_REPEATED", "only the first message may be a header");
                     return Err(self.interrupted(run, error.into()).await);
