@@ -324,3 +324,36 @@ async fn a_firm_sent_twice_in_one_run_fails_the_later_row_and_reruns_stay_stable
     assert_eq!((again.updated, again.unchanged, again.failed), (0, 700, 1));
     assert_eq!(server.store.next_revision().unwrap(), head, "the re-run changes nothing");
 }
+
+#[tokio::test]
+async fn a_run_in_progress_is_listed_and_cannot_be_reverted() {
+    let server = TestServer::start().await;
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    tx.send(header("open-stream", v1::SyncMode::Upsert, false)).await.unwrap();
+    for n in 0..500 {
+        tx.send(row(n, &format!("企业{n}"), "C3742")).await.unwrap();
+    }
+    let mut streaming = SyncServiceClient::new(server.channel().await);
+    let call =
+        tokio::spawn(async move { streaming.sync_enterprises(tokio_stream::wrappers::ReceiverStream::new(rx)).await });
+
+    // The first chunk lands with the run's record, while the stream stays open.
+    let mut client = SyncServiceClient::new(server.channel().await);
+    let listing = v1::ListSyncRunsRequest { source: "open-stream".into(), page_size: 1 };
+    let mut found = None;
+    for _ in 0..500 {
+        found = client.list_sync_runs(listing.clone()).await.unwrap().into_inner().runs.into_iter().next();
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let run = found.expect("the run is listed within 10 s");
+    assert_eq!((run.state, run.created), (v1::SyncRunState::Running as i32, 500));
+    let status = client.revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone() }).await.unwrap_err();
+    expect_error(&status, Code::FailedPrecondition, "RUN_IN_PROGRESS");
+
+    drop(tx);
+    let finished = call.await.unwrap().unwrap().into_inner();
+    assert_eq!((finished.name, finished.state), (run.name, v1::SyncRunState::Succeeded as i32));
+}

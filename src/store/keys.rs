@@ -64,6 +64,9 @@ pub const SYNC_RUN: u8 = b'G';
 pub const SEEN: u8 = b'S';
 /// Metadata: the alliances were seeded (never seed twice).
 pub const META_SEEDED: &[u8] = b"Mseeded-alliances";
+/// When the store was last opened (µs): runs started before then were
+/// already checked for a crash at that opening.
+pub const META_OPENED: &[u8] = b"Mopened";
 
 /// Key of an alliance record.
 pub fn alliance(id: &str) -> Vec<u8> {

@@ -173,9 +173,14 @@ impl Store {
 
     /// Marks runs a crash left RUNNING as INTERRUPTED (at open, before any
     /// new run can start): their applied chunks stay and can be reverted.
+    /// Run ids start with their start time, so only the runs started since
+    /// the previous opening are read.
     pub(crate) fn interrupt_leftover_runs(tree: &sled::Tree, head: u64) -> Result<usize> {
+        // A minute of slack for a clock that stepped back.
+        let since = crate::store::writer::read_u64(tree, keys::META_OPENED)?.saturating_sub(60_000_000);
+        tree.insert(keys::META_OPENED, &crate::domain::time::now_micros().to_be_bytes())?;
         let mut fixed = 0;
-        for entry in tree.scan_prefix([keys::SYNC_RUN]) {
+        for entry in tree.range(run_key(&format!("{since:016x}"))..[keys::SYNC_RUN + 1].to_vec()) {
             let (key, value) = entry?;
             let mut run: SyncRun = codec::decode(&value)?;
             if run.state == crate::pb::v1::SyncRunState::Running as i32 {
