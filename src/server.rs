@@ -17,6 +17,7 @@ use crate::api::alliance::AllianceApi;
 use crate::api::change::ChangeApi;
 use crate::api::cultivation::CultivationApi;
 use crate::api::enterprise::EnterpriseApi;
+use crate::api::supply_demand::SupplyDemandApi;
 use crate::api::sync::SyncApi;
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -70,6 +71,12 @@ pub async fn serve(
         v1::cultivation_service_server::CultivationServiceServer<CultivationApi>,
         CultivationApi::new(store.clone(), policy)
     );
+    let supply_demand = service!(
+        v1::supply_demand_service_server::SupplyDemandServiceServer<SupplyDemandApi>,
+        SupplyDemandApi::new(store.clone())
+    );
+    // Build the segmenter's dictionary now, not on the first posting.
+    tokio::task::spawn_blocking(crate::domain::matching::warm_up);
 
     let seeded =
         store.seed_alliances(config.seed_alliances()).await.map_err(|e| anyhow::anyhow!("seeding alliances: {e}"))?;
@@ -83,6 +90,7 @@ pub async fn serve(
     health_reporter.set_serving::<v1::alliance_service_server::AllianceServiceServer<AllianceApi>>().await;
     health_reporter.set_serving::<v1::cultivation_service_server::CultivationServiceServer<CultivationApi>>().await;
     health_reporter.set_serving::<v1::sync_service_server::SyncServiceServer<SyncApi>>().await;
+    health_reporter.set_serving::<v1::supply_demand_service_server::SupplyDemandServiceServer<SupplyDemandApi>>().await;
 
     let sweeper = tokio::spawn(sweep_stages(store.clone()));
     let reflection_v1 = reflection_builder().build_v1().context("building reflection v1")?;
@@ -108,6 +116,7 @@ pub async fn serve(
         .add_service(alliance)
         .add_service(cultivation)
         .add_service(sync)
+        .add_service(supply_demand)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             notify.notify_one();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use crate::api::convert::timestamp;
-use crate::api::{page_size, page_token, write_meta};
+use crate::api::{optional_date, page_size, page_token, write_meta};
 use crate::auth::{require, Permission};
 use crate::domain::credit_code::CreditCode;
 use crate::domain::enterprise::{parse_resource_name, resource_name, validate_reason};
@@ -211,15 +211,6 @@ fn change_to_pb(c: ladder::StageChange) -> v1::StageChange {
         actor: c.actor,
         reason: c.reason,
     }
-}
-
-fn optional_date(field: &str, value: &str, default: Date) -> Result<Date> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Ok(default);
-    }
-    Date::parse(value)
-        .ok_or_else(|| Error::invalid_field(field, "INVALID_DATE", format!("{value:?} is not a date YYYY-MM-DD")))
 }
 
 #[tonic::async_trait]

@@ -9,6 +9,7 @@ pub mod cultivation;
 pub mod enterprise;
 pub mod page_token;
 pub mod status;
+pub mod supply_demand;
 pub mod sync;
 
 use prost::Message;
@@ -71,6 +72,20 @@ pub fn write_meta<T, M: Message + Clone>(
         fingerprint: hash.finalize().to_vec(),
         reason: String::new(),
     })
+}
+
+/// A date field `YYYY-MM-DD`, or `default` when empty.
+pub fn optional_date(
+    field: &str,
+    value: &str,
+    default: crate::domain::time::Date,
+) -> Result<crate::domain::time::Date> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(default);
+    }
+    crate::domain::time::Date::parse(value)
+        .ok_or_else(|| Error::invalid_field(field, "INVALID_DATE", format!("{value:?} is not a date YYYY-MM-DD")))
 }
 
 /// Checks a page size: negative is an error, 0 means `default`, above `max`

@@ -5,6 +5,8 @@
 //! - [`industry`]: GB/T 4754-2017 industry codes (国民经济行业分类).
 //! - [`change`]: the change-log entry and write metadata.
 //! - [`enterprise`]: the enterprise record, its validation, field masks and diffs.
+//! - [`matching`]: keywords (jieba segmentation) and the explainable match score.
+//! - [`supply_demand`]: supply–demand postings and matches (对接), their rules.
 //! - [`ladder`]: the cultivation ladder: designations, derived stages, history.
 //! - [`indicators`]: annual indicators per firm and year.
 //! - [`policy`]: the versioned thresholds and candidate evaluation.
@@ -21,7 +23,9 @@ pub mod filter;
 pub mod indicators;
 pub mod industry;
 pub mod ladder;
+pub mod matching;
 pub mod policy;
+pub mod supply_demand;
 pub mod sync;
 pub mod time;
 pub mod update;

@@ -516,5 +516,6 @@ pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
     for key in stored_counts.keys().filter(|k| !expected_counts.contains_key(*k)) {
         problems.push(format!("counter {:?} has no records", String::from_utf8_lossy(key)));
     }
+    problems.extend(super::supply_demand::check_postings(tree)?);
     Ok(problems)
 }

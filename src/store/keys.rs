@@ -19,6 +19,14 @@
 //! | `Y`    | `Y` credit_code `0x00` year (u32 BE)        | annual indicators         |
 //! | `G`    | `G` run_id (time-ordered)                   | sync run record           |
 //! | `S`    | `S` source `0x00` credit_code               | last run id that sent it  |
+//! | `P`    | `P` posting_id (time-ordered)               | posting record            |
+//! | `I`    | `I` credit_code `0x00` posting_id           | empty (firm → postings)   |
+//! | `C`    | `C` kind industry_code `0x00` posting_id    | empty (open postings)     |
+//! | `K`    | `K` kind keyword `0x00` posting_id          | empty (open postings)     |
+//! | `W`    | `W` kind keyword                            | open postings with it     |
+//! | `V`    | `V` kind                                    | open postings of the kind |
+//! | `H`    | `H` match_id (time-ordered)                 | match record              |
+//! | `J`    | `J` posting_id `0x00` match_id              | empty (posting → matches) |
 //!
 //! Index values never contain `0x00` (they are validated text), so the
 //! separator keeps `X i C37 0x00 …` from colliding with `X i C374 …`.
@@ -62,6 +70,22 @@ pub const INDICATORS: u8 = b'Y';
 pub const SYNC_RUN: u8 = b'G';
 /// Prefix of the firms each sync source has sent.
 pub const SEEN: u8 = b'S';
+/// Prefix of posting records.
+pub const POSTING: u8 = b'P';
+/// Prefix of the firm → postings index.
+pub const FIRM_POSTINGS: u8 = b'I';
+/// Prefix of the category index of open postings.
+pub const POSTING_CATEGORY: u8 = b'C';
+/// Prefix of the keyword index of open postings.
+pub const POSTING_KEYWORD: u8 = b'K';
+/// Prefix of the per-keyword counts of open postings.
+pub const KEYWORD_COUNT: u8 = b'W';
+/// Prefix of the per-kind counts of open postings.
+pub const OPEN_POSTINGS: u8 = b'V';
+/// Prefix of match records.
+pub const MATCH: u8 = b'H';
+/// Prefix of the posting → matches index.
+pub const POSTING_MATCHES: u8 = b'J';
 /// Metadata: the alliances were seeded (never seed twice).
 pub const META_SEEDED: &[u8] = b"Mseeded-alliances";
 /// When the store was last opened (µs): runs started before then were

@@ -12,6 +12,7 @@ mod enterprises;
 mod idempotency;
 mod ladder;
 mod records;
+mod supply_demand;
 mod sync;
 pub use enterprises::check_consistency;
 pub mod keys;
@@ -25,6 +26,10 @@ pub use alliances::{AllianceSummary, MembershipFilter, MembershipUpdate};
 pub use changes::{ChangePage, ChangeQuery};
 pub use enterprises::{ListPage, ListQuery, OrderKey};
 pub use ladder::{CohortMember, DesignationFilter, Evaluated, FunnelCounts, Movement};
+pub use supply_demand::{
+    group_code, ChainGap, GapQuery, MapData, MapFirm, MapQuery, MatchFilter, PostingFilter, Sourcing, Suggestion,
+    Suggestions,
+};
 pub use sync::{ChunkResult, RevertConflict, RevertOutcome, SyncRow, CHUNK_ROWS};
 pub use writer::Txn;
 
