@@ -11,5 +11,6 @@ pub mod domain;
 pub mod error;
 pub mod pb;
 pub mod requests;
+pub mod sample;
 pub mod server;
 pub mod store;

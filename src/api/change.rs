@@ -50,11 +50,17 @@ fn parse_resource(input: &str) -> Result<Option<String>, Error> {
             None => alliance_name(&parse_alliance_name("resource", &name)?),
         }));
     }
+    for collection in ["postings/", "matches/"] {
+        if name.starts_with(collection) {
+            let id = crate::domain::supply_demand::parse_name("resource", &name, collection)?;
+            return Ok(Some(format!("{collection}{id}")));
+        }
+    }
     Err(Error::invalid_field(
         "resource",
         "UNKNOWN_COLLECTION",
         format!(
-            "{input:?} is not a resource name of this server (known: enterprises/{{code}}, enterprises/{{code}}/designations/{{id}}, enterprises/{{code}}/indicators/{{year}}, alliances/{{id}}, alliances/{{id}}/memberships/{{code}})"
+            "{input:?} is not a resource name of this server (known: enterprises/{{code}}, enterprises/{{code}}/designations/{{id}}, enterprises/{{code}}/indicators/{{year}}, alliances/{{id}}, alliances/{{id}}/memberships/{{code}}, postings/{{id}}, matches/{{id}})"
         ),
     ))
 }

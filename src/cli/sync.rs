@@ -348,13 +348,8 @@ pub fn generate(n: u64, seed: u64) -> ExitCode {
         &["科技有限公司", "电子科技有限公司", "航天技术有限公司", "新能源有限公司", "信息技术有限公司"];
     const ZONES: &[&str] = &["east", "west", "south", "north", "central"];
     const TAGS: &[&str] = &["专精特新", "高新技术", "储能", "卫星应用", "在孵", ""];
-    let mut state = seed.max(1);
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = crate::sample::Rng::new(seed);
+    let mut next = move || rng.next_u64();
     let charset: Vec<char> =
         crate::domain::credit_code::CHARSET.chars().filter(|c| c.is_ascii_digit() || c.is_ascii_uppercase()).collect();
     let stdout = std::io::stdout();

@@ -1,0 +1,170 @@
+//! Realistic sample data for the README walk-through, the tests and the
+//! benchmarks: supply and demand postings of the zone's industries, written
+//! in the words staff use. Deterministic for a seed.
+
+use crate::pb::v1;
+
+/// A small, fast, deterministic random generator (xorshift64).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed` (0 is taken as 1).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    /// One of `items`.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// What a category's firms supply and need.
+struct Theme {
+    industry: &'static str,
+    segment: &'static str,
+    unit: &'static str,
+    supplies: &'static [&'static str],
+    demands: &'static [&'static str],
+    tags: &'static [&'static str],
+}
+
+const THEMES: &[Theme] = &[
+    Theme {
+        industry: "C3841",
+        segment: "储能",
+        unit: "套",
+        supplies: &["供应磷酸铁锂储能电芯", "储能电池包批量供货", "大容量储能电芯及模组"],
+        demands: &["采购储能电芯", "寻找储能电池包供应商", "采购锂离子电芯用于储能系统"],
+        tags: &["电芯", "储能", "磷酸铁锂", "电池包", "模组"],
+    },
+    Theme {
+        industry: "C3742",
+        segment: "卫星制造",
+        unit: "件",
+        supplies: &["卫星结构件精密加工", "星载结构件与热控组件", "小卫星平台总装集成"],
+        demands: &["采购星载结构件", "寻求卫星热控组件配套", "卫星平台结构件外协加工"],
+        tags: &["结构件", "卫星", "热控", "星载", "总装"],
+    },
+    Theme {
+        industry: "C3743",
+        segment: "测运控",
+        unit: "套",
+        supplies: &["地面站天线及射频组件", "测控地面站系统集成", "卫星测运控射频前端"],
+        demands: &["采购地面站天线", "寻找测控射频组件供应商", "测运控地面站建设配套"],
+        tags: &["天线", "射频", "地面站", "测控", "测运控"],
+    },
+    Theme {
+        industry: "C3963",
+        segment: "无人机",
+        unit: "架",
+        supplies: &["工业级无人机整机", "无人机飞控系统研发与供货", "无人机动力电池与电机"],
+        demands: &["采购巡检无人机", "寻找无人机飞控系统", "无人机电机配套采购"],
+        tags: &["无人机", "飞控", "巡检", "电机"],
+    },
+    Theme {
+        industry: "C3825",
+        segment: "光伏",
+        unit: "千瓦",
+        supplies: &["光伏组件批量供应", "组串式逆变器供货", "光伏支架及安装服务"],
+        demands: &["采购光伏组件", "屋顶光伏逆变器采购", "分布式光伏项目设备采购"],
+        tags: &["光伏", "组件", "逆变器", "支架"],
+    },
+    Theme {
+        industry: "I6513",
+        segment: "卫星应用",
+        unit: "套",
+        supplies: &["卫星遥感数据处理软件", "遥感影像智能解译平台", "北斗位置服务软件"],
+        demands: &["采购遥感数据处理软件", "需要遥感影像解译服务", "北斗定位平台开发外包"],
+        tags: &["遥感", "软件", "北斗", "影像"],
+    },
+    Theme {
+        industry: "I6520",
+        segment: "卫星制造",
+        unit: "片",
+        supplies: &["宇航级FPGA芯片", "抗辐照SoC芯片设计服务", "射频芯片定制设计"],
+        demands: &["采购宇航级FPGA芯片", "寻找抗辐照芯片设计服务", "射频芯片配套采购"],
+        tags: &["芯片", "FPGA", "抗辐照", "射频"],
+    },
+    Theme {
+        industry: "M7320",
+        segment: "测试验证",
+        unit: "项",
+        supplies: &["环境试验与可靠性检测服务", "力学振动试验服务", "电磁兼容检测"],
+        demands: &["委托环境试验检测", "需要振动试验服务", "电磁兼容检测外包"],
+        tags: &["检测", "试验", "振动", "电磁兼容"],
+    },
+];
+
+/// The industry classes sample postings use.
+pub fn industries() -> Vec<&'static str> {
+    THEMES.iter().map(|t| t.industry).collect()
+}
+
+/// A realistic posting by `credit_code`: a supply or a demand (about half
+/// each) of one of the zone's industries (or of `industry`, when the firm's
+/// own industry has a theme), with tags, a chain segment, a quantity and
+/// often an amount; about a fifth are out of the zone.
+pub fn posting(rng: &mut Rng, credit_code: &str, industry: Option<&str>) -> v1::Posting {
+    let theme = industry
+        .and_then(|code| THEMES.iter().find(|t| t.industry == code))
+        .filter(|_| rng.below(3) > 0)
+        .unwrap_or_else(|| rng.pick(THEMES));
+    let supply = rng.below(2) == 0;
+    let title = if supply { rng.pick(theme.supplies) } else { rng.pick(theme.demands) };
+    let mut tags: Vec<String> = Vec::new();
+    for _ in 0..2 + rng.below(2) {
+        let tag = rng.pick(theme.tags).to_string();
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    let quantity = [50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0][rng.below(6)];
+    let amount = if rng.below(3) > 0 { [20.0, 50.0, 120.0, 300.0, 800.0, 1500.0][rng.below(6)] } else { 0.0 };
+    v1::Posting {
+        credit_code: credit_code.to_string(),
+        kind: if supply { v1::PostingKind::Supply } else { v1::PostingKind::Demand } as i32,
+        title: title.to_string(),
+        description: format!("{}，面向{}环节，可长期合作。", title, theme.segment),
+        industry_code: theme.industry.to_string(),
+        product_tags: tags,
+        chain_segment: theme.segment.to_string(),
+        quantity,
+        unit: theme.unit.to_string(),
+        amount_wan: amount,
+        in_zone: Some(rng.below(5) > 0),
+        source_list: if supply { v1::SourceList::Supply } else { v1::SourceList::Demand } as i32,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postings_are_deterministic_and_of_both_kinds() {
+        let mut a = Rng::new(7);
+        let mut b = Rng::new(7);
+        let xs: Vec<v1::Posting> = (0..50).map(|_| posting(&mut a, "x", None)).collect();
+        let ys: Vec<v1::Posting> = (0..50).map(|_| posting(&mut b, "x", None)).collect();
+        assert_eq!(xs, ys);
+        assert!(xs.iter().any(|p| p.kind == v1::PostingKind::Supply as i32));
+        assert!(xs.iter().any(|p| p.kind == v1::PostingKind::Demand as i32));
+        assert!(xs.iter().all(|p| p.quantity > 0.0 && !p.unit.is_empty()), "every demand needs a quantity");
+    }
+}
