@@ -108,6 +108,16 @@ const THEMES: &[Theme] = &[
         demands: &["委托环境试验检测", "需要振动试验服务", "电磁兼容检测外包"],
         tags: &["检测", "试验", "振动", "电磁兼容"],
     },
+    // Demand the zone cannot meet from inside: what investment promotion
+    // goes out to attract (补链).
+    Theme {
+        industry: "C3562",
+        segment: "集成电路",
+        unit: "台",
+        supplies: &[],
+        demands: &["采购刻蚀设备", "寻找薄膜沉积设备供应商", "晶圆检测设备采购"],
+        tags: &["刻蚀", "薄膜沉积", "晶圆", "设备"],
+    },
 ];
 
 /// The industry classes sample postings use.
@@ -124,7 +134,7 @@ pub fn posting(rng: &mut Rng, credit_code: &str, industry: Option<&str>) -> v1::
         .and_then(|code| THEMES.iter().find(|t| t.industry == code))
         .filter(|_| rng.below(3) > 0)
         .unwrap_or_else(|| rng.pick(THEMES));
-    let supply = rng.below(2) == 0;
+    let supply = !theme.supplies.is_empty() && rng.below(2) == 0;
     let title = if supply { rng.pick(theme.supplies) } else { rng.pick(theme.demands) };
     let mut tags: Vec<String> = Vec::new();
     for _ in 0..2 + rng.below(2) {

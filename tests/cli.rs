@@ -384,3 +384,111 @@ async fn sync_files_in_utf8_and_gbk_with_the_cli() {
     assert!(stderr(&out).contains("50 more failed rows are not in"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&errors).unwrap().lines().count(), 1 + 1000, "header and the kept failures");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supply_demand_from_posting_to_picture_with_the_cli() {
+    let server = TestServer::start().await;
+    for (n, name, zone) in [(1, "西安储能需求有限公司", "east"), (2, "西安电芯制造有限公司", "east")]
+    {
+        let out = ladder(args(
+            &server,
+            &["enterprise", "create", &code(n), "--name", name, "--industry", "C3841", "--zone", zone],
+        ))
+        .await;
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let post = |n: u32, kind: &'static str, title: &'static str, tags: &'static [&'static str]| {
+        let mut words: Vec<String> = ["posting", "add", "--credit-code", &code(n), "--kind", kind, "--title", title]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        words.extend(["--industry", "C3841", "--quantity", "500", "--unit", "套", "--json"].map(String::from));
+        for t in tags {
+            words.extend(["--tag".to_string(), t.to_string()]);
+        }
+        words
+    };
+    let demand = json(
+        &ladder(args(
+            &server,
+            &post(1, "需求", "采购储能电芯", &["电芯", "储能"]).iter().map(String::as_str).collect::<Vec<_>>(),
+        ))
+        .await,
+    );
+    let supply = json(
+        &ladder(args(
+            &server,
+            &post(2, "supply", "储能电芯供货", &["电芯"]).iter().map(String::as_str).collect::<Vec<_>>(),
+        ))
+        .await,
+    );
+    let (d, s) = (demand["name"].as_str().unwrap().to_string(), supply["name"].as_str().unwrap().to_string());
+    assert_eq!(demand["kind"], "DEMAND");
+
+    let out = ladder(args(&server, &["match", "suggest", &d])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("储能电芯供货") && text.contains("同属小类 C3841"), "{text}");
+
+    let created = json(
+        &ladder(args(&server, &["match", "create", "--supply", &s, "--demand", &d, "--broker", "王主任", "--json"]))
+            .await,
+    );
+    let m = created["name"].as_str().unwrap().to_string();
+    for (to, extra) in
+        [("contacted", vec![]), ("NEGOTIATING", vec![]), ("已签约", vec!["--amount", "260"]), ("delivered", vec![])]
+    {
+        let mut words = vec!["match", "advance", &m, "--to", to];
+        words.extend(extra);
+        let out = ladder(args(&server, &words)).await;
+        assert!(out.status.success(), "{to}: {}", stderr(&out));
+    }
+    let out = ladder(args(&server, &["match", "advance", &m, "--to", "contacted"])).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("ILLEGAL_TRANSITION"), "{}", stderr(&out));
+    let shown = json(&ladder(args(&server, &["match", "show", &m, "--json"])).await);
+    assert_eq!(shown["state"], "DELIVERED");
+    assert_eq!(shown["events"].as_array().unwrap().len(), 5);
+
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("map.svg");
+    let out = ladder(args(&server, &["map", "--format", "svg", "--out", svg.to_str().unwrap()])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        picture.starts_with("<svg") && picture.contains("西安电芯制造有限公司") && picture.contains("已交付 260 万元")
+    );
+    let dot = stdout(&ladder(args(&server, &["map", "--format", "dot"])).await);
+    assert!(dot.starts_with("digraph") && dot.contains(&format!("\"{}\" -> \"{}\"", code(2), code(1))));
+
+    let out = ladder(args(
+        &server,
+        &[
+            "posting",
+            "add",
+            "--credit-code",
+            &code(1),
+            "--kind",
+            "demand",
+            "--title",
+            "采购刻蚀设备",
+            "--industry",
+            "C3562",
+            "--amount",
+            "900",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let gaps = json(&ladder(args(&server, &["gaps", "--json"])).await);
+    assert_eq!(gaps["gaps"][0]["industry_code"], "C3562");
+    assert_eq!(gaps["gaps"].as_array().unwrap().len(), 1, "C3841 has in-zone supply");
+    let rate = stdout(&ladder(args(&server, &["sourcing"])).await);
+    assert!(rate.contains("100.0%"), "{rate}");
+    let out = ladder(args(
+        &server,
+        &["posting", "add", "--credit-code", &code(1), "--kind", "both", "--title", "x", "--industry", "C38"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+}

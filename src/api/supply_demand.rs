@@ -624,7 +624,10 @@ fn map_pb(data: crate::store::MapData, today: Date) -> v1::SupplyDemandMap {
             id: e.credit_code.clone(),
             kind: v1::MapNodeKind::Firm as i32,
             label: e.display_name.clone(),
-            stage: e.stage_on(today).label_zh().to_string(),
+            stage: match e.stage_on(today) {
+                crate::domain::ladder::Stage::Unspecified => String::new(),
+                stage => stage.label_zh().to_string(),
+            },
             alliances: e.memberships.iter().map(|m| m.alliance_id.clone()).collect(),
             industry_code: e.industry_code.clone(),
             in_zone: !e.promotion_zone.is_empty(),

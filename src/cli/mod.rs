@@ -1,12 +1,16 @@
 //! The command line: `ladder serve`, `ladder token mint`, and the staff client
 //! commands (`ladder enterprise …`, `ladder changes`, `ladder alliance …`,
 //! `ladder member …`, `ladder designation …`, `ladder stage`, `ladder indicators …`,
-//! `ladder funnel`, `ladder candidates`, `ladder expiring`).
+//! `ladder funnel`, `ladder candidates`, `ladder expiring`, `ladder sync`, `ladder run …`,
+//! `ladder generate`, `ladder posting …`, `ladder match …`, `ladder map`, `ladder gaps`,
+//! `ladder sourcing`).
 
 mod alliance;
 mod client;
 mod ladder;
+mod map;
 mod render;
+mod supply_demand;
 mod sync;
 mod table;
 
@@ -54,6 +58,27 @@ enum Command {
         /// Evaluate on this date (default today).
         #[arg(long, default_value = "")]
         as_of: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Post, list and close supply and demand postings (供需信息).
+    #[command(subcommand)]
+    Posting(supply_demand::PostingCommand),
+    /// Suggest, record and follow matches (对接) between supply and demand.
+    #[command(subcommand)]
+    Match(supply_demand::MatchCommand),
+    /// Draw the supply–demand map (供需图谱) as SVG, DOT or JSON.
+    Map(supply_demand::MapArgs),
+    /// Chain gaps (缺链): categories with open demand and no in-zone supply.
+    Gaps(supply_demand::GapsArgs),
+    /// The local sourcing rate (本地配套率) of the deals signed in a period.
+    Sourcing {
+        /// First day YYYY-MM-DD (default 1 January this year).
+        #[arg(long, default_value = "")]
+        from: String,
+        /// Last day YYYY-MM-DD (default today).
+        #[arg(long, default_value = "")]
+        to: String,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -229,6 +254,11 @@ pub fn main() -> ExitCode {
         }
         Command::Generate { firms, seed } => sync::generate(firms, seed),
         Command::Run(cmd) => runtime.block_on(sync::run(cmd)),
+        Command::Posting(cmd) => runtime.block_on(supply_demand::posting(cmd)),
+        Command::Match(cmd) => runtime.block_on(supply_demand::matches(cmd)),
+        Command::Map(args) => runtime.block_on(supply_demand::draw_map(args)),
+        Command::Gaps(args) => runtime.block_on(supply_demand::gaps(args)),
+        Command::Sourcing { from, to, client } => runtime.block_on(supply_demand::sourcing(from, to, client)),
     }
 }
 

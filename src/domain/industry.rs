@@ -164,6 +164,11 @@ const DIVISION_NAMES: [&str; 97] = [
 /// chips, remote sensing, R&D) and their siblings. Deliberately partial: the full standard has
 /// 473 groups and 1,382 classes and belongs in reference data, not code.
 const NAMED_GROUPS_AND_CLASSES: &[(&str, &str)] = &[
+    ("356", "电子和电工机械专用设备制造"),
+    ("3561", "电工机械专用设备制造"),
+    ("3562", "半导体器件专用设备制造"),
+    ("3563", "电子元器件与机电组件设备制造"),
+    ("3569", "其他电子专用设备制造"),
     ("374", "航空、航天器及设备制造"),
     ("3741", "飞机制造"),
     ("3742", "航天器及运载火箭制造"),

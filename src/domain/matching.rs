@@ -113,6 +113,15 @@ const STOPWORDS: &[&str] = &[
     "拟",
     "通过",
     "承接",
+    "面向",
+    "环节",
+    "供货",
+    "外包",
+    "委托",
+    "配套",
+    "用户",
+    "客户",
+    "系列",
 ];
 
 fn segmenter() -> &'static Jieba {
@@ -401,7 +410,8 @@ fn freshness(candidate: &Posting, today: Date) -> FactorScore {
     let posted = posted_on(candidate.create_time);
     let days = today.days_since(posted).max(0);
     let value = if days <= 30 { 1.0 } else { (1.0 - (days - 30) as f64 / 335.0).max(0.0) };
-    factor(Factor::Freshness, value, format!("{days} 天前发布"))
+    let when = if days == 0 { "今日发布".to_string() } else { format!("{days} 天前发布") };
+    factor(Factor::Freshness, value, when)
 }
 
 fn posted_on(micros: Micros) -> Date {

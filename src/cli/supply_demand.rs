@@ -1,0 +1,987 @@
+//! `ladder posting …`, `ladder match …`, `ladder map`, `ladder gaps` and
+//! `ladder sourcing`: the supply–demand work of staff from the terminal.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use crate::cli::client::{connect, fail, Intercepted};
+use crate::cli::{map, table, ClientArgs};
+use crate::domain::supply_demand::{MatchCloseReason, MatchState, PostingCloseReason, PostingKind, SourceList};
+use crate::pb::v1;
+use crate::pb::v1::supply_demand_service_client::SupplyDemandServiceClient;
+
+/// `ladder posting …`
+#[derive(Debug, Subcommand)]
+pub enum PostingCommand {
+    /// Post a registered firm's supply or demand.
+    Add(Box<AddPosting>),
+    /// Show one posting.
+    Show {
+        /// Posting id or `postings/{id}`.
+        posting: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List postings, newest first.
+    List {
+        /// Filter, e.g. 'kind = DEMAND AND state = OPEN AND industry_code = C38'.
+        #[arg(long, default_value = "")]
+        filter: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Close a posting with a reason.
+    Close {
+        /// Posting id or `postings/{id}`.
+        posting: String,
+        /// FULFILLED, WITHDRAWN, MISTAKE or OTHER.
+        #[arg(long)]
+        reason: String,
+        /// Note (required for OTHER).
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Post realistic sample supplies and demands for the registered firms
+    /// (for trying ladder out and for benchmarks).
+    Seed {
+        /// How many postings.
+        #[arg(long, default_value_t = 300)]
+        count: usize,
+        /// Random seed (same seed, same postings).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Arguments of `ladder posting add`.
+#[derive(Debug, clap::Args)]
+pub struct AddPosting {
+    /// The firm's credit code.
+    #[arg(long)]
+    credit_code: String,
+    /// supply (供给) or demand (需求).
+    #[arg(long)]
+    kind: String,
+    /// Title, e.g. 采购储能电芯.
+    #[arg(long)]
+    title: String,
+    /// Description.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// GB/T 4754 category, e.g. C3841.
+    #[arg(long)]
+    industry: String,
+    /// Product tag (repeat for several), e.g. --tag 电芯 --tag 储能.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Chain segment, e.g. 卫星制造, 测运控, 储能.
+    #[arg(long, default_value = "")]
+    segment: String,
+    /// Quantity (with --unit).
+    #[arg(long, default_value_t = 0.0)]
+    quantity: f64,
+    /// Unit of the quantity, e.g. 套.
+    #[arg(long, default_value = "")]
+    unit: String,
+    /// Amount in 万元.
+    #[arg(long, default_value_t = 0.0)]
+    amount: f64,
+    /// 6-digit region (default the firm's).
+    #[arg(long, default_value = "")]
+    region: String,
+    /// In the zone: true or false (default: whether the firm has a zone).
+    #[arg(long)]
+    in_zone: Option<bool>,
+    /// First valid day YYYY-MM-DD (default today).
+    #[arg(long, default_value = "")]
+    from: String,
+    /// Last valid day YYYY-MM-DD (default none).
+    #[arg(long, default_value = "")]
+    until: String,
+    /// Visible only to this alliance (id).
+    #[arg(long, default_value = "")]
+    alliance: String,
+    /// Source list: 需求清单, 供给清单, 采购清单, 协作机会清单 (or DEMAND, SUPPLY, PROCUREMENT, COLLABORATION).
+    #[arg(long, default_value = "")]
+    list: String,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// `ladder match …`
+#[derive(Debug, Subcommand)]
+pub enum MatchCommand {
+    /// Who could serve this posting? Ranked, with reasons.
+    Suggest {
+        /// Posting id or `postings/{id}`.
+        posting: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 10)]
+        limit: i32,
+        /// Leave out scores below this (0–100).
+        #[arg(long, default_value_t = 0.0)]
+        min_score: f64,
+        /// Show every factor's points.
+        #[arg(long)]
+        explain: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Record an introduction between a supply and a demand.
+    Create {
+        /// The supply posting (id or `postings/{id}`).
+        #[arg(long)]
+        supply: String,
+        /// The demand posting (id or `postings/{id}`).
+        #[arg(long)]
+        demand: String,
+        /// Who brokered it.
+        #[arg(long, default_value = "")]
+        broker: String,
+        /// Notes.
+        #[arg(long, default_value = "")]
+        notes: String,
+        /// It came from `ladder match suggest`.
+        #[arg(long)]
+        suggested: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Move a match forward (contacted, negotiating, signed, delivered) or close it.
+    Advance {
+        /// Match id or `matches/{id}`.
+        r#match: String,
+        /// CONTACTED, NEGOTIATING, SIGNED, DELIVERED or CLOSED (or 已对接, 洽谈中…).
+        #[arg(long)]
+        to: String,
+        /// Signed amount in 万元 (with SIGNED).
+        #[arg(long, default_value_t = 0.0)]
+        amount: f64,
+        /// NO_FIT, EXPIRED or WITHDRAWN (with CLOSED).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Effective date YYYY-MM-DD (default today).
+        #[arg(long, default_value = "")]
+        date: String,
+        /// Note.
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show one match with its history.
+    Show {
+        /// Match id or `matches/{id}`.
+        r#match: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List matches, newest first.
+    List {
+        /// Filter, e.g. 'state = SIGNED' or 'credit_code = 9161…'.
+        #[arg(long, default_value = "")]
+        filter: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Output format of `ladder map`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MapFormat {
+    /// A picture to open in a browser.
+    Svg,
+    /// Graphviz DOT.
+    Dot,
+    /// JSON nodes and edges.
+    Json,
+}
+
+/// Arguments of `ladder map`.
+#[derive(Debug, clap::Args)]
+pub struct MapArgs {
+    /// svg, dot or json.
+    #[arg(long, value_enum, default_value = "svg")]
+    format: MapFormat,
+    /// Write to this file (default standard output).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Only members of this alliance (id).
+    #[arg(long, default_value = "")]
+    alliance: String,
+    /// Only this category or under it, e.g. C37.
+    #[arg(long, default_value = "")]
+    industry: String,
+    /// Only in-zone (true) or out-of-zone (false) postings.
+    #[arg(long)]
+    in_zone: Option<bool>,
+    /// Postings in this state: OPEN (default), CLOSED or EXPIRED.
+    #[arg(long, default_value = "OPEN")]
+    state: String,
+    /// Also draw closed matches.
+    #[arg(long)]
+    closed_matches: bool,
+    /// Most firms (default 300).
+    #[arg(long, default_value_t = 300)]
+    max_firms: i32,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// Arguments of `ladder gaps`.
+#[derive(Debug, clap::Args)]
+pub struct GapsArgs {
+    /// class (小类, default), group (中类) or division (大类).
+    #[arg(long, default_value = "class")]
+    level: String,
+    /// Only demand from members of this alliance (id).
+    #[arg(long, default_value = "")]
+    alliance: String,
+    /// Only categories under this code.
+    #[arg(long, default_value = "")]
+    industry: String,
+    /// Also categories that have in-zone supply.
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+fn posting_name(s: &str) -> String {
+    let s = s.trim();
+    if s.starts_with("postings/") {
+        s.to_string()
+    } else {
+        format!("postings/{s}")
+    }
+}
+
+fn match_name(s: &str) -> String {
+    let s = s.trim();
+    if s.starts_with("matches/") {
+        s.to_string()
+    } else {
+        format!("matches/{s}")
+    }
+}
+
+fn usage_error(message: String) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+async fn client_for(args: &ClientArgs) -> Result<SupplyDemandServiceClient<Intercepted>, ExitCode> {
+    connect(args).await.map(SupplyDemandServiceClient::new).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn kind_label(kind: i32) -> &'static str {
+    PostingKind::of(kind).label_zh()
+}
+
+fn posting_state(state: i32) -> &'static str {
+    match v1::PostingState::try_from(state) {
+        Ok(v1::PostingState::Open) => "OPEN",
+        Ok(v1::PostingState::Closed) => "CLOSED",
+        Ok(v1::PostingState::Expired) => "EXPIRED",
+        _ => "",
+    }
+}
+
+fn match_state(state: i32) -> MatchState {
+    MatchState::try_from(state).unwrap_or(MatchState::Unspecified)
+}
+
+fn how_much(p: &v1::Posting) -> String {
+    let mut parts = Vec::new();
+    if p.quantity > 0.0 {
+        parts.push(format!("{} {}", p.quantity, p.unit));
+    }
+    if p.amount_wan > 0.0 {
+        parts.push(format!("{} 万元", p.amount_wan));
+    }
+    parts.join(" / ")
+}
+
+fn posting_json(p: &v1::Posting) -> Value {
+    json!({
+        "name": p.name, "credit_code": p.credit_code, "enterprise_display_name": p.enterprise_display_name,
+        "kind": PostingKind::of(p.kind).name(), "title": p.title, "description": p.description,
+        "industry_code": p.industry_code, "product_tags": p.product_tags, "chain_segment": p.chain_segment,
+        "quantity": p.quantity, "unit": p.unit, "amount_wan": p.amount_wan, "region_code": p.region_code,
+        "in_zone": p.in_zone, "valid_from": p.valid_from, "valid_until": p.valid_until,
+        "visibility_alliance_id": p.visibility_alliance_id,
+        "source_list": SourceList::try_from(p.source_list).unwrap_or(SourceList::Unspecified).name(),
+        "state": posting_state(p.state),
+        "close_reason": PostingCloseReason::try_from(p.close_reason).unwrap_or(PostingCloseReason::Unspecified).name(),
+        "close_note": p.close_note, "keywords": p.keywords, "etag": p.etag,
+    })
+}
+
+fn posting_text(p: &v1::Posting) -> String {
+    table::render_pairs(&[
+        ("posting", p.name.clone()),
+        ("类型 kind", kind_label(p.kind).to_string()),
+        ("企业 firm", format!("{} {}", p.credit_code, p.enterprise_display_name)),
+        ("标题 title", p.title.clone()),
+        ("描述 description", p.description.clone()),
+        ("行业 industry", p.industry_code.clone()),
+        ("标签 tags", p.product_tags.join("、")),
+        ("环节 segment", p.chain_segment.clone()),
+        ("数量/金额 amount", how_much(p)),
+        ("地区 region", p.region_code.clone()),
+        ("园区内 in zone", if p.in_zone == Some(true) { "是".into() } else { "否".into() }),
+        ("有效期 valid", format!("{} – {}", p.valid_from, p.valid_until)),
+        (
+            "可见范围 visibility",
+            if p.visibility_alliance_id.is_empty() { "全园区".into() } else { p.visibility_alliance_id.clone() },
+        ),
+        ("状态 state", posting_state(p.state).to_string()),
+        ("关键词 keywords", p.keywords.join(" ")),
+        ("etag", p.etag.clone()),
+    ])
+}
+
+fn posting_rows(items: &[v1::Posting]) -> String {
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.trim_start_matches("postings/").to_string(),
+                kind_label(p.kind).to_string(),
+                p.title.clone(),
+                p.enterprise_display_name.clone(),
+                p.industry_code.clone(),
+                how_much(p),
+                posting_state(p.state).to_string(),
+            ]
+        })
+        .collect();
+    table::render(&["ID", "类型", "标题 TITLE", "企业 FIRM", "行业", "数量/金额", "STATE"], &rows)
+}
+
+fn match_json(m: &v1::Match) -> Value {
+    json!({
+        "name": m.name, "supply_posting": m.supply_posting, "demand_posting": m.demand_posting,
+        "supplier_credit_code": m.supplier_credit_code, "supplier_display_name": m.supplier_display_name,
+        "demander_credit_code": m.demander_credit_code, "demander_display_name": m.demander_display_name,
+        "state": match_state(m.state).name(),
+        "close_reason": MatchCloseReason::try_from(m.close_reason).unwrap_or(MatchCloseReason::Unspecified).name(),
+        "amount_wan": m.amount_wan, "signed_date": m.signed_date, "broker": m.broker, "notes": m.notes,
+        "score": m.score, "reasons": m.reasons, "supplier_in_zone": m.supplier_in_zone, "etag": m.etag,
+        "events": m.events.iter().map(|e| json!({
+            "state": match_state(e.state).name(), "date": e.date, "amount_wan": e.amount_wan,
+            "close_reason": MatchCloseReason::try_from(e.close_reason).unwrap_or(MatchCloseReason::Unspecified).name(),
+            "note": e.note, "actor": e.actor,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn match_text(m: &v1::Match) -> String {
+    let state = match_state(m.state);
+    let mut out = table::render_pairs(&[
+        ("match", m.name.clone()),
+        ("供方 supplier", format!("{} {}", m.supplier_credit_code, m.supplier_display_name)),
+        ("需方 demander", format!("{} {}", m.demander_credit_code, m.demander_display_name)),
+        ("供给 supply", m.supply_posting.clone()),
+        ("需求 demand", m.demand_posting.clone()),
+        ("状态 state", format!("{} {}", state.name(), state.label_zh())),
+        (
+            "签约 signed",
+            if m.amount_wan > 0.0 { format!("{} 万元 on {}", m.amount_wan, m.signed_date) } else { String::new() },
+        ),
+        ("经办 broker", m.broker.clone()),
+        ("评分 score", format!("{:.1}  {}", m.score, m.reasons.join("；"))),
+        ("备注 notes", m.notes.clone()),
+        ("etag", m.etag.clone()),
+    ]);
+    let rows: Vec<Vec<String>> = m
+        .events
+        .iter()
+        .map(|e| {
+            let s = match_state(e.state);
+            let detail = match MatchCloseReason::try_from(e.close_reason) {
+                Ok(r) if r != MatchCloseReason::Unspecified => r.name().to_string(),
+                _ if e.amount_wan > 0.0 => format!("{} 万元", e.amount_wan),
+                _ => String::new(),
+            };
+            vec![e.date.clone(), format!("{} {}", s.name(), s.label_zh()), detail, e.note.clone(), e.actor.clone()]
+        })
+        .collect();
+    out.push('\n');
+    out.push_str(&table::render(&["DATE", "STATE", "AMOUNT / REASON", "NOTE", "BY"], &rows));
+    out
+}
+
+/// Runs `ladder posting …`.
+pub async fn posting(cmd: PostingCommand) -> ExitCode {
+    let args = match &cmd {
+        PostingCommand::Add(a) => a.client.clone(),
+        PostingCommand::Show { client, .. }
+        | PostingCommand::List { client, .. }
+        | PostingCommand::Close { client, .. }
+        | PostingCommand::Seed { client, .. } => client.clone(),
+    };
+    let json_out = args.json;
+    let mut client = match client_for(&args).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let show = |p: &v1::Posting| {
+        if json_out {
+            println!("{}", posting_json(p));
+        } else {
+            print!("{}", posting_text(p));
+        }
+    };
+    let result = match cmd {
+        PostingCommand::Add(a) => {
+            let AddPosting {
+                credit_code,
+                kind,
+                title,
+                description,
+                industry,
+                tags,
+                segment,
+                quantity,
+                unit,
+                amount,
+                region,
+                in_zone,
+                from,
+                until,
+                alliance,
+                list,
+                ..
+            } = *a;
+            let Some(kind) = PostingKind::parse(&kind) else {
+                return usage_error(format!("--kind {kind:?}: use supply (供给) or demand (需求)"));
+            };
+            let source_list = if list.trim().is_empty() {
+                SourceList::Unspecified
+            } else {
+                match SourceList::parse(&list) {
+                    Some(l) => l,
+                    None => {
+                        return usage_error(format!(
+                            "--list {list:?}: use 需求清单, 供给清单, 采购清单 or 协作机会清单"
+                        ))
+                    }
+                }
+            };
+            let p = v1::Posting {
+                credit_code,
+                kind: kind as i32,
+                title,
+                description,
+                industry_code: industry,
+                product_tags: tags,
+                chain_segment: segment,
+                quantity,
+                unit,
+                amount_wan: amount,
+                region_code: region,
+                in_zone,
+                valid_from: from,
+                valid_until: until,
+                visibility_alliance_id: alliance,
+                source_list: source_list as i32,
+                ..Default::default()
+            };
+            client
+                .create_posting(v1::CreatePostingRequest { posting: Some(p), ..Default::default() })
+                .await
+                .map(|r| show(r.get_ref()))
+        }
+        PostingCommand::Show { posting, .. } => {
+            client.get_posting(v1::GetPostingRequest { name: posting_name(&posting) }).await.map(|r| show(r.get_ref()))
+        }
+        PostingCommand::Close { posting, reason, note, .. } => {
+            let Some(reason) = PostingCloseReason::parse(&reason) else {
+                return usage_error(format!("--reason {reason:?}: use FULFILLED, WITHDRAWN, MISTAKE or OTHER"));
+            };
+            client
+                .close_posting(v1::ClosePostingRequest {
+                    name: posting_name(&posting),
+                    reason: reason as i32,
+                    note,
+                    ..Default::default()
+                })
+                .await
+                .map(|r| show(r.get_ref()))
+        }
+        PostingCommand::List { filter, limit, .. } => {
+            let mut request =
+                v1::ListPostingsRequest { filter, page_size: limit.min(500) as i32, page_token: String::new() };
+            let mut all = Vec::new();
+            loop {
+                match client.list_postings(request.clone()).await {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        all.extend(r.postings);
+                        if r.next_page_token.is_empty() || all.len() >= limit {
+                            break;
+                        }
+                        request.page_token = r.next_page_token;
+                    }
+                    Err(status) => return fail(json_out, &status),
+                }
+            }
+            all.truncate(limit);
+            if json_out {
+                println!("{}", json!({ "postings": all.iter().map(posting_json).collect::<Vec<_>>() }));
+            } else {
+                print!("{}", posting_rows(&all));
+            }
+            Ok(())
+        }
+        PostingCommand::Seed { count, seed, .. } => return seed_postings(client, &args, count, seed).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(status) => fail(json_out, &status),
+    }
+}
+
+/// Posts `count` sample postings for the registered firms, 16 at a time.
+async fn seed_postings(
+    client: SupplyDemandServiceClient<Intercepted>,
+    args: &ClientArgs,
+    count: usize,
+    seed: u64,
+) -> ExitCode {
+    let channel = match connect(args).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut enterprises = crate::pb::v1::enterprise_service_client::EnterpriseServiceClient::new(channel);
+    let firms = match enterprises
+        .list_enterprises(v1::ListEnterprisesRequest { page_size: 1000, ..Default::default() })
+        .await
+    {
+        Ok(r) => r.into_inner().enterprises,
+        Err(status) => return fail(args.json, &status),
+    };
+    if firms.is_empty() {
+        eprintln!("error: no firms registered: sync some first (ladder generate … | ladder sync -)");
+        return ExitCode::FAILURE;
+    }
+    let mut rng = crate::sample::Rng::new(seed);
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let (mut created, mut failed) = (0usize, 0usize);
+    for _ in 0..count {
+        let firm = rng.pick(&firms);
+        let p = crate::sample::posting(&mut rng, &firm.credit_code, Some(&firm.industry_code));
+        let mut c = client.clone();
+        tasks.spawn(async move {
+            c.create_posting(v1::CreatePostingRequest { posting: Some(p), ..Default::default() }).await
+        });
+        if tasks.len() >= 16 {
+            match tasks.join_next().await {
+                Some(Ok(Ok(_))) => created += 1,
+                Some(Ok(Err(status))) => {
+                    failed += 1;
+                    eprintln!("error: {}", crate::cli::render::status_error(&status));
+                }
+                _ => failed += 1,
+            }
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok(_)) => created += 1,
+            Ok(Err(status)) => {
+                failed += 1;
+                eprintln!("error: {}", crate::cli::render::status_error(&status));
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("posted {created} sample postings for {} firms in {secs:.1} s ({failed} failed)", firms.len());
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Runs `ladder match …`.
+pub async fn matches(cmd: MatchCommand) -> ExitCode {
+    let args = match &cmd {
+        MatchCommand::Suggest { client, .. }
+        | MatchCommand::Create { client, .. }
+        | MatchCommand::Advance { client, .. }
+        | MatchCommand::Show { client, .. }
+        | MatchCommand::List { client, .. } => client.clone(),
+    };
+    let json_out = args.json;
+    let mut client = match client_for(&args).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let show = |m: &v1::Match| {
+        if json_out {
+            println!("{}", match_json(m));
+        } else {
+            print!("{}", match_text(m));
+        }
+    };
+    let result = match cmd {
+        MatchCommand::Suggest { posting, limit, min_score, explain, .. } => client
+            .suggest_matches(v1::SuggestMatchesRequest { posting: posting_name(&posting), page_size: limit, min_score })
+            .await
+            .map(|r| print_suggestions(&r.into_inner(), json_out, explain)),
+        MatchCommand::Create { supply, demand, broker, notes, suggested, .. } => client
+            .create_match(v1::CreateMatchRequest {
+                r#match: Some(v1::Match {
+                    supply_posting: posting_name(&supply),
+                    demand_posting: posting_name(&demand),
+                    broker,
+                    notes,
+                    origin: if suggested { v1::MatchOrigin::Suggested } else { v1::MatchOrigin::Manual } as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .map(|r| show(r.get_ref())),
+        MatchCommand::Advance { r#match, to, amount, reason, date, note, .. } => {
+            let Some(state) = MatchState::parse(&to) else {
+                return usage_error(format!("--to {to:?}: use CONTACTED, NEGOTIATING, SIGNED, DELIVERED or CLOSED"));
+            };
+            let close_reason = if reason.trim().is_empty() {
+                MatchCloseReason::Unspecified
+            } else {
+                match MatchCloseReason::parse(&reason) {
+                    Some(r) => r,
+                    None => return usage_error(format!("--reason {reason:?}: use NO_FIT, EXPIRED or WITHDRAWN")),
+                }
+            };
+            client
+                .advance_match(v1::AdvanceMatchRequest {
+                    name: match_name(&r#match),
+                    state: state as i32,
+                    amount_wan: amount,
+                    close_reason: close_reason as i32,
+                    date,
+                    note,
+                    ..Default::default()
+                })
+                .await
+                .map(|r| show(r.get_ref()))
+        }
+        MatchCommand::Show { r#match, .. } => {
+            client.get_match(v1::GetMatchRequest { name: match_name(&r#match) }).await.map(|r| show(r.get_ref()))
+        }
+        MatchCommand::List { filter, limit, .. } => {
+            let mut request =
+                v1::ListMatchesRequest { filter, page_size: limit.min(500) as i32, page_token: String::new() };
+            let mut all = Vec::new();
+            loop {
+                match client.list_matches(request.clone()).await {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        all.extend(r.matches);
+                        if r.next_page_token.is_empty() || all.len() >= limit {
+                            break;
+                        }
+                        request.page_token = r.next_page_token;
+                    }
+                    Err(status) => return fail(json_out, &status),
+                }
+            }
+            all.truncate(limit);
+            if json_out {
+                println!("{}", json!({ "matches": all.iter().map(match_json).collect::<Vec<_>>() }));
+            } else {
+                let rows: Vec<Vec<String>> = all
+                    .iter()
+                    .map(|m| {
+                        let s = match_state(m.state);
+                        vec![
+                            m.name.trim_start_matches("matches/").to_string(),
+                            format!("{} {}", s.name(), s.label_zh()),
+                            m.supplier_display_name.clone(),
+                            m.demander_display_name.clone(),
+                            if m.amount_wan > 0.0 { format!("{} 万元", m.amount_wan) } else { String::new() },
+                            m.broker.clone(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table::render(&["ID", "STATE", "供方 SUPPLIER", "需方 DEMANDER", "签约额", "经办 BROKER"], &rows)
+                );
+            }
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(status) => fail(json_out, &status),
+    }
+}
+
+fn print_suggestions(r: &v1::SuggestMatchesResponse, json_out: bool, explain: bool) {
+    if json_out {
+        let factor_name = |f: i32| {
+            v1::MatchFactor::try_from(f).map(|f| f.as_str_name().trim_start_matches("MATCH_FACTOR_")).unwrap_or("")
+        };
+        println!(
+            "{}",
+            json!({
+                "posting": r.posting.as_ref().map(posting_json),
+                "candidates_examined": r.candidates_examined,
+                "suggestions": r.suggestions.iter().map(|s| json!({
+                    "posting": s.posting.as_ref().map(posting_json), "score": s.score, "reasons": s.reasons,
+                    "existing_match": s.existing_match,
+                    "factors": s.factors.iter().map(|f| json!({
+                        "factor": factor_name(f.factor), "weight": f.weight, "value": f.value,
+                        "points": f.points, "reason": f.reason,
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })
+        );
+        return;
+    }
+    if let Some(p) = &r.posting {
+        println!("{} {}：{}（{}）\n", kind_label(p.kind), p.name, p.title, p.enterprise_display_name);
+    }
+    let rows: Vec<Vec<String>> = r
+        .suggestions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let p = s.posting.clone().unwrap_or_default();
+            let mut reasons = s.reasons.join("；");
+            if !s.existing_match.is_empty() {
+                reasons = format!("[已有对接 {}] {reasons}", s.existing_match);
+            }
+            vec![
+                (i + 1).to_string(),
+                format!("{:.1}", s.score),
+                p.name.trim_start_matches("postings/").to_string(),
+                p.enterprise_display_name.clone(),
+                p.title.clone(),
+                reasons,
+            ]
+        })
+        .collect();
+    print!("{}", table::render(&["#", "SCORE", "POSTING", "企业 FIRM", "标题 TITLE", "理由 WHY"], &rows));
+    if explain {
+        for (i, s) in r.suggestions.iter().enumerate() {
+            println!("\n#{} {:.1}", i + 1, s.score);
+            let rows: Vec<Vec<String>> = s
+                .factors
+                .iter()
+                .map(|f| {
+                    let name = v1::MatchFactor::try_from(f.factor)
+                        .map(|f| f.as_str_name().trim_start_matches("MATCH_FACTOR_").to_string())
+                        .unwrap_or_default();
+                    vec![
+                        name,
+                        format!("{:.0}", f.weight),
+                        format!("{:.2}", f.value),
+                        format!("{:.1}", f.points),
+                        f.reason.clone(),
+                    ]
+                })
+                .collect();
+            print!("{}", table::render(&["FACTOR", "WEIGHT", "VALUE", "POINTS", "REASON"], &rows));
+        }
+    }
+    println!("\n{} candidates examined", r.candidates_examined);
+}
+
+/// Runs `ladder map`.
+pub async fn draw_map(a: MapArgs) -> ExitCode {
+    let mut client = match client_for(&a.client).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let state = match a.state.trim().to_ascii_uppercase().as_str() {
+        "OPEN" => v1::PostingState::Open,
+        "CLOSED" => v1::PostingState::Closed,
+        "EXPIRED" => v1::PostingState::Expired,
+        other => return usage_error(format!("--state {other:?}: use OPEN, CLOSED or EXPIRED")),
+    };
+    let request = v1::GetSupplyDemandMapRequest {
+        alliance_id: a.alliance.clone(),
+        industry_code: a.industry.clone(),
+        in_zone: a.in_zone,
+        state: state as i32,
+        include_closed_matches: a.closed_matches,
+        max_firms: a.max_firms,
+    };
+    let graph = match client.get_supply_demand_map(request).await {
+        Ok(r) => r.into_inner(),
+        Err(status) => return fail(a.client.json, &status),
+    };
+    let mut title = String::from("供需图谱");
+    for (label, value) in [("联盟", &a.alliance), ("行业", &a.industry)] {
+        if !value.is_empty() {
+            title.push_str(&format!(" · {label} {value}"));
+        }
+    }
+    let text = match a.format {
+        MapFormat::Svg => map::to_svg(&graph, &title),
+        MapFormat::Dot => map::to_dot(&graph, &title),
+        MapFormat::Json => format!("{}\n", map::to_json(&graph)),
+    };
+    match &a.out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            let firms = graph.nodes.iter().filter(|n| n.kind == v1::MapNodeKind::Firm as i32).count();
+            eprintln!(
+                "wrote {} ({firms} firms, {} nodes, {} edges{})",
+                path.display(),
+                graph.nodes.len(),
+                graph.edges.len(),
+                if graph.truncated { ", truncated: narrow it with --alliance or --industry" } else { "" }
+            );
+        }
+        None => {
+            use std::io::Write as _;
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs `ladder gaps`.
+pub async fn gaps(a: GapsArgs) -> ExitCode {
+    let level = match a.level.trim().to_ascii_lowercase().as_str() {
+        "class" | "小类" => v1::CategoryLevel::Class,
+        "group" | "中类" => v1::CategoryLevel::Group,
+        "division" | "大类" => v1::CategoryLevel::Division,
+        other => return usage_error(format!("--level {other:?}: use class, group or division")),
+    };
+    let mut client = match client_for(&a.client).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let request = v1::ListChainGapsRequest {
+        level: level as i32,
+        alliance_id: a.alliance,
+        industry_code: a.industry,
+        include_covered: a.all,
+    };
+    let gaps = match client.list_chain_gaps(request).await {
+        Ok(r) => r.into_inner().gaps,
+        Err(status) => return fail(a.client.json, &status),
+    };
+    if a.client.json {
+        let items: Vec<Value> = gaps
+            .iter()
+            .map(|g| {
+                json!({
+                    "industry_code": g.industry_code, "industry_name": g.industry_name,
+                    "open_demands": g.open_demands, "open_demand_amount_wan": g.open_demand_amount_wan,
+                    "in_zone_supplies": g.in_zone_supplies, "out_of_zone_supplies": g.out_of_zone_supplies,
+                    "chain_segments": g.chain_segments,
+                    "demanding_firms": g.demanding_firms.iter().map(|f| json!({
+                        "credit_code": f.credit_code, "display_name": f.display_name, "postings": f.postings,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", json!({ "gaps": items }));
+        return ExitCode::SUCCESS;
+    }
+    let rows: Vec<Vec<String>> = gaps
+        .iter()
+        .map(|g| {
+            let firms: Vec<&str> = g.demanding_firms.iter().map(|f| f.display_name.as_str()).collect();
+            vec![
+                if g.in_zone_supplies == 0 { "缺链".into() } else { String::new() },
+                format!("{} {}", g.industry_code, g.industry_name),
+                g.open_demands.to_string(),
+                if g.open_demand_amount_wan > 0.0 { format!("{}", g.open_demand_amount_wan) } else { String::new() },
+                g.in_zone_supplies.to_string(),
+                g.out_of_zone_supplies.to_string(),
+                g.chain_segments.join("、"),
+                firms.join("、"),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &["", "类别 CATEGORY", "需求数", "需求额(万元)", "园区内供给", "园区外供给", "环节", "需求企业"],
+            &rows
+        )
+    );
+    if gaps.is_empty() {
+        println!("no chain gaps: every category with open demand has in-zone supply");
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs `ladder sourcing`.
+pub async fn sourcing(from: String, to: String, args: ClientArgs) -> ExitCode {
+    let mut client = match client_for(&args).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let r = match client.get_sourcing_rate(v1::GetSourcingRateRequest { start_date: from, end_date: to }).await {
+        Ok(r) => r.into_inner(),
+        Err(status) => return fail(args.json, &status),
+    };
+    let figures = |f: Option<&v1::SourcingFigures>| {
+        let f = f.cloned().unwrap_or_default();
+        json!({ "signed_deals": f.signed_deals, "signed_amount_wan": f.signed_amount_wan,
+                "in_zone_amount_wan": f.in_zone_amount_wan, "rate": f.rate })
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "start_date": r.start_date, "end_date": r.end_date, "zone": figures(r.zone.as_ref()),
+                "alliances": r.alliances.iter().map(|a| json!({
+                    "alliance_id": a.alliance_id, "display_name": a.display_name, "figures": figures(a.figures.as_ref()),
+                })).collect::<Vec<_>>(),
+            })
+        );
+        return ExitCode::SUCCESS;
+    }
+    let row = |label: String, f: Option<&v1::SourcingFigures>| {
+        let f = f.cloned().unwrap_or_default();
+        vec![
+            label,
+            f.signed_deals.to_string(),
+            format!("{}", f.signed_amount_wan),
+            format!("{}", f.in_zone_amount_wan),
+            format!("{:.1}%", f.rate * 100.0),
+        ]
+    };
+    let mut rows = vec![row("全园区 zone".into(), r.zone.as_ref())];
+    rows.extend(r.alliances.iter().map(|a| row(a.display_name.clone(), a.figures.as_ref())));
+    println!("本地配套率 local sourcing rate, {} – {}", r.start_date, r.end_date);
+    print!("{}", table::render(&["", "签约数", "签约额(万元)", "园区内供给(万元)", "本地配套率"], &rows));
+    ExitCode::SUCCESS
+}
