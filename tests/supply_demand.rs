@@ -550,4 +550,24 @@ async fn chain_gaps_and_the_map_show_what_is_missing_and_who_deals() {
         .await
         .unwrap_err();
     expect_error(&err, Code::InvalidArgument, "UNKNOWN_ALLIANCE");
+
+    // A deleted firm's postings count for nothing: its supply no longer covers a category.
+    server
+        .enterprises()
+        .await
+        .delete_enterprise(v1::DeleteEnterpriseRequest {
+            name: format!("enterprises/{}", code(3)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let gaps = c.list_chain_gaps(v1::ListChainGapsRequest::default()).await.unwrap().into_inner().gaps;
+    assert_eq!((gaps[0].industry_code.as_str(), gaps[0].out_of_zone_supplies), ("I6520", 0));
+    let in_alliance = c
+        .list_chain_gaps(v1::ListChainGapsRequest { alliance_id: "drones".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .gaps;
+    assert!(in_alliance.is_empty(), "no member of the drones alliance demands anything");
 }

@@ -6,6 +6,7 @@
 //! `ladder sourcing`).
 
 mod alliance;
+mod bench;
 mod client;
 mod ladder;
 mod map;
@@ -82,6 +83,10 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Measure ladder on this machine: latency percentiles, throughput,
+    /// peak server memory and disk use, next to the floor of the same run.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Write or show a firm's annual figures.
     #[command(subcommand)]
     Indicators(ladder::IndicatorsCommand),
@@ -254,6 +259,7 @@ pub fn main() -> ExitCode {
         }
         Command::Generate { firms, seed } => sync::generate(firms, seed),
         Command::Run(cmd) => runtime.block_on(sync::run(cmd)),
+        Command::Bench(cmd) => runtime.block_on(bench::bench(cmd)),
         Command::Posting(cmd) => runtime.block_on(supply_demand::posting(cmd)),
         Command::Match(cmd) => runtime.block_on(supply_demand::matches(cmd)),
         Command::Map(args) => runtime.block_on(supply_demand::draw_map(args)),

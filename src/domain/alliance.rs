@@ -8,7 +8,7 @@
 use crate::domain::change::ChangeKind;
 use crate::domain::enterprise::FieldChange;
 use crate::domain::time::{Date, Micros};
-use crate::domain::update;
+use crate::domain::update::{self, check_text, diff_rendered};
 use crate::error::{Error, FieldViolation, Result};
 
 /// Longest alliance name.
@@ -418,8 +418,8 @@ impl Alliance {
     /// Checks every editable field, reporting all violations at once.
     pub fn validate(&self) -> Result<()> {
         let mut v = Vec::new();
-        text(&mut v, "display_name", &self.display_name, 1, MAX_ALLIANCE_NAME_CHARS);
-        text(&mut v, "secretariat", &self.secretariat, 0, MAX_SECRETARIAT_CHARS);
+        check_text(&mut v, "display_name", &self.display_name, 1, MAX_ALLIANCE_NAME_CHARS);
+        check_text(&mut v, "secretariat", &self.secretariat, 0, MAX_SECRETARIAT_CHARS);
         if self.description.chars().count() > MAX_DESCRIPTION_CHARS {
             v.push(FieldViolation::new(
                 "description",
@@ -776,7 +776,7 @@ pub fn end(mut m: Membership, date: Date, reason: EndReason, note: &str, by: &Re
 /// Checks a free-text note.
 pub fn check_note(field: &str, note: &str) -> Result<()> {
     let mut v = Vec::new();
-    text(&mut v, field, note.trim(), 0, MAX_NOTE_CHARS);
+    check_text(&mut v, field, note.trim(), 0, MAX_NOTE_CHARS);
     if v.is_empty() {
         Ok(())
     } else {
@@ -845,28 +845,6 @@ pub fn default_alliances() -> Vec<AllianceSeed> {
         seed("finance", "金融联盟", "finance", "银行、基金、保险与融资服务机构"),
         seed("talent", "人才联盟", "talent", "高校、科研院所与人力资源服务机构"),
     ]
-}
-
-fn text(v: &mut Vec<FieldViolation>, field: &str, value: &str, min: usize, max: usize) {
-    let chars = value.chars().count();
-    if chars < min {
-        v.push(FieldViolation::new(field, "REQUIRED", "is required"));
-    } else if chars > max {
-        v.push(FieldViolation::new(field, "TOO_LONG", format!("has {chars} characters, at most {max} allowed")));
-    } else if value.chars().any(char::is_control) {
-        v.push(FieldViolation::new(field, "CONTROL_CHARACTER", "must not contain control characters"));
-    }
-}
-
-fn diff_rendered<const N: usize>(
-    old: [(&'static str, String); N],
-    new: [(&'static str, String); N],
-) -> Vec<FieldChange> {
-    old.into_iter()
-        .zip(new)
-        .filter(|((_, a), (_, b))| a != b)
-        .map(|((field, old_value), (_, new_value))| FieldChange { field: field.to_string(), old_value, new_value })
-        .collect()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::domain::credit_code::CreditCode;
 use crate::domain::industry::IndustryCode;
 use crate::domain::ladder::{self, Stage, StageSpan};
 use crate::domain::time::{Date, Micros};
-use crate::domain::update;
+use crate::domain::update::{self, check_multiline, check_text};
 use crate::error::{Error, FieldViolation, Result};
 
 /// Longest legal name, in characters.
@@ -633,27 +633,6 @@ fn trim_in_place(s: &mut String) {
 }
 
 /// Single-line text of `min..=max` characters without control characters.
-fn check_text(v: &mut Vec<FieldViolation>, field: &str, value: &str, min: usize, max: usize) {
-    let chars = value.chars().count();
-    if chars < min {
-        v.push(FieldViolation::new(field, "REQUIRED", "is required"));
-    } else if chars > max {
-        v.push(FieldViolation::new(field, "TOO_LONG", format!("has {chars} characters, at most {max} allowed")));
-    } else if value.chars().any(char::is_control) {
-        v.push(FieldViolation::new(field, "CONTROL_CHARACTER", "must not contain control characters or line breaks"));
-    }
-}
-
-/// Multi-line text: line breaks and tabs allowed, other control characters not.
-fn check_multiline(v: &mut Vec<FieldViolation>, field: &str, value: &str, max: usize) {
-    let chars = value.chars().count();
-    if chars > max {
-        v.push(FieldViolation::new(field, "TOO_LONG", format!("has {chars} characters, at most {max} allowed")));
-    } else if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-        v.push(FieldViolation::new(field, "CONTROL_CHARACTER", "must not contain control characters"));
-    }
-}
-
 /// Checks a free-text reason (delete, override): at most
 /// [`MAX_REASON_CHARS`], required when `required`.
 pub fn validate_reason(field: &str, reason: &str, required: bool) -> Result<()> {

@@ -279,41 +279,47 @@ impl KeywordStats {
 pub struct Context<'a> {
     /// Keyword frequencies.
     pub stats: &'a KeywordStats,
-    /// Names of the alliances both firms are active members of (empty when
-    /// not known yet: the alliance factor then gives nothing).
+    /// Names of the alliances both firms are active members of.
     pub shared_alliances: &'a [String],
     /// Today (China time).
     pub today: Date,
+    /// Write the reasons (ranking thousands of candidates needs only the
+    /// values; the page shown needs the words).
+    pub explain: bool,
 }
 
 /// Scores `candidate` as a counterpart of `query`.
 pub fn score(query: &Posting, candidate: &Posting, ctx: &Context<'_>) -> Scored {
+    let e = ctx.explain;
     let mut factors = vec![
-        industry(query, candidate),
-        shared_keywords(query, candidate, ctx.stats),
-        alliance(ctx.shared_alliances),
-        in_zone(query, candidate),
-        region(query, candidate),
-        quantity(query, candidate),
-        freshness(candidate, ctx.today),
-        chain_segment(query, candidate),
+        industry(query, candidate, e),
+        shared_keywords(query, candidate, ctx.stats, e),
+        alliance(ctx.shared_alliances, e),
+        in_zone(query, candidate, e),
+        region(query, candidate, e),
+        quantity(query, candidate, e),
+        freshness(candidate, ctx.today, e),
+        chain_segment(query, candidate, e),
     ];
     factors.sort_by(|a, b| b.points().total_cmp(&a.points()).then(a.factor.cmp(&b.factor)));
     let score = factors.iter().map(FactorScore::points).sum::<f64>();
     Scored { score: (score * 100.0).round() / 100.0, factors }
 }
 
-fn factor(factor: Factor, value: f64, reason: String) -> FactorScore {
+/// A factor's score; its reason is written only when explaining and the
+/// factor gives points.
+fn factor(factor: Factor, value: f64, explain: bool, reason: impl FnOnce() -> String) -> FactorScore {
     let value = value.clamp(0.0, 1.0);
-    FactorScore { factor, value, reason: if value > 0.0 { reason } else { String::new() } }
+    FactorScore { factor, value, reason: if explain && value > 0.0 { reason() } else { String::new() } }
 }
 
-fn industry(a: &Posting, b: &Posting) -> FactorScore {
-    let (Some(x), Some(y)) = (a.category(), b.category()) else {
-        return factor(Factor::Industry, 0.0, String::new());
+fn industry(a: &Posting, b: &Posting, explain: bool) -> FactorScore {
+    let level = match (a.category(), b.category()) {
+        (Some(x), Some(y)) => x.common_level(&y).map(|level| (x, level)),
+        _ => None,
     };
-    let Some(level) = x.common_level(&y) else {
-        return factor(Factor::Industry, 0.0, String::new());
+    let Some((x, level)) = level else {
+        return factor(Factor::Industry, 0.0, explain, String::new);
     };
     let value = match level {
         Level::Class => 1.0,
@@ -321,8 +327,7 @@ fn industry(a: &Posting, b: &Posting) -> FactorScore {
         Level::Division => 0.4,
         Level::Section => 0.1,
     };
-    let shared = x.prefixes().into_iter().find(|p| p.level() == level);
-    let reason = match shared {
+    factor(Factor::Industry, value, explain, || match x.prefixes().into_iter().find(|p| p.level() == level) {
         Some(code) => format!(
             "同属{} {}{}",
             level.label_zh(),
@@ -330,97 +335,103 @@ fn industry(a: &Posting, b: &Posting) -> FactorScore {
             code.name().map(|n| format!(" {n}")).unwrap_or_default()
         ),
         None => String::new(),
-    };
-    factor(Factor::Industry, value, reason)
+    })
 }
 
-fn shared_keywords(a: &Posting, b: &Posting, stats: &KeywordStats) -> FactorScore {
+fn shared_keywords(a: &Posting, b: &Posting, stats: &KeywordStats, explain: bool) -> FactorScore {
     let total: f64 = a.keywords.iter().map(|k| stats.idf(k)).sum();
     let mut shared: Vec<(&String, f64)> =
         a.keywords.iter().filter(|k| b.keywords.binary_search(k).is_ok()).map(|k| (k, stats.idf(k))).collect();
     if total <= 0.0 || shared.is_empty() {
-        return factor(Factor::Keywords, 0.0, String::new());
+        return factor(Factor::Keywords, 0.0, explain, String::new);
     }
-    shared.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(y.0)));
     let value = shared.iter().map(|(_, w)| w).sum::<f64>() / total;
     // Sharing a third of the weighted keywords is already a strong signal.
     let value = (value * 3.0).min(1.0);
-    let words: Vec<&str> = shared.iter().take(5).map(|(k, _)| k.as_str()).collect();
-    factor(Factor::Keywords, value, format!("共同关键词：{}", words.join("、")))
+    factor(Factor::Keywords, value, explain, || {
+        shared.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(y.0)));
+        let words: Vec<&str> = shared.iter().take(5).map(|(k, _)| k.as_str()).collect();
+        format!("共同关键词：{}", words.join("、"))
+    })
 }
 
-fn alliance(shared: &[String]) -> FactorScore {
-    match shared.first() {
-        Some(first) if shared.len() == 1 => factor(Factor::Alliance, 1.0, format!("同在{first}")),
-        Some(_) => factor(Factor::Alliance, 1.0, format!("同在{}", shared.join("、"))),
-        None => factor(Factor::Alliance, 0.0, String::new()),
-    }
+fn alliance(shared: &[String], explain: bool) -> FactorScore {
+    let value = if shared.is_empty() { 0.0 } else { 1.0 };
+    factor(Factor::Alliance, value, explain, || format!("同在{}", shared.join("、")))
 }
 
-fn in_zone(query: &Posting, candidate: &Posting) -> FactorScore {
-    if !candidate.in_zone {
-        return factor(Factor::InZone, 0.0, String::new());
-    }
-    let side = if candidate.kind() == PostingKind::Supply { "供方" } else { "需方" };
-    let reason = if query.in_zone { "双方均在园区内".to_string() } else { format!("{side}在园区内") };
-    factor(Factor::InZone, 1.0, reason)
+fn in_zone(query: &Posting, candidate: &Posting, explain: bool) -> FactorScore {
+    let value = if candidate.in_zone { 1.0 } else { 0.0 };
+    factor(Factor::InZone, value, explain, || {
+        let side = if candidate.kind() == PostingKind::Supply { "供方" } else { "需方" };
+        if query.in_zone {
+            "双方均在园区内".to_string()
+        } else {
+            format!("{side}在园区内")
+        }
+    })
 }
 
-fn region(a: &Posting, b: &Posting) -> FactorScore {
+fn region(a: &Posting, b: &Posting, explain: bool) -> FactorScore {
     let (x, y) = (&a.region_code, &b.region_code);
     let same = |n: usize| x.len() >= n && y.len() >= n && x[..n] == y[..n];
-    let (value, code) = if same(6) {
-        (1.0, y.clone())
+    let (value, digits) = if same(6) {
+        (1.0, 6)
     } else if same(4) {
-        (0.6, format!("{}00", &y[..4]))
+        (0.6, 4)
     } else if same(2) {
-        (0.3, format!("{}0000", &y[..2]))
+        (0.3, 2)
     } else {
-        (0.0, String::new())
+        (0.0, 0)
     };
-    let name = region_name(&code).unwrap_or(&code);
-    factor(Factor::Region, value, format!("同在{name}"))
+    factor(Factor::Region, value, explain, || {
+        let code = format!("{:0<6}", &y[..digits]);
+        format!("同在{}", region_name(&code).unwrap_or(&code))
+    })
 }
 
-fn quantity(a: &Posting, b: &Posting) -> FactorScore {
+fn quantity(a: &Posting, b: &Posting, explain: bool) -> FactorScore {
     let (supply, demand) = if a.kind() == PostingKind::Supply { (a, b) } else { (b, a) };
     if supply.quantity > 0.0 && demand.quantity > 0.0 && supply.unit == demand.unit {
         let value = (supply.quantity / demand.quantity).min(1.0);
         let cmp = if value >= 1.0 { "≥" } else { "<" };
-        return factor(
-            Factor::Quantity,
-            value,
-            format!("供应量 {} {} {cmp} 需求量 {} {}", supply.quantity, supply.unit, demand.quantity, demand.unit),
-        );
+        return factor(Factor::Quantity, value, explain, || {
+            format!("供应量 {} {} {cmp} 需求量 {} {}", supply.quantity, supply.unit, demand.quantity, demand.unit)
+        });
     }
     if supply.amount_wan > 0.0 && demand.amount_wan > 0.0 {
         let ratio = supply.amount_wan / demand.amount_wan;
         // Same order of magnitude fits; far apart does not.
         let value = if ratio >= 1.0 { (1.0 / ratio).sqrt().max(0.5) } else { ratio };
-        return factor(
-            Factor::Quantity,
-            value,
-            format!("金额相当：供 {} 万元，需 {} 万元", supply.amount_wan, demand.amount_wan),
-        );
+        return factor(Factor::Quantity, value, explain, || {
+            format!("金额相当：供 {} 万元，需 {} 万元", supply.amount_wan, demand.amount_wan)
+        });
     }
-    factor(Factor::Quantity, 0.0, String::new())
+    factor(Factor::Quantity, 0.0, explain, String::new)
 }
 
-fn freshness(candidate: &Posting, today: Date) -> FactorScore {
+fn freshness(candidate: &Posting, today: Date, explain: bool) -> FactorScore {
     let posted = posted_on(candidate.create_time);
     let days = today.days_since(posted).max(0);
     let value = if days <= 30 { 1.0 } else { (1.0 - (days - 30) as f64 / 335.0).max(0.0) };
-    let when = if days == 0 { "今日发布".to_string() } else { format!("{days} 天前发布") };
-    factor(Factor::Freshness, value, when)
+    factor(Factor::Freshness, value, explain, || {
+        if days == 0 {
+            "今日发布".to_string()
+        } else {
+            format!("{days} 天前发布")
+        }
+    })
 }
 
 fn posted_on(micros: Micros) -> Date {
     Date::from_micros(micros + CHINA_OFFSET_MICROS)
 }
 
-fn chain_segment(a: &Posting, b: &Posting) -> FactorScore {
+fn chain_segment(a: &Posting, b: &Posting, explain: bool) -> FactorScore {
     let same = !a.chain_segment.is_empty() && a.chain_segment == b.chain_segment;
-    factor(Factor::ChainSegment, if same { 1.0 } else { 0.0 }, format!("同属产业链环节：{}", a.chain_segment))
+    factor(Factor::ChainSegment, if same { 1.0 } else { 0.0 }, explain, || {
+        format!("同属产业链环节：{}", a.chain_segment)
+    })
 }
 
 /// The category codes to look up for a query code, most specific first:
@@ -457,7 +468,7 @@ mod tests {
     }
 
     fn ctx<'a>(stats: &'a KeywordStats, alliances: &'a [String]) -> Context<'a> {
-        Context { stats, shared_alliances: alliances, today: Date::parse("2026-11-27").unwrap() }
+        Context { stats, shared_alliances: alliances, today: Date::parse("2026-11-27").unwrap(), explain: true }
     }
 
     #[test]

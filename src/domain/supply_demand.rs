@@ -10,7 +10,7 @@ use crate::domain::change::ChangeKind;
 use crate::domain::enterprise::{Enterprise, FieldChange};
 use crate::domain::industry::IndustryCode;
 use crate::domain::time::{Date, Micros};
-use crate::domain::update;
+use crate::domain::update::{self, check_multiline, check_text, diff_rendered};
 use crate::error::{Error, FieldViolation, Result};
 
 /// Shortest posting title, in characters.
@@ -307,12 +307,13 @@ pub fn match_name(id: &str) -> String {
     format!("matches/{id}")
 }
 
-/// A new time-ordered id: seconds since 1970 (8 hex digits) and 6 random hex
-/// digits, so ids sort by creation second.
+/// A new time-ordered id: microseconds since 1970 (13 hex digits) and 5
+/// random hex digits, so ids sort by creation time and two writes would
+/// have to share a microsecond and 20 random bits to collide.
 pub fn new_id(now: Micros) -> String {
-    let secs = u32::try_from(now.div_euclid(1_000_000)).unwrap_or(u32::MAX);
+    let micros = u64::try_from(now).unwrap_or(0);
     let random = uuid::Uuid::new_v4().simple().to_string();
-    format!("{secs:08x}{}", &random[..6])
+    format!("{micros:013x}{}", &random[..5])
 }
 
 /// Checks the id part of a resource name: 1–32 lower-case hex digits.
@@ -397,14 +398,8 @@ impl Posting {
         if self.kind() == PostingKind::Unspecified {
             v.push(FieldViolation::new("kind", "REQUIRED", "is required (SUPPLY or DEMAND)"));
         }
-        text(&mut v, "title", &self.title, MIN_TITLE_CHARS, MAX_TITLE_CHARS);
-        if self.description.chars().count() > MAX_DESCRIPTION_CHARS {
-            v.push(FieldViolation::new(
-                "description",
-                "TOO_LONG",
-                format!("at most {MAX_DESCRIPTION_CHARS} characters"),
-            ));
-        }
+        check_text(&mut v, "title", &self.title, MIN_TITLE_CHARS, MAX_TITLE_CHARS);
+        check_multiline(&mut v, "description", &self.description, MAX_DESCRIPTION_CHARS);
         if self.industry_code.is_empty() {
             v.push(FieldViolation::new("industry_code", "REQUIRED", "is required (a GB/T 4754 code such as C3841)"));
         } else if let Err(e) = IndustryCode::parse(&self.industry_code) {
@@ -414,10 +409,10 @@ impl Posting {
             v.push(FieldViolation::new("product_tags", "TOO_MANY", format!("at most {MAX_TAGS} tags")));
         }
         for (i, tag) in self.product_tags.iter().enumerate() {
-            text(&mut v, &format!("product_tags[{i}]"), tag, 1, MAX_TAG_CHARS);
+            check_text(&mut v, &format!("product_tags[{i}]"), tag, 1, MAX_TAG_CHARS);
         }
-        text(&mut v, "chain_segment", &self.chain_segment, 0, MAX_SEGMENT_CHARS);
-        text(&mut v, "unit", &self.unit, 0, MAX_UNIT_CHARS);
+        check_text(&mut v, "chain_segment", &self.chain_segment, 0, MAX_SEGMENT_CHARS);
+        check_text(&mut v, "unit", &self.unit, 0, MAX_UNIT_CHARS);
         number(&mut v, "quantity", self.quantity, MAX_QUANTITY);
         number(&mut v, "amount_wan", self.amount_wan, MAX_AMOUNT_WAN);
         if self.quantity > 0.0 && self.unit.is_empty() {
@@ -659,7 +654,7 @@ pub fn close_posting(
     if reason == PostingCloseReason::Other && note.is_empty() {
         v.push(FieldViolation::new("note", "REQUIRED", "say why when the reason is OTHER"));
     }
-    text(&mut v, "note", note, 0, MAX_NOTE_CHARS);
+    check_text(&mut v, "note", note, 0, MAX_NOTE_CHARS);
     if !v.is_empty() {
         return Err(Error::invalid_fields(v));
     }
@@ -975,10 +970,8 @@ pub fn create_match(
             format!("both postings are by {}: a match needs two different firms", supply.credit_code),
         ));
     }
-    text(&mut v, "match.broker", &input.broker, 0, MAX_BROKER_CHARS);
-    if input.notes.chars().count() > MAX_DESCRIPTION_CHARS {
-        v.push(FieldViolation::new("match.notes", "TOO_LONG", format!("at most {MAX_DESCRIPTION_CHARS} characters")));
-    }
+    check_text(&mut v, "match.broker", &input.broker, 0, MAX_BROKER_CHARS);
+    check_multiline(&mut v, "match.notes", &input.notes, MAX_DESCRIPTION_CHARS);
     if !v.is_empty() {
         return Err(Error::invalid_fields(v));
     }
@@ -1075,7 +1068,7 @@ pub fn advance_match(
             format!("a close reason goes only with CLOSED, not {}", to.name()),
         ));
     }
-    text(&mut v, "note", a.note.trim(), 0, MAX_NOTE_CHARS);
+    check_text(&mut v, "note", a.note.trim(), 0, MAX_NOTE_CHARS);
     let date = if a.date.trim().is_empty() {
         Some(step.today)
     } else {
@@ -1132,38 +1125,12 @@ pub fn advance_match(
     Ok((ChangeKind::Updated, m))
 }
 
-fn text(v: &mut Vec<FieldViolation>, field: &str, value: &str, min: usize, max: usize) {
-    let chars = value.chars().count();
-    if chars < min {
-        v.push(FieldViolation::new(
-            field,
-            "REQUIRED",
-            if min <= 1 { "is required".to_string() } else { format!("needs at least {min} characters") },
-        ));
-    } else if chars > max {
-        v.push(FieldViolation::new(field, "TOO_LONG", format!("has {chars} characters, at most {max} allowed")));
-    } else if value.chars().any(char::is_control) {
-        v.push(FieldViolation::new(field, "CONTROL_CHARACTER", "must not contain control characters"));
-    }
-}
-
 fn number(v: &mut Vec<FieldViolation>, field: &str, value: f64, max: f64) {
     if !value.is_finite() || value < 0.0 {
         v.push(FieldViolation::new(field, "INVALID_NUMBER", format!("{value} must be a number ≥ 0")));
     } else if value > max {
         v.push(FieldViolation::new(field, "OUT_OF_RANGE", format!("{value} is above the limit {max}")));
     }
-}
-
-fn diff_rendered<const N: usize>(
-    old: [(&'static str, String); N],
-    new: [(&'static str, String); N],
-) -> Vec<FieldChange> {
-    old.into_iter()
-        .zip(new)
-        .filter(|((_, a), (_, b))| a != b)
-        .map(|((field, old_value), (_, new_value))| FieldChange { field: field.to_string(), old_value, new_value })
-        .collect()
 }
 
 #[cfg(test)]
@@ -1194,6 +1161,16 @@ mod tests {
 
     fn step() -> Step<'static> {
         Step { actor: "staff", now: 1, today: today() }
+    }
+
+    #[test]
+    fn ids_sort_by_time_and_are_valid_names() {
+        let (a, b) = (new_id(1_795_797_418_000_000), new_id(1_795_797_418_000_001));
+        assert_eq!(a.len(), 18);
+        assert!(a < b, "{a} < {b}");
+        assert!(check_id("name", &a).is_ok());
+        assert_eq!(parse_name("name", &format!("postings/{a}"), "postings/").unwrap(), a);
+        assert!(parse_name("name", "postings/XYZ", "postings/").is_err());
     }
 
     #[test]

@@ -1,7 +1,46 @@
 //! Rules every resource's standard methods share: etags (AIP-154) and field
 //! masks (AIP-134).
 
+use crate::domain::enterprise::FieldChange;
 use crate::error::{Error, FieldViolation, Result};
+
+/// Checks a single-line text field: at least `min` and at most `max`
+/// characters, no control characters.
+pub fn check_text(v: &mut Vec<FieldViolation>, field: &str, value: &str, min: usize, max: usize) {
+    let chars = value.chars().count();
+    if chars < min {
+        let what = if min <= 1 { "is required".to_string() } else { format!("needs at least {min} characters") };
+        v.push(FieldViolation::new(field, "REQUIRED", what));
+    } else if chars > max {
+        v.push(FieldViolation::new(field, "TOO_LONG", format!("has {chars} characters, at most {max} allowed")));
+    } else if value.chars().any(char::is_control) {
+        v.push(FieldViolation::new(field, "CONTROL_CHARACTER", "must not contain control characters or line breaks"));
+    }
+}
+
+/// Checks multi-line text: at most `max` characters; line breaks and tabs
+/// allowed, other control characters not.
+pub fn check_multiline(v: &mut Vec<FieldViolation>, field: &str, value: &str, max: usize) {
+    let chars = value.chars().count();
+    if chars > max {
+        v.push(FieldViolation::new(field, "TOO_LONG", format!("has {chars} characters, at most {max} allowed")));
+    } else if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        v.push(FieldViolation::new(field, "CONTROL_CHARACTER", "must not contain control characters"));
+    }
+}
+
+/// The fields whose rendered values differ between two renderings of a
+/// record, for the change log.
+pub fn diff_rendered<const N: usize>(
+    old: [(&'static str, String); N],
+    new: [(&'static str, String); N],
+) -> Vec<FieldChange> {
+    old.into_iter()
+        .zip(new)
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((field, old_value), (_, new_value))| FieldChange { field: field.to_string(), old_value, new_value })
+        .collect()
+}
 
 /// The opaque etag of a record at a revision.
 pub fn etag(revision: u64) -> String {

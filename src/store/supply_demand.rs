@@ -27,11 +27,11 @@ use crate::store::records::{self, Record};
 use crate::store::{blocking, codec, idempotency, keys, writer, Store, Txn};
 
 /// Most counterpart postings drawn from the category index per suggestion.
-pub const CATEGORY_CANDIDATES: usize = 1500;
+pub const CATEGORY_CANDIDATES: usize = 1000;
 /// Most counterpart postings drawn from one keyword's entries.
-pub const KEYWORD_CANDIDATES: usize = 600;
+pub const KEYWORD_CANDIDATES: usize = 300;
 /// Most counterpart postings scored per suggestion.
-pub const MAX_CANDIDATES: usize = 3000;
+pub const MAX_CANDIDATES: usize = 2000;
 /// Most postings a listing page examines before it returns what it has.
 pub const LIST_SCAN_BUDGET: usize = 10_000;
 /// Most postings the map, chain gaps or a listing read in one request.
@@ -500,6 +500,23 @@ impl Store {
         Ok(out)
     }
 
+    /// The active members of the given alliances → the names of those
+    /// alliances they are in.
+    fn allies(&self, alliance_ids: &[String]) -> Result<HashMap<String, Vec<String>>> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for id in alliance_ids {
+            let name = self.get_alliance(id)?.map(|a| a.display_name).unwrap_or_else(|| id.clone());
+            for entry in self.tree().scan_prefix(keys::memberships_of_alliance(id)) {
+                let (_, v) = entry?;
+                let m: Membership = codec::decode(&v)?;
+                if m.state() == MembershipState::Active {
+                    out.entry(m.credit_code).or_default().push(name.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// How rare the query's keywords are among open postings of `kind`.
     fn keyword_stats(&self, kind: PostingKind, words: &[String]) -> Result<KeywordStats> {
         let tree = self.tree();
@@ -520,8 +537,8 @@ impl Store {
             let a = store.alliances_of(&demand.credit_code)?.map(|x| x.1).unwrap_or_default();
             let b = store.alliances_of(&supply.credit_code)?.map(|x| x.1).unwrap_or_default();
             let shared = store.shared_alliance_names(&a, &b)?;
-            let scored =
-                matching::score(&demand, &supply, &Context { stats: &stats, shared_alliances: &shared, today });
+            let ctx = Context { stats: &stats, shared_alliances: &shared, today, explain: true };
+            let scored = matching::score(&demand, &supply, &ctx);
             Ok((scored.score, scored.reasons()))
         })
         .await
@@ -559,7 +576,7 @@ impl Store {
             };
             if let Some(code) = query.category() {
                 for lookup in matching::category_lookups(&code) {
-                    for key in tree.scan_prefix(category_prefix(kind, lookup.as_str())).keys() {
+                    for key in tree.scan_prefix(category_prefix(kind, lookup.as_str())).keys().rev() {
                         if candidates.len() >= CATEGORY_CANDIDATES {
                             break;
                         }
@@ -574,7 +591,7 @@ impl Store {
             words.sort_by_key(|w| stats.frequency.get(*w).copied().unwrap_or(0));
             for w in words {
                 let before = candidates.len();
-                for key in tree.scan_prefix(keyword_prefix(kind, w)).keys() {
+                for key in tree.scan_prefix(keyword_prefix(kind, w)).keys().rev() {
                     if candidates.len() >= MAX_CANDIDATES || candidates.len() - before >= KEYWORD_CANDIDATES {
                         break;
                     }
@@ -584,50 +601,45 @@ impl Store {
                 }
             }
             let examined = candidates.len();
-            let ctx = Context { stats: &stats, shared_alliances: &[], today };
-            let mut ranked: Vec<(Posting, Scored)> = Vec::with_capacity(candidates.len());
-            for cid in candidates {
-                let Some(p) = store.get_posting(&cid)? else { continue };
-                if !p.is_open_on(today) || p.credit_code == query.credit_code {
-                    continue;
-                }
-                let scored = matching::score(&query, &p, &ctx);
-                ranked.push((p, scored));
-            }
-            ranked.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(b.0.id.cmp(&a.0.id)));
 
+            // Which firms share an alliance with the asker, read once from
+            // the rosters, so that every candidate is scored in full here.
             let Some((_, asker_alliances)) = store.alliances_of(&query.credit_code)? else {
                 return Err(Error::NotFound { resource: crate::domain::enterprise::resource_name(&query.credit_code) });
             };
+            let allies = store.allies(&asker_alliances)?;
+            let ctx = Context { stats: &stats, shared_alliances: &[], today, explain: false };
+            let mut ranked: Vec<(Posting, f64)> = Vec::with_capacity(candidates.len());
+            for cid in candidates {
+                let Some(p) = store.get_posting(&cid)? else { continue };
+                let hidden =
+                    !p.visibility_alliance_id.is_empty() && !asker_alliances.contains(&p.visibility_alliance_id);
+                if hidden || !p.is_open_on(today) || p.credit_code == query.credit_code {
+                    continue;
+                }
+                let shared = allies.get(&p.credit_code).map(Vec::as_slice).unwrap_or(&[]);
+                let score = matching::score(&query, &p, &Context { shared_alliances: shared, ..ctx.clone() }).score;
+                if score >= min_score {
+                    ranked.push((p, score));
+                }
+            }
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.id.cmp(&a.0.id)));
+
+            // The best, skipping firms deleted since they posted, with reasons.
             let live = store.live_matches_of(&query.id)?;
-            let bonus = matching::Factor::Alliance.weight();
-            let mut out: Vec<Suggestion> = Vec::new();
-            for (p, first) in ranked {
-                // Candidates are in order of their score without the alliance
-                // factor; once even the full bonus cannot lift one above the
-                // page's last, none after it can either.
-                if first.score + bonus < min_score {
+            let mut out: Vec<Suggestion> = Vec::with_capacity(limit);
+            for (p, _) in ranked {
+                if out.len() == limit {
                     break;
                 }
-                if out.len() >= limit && out.last().is_some_and(|s| first.score + bonus < s.scored.score) {
-                    break;
-                }
-                let Some((firm, their)) = store.alliances_of(&p.credit_code)? else { continue };
-                if firm.is_deleted() {
+                if store.get_enterprise(&p.credit_code)?.is_none_or(|f| f.is_deleted()) {
                     continue;
                 }
-                if !p.visibility_alliance_id.is_empty() && !asker_alliances.contains(&p.visibility_alliance_id) {
-                    continue;
-                }
-                let shared = store.shared_alliance_names(&asker_alliances, &their)?;
-                let scored = matching::score(&query, &p, &Context { shared_alliances: &shared, ..ctx.clone() });
-                if scored.score < min_score {
-                    continue;
-                }
+                let shared = allies.get(&p.credit_code).map(Vec::as_slice).unwrap_or(&[]);
+                let scored =
+                    matching::score(&query, &p, &Context { shared_alliances: shared, explain: true, ..ctx.clone() });
                 let existing_match = live.get(&p.id).cloned();
                 out.push(Suggestion { posting: p, scored, existing_match });
-                out.sort_by(|a, b| b.scored.score.total_cmp(&a.scored.score).then(b.posting.id.cmp(&a.posting.id)));
-                out.truncate(limit);
             }
             Ok(Suggestions { posting: query, suggestions: out, examined })
         })
@@ -826,7 +838,7 @@ impl Store {
         blocking(move || {
             let tree = store.tree();
             let mut gaps: BTreeMap<String, ChainGap> = BTreeMap::new();
-            let mut member: HashMap<String, bool> = HashMap::new();
+            let mut firms = LiveFirms::new(&store);
             let root = category_prefix(PostingKind::Demand, q.industry_code.as_ref().map_or("", |c| c.as_str()));
             for (n, key) in tree.scan_prefix(&root).keys().enumerate() {
                 if n >= REPORT_POSTING_BUDGET {
@@ -838,20 +850,10 @@ impl Store {
                 if !p.is_open_on(today) {
                     continue;
                 }
-                if let Some(alliance) = &q.alliance_id {
-                    let is_member = match member.get(&p.credit_code) {
-                        Some(m) => *m,
-                        None => {
-                            let m = store
-                                .get_enterprise(&p.credit_code)?
-                                .is_some_and(|e| e.memberships.iter().any(|m| &m.alliance_id == alliance));
-                            member.insert(p.credit_code.clone(), m);
-                            m
-                        }
-                    };
-                    if !is_member {
-                        continue;
-                    }
+                // Demand of deleted firms, or of firms outside the alliance, does not count.
+                let Some(alliances) = firms.live(&p.credit_code)? else { continue };
+                if q.alliance_id.as_ref().is_some_and(|a| !alliances.contains(a)) {
+                    continue;
                 }
                 let category = group_code(&p.industry_code, q.level);
                 let gap = gaps
@@ -870,7 +872,7 @@ impl Store {
                     let Some(p) = id_of_entry(&key?).map(|id| store.get_posting(&id)).transpose()?.flatten() else {
                         continue;
                     };
-                    if p.is_open_on(today) {
+                    if p.is_open_on(today) && firms.live(&p.credit_code)?.is_some() {
                         if p.in_zone {
                             gap.in_zone_supplies += 1;
                         } else {
@@ -947,6 +949,32 @@ fn page_newest_first<T>(
         last = Some(id);
     }
     Ok((out, None))
+}
+
+/// The active alliances of live (registered, not deleted) firms, each firm
+/// read once per report.
+struct LiveFirms<'a> {
+    store: &'a Store,
+    seen: HashMap<String, Option<Vec<String>>>,
+}
+
+impl<'a> LiveFirms<'a> {
+    fn new(store: &'a Store) -> Self {
+        Self { store, seen: HashMap::new() }
+    }
+
+    /// The firm's active alliances, or `None` when it is deleted or unknown.
+    fn live(&mut self, code: &str) -> Result<Option<&[String]>> {
+        if !self.seen.contains_key(code) {
+            let alliances = self
+                .store
+                .get_enterprise(code)?
+                .filter(|e| !e.is_deleted())
+                .map(|e| e.memberships.iter().map(|m| m.alliance_id.clone()).collect());
+            self.seen.insert(code.to_string(), alliances);
+        }
+        Ok(self.seen.get(code).and_then(|a| a.as_deref()))
+    }
 }
 
 /// A posting read inside a write, NOT_FOUND naming the request field.
