@@ -26,12 +26,12 @@ use crate::error::{Error, Result};
 use crate::store::records::{self, Record};
 use crate::store::{blocking, codec, idempotency, keys, writer, Store, Txn};
 
-/// Most counterpart postings drawn from the category index per suggestion.
-pub const CATEGORY_CANDIDATES: usize = 1000;
-/// Most counterpart postings drawn from one keyword's entries.
-pub const KEYWORD_CANDIDATES: usize = 300;
-/// Most counterpart postings scored per suggestion.
-pub const MAX_CANDIDATES: usize = 2000;
+/// Most counterpart postings scored from the category index per suggestion.
+pub const CATEGORY_CANDIDATES: usize = 2000;
+/// Most entries read from one keyword's index per suggestion.
+pub const KEYWORD_CANDIDATES: usize = 2000;
+/// Most postings of other categories read because they share keywords.
+pub const KEYWORD_FETCHES: usize = 200;
 /// Most postings a listing page examines before it returns what it has.
 pub const LIST_SCAN_BUDGET: usize = 10_000;
 /// Most postings the map, chain gaps or a listing read in one request.
@@ -91,15 +91,35 @@ fn id_of_entry(key: &[u8]) -> Option<String> {
     keys::code_of_index_entry(key).map(str::to_string)
 }
 
+/// The category entry of an open posting.
+fn category_entry(p: &Posting) -> Option<Vec<u8>> {
+    (p.state() == PostingState::Open).then(|| {
+        let mut cat = category_prefix(p.kind(), &p.industry_code);
+        cat.push(0);
+        cat.extend_from_slice(p.id.as_bytes());
+        cat
+    })
+}
+
+/// What a category entry carries: the posting without the text only a
+/// person reads, which is everything scoring needs, so that the candidates
+/// of a category are scored from one range scan instead of a read each.
+fn summary(p: &Posting) -> Posting {
+    Posting {
+        title: String::new(),
+        description: String::new(),
+        product_tags: Vec::new(),
+        close_note: String::new(),
+        ..p.clone()
+    }
+}
+
 /// The open-only index entries of a posting (none unless stored OPEN).
 fn open_entries(p: &Posting) -> BTreeSet<Vec<u8>> {
     let mut out = BTreeSet::new();
-    if p.state() != PostingState::Open {
+    let Some(cat) = category_entry(p) else {
         return out;
-    }
-    let mut cat = category_prefix(p.kind(), &p.industry_code);
-    cat.push(0);
-    cat.extend_from_slice(p.id.as_bytes());
+    };
     out.insert(cat);
     for word in &p.keywords {
         let mut k = keyword_prefix(p.kind(), word);
@@ -132,6 +152,11 @@ impl Record for Posting {
         }
         for added in after.difference(&before) {
             txn.put(added.clone(), Vec::new());
+        }
+        // The category entry carries the scoring summary, rewritten on every
+        // change of an open posting.
+        if let Some(key) = category_entry(new) {
+            txn.put(key, codec::encode(&summary(new)));
         }
         for key in old.map(open_counters).unwrap_or_default() {
             txn.count(key, -1);
@@ -567,74 +592,80 @@ impl Store {
             }
             let kind = query.kind().counterpart();
             let tree = store.tree();
-            let mut candidates: Vec<String> = Vec::new();
-            let mut seen: HashSet<String> = HashSet::new();
-            let mut take = |id: String, candidates: &mut Vec<String>| {
-                if id != query.id && seen.insert(id.clone()) {
-                    candidates.push(id);
-                }
-            };
-            if let Some(code) = query.category() {
-                for lookup in matching::category_lookups(&code) {
-                    for key in tree.scan_prefix(category_prefix(kind, lookup.as_str())).keys().rev() {
-                        if candidates.len() >= CATEGORY_CANDIDATES {
-                            break;
-                        }
-                        if let Some(id) = id_of_entry(&key?) {
-                            take(id, &mut candidates);
-                        }
-                    }
-                }
-            }
-            let stats = store.keyword_stats(kind, &query.keywords)?;
-            let mut words: Vec<&String> = query.keywords.iter().collect();
-            words.sort_by_key(|w| stats.frequency.get(*w).copied().unwrap_or(0));
-            for w in words {
-                let before = candidates.len();
-                for key in tree.scan_prefix(keyword_prefix(kind, w)).keys().rev() {
-                    if candidates.len() >= MAX_CANDIDATES || candidates.len() - before >= KEYWORD_CANDIDATES {
-                        break;
-                    }
-                    if let Some(id) = id_of_entry(&key?) {
-                        take(id, &mut candidates);
-                    }
-                }
-            }
-            let examined = candidates.len();
-
-            // Which firms share an alliance with the asker, read once from
-            // the rosters, so that every candidate is scored in full here.
             let Some((_, asker_alliances)) = store.alliances_of(&query.credit_code)? else {
                 return Err(Error::NotFound { resource: crate::domain::enterprise::resource_name(&query.credit_code) });
             };
+            // Which firms share an alliance with the asker, read once from
+            // the rosters, so that every candidate is scored in full here.
             let allies = store.allies(&asker_alliances)?;
+            let stats = store.keyword_stats(kind, &query.keywords)?;
             let ctx = Context { stats: &stats, shared_alliances: &[], today, explain: false };
-            let mut ranked: Vec<(Posting, f64)> = Vec::with_capacity(candidates.len());
-            for cid in candidates {
-                let Some(p) = store.get_posting(&cid)? else { continue };
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut ranked: Vec<(Posting, f64)> = Vec::new();
+            let consider = |p: Posting, ranked: &mut Vec<(Posting, f64)>| {
                 let hidden =
                     !p.visibility_alliance_id.is_empty() && !asker_alliances.contains(&p.visibility_alliance_id);
                 if hidden || !p.is_open_on(today) || p.credit_code == query.credit_code {
-                    continue;
+                    return;
                 }
                 let shared = allies.get(&p.credit_code).map(Vec::as_slice).unwrap_or(&[]);
                 let score = matching::score(&query, &p, &Context { shared_alliances: shared, ..ctx.clone() }).score;
                 if score >= min_score {
                     ranked.push((p, score));
                 }
+            };
+
+            // 1. The same class, then group, then division, newest first,
+            //    scored from the summaries the category entries carry.
+            if let Some(code) = query.category() {
+                for lookup in matching::category_lookups(&code) {
+                    for entry in tree.scan_prefix(category_prefix(kind, lookup.as_str())).rev() {
+                        if seen.len() >= CATEGORY_CANDIDATES {
+                            break;
+                        }
+                        let (key, value) = entry?;
+                        let Some(id) = id_of_entry(&key) else { continue };
+                        if id != query.id && seen.insert(id) {
+                            consider(codec::decode(&value)?, &mut ranked);
+                        }
+                    }
+                }
             }
+
+            // 2. Other categories sharing keywords: the keyword entries (keys
+            //    only) say which postings share the most weight of the
+            //    asker's keywords; only the best of those are read.
+            let mut weight: HashMap<String, f64> = HashMap::new();
+            for w in &query.keywords {
+                let idf = stats.idf(w);
+                for key in tree.scan_prefix(keyword_prefix(kind, w)).keys().rev().take(KEYWORD_CANDIDATES) {
+                    if let Some(id) = id_of_entry(&key?).filter(|id| *id != query.id && !seen.contains(id)) {
+                        *weight.entry(id).or_default() += idf;
+                    }
+                }
+            }
+            let mut by_weight: Vec<(String, f64)> = weight.into_iter().collect();
+            by_weight.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+            for (id, _) in by_weight.into_iter().take(KEYWORD_FETCHES) {
+                if let Some(p) = store.get_posting(&id)? {
+                    seen.insert(id);
+                    consider(summary(&p), &mut ranked);
+                }
+            }
+            let examined = seen.len();
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.id.cmp(&a.0.id)));
 
             // The best, skipping firms deleted since they posted, with reasons.
             let live = store.live_matches_of(&query.id)?;
             let mut out: Vec<Suggestion> = Vec::with_capacity(limit);
-            for (p, _) in ranked {
+            for (candidate, _) in ranked {
                 if out.len() == limit {
                     break;
                 }
-                if store.get_enterprise(&p.credit_code)?.is_none_or(|f| f.is_deleted()) {
+                if store.get_enterprise(&candidate.credit_code)?.is_none_or(|f| f.is_deleted()) {
                     continue;
                 }
+                let Some(p) = store.get_posting(&candidate.id)? else { continue };
                 let shared = allies.get(&p.credit_code).map(Vec::as_slice).unwrap_or(&[]);
                 let scored =
                     matching::score(&query, &p, &Context { shared_alliances: shared, explain: true, ..ctx.clone() });
@@ -1003,6 +1034,12 @@ pub(crate) fn check_postings(tree: &sled::Tree) -> Result<Vec<String>> {
         let (_, v) = entry?;
         let p: Posting = codec::decode(&v)?;
         expected.extend(open_entries(&p));
+        if let Some(key) = category_entry(&p) {
+            let carried: Option<Posting> = tree.get(&key)?.map(|v| codec::decode(&v)).transpose()?;
+            if carried.is_some_and(|c| c != summary(&p)) {
+                problems.push(format!("{} has a stale category summary", p.resource_name()));
+            }
+        }
         let mut firm = firm_postings_prefix(&p.credit_code);
         firm.extend_from_slice(p.id.as_bytes());
         expected.insert(firm);
