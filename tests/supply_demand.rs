@@ -241,7 +241,7 @@ async fn a_match_goes_from_proposed_to_delivered_with_its_history() {
     assert_eq!(steps, [S::Proposed, S::Contacted, S::Negotiating, S::Signed, S::Delivered].map(|s| s as i32));
     assert!(delivered.events.iter().all(|e| !e.actor.is_empty() && e.record_time.is_some()));
     let err = advance(&mut c, &m.name, S::Closed, 0.0).await.unwrap_err();
-    expect_error(&err, Code::InvalidArgument, "REQUIRED");
+    expect_error(&err, Code::FailedPrecondition, "ILLEGAL_TRANSITION");
     let err = c
         .advance_match(v1::AdvanceMatchRequest {
             name: m.name.clone(),
@@ -570,4 +570,137 @@ async fn chain_gaps_and_the_map_show_what_is_missing_and_who_deals() {
         .into_inner()
         .gaps;
     assert!(in_alliance.is_empty(), "no member of the drones alliance demands anything");
+}
+
+#[tokio::test]
+async fn expiry_visibility_retries_and_dry_runs() {
+    let server = TestServer::start().await;
+    register(&server, 1, "西安甲科技有限公司", "C3841", "east").await;
+    register(&server, 2, "西安乙科技有限公司", "C3841", "east").await;
+    register(&server, 3, "西安丙科技有限公司", "C3841", "east").await;
+    join(&server, "energy-storage", 1).await;
+    join(&server, "energy-storage", 2).await;
+    let mut c = client(&server).await;
+
+    // validate_only answers without writing; a retried create posts once.
+    let before = head(&server).await;
+    let checked = c
+        .create_posting(v1::CreatePostingRequest {
+            posting: Some(posting(1, K::Demand, "采购储能电芯", "C3841", &["电芯"])),
+            validate_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(checked.keywords.contains(&"电芯".to_string()));
+    assert_eq!(head(&server).await, before);
+    let once = |p: v1::Posting| v1::CreatePostingRequest {
+        posting: Some(p),
+        request_id: "4b1c5d0e-posting".into(),
+        ..Default::default()
+    };
+    let demand =
+        c.create_posting(once(posting(1, K::Demand, "采购储能电芯", "C3841", &["电芯"]))).await.unwrap().into_inner();
+    let again =
+        c.create_posting(once(posting(1, K::Demand, "采购储能电芯", "C3841", &["电芯"]))).await.unwrap().into_inner();
+    assert_eq!(again.name, demand.name, "the retry returns the first answer");
+    let err = c.create_posting(once(posting(1, K::Demand, "另一个需求", "C3841", &[]))).await.unwrap_err();
+    expect_error(&err, Code::InvalidArgument, "REQUEST_ID_REUSED");
+
+    // Unknown enum numbers and an already-past window are refused.
+    let mut odd = posting(1, K::Demand, "采购电芯", "C3841", &[]);
+    odd.source_list = 42;
+    let fields = expect_error(&post(&mut c, odd).await.unwrap_err(), Code::InvalidArgument, "INVALID_ENUM");
+    assert_eq!(fields[0].0, "posting.source_list");
+    let mut past = posting(1, K::Demand, "采购电芯", "C3841", &[]);
+    past.valid_from = "2020-01-01".into();
+    past.valid_until = "2020-12-31".into();
+    expect_error(&post(&mut c, past).await.unwrap_err(), Code::InvalidArgument, "VALIDITY_PAST");
+
+    // A supply visible only to the alliance: suggested to members, refused to others.
+    let mut members_only = posting(2, K::Supply, "储能电芯", "C3841", &["电芯"]);
+    members_only.visibility_alliance_id = "energy-storage".into();
+    let members_only = post(&mut c, members_only).await.unwrap();
+    let outsider = post(&mut c, posting(3, K::Demand, "采购储能电芯", "C3841", &["电芯"])).await.unwrap();
+    let offered = |r: &v1::SuggestMatchesResponse| {
+        r.suggestions.iter().any(|s| s.posting.as_ref().unwrap().name == members_only.name)
+    };
+    let for_member = c
+        .suggest_matches(v1::SuggestMatchesRequest { posting: demand.name.clone(), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(offered(for_member.get_ref()));
+    let for_outsider = c
+        .suggest_matches(v1::SuggestMatchesRequest { posting: outsider.name.clone(), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(!offered(for_outsider.get_ref()), "hidden from a non-member");
+    let err = c
+        .create_match(v1::CreateMatchRequest {
+            r#match: Some(v1::Match {
+                supply_posting: members_only.name.clone(),
+                demand_posting: outsider.name.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    let fields = expect_error(&err, Code::InvalidArgument, "NOT_VISIBLE");
+    assert_eq!(fields[0].0, "match.supply_posting");
+
+    // Moving the window into the past expires a posting with no further write;
+    // extending it reopens it.
+    let set_until = |until: &str| v1::UpdatePostingRequest {
+        posting: Some(v1::Posting { name: members_only.name.clone(), valid_until: until.into(), ..Default::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["valid_until".into()] }),
+        ..Default::default()
+    };
+    let expired = c.update_posting(set_until("2020-01-01")).await;
+    // valid_until before valid_from (today) is refused; move both.
+    expect_error(&expired.unwrap_err(), Code::InvalidArgument, "VALIDITY_REVERSED");
+    let both = v1::UpdatePostingRequest {
+        posting: Some(v1::Posting {
+            name: members_only.name.clone(),
+            valid_from: "2020-01-01".into(),
+            valid_until: "2020-12-31".into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["valid_from".into(), "valid_until".into()] }),
+        ..Default::default()
+    };
+    let expired = c.update_posting(both).await.unwrap().into_inner();
+    assert_eq!(expired.state, v1::PostingState::Expired as i32);
+    let listed = c
+        .list_postings(v1::ListPostingsRequest { filter: "state = EXPIRED".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.postings.iter().map(|p| p.name.clone()).collect::<Vec<_>>(), vec![members_only.name.clone()]);
+    let err = c
+        .suggest_matches(v1::SuggestMatchesRequest { posting: members_only.name.clone(), ..Default::default() })
+        .await
+        .unwrap_err();
+    expect_error(&err, Code::FailedPrecondition, "POSTING_NOT_OPEN");
+    let err = c
+        .create_match(v1::CreateMatchRequest {
+            r#match: Some(v1::Match {
+                supply_posting: members_only.name.clone(),
+                demand_posting: demand.name.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    expect_error(&err, Code::FailedPrecondition, "POSTING_EXPIRED");
+    let after = c
+        .suggest_matches(v1::SuggestMatchesRequest { posting: demand.name.clone(), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(!offered(after.get_ref()), "expired postings are not suggested");
+    let reopened = c.update_posting(set_until("2099-12-31")).await.unwrap().into_inner();
+    assert_eq!(reopened.state, v1::PostingState::Open as i32);
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
 }

@@ -342,9 +342,6 @@ impl v1::supply_demand_service_server::SupplyDemandService for SupplyDemandApi {
                 implied
             }
         };
-        if mask.is_empty() {
-            return Err(Error::invalid_field("update_mask", "EMPTY_UPDATE", "name at least one field to change").into());
-        }
         let stored = self
             .store
             .mutate_posting(id, None, meta, r.validate_only, move |current, defaults, now| {

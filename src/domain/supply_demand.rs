@@ -388,15 +388,28 @@ impl Posting {
         }
         self.product_tags = tags;
         if self.amount_wan.is_finite() {
-            self.amount_wan = (self.amount_wan * 10_000.0).round() / 10_000.0;
+            self.amount_wan = round_wan(self.amount_wan);
         }
     }
 
     /// Checks every field a person sets, reporting all violations at once.
     pub fn validate(&self) -> Result<()> {
         let mut v = Vec::new();
-        if self.kind() == PostingKind::Unspecified {
-            v.push(FieldViolation::new("kind", "REQUIRED", "is required (SUPPLY or DEMAND)"));
+        match PostingKind::try_from(self.kind) {
+            Ok(PostingKind::Unspecified) => {
+                v.push(FieldViolation::new("kind", "REQUIRED", "is required (SUPPLY or DEMAND)"))
+            }
+            Err(_) => {
+                v.push(FieldViolation::new("kind", "INVALID_ENUM", format!("{} is not a PostingKind", self.kind)))
+            }
+            Ok(_) => {}
+        }
+        if SourceList::try_from(self.source_list).is_err() {
+            v.push(FieldViolation::new(
+                "source_list",
+                "INVALID_ENUM",
+                format!("{} is not a SourceList", self.source_list),
+            ));
         }
         check_text(&mut v, "title", &self.title, MIN_TITLE_CHARS, MAX_TITLE_CHARS);
         check_multiline(&mut v, "description", &self.description, MAX_DESCRIPTION_CHARS);
@@ -564,6 +577,13 @@ pub fn create_posting(
     input.in_zone = in_zone.unwrap_or(defaults.in_zone);
     input.normalise();
     input.validate().map_err(|e| e.in_field("posting"))?;
+    if input.expired_on(defaults.today) {
+        return Err(Error::invalid_field(
+            "posting.valid_until",
+            "VALIDITY_PAST",
+            format!("{} is already past: a new posting must still be valid today", input.valid_until),
+        ));
+    }
     input.keywords = crate::domain::matching::keywords(&input.title, &input.description, &input.product_tags);
     input.state = PostingState::Open as i32;
     input.close_reason = 0;
@@ -1038,6 +1058,11 @@ pub fn advance_match(
     step: &Step<'_>,
 ) -> Result<(ChangeKind, Match)> {
     let mut m = update::existing(current, name, etag, Match::etag)?;
+    let from = m.state();
+    let illegal = |why: String| Error::FailedPrecondition { reason: "ILLEGAL_TRANSITION", message: why };
+    if from.is_final() {
+        return Err(illegal(format!("{name} is {}: nothing can follow it", from.name())));
+    }
     let mut v = Vec::new();
     let to = a.to;
     if matches!(to, MatchState::Unspecified | MatchState::Proposed) {
@@ -1048,7 +1073,8 @@ pub fn advance_match(
         ));
     }
     number(&mut v, "amount_wan", a.amount_wan, MAX_AMOUNT_WAN);
-    if to == MatchState::Signed && a.amount_wan <= 0.0 {
+    let amount = round_wan(a.amount_wan);
+    if to == MatchState::Signed && (amount.is_nan() || amount <= 0.0) {
         v.push(FieldViolation::new("amount_wan", "AMOUNT_REQUIRED", "a signed match needs its amount in 万元"));
     }
     if to != MatchState::Signed && a.amount_wan != 0.0 {
@@ -1092,11 +1118,6 @@ pub fn advance_match(
     if !v.is_empty() {
         return Err(Error::invalid_fields(v));
     }
-    let from = m.state();
-    let illegal = |why: String| Error::FailedPrecondition { reason: "ILLEGAL_TRANSITION", message: why };
-    if from.is_final() {
-        return Err(illegal(format!("{name} is {}: nothing can follow it", from.name())));
-    }
     if to == MatchState::Delivered && from != MatchState::Signed {
         return Err(illegal(format!("{name} is {}: it must be SIGNED before DELIVERED", from.name())));
     }
@@ -1106,7 +1127,7 @@ pub fn advance_match(
     let date = date.unwrap_or(step.today).to_string();
     m.state = to as i32;
     if to == MatchState::Signed {
-        m.amount_wan = (a.amount_wan * 10_000.0).round() / 10_000.0;
+        m.amount_wan = amount;
         m.signed_date.clone_from(&date);
     }
     if to == MatchState::Closed {
@@ -1123,6 +1144,11 @@ pub fn advance_match(
     });
     m.update_time = step.now;
     Ok((ChangeKind::Updated, m))
+}
+
+/// An amount in 万元 rounded to 4 decimals (one yuan).
+fn round_wan(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
 }
 
 fn number(v: &mut Vec<FieldViolation>, field: &str, value: f64, max: f64) {
@@ -1319,7 +1345,7 @@ mod tests {
         let states: Vec<MatchState> = m.events.iter().map(|e| e.state()).collect();
         assert_eq!(states, MatchState::ALL[..5].to_vec());
         let after = advance_match(Some(m), "matches/m1", &adv(MatchState::Closed, 0.0), "", &step());
-        assert_eq!(after.unwrap_err().reason(), "REQUIRED");
+        assert_eq!(after.unwrap_err().reason(), "ILLEGAL_TRANSITION", "a final match says so first");
     }
 
     #[test]
@@ -1332,6 +1358,8 @@ mod tests {
         assert_eq!(amount.unwrap_err().reason(), "AMOUNT_NOT_ALLOWED");
         let no_amount = advance_match(Some(m.clone()), "matches/m1", &adv(MatchState::Signed, 0.0), "", &step());
         assert_eq!(no_amount.unwrap_err().reason(), "AMOUNT_REQUIRED");
+        let dust = advance_match(Some(m.clone()), "matches/m1", &adv(MatchState::Signed, 0.00001), "", &step());
+        assert_eq!(dust.unwrap_err().reason(), "AMOUNT_REQUIRED", "an amount that rounds to 0 yuan");
         let skip =
             advance_match(Some(m.clone()), "matches/m1", &adv(MatchState::Negotiating, 0.0), "", &step()).unwrap().1;
         let back = advance_match(Some(skip.clone()), "matches/m1", &adv(MatchState::Contacted, 0.0), "", &step());

@@ -28,6 +28,9 @@ use crate::store::{blocking, codec, idempotency, keys, writer, Store, Txn};
 
 /// Most counterpart postings scored from the category index per suggestion.
 pub const CATEGORY_CANDIDATES: usize = 2000;
+/// Most category entries read per suggestion (expired and hidden ones
+/// included).
+pub const CATEGORY_SCAN: usize = 10_000;
 /// Most entries read from one keyword's index per suggestion.
 pub const KEYWORD_CANDIDATES: usize = 2000;
 /// Most postings of other categories read because they share keywords.
@@ -91,12 +94,25 @@ fn id_of_entry(key: &[u8]) -> Option<String> {
     keys::code_of_index_entry(key).map(str::to_string)
 }
 
+/// An id with every hex digit complemented (`0` ↔ `f`): in the category and
+/// keyword indexes ids are stored this way, so that a forward scan (fast in
+/// sled, unlike a reverse one) meets the newest postings first. Its own
+/// inverse.
+fn newest_first(id: &str) -> String {
+    id.chars().map(|c| c.to_digit(16).and_then(|v| char::from_digit(15 - v, 16)).unwrap_or(c)).collect()
+}
+
+/// The posting id of a category or keyword entry.
+fn id_of_open_entry(key: &[u8]) -> Option<String> {
+    keys::code_of_index_entry(key).map(newest_first)
+}
+
 /// The category entry of an open posting.
 fn category_entry(p: &Posting) -> Option<Vec<u8>> {
     (p.state() == PostingState::Open).then(|| {
         let mut cat = category_prefix(p.kind(), &p.industry_code);
         cat.push(0);
-        cat.extend_from_slice(p.id.as_bytes());
+        cat.extend_from_slice(newest_first(&p.id).as_bytes());
         cat
     })
 }
@@ -121,9 +137,10 @@ fn open_entries(p: &Posting) -> BTreeSet<Vec<u8>> {
         return out;
     };
     out.insert(cat);
+    let key_id = newest_first(&p.id);
     for word in &p.keywords {
         let mut k = keyword_prefix(p.kind(), word);
-        k.extend_from_slice(p.id.as_bytes());
+        k.extend_from_slice(key_id.as_bytes());
         out.insert(k);
     }
     out
@@ -600,33 +617,46 @@ impl Store {
             let allies = store.allies(&asker_alliances)?;
             let stats = store.keyword_stats(kind, &query.keywords)?;
             let ctx = Context { stats: &stats, shared_alliances: &[], today, explain: false };
+            // A posting visible to one alliance is served only by its members.
+            let audience = match query.visibility_alliance_id.as_str() {
+                "" => None,
+                id => Some(store.allies(&[id.to_string()])?),
+            };
             let mut seen: HashSet<String> = HashSet::new();
             let mut ranked: Vec<(Posting, f64)> = Vec::new();
-            let consider = |p: Posting, ranked: &mut Vec<(Posting, f64)>| {
+            // Whether a candidate may be offered at all (open, another firm,
+            // visible both ways); if so it is scored.
+            let consider = |p: Posting, ranked: &mut Vec<(Posting, f64)>| -> bool {
                 let hidden =
                     !p.visibility_alliance_id.is_empty() && !asker_alliances.contains(&p.visibility_alliance_id);
-                if hidden || !p.is_open_on(today) || p.credit_code == query.credit_code {
-                    return;
+                let outside = audience.as_ref().is_some_and(|members| !members.contains_key(&p.credit_code));
+                if hidden || outside || !p.is_open_on(today) || p.credit_code == query.credit_code {
+                    return false;
                 }
                 let shared = allies.get(&p.credit_code).map(Vec::as_slice).unwrap_or(&[]);
                 let score = matching::score(&query, &p, &Context { shared_alliances: shared, ..ctx.clone() }).score;
                 if score >= min_score {
                     ranked.push((p, score));
                 }
+                true
             };
 
             // 1. The same class, then group, then division, newest first,
             //    scored from the summaries the category entries carry.
+            //    Expired and hidden entries are skipped without counting
+            //    against the candidates, up to a bound on entries read.
+            let (mut eligible, mut scanned) = (0, 0);
             if let Some(code) = query.category() {
-                for lookup in matching::category_lookups(&code) {
-                    for entry in tree.scan_prefix(category_prefix(kind, lookup.as_str())).rev() {
-                        if seen.len() >= CATEGORY_CANDIDATES {
-                            break;
+                'levels: for lookup in matching::category_lookups(&code) {
+                    for entry in tree.scan_prefix(category_prefix(kind, lookup.as_str())) {
+                        if eligible >= CATEGORY_CANDIDATES || scanned >= CATEGORY_SCAN {
+                            break 'levels;
                         }
                         let (key, value) = entry?;
-                        let Some(id) = id_of_entry(&key) else { continue };
+                        let Some(id) = id_of_open_entry(&key) else { continue };
                         if id != query.id && seen.insert(id) {
-                            consider(codec::decode(&value)?, &mut ranked);
+                            scanned += 1;
+                            eligible += usize::from(consider(codec::decode(&value)?, &mut ranked));
                         }
                     }
                 }
@@ -638,8 +668,8 @@ impl Store {
             let mut weight: HashMap<String, f64> = HashMap::new();
             for w in &query.keywords {
                 let idf = stats.idf(w);
-                for key in tree.scan_prefix(keyword_prefix(kind, w)).keys().rev().take(KEYWORD_CANDIDATES) {
-                    if let Some(id) = id_of_entry(&key?).filter(|id| *id != query.id && !seen.contains(id)) {
+                for key in tree.scan_prefix(keyword_prefix(kind, w)).keys().take(KEYWORD_CANDIDATES) {
+                    if let Some(id) = id_of_open_entry(&key?).filter(|id| *id != query.id && !seen.contains(id)) {
                         *weight.entry(id).or_default() += idf;
                     }
                 }
@@ -727,13 +757,34 @@ impl Store {
             }
             let supply = txn_posting(txn, "match.supply_posting", &supply_id)?;
             let demand = txn_posting(txn, "match.demand_posting", &demand_id)?;
+            let mut firms = Vec::with_capacity(2);
             for p in [&supply, &demand] {
                 let firm: Option<Enterprise> = txn.get_record(&keys::enterprise(&p.credit_code))?;
-                if firm.is_none_or(|f| f.is_deleted()) {
-                    return Err(Error::FailedPrecondition {
-                        reason: "ENTERPRISE_DELETED",
-                        message: format!("the firm of {} is deleted", p.resource_name()),
-                    });
+                match firm {
+                    Some(f) if !f.is_deleted() => firms.push(f),
+                    _ => {
+                        return Err(Error::FailedPrecondition {
+                            reason: "ENTERPRISE_DELETED",
+                            message: format!("the firm of {} is deleted", p.resource_name()),
+                        })
+                    }
+                }
+            }
+            // A posting visible to one alliance is matched only with its members.
+            for (p, other, field) in
+                [(&supply, &firms[1], "match.supply_posting"), (&demand, &firms[0], "match.demand_posting")]
+            {
+                let audience = &p.visibility_alliance_id;
+                if !audience.is_empty() && !other.memberships.iter().any(|m| &m.alliance_id == audience) {
+                    return Err(Error::invalid_field(
+                        field,
+                        "NOT_VISIBLE",
+                        format!(
+                            "{} is visible only to the alliance {audience:?}, and {} is not a member",
+                            p.resource_name(),
+                            other.display_name
+                        ),
+                    ));
                 }
             }
             let step = Step { actor: &meta.actor, now: txn.now(), today: today_of(txn.now()) };
@@ -812,6 +863,10 @@ impl Store {
                         continue;
                     }
                     for key in tree.scan_prefix(firm_postings_prefix(&m.credit_code)).keys() {
+                        if data.examined >= REPORT_POSTING_BUDGET {
+                            data.truncated = true;
+                            break;
+                        }
                         if let Some(p) = id_of_entry(&key?).map(|id| store.get_posting(&id)).transpose()?.flatten() {
                             consider(p, &mut data);
                         }
@@ -871,13 +926,12 @@ impl Store {
             let mut gaps: BTreeMap<String, ChainGap> = BTreeMap::new();
             let mut firms = LiveFirms::new(&store);
             let root = category_prefix(PostingKind::Demand, q.industry_code.as_ref().map_or("", |c| c.as_str()));
-            for (n, key) in tree.scan_prefix(&root).keys().enumerate() {
+            for (n, entry) in tree.scan_prefix(&root).enumerate() {
                 if n >= REPORT_POSTING_BUDGET {
                     break;
                 }
-                let Some(p) = id_of_entry(&key?).map(|id| store.get_posting(&id)).transpose()?.flatten() else {
-                    continue;
-                };
+                let (_, value) = entry?;
+                let p: Posting = codec::decode(&value)?;
                 if !p.is_open_on(today) {
                     continue;
                 }
@@ -899,10 +953,9 @@ impl Store {
             }
             let mut out = Vec::new();
             for (code, mut gap) in gaps {
-                for key in tree.scan_prefix(category_prefix(PostingKind::Supply, &code)).keys() {
-                    let Some(p) = id_of_entry(&key?).map(|id| store.get_posting(&id)).transpose()?.flatten() else {
-                        continue;
-                    };
+                for entry in tree.scan_prefix(category_prefix(PostingKind::Supply, &code)) {
+                    let (_, value) = entry?;
+                    let p: Posting = codec::decode(&value)?;
                     if p.is_open_on(today) && firms.live(&p.credit_code)?.is_some() {
                         if p.in_zone {
                             gap.in_zone_supplies += 1;
@@ -1088,6 +1141,16 @@ pub(crate) fn check_postings(tree: &sled::Tree) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_ids_are_complemented_so_newer_sorts_first() {
+        let (old, new) = ("18c0a0000000000abc", "18c0a0000000100def");
+        assert!(newest_first(new) < newest_first(old));
+        assert_eq!(newest_first(&newest_first(old)), old);
+        let mut key = keyword_prefix(PostingKind::Supply, "电芯");
+        key.extend_from_slice(newest_first(new).as_bytes());
+        assert_eq!(id_of_open_entry(&key).as_deref(), Some(new));
+    }
 
     #[test]
     fn categories_group_at_the_level_or_their_own_code() {
