@@ -27,12 +27,14 @@ use crate::store::records::{self, Record};
 use crate::store::{blocking, codec, idempotency, keys, writer, Store, Txn};
 
 /// Most counterpart postings scored from the category index per suggestion.
-pub const CATEGORY_CANDIDATES: usize = 2000;
+pub const CATEGORY_CANDIDATES: usize = 1000;
 /// Most category entries read per suggestion (expired and hidden ones
 /// included).
 pub const CATEGORY_SCAN: usize = 10_000;
+/// How many of the asker's keywords (the rarest) are looked up.
+pub const KEYWORDS_SCANNED: usize = 4;
 /// Most entries read from one keyword's index per suggestion.
-pub const KEYWORD_CANDIDATES: usize = 2000;
+pub const KEYWORD_CANDIDATES: usize = 500;
 /// Most postings of other categories read because they share keywords.
 pub const KEYWORD_FETCHES: usize = 200;
 /// Most postings a listing page examines before it returns what it has.
@@ -662,11 +664,14 @@ impl Store {
                 }
             }
 
-            // 2. Other categories sharing keywords: the keyword entries (keys
-            //    only) say which postings share the most weight of the
-            //    asker's keywords; only the best of those are read.
+            // 2. Other categories sharing keywords: the entries (keys only) of
+            //    the asker's rarest keywords say which postings share the most
+            //    keyword weight; only the best of those are read. Common
+            //    words say little and would cost a long scan each.
+            let mut rarest: Vec<&String> = query.keywords.iter().collect();
+            rarest.sort_by_key(|w| (stats.frequency.get(*w).copied().unwrap_or(0), *w));
             let mut weight: HashMap<String, f64> = HashMap::new();
-            for w in &query.keywords {
+            for w in rarest.into_iter().take(KEYWORDS_SCANNED) {
                 let idf = stats.idf(w);
                 for key in tree.scan_prefix(keyword_prefix(kind, w)).keys().take(KEYWORD_CANDIDATES) {
                     if let Some(id) = id_of_open_entry(&key?).filter(|id| *id != query.id && !seen.contains(id)) {
