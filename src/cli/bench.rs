@@ -53,6 +53,47 @@ pub enum BenchCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// GetEnterprise at C concurrent clients (requests/s, p50/p90/p99/max)
+    /// next to an empty RPC at the same concurrency.
+    Get {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Concurrent single UpdateEnterprise calls (acknowledged-durable
+    /// writes/s and latency) next to an empty RPC at the same concurrency.
+    Write {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// ListEnterprises pages of 100 with an industry + zone filter: the first
+    /// page and a deep page (the tenth), next to an empty RPC.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// What the registry scenarios share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// Firms to load.
+    #[arg(long, default_value_t = 100_000)]
+    firms: usize,
+    /// Calls to time.
+    #[arg(long, default_value_t = 20_000)]
+    calls: usize,
+    /// Calls in flight while timing.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Calls in flight while loading.
+    #[arg(long, default_value_t = 256)]
+    load_concurrency: usize,
+    /// Benchmark a running server instead of starting one (its store gets
+    /// the sample data).
+    #[arg(long)]
+    external: bool,
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 /// Latency percentiles of one timed set of calls.
@@ -241,6 +282,9 @@ pub async fn bench(cmd: BenchCommand) -> ExitCode {
         BenchCommand::Suggest { postings, firms, queries, concurrency, load_concurrency, seed, external, client } => {
             suggest(postings, firms.max(2), queries, concurrency, load_concurrency, seed, external, &client).await
         }
+        BenchCommand::Get { common } => registry(Scenario::Get, &common).await,
+        BenchCommand::Write { common } => registry(Scenario::Write, &common).await,
+        BenchCommand::List { common } => registry(Scenario::List, &common).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -263,51 +307,22 @@ async fn suggest(
     args: &ClientArgs,
 ) -> Result<(), String> {
     let target = Target::start(args, external).await?;
-    let channel: Intercepted = connect(&target.client).await?;
-    let enterprises = EnterpriseServiceClient::new(channel.clone());
-    let sd = SupplyDemandServiceClient::new(channel);
-    // The server admits 64 requests per connection: loading at a higher
-    // concurrency spreads the calls over several connections.
-    let mut loaders = Vec::new();
-    for _ in 0..load_concurrency.div_ceil(48).max(1) {
-        loaders.push(SupplyDemandServiceClient::new(connect(&target.client).await?));
-    }
+    eprintln!("loading {firms} firms and {postings} postings …");
+    let (codes, firm_load) = load_firms(&target, firms, load_concurrency).await?;
     let industries = sample::industries();
     let mut rng = Rng::new(seed);
-
-    eprintln!("loading {firms} firms and {postings} postings …");
-    let codes: Vec<String> = (0..firms).map(firm_code).collect::<Result<_, _>>()?;
-    let firm_load = {
-        let (codes, client, industries) = (codes.clone(), enterprises.clone(), industries.clone());
-        timed(firms, load_concurrency, move |i| {
-            let mut c = client.clone();
-            let e = v1::Enterprise {
-                credit_code: codes[i].clone(),
-                display_name: format!("西安样例科技有限公司{i}"),
-                industry_code: industries[i % industries.len()].to_string(),
-                promotion_zone: if i % 5 == 0 { String::new() } else { "east".into() },
-                ..Default::default()
-            };
-            async move {
-                match c
-                    .create_enterprise(v1::CreateEnterpriseRequest { enterprise: Some(e), ..Default::default() })
-                    .await
-                {
-                    Ok(_) => Ok(()),
-                    // Re-running against the same external store.
-                    Err(s) if s.code() == tonic::Code::AlreadyExists => Ok(()),
-                    Err(s) => Err(s),
-                }
-            }
-        })
-        .await?
-    };
     let batch: Vec<v1::Posting> = (0..postings)
         .map(|_| {
             let n = rng.below(codes.len());
             sample::posting(&mut rng, &codes[n], Some(industries[n % industries.len()]))
         })
         .collect();
+    // The server admits 64 requests per connection: loading at a higher
+    // concurrency spreads the calls over several connections.
+    let mut loaders = Vec::new();
+    for _ in 0..load_concurrency.div_ceil(32).max(1) {
+        loaders.push(SupplyDemandServiceClient::new(connect(&target.client).await?));
+    }
     let names = std::sync::Arc::new(std::sync::Mutex::new(Vec::with_capacity(postings)));
     let load = {
         let (batch, names) = (std::sync::Arc::new(batch), names.clone());
@@ -332,24 +347,13 @@ async fn suggest(
     }
 
     eprintln!("timing {queries} suggestions at concurrency {concurrency} …");
+    let sd = SupplyDemandServiceClient::new(connect(&target.client).await?);
     let picks: std::sync::Arc<Vec<String>> =
         std::sync::Arc::new((0..queries).map(|_| names[rng.below(names.len())].clone()).collect());
     let examined = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    // Warm the caches the way a running server's are.
-    {
-        let (picks, client) = (picks.clone(), sd.clone());
-        timed(queries.min(200), concurrency, move |i| {
-            let mut c = client.clone();
-            let name = picks[i].clone();
-            async move {
-                c.suggest_matches(v1::SuggestMatchesRequest { posting: name, ..Default::default() }).await.map(|_| ())
-            }
-        })
-        .await?;
-    }
-    let suggest = {
+    let run = |n: usize| {
         let (picks, client, examined) = (picks.clone(), sd.clone(), examined.clone());
-        timed(queries, concurrency, move |i| {
+        timed(n, concurrency, move |i| {
             let mut c = client.clone();
             let name = picks[i].clone();
             let examined = examined.clone();
@@ -359,10 +363,13 @@ async fn suggest(
                 Ok(())
             }
         })
-        .await?
     };
+    // Warm the caches the way a running server's are, then time.
+    run(queries.min(200)).await?;
+    examined.store(0, std::sync::atomic::Ordering::Relaxed);
+    let suggest = run(queries).await?;
     let floor = {
-        let client = enterprises.clone();
+        let client = EnterpriseServiceClient::new(connect(&target.client).await?);
         timed(queries, concurrency, move |_| {
             let mut c = client.clone();
             async move { c.ping(()).await.map(|_| ()) }
@@ -370,62 +377,245 @@ async fn suggest(
         .await?
     };
     let avg_examined = examined.load(std::sync::atomic::Ordering::Relaxed) as f64 / queries.max(1) as f64;
+    report(
+        "suggest",
+        &target,
+        firms,
+        concurrency,
+        &[
+            ("CreateEnterprise (load, durable)", firm_load),
+            ("CreatePosting (load, durable)", load),
+            ("SuggestMatches", suggest),
+            ("Ping (floor)", floor),
+        ],
+        &[
+            ("open_postings", names.len() as f64),
+            ("p99_over_floor_p99", suggest.p99 / floor.p99.max(1e-9)),
+            ("candidates_examined_avg", avg_examined),
+        ],
+        args.json,
+    );
+    Ok(())
+}
+
+/// The registry scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Get,
+    Write,
+    List,
+}
+
+/// `n` clients over connections of at most 32 calls each (the server
+/// admits 64 per connection).
+async fn clients(target: &Target, concurrency: usize) -> Result<Vec<EnterpriseServiceClient<Intercepted>>, String> {
+    let mut out = Vec::new();
+    for _ in 0..concurrency.div_ceil(32).max(1) {
+        out.push(EnterpriseServiceClient::new(connect(&target.client).await?));
+    }
+    Ok(out)
+}
+
+/// Registers `n` sample firms (industries of the zone, 80% in zone `east`),
+/// returning their codes and the load's figures.
+async fn load_firms(target: &Target, n: usize, concurrency: usize) -> Result<(Vec<String>, Latency), String> {
+    let codes: Vec<String> = (0..n).map(firm_code).collect::<Result<_, _>>()?;
+    let loaders = clients(target, concurrency).await?;
+    let industries = sample::industries();
+    let shared = std::sync::Arc::new(codes.clone());
+    let load = timed(n, concurrency, move |i| {
+        let mut c = loaders[i % loaders.len()].clone();
+        let e = v1::Enterprise {
+            credit_code: shared[i].clone(),
+            display_name: format!("西安样例科技有限公司{i}"),
+            industry_code: industries[i % industries.len()].to_string(),
+            promotion_zone: if i % 5 == 0 { String::new() } else { "east".into() },
+            ..Default::default()
+        };
+        async move {
+            match c.create_enterprise(v1::CreateEnterpriseRequest { enterprise: Some(e), ..Default::default() }).await {
+                Ok(_) => Ok(()),
+                // Re-running against the same external store.
+                Err(s) if s.code() == tonic::Code::AlreadyExists => Ok(()),
+                Err(s) => Err(s),
+            }
+        }
+    })
+    .await?;
+    Ok((codes, load))
+}
+
+/// Runs a registry scenario and prints it next to its floor.
+async fn registry(scenario: Scenario, a: &Common) -> Result<(), String> {
+    let target = Target::start(&a.client, a.external).await?;
+    eprintln!("loading {} firms …", a.firms);
+    let (codes, load) = load_firms(&target, a.firms.max(1), a.load_concurrency).await?;
+    let codes = std::sync::Arc::new(codes);
+    let pool = clients(&target, a.concurrency).await?;
+    let (calls, concurrency) = (a.calls.max(1), a.concurrency.max(1));
+    let mut rows: Vec<(&str, Latency)> = vec![("CreateEnterprise (load, durable)", load)];
+    let floor = {
+        let pool = pool.clone();
+        timed(calls, concurrency, move |i| {
+            let mut c = pool[i % pool.len()].clone();
+            async move { c.ping(()).await.map(|_| ()) }
+        })
+        .await?
+    };
+    eprintln!("timing {calls} calls at concurrency {concurrency} …");
+    match scenario {
+        Scenario::Get => {
+            let (pool, codes) = (pool.clone(), codes.clone());
+            let get = timed(calls, concurrency, move |i| {
+                let mut c = pool[i % pool.len()].clone();
+                // A spread of firms, not one hot record.
+                let name = format!("enterprises/{}", codes[(i * 7919) % codes.len()]);
+                async move { c.get_enterprise(v1::GetEnterpriseRequest { name }).await.map(|_| ()) }
+            })
+            .await?;
+            rows.push(("GetEnterprise", get));
+        }
+        Scenario::Write => {
+            let (pool, codes) = (pool.clone(), codes.clone());
+            let write = timed(calls, concurrency, move |i| {
+                let mut c = pool[i % pool.len()].clone();
+                let e = v1::Enterprise {
+                    name: format!("enterprises/{}", codes[(i * 7919) % codes.len()]),
+                    notes: format!("benchmark write {i}"),
+                    ..Default::default()
+                };
+                let request = v1::UpdateEnterpriseRequest {
+                    enterprise: Some(e),
+                    update_mask: Some(prost_types::FieldMask { paths: vec!["notes".into()] }),
+                    ..Default::default()
+                };
+                async move { c.update_enterprise(request).await.map(|_| ()) }
+            })
+            .await?;
+            rows.push(("UpdateEnterprise (durable)", write));
+        }
+        Scenario::List => {
+            let filter = "industry_code = C3841 AND zone = east".to_string();
+            let first = {
+                let (pool, filter) = (pool.clone(), filter.clone());
+                timed(calls, concurrency, move |i| {
+                    let mut c = pool[i % pool.len()].clone();
+                    let request =
+                        v1::ListEnterprisesRequest { filter: filter.clone(), page_size: 100, ..Default::default() };
+                    async move { c.list_enterprises(request).await.map(|_| ()) }
+                })
+                .await?
+            };
+            // The token of the tenth page, then that page timed.
+            let mut c = pool[0].clone();
+            let mut token = String::new();
+            for _ in 0..9 {
+                let page = c
+                    .list_enterprises(v1::ListEnterprisesRequest {
+                        filter: filter.clone(),
+                        page_size: 100,
+                        page_token: token.clone(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|s| crate::cli::render::status_error(&s))?
+                    .into_inner();
+                token = page.next_page_token;
+                if token.is_empty() {
+                    break;
+                }
+            }
+            let deep = {
+                let (pool, filter, token) = (pool.clone(), filter.clone(), token.clone());
+                timed(calls, concurrency, move |i| {
+                    let mut c = pool[i % pool.len()].clone();
+                    let request = v1::ListEnterprisesRequest {
+                        filter: filter.clone(),
+                        page_size: 100,
+                        page_token: token.clone(),
+                        ..Default::default()
+                    };
+                    async move { c.list_enterprises(request).await.map(|_| ()) }
+                })
+                .await?
+            };
+            rows.push(("ListEnterprises, first page", first));
+            rows.push(if token.is_empty() {
+                ("ListEnterprises, last page (<10)", deep)
+            } else {
+                ("ListEnterprises, page 10", deep)
+            });
+        }
+    }
+    rows.push(("Ping (floor)", floor));
+    let measured = rows[1].1;
+    let name = match scenario {
+        Scenario::Get => "get",
+        Scenario::Write => "write",
+        Scenario::List => "list",
+    };
+    report(
+        name,
+        &target,
+        a.firms,
+        concurrency,
+        &rows,
+        &[
+            ("throughput_over_floor", measured.per_second / floor.per_second.max(1e-9)),
+            ("p99_over_floor_p99", measured.p99 / floor.p99.max(1e-9)),
+        ],
+        a.client.json,
+    );
+    Ok(())
+}
+
+/// Prints a scenario's rows as a table, or as one JSON object.
+fn report(
+    scenario: &str,
+    target: &Target,
+    firms: usize,
+    concurrency: usize,
+    rows: &[(&str, Latency)],
+    ratios: &[(&str, f64)],
+    json_out: bool,
+) {
     let rss = target.peak_rss_mib();
     let disk = target.disk_mib();
-    let report = json!({
-        "scenario": "suggest",
-        "machine": machine(),
-        "postings": names.len(), "firms": firms, "concurrency": concurrency,
-        "load_firms": firm_load.json(),
-        "load_postings": load.json(),
-        "suggest": suggest.json(),
-        "floor_empty_rpc": floor.json(),
-        "suggest_p99_over_floor_p99": round(suggest.p99 / floor.p99.max(1e-9)),
-        "candidates_examined_avg": round(avg_examined),
-        "server_peak_rss_mib": rss.map(round), "store_disk_mib": disk.map(round),
-    });
-    if args.json {
-        println!("{report}");
-        return Ok(());
+    if json_out {
+        let mut v = json!({
+            "scenario": scenario, "machine": machine(), "firms": firms, "concurrency": concurrency,
+            "calls": rows.iter().map(|(name, l)| { let mut j = l.json(); j["name"] = json!(name); j }).collect::<Vec<_>>(),
+            "server_peak_rss_mib": rss.map(round), "store_disk_mib": disk.map(round),
+        });
+        for (k, x) in ratios {
+            v[*k] = json!(round(*x));
+        }
+        println!("{v}");
+        return;
     }
-    let row = |name: &str, l: &Latency| {
-        vec![
-            name.to_string(),
-            l.calls.to_string(),
-            format!("{:.0}", l.per_second),
-            format!("{:.2}", l.p50),
-            format!("{:.2}", l.p90),
-            format!("{:.2}", l.p99),
-            format!("{:.2}", l.max),
-        ]
-    };
     let m = machine();
-    println!(
-        "suggest: {} open postings over {firms} firms; {} cores, {} GiB; concurrency {concurrency}",
-        names.len(),
-        m["cores"],
-        m["memory_gib"]
-    );
-    print!(
-        "{}",
-        table::render(
-            &["CALL", "N", "PER S", "P50 MS", "P90 MS", "P99 MS", "MAX MS"],
-            &[
-                row("CreateEnterprise (load)", &firm_load),
-                row("CreatePosting (load, durable)", &load),
-                row("SuggestMatches", &suggest),
-                row("Ping (floor)", &floor),
+    println!("{scenario}: {firms} firms; {} cores, {} GiB; concurrency {concurrency}", m["cores"], m["memory_gib"]);
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(name, l)| {
+            vec![
+                name.to_string(),
+                l.calls.to_string(),
+                format!("{:.0}", l.per_second),
+                format!("{:.2}", l.p50),
+                format!("{:.2}", l.p90),
+                format!("{:.2}", l.p99),
+                format!("{:.2}", l.max),
             ]
-        )
-    );
-    println!(
-        "suggest p99 / floor p99 = {:.1}; {avg_examined:.0} candidates scored per suggestion",
-        suggest.p99 / floor.p99.max(1e-9)
-    );
+        })
+        .collect();
+    print!("{}", table::render(&["CALL", "N", "PER S", "P50 MS", "P90 MS", "P99 MS", "MAX MS"], &table_rows));
+    for (k, x) in ratios {
+        println!("{k} = {x:.2}");
+    }
     if let (Some(rss), Some(disk)) = (rss, disk) {
         println!("server peak RSS {rss:.0} MiB; store on disk {disk:.0} MiB");
     }
-    Ok(())
 }
 
 #[cfg(test)]
