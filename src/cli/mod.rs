@@ -215,6 +215,7 @@ pub struct ClientArgs {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -266,6 +267,24 @@ pub fn main() -> ExitCode {
         Command::Gaps(args) => runtime.block_on(supply_demand::gaps(args)),
         Command::Sourcing { from, to, client } => runtime.block_on(supply_demand::sourcing(from, to, client)),
     }
+}
+
+/// Output piped into a program that stops reading (`ladder … | head`) ends
+/// the command quietly, as for other Unix tools, instead of a panic message.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 fn init_logging() {

@@ -403,7 +403,7 @@ fn match_text(m: &v1::Match) -> String {
         ("状态 state", format!("{} {}", state.name(), state.label_zh())),
         (
             "签约 signed",
-            if m.amount_wan > 0.0 { format!("{} 万元 on {}", m.amount_wan, m.signed_date) } else { String::new() },
+            if m.amount_wan > 0.0 { format!("{} 万元，{}", m.amount_wan, m.signed_date) } else { String::new() },
         ),
         ("经办 broker", m.broker.clone()),
         ("评分 score", format!("{:.1}  {}", m.score, m.reasons.join("；"))),
@@ -530,12 +530,14 @@ pub async fn posting(cmd: PostingCommand) -> ExitCode {
             let mut request =
                 v1::ListPostingsRequest { filter, page_size: limit.min(500) as i32, page_token: String::new() };
             let mut all = Vec::new();
+            let more;
             loop {
                 match client.list_postings(request.clone()).await {
                     Ok(r) => {
                         let r = r.into_inner();
                         all.extend(r.postings);
                         if r.next_page_token.is_empty() || all.len() >= limit {
+                            more = all.len() > limit || !r.next_page_token.is_empty();
                             break;
                         }
                         request.page_token = r.next_page_token;
@@ -544,6 +546,9 @@ pub async fn posting(cmd: PostingCommand) -> ExitCode {
                 }
             }
             all.truncate(limit);
+            if more {
+                eprintln!("(the first {limit} shown; there are more: raise --limit or narrow --filter)");
+            }
             if json_out {
                 println!("{}", json!({ "postings": all.iter().map(posting_json).collect::<Vec<_>>() }));
             } else {
@@ -698,12 +703,14 @@ pub async fn matches(cmd: MatchCommand) -> ExitCode {
             let mut request =
                 v1::ListMatchesRequest { filter, page_size: limit.min(500) as i32, page_token: String::new() };
             let mut all = Vec::new();
+            let more;
             loop {
                 match client.list_matches(request.clone()).await {
                     Ok(r) => {
                         let r = r.into_inner();
                         all.extend(r.matches);
                         if r.next_page_token.is_empty() || all.len() >= limit {
+                            more = all.len() > limit || !r.next_page_token.is_empty();
                             break;
                         }
                         request.page_token = r.next_page_token;
@@ -712,6 +719,9 @@ pub async fn matches(cmd: MatchCommand) -> ExitCode {
                 }
             }
             all.truncate(limit);
+            if more {
+                eprintln!("(the first {limit} shown; there are more: raise --limit or narrow --filter)");
+            }
             if json_out {
                 println!("{}", json!({ "matches": all.iter().map(match_json).collect::<Vec<_>>() }));
             } else {
@@ -844,7 +854,9 @@ pub async fn draw_map(a: MapArgs) -> ExitCode {
             title.push_str(&format!(" · {label} {value}"));
         }
     }
-    let text = match a.format {
+    // The global --json means JSON here too.
+    let format = if a.client.json { MapFormat::Json } else { a.format };
+    let text = match format {
         MapFormat::Svg => map::to_svg(&graph, &title),
         MapFormat::Dot => map::to_dot(&graph, &title),
         MapFormat::Json => format!("{}\n", map::to_json(&graph)),

@@ -450,14 +450,18 @@ impl Posting {
         }
         let from = Date::parse(&self.valid_from);
         if from.is_none() {
-            v.push(FieldViolation::new("valid_from", "INVALID_DATE", format!("{:?}: use YYYY-MM-DD", self.valid_from)));
+            v.push(FieldViolation::new(
+                "valid_from",
+                "INVALID_DATE",
+                format!("{:?} is not a real date YYYY-MM-DD", self.valid_from),
+            ));
         }
         if !self.valid_until.is_empty() {
             match (from, Date::parse(&self.valid_until)) {
                 (_, None) => v.push(FieldViolation::new(
                     "valid_until",
                     "INVALID_DATE",
-                    format!("{:?}: use YYYY-MM-DD", self.valid_until),
+                    format!("{:?} is not a real date YYYY-MM-DD", self.valid_until),
                 )),
                 (Some(from), Some(until)) if until < from => v.push(FieldViolation::new(
                     "valid_until",
@@ -1100,7 +1104,7 @@ pub fn advance_match(
     } else {
         let d = Date::parse(a.date.trim());
         if d.is_none() {
-            v.push(FieldViolation::new("date", "INVALID_DATE", format!("{:?}: use YYYY-MM-DD", a.date)));
+            v.push(FieldViolation::new("date", "INVALID_DATE", format!("{:?} is not a real date YYYY-MM-DD", a.date)));
         }
         d
     };
