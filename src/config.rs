@@ -65,6 +65,10 @@ pub struct ServerConfig {
     pub allow_unauthenticated: bool,
     /// Cultivation policy file (TOML) replacing the built-in thresholds.
     pub policy_file: Option<PathBuf>,
+    /// Days of change log to keep; older entries are removed (hourly), and a
+    /// request for a removed revision gets OUT_OF_RANGE naming the oldest
+    /// retained one. 0 (the default) keeps the whole history.
+    pub change_log_retention_days: u64,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +82,7 @@ impl Default for ServerConfig {
             concurrency_per_connection: 64,
             allow_unauthenticated: false,
             policy_file: None,
+            change_log_retention_days: 0,
         }
     }
 }

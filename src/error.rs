@@ -76,6 +76,9 @@ pub enum Error {
         reason: &'static str,
         /// Summary for a person.
         message: String,
+        /// Machine-readable details (`ErrorInfo.metadata`), e.g. the oldest
+        /// revision still retained.
+        metadata: Vec<(&'static str, String)>,
     },
     /// A limit was reached (e.g. a watcher fell too far behind); retry later.
     #[error("{message}")]

@@ -94,6 +94,7 @@ pub async fn serve(
     health_reporter.set_serving::<v1::supply_demand_service_server::SupplyDemandServiceServer<SupplyDemandApi>>().await;
 
     let sweeper = tokio::spawn(sweep_stages(store.clone()));
+    let compactor = tokio::spawn(compact_log(store.clone(), limits.change_log_retention_days));
     let reflection_v1 = reflection_builder().build_v1().context("building reflection v1")?;
     let reflection_v1alpha = reflection_builder().build_v1alpha().context("building reflection v1alpha")?;
 
@@ -135,6 +136,7 @@ pub async fn serve(
         }
     }
     sweeper.abort();
+    compactor.abort();
     tracing::info!("stopped accepting requests; in-flight requests finished");
     Ok(())
 }
@@ -152,6 +154,42 @@ async fn sweep_stages(store: Store) {
             Ok(0) => {}
             Ok(changed) => tracing::info!(changed, "stage sweeper recorded stage changes"),
             Err(e) => tracing::warn!(error = %e, "stage sweep failed; will retry"),
+        }
+    }
+}
+
+/// How often the change log is compacted (when a retention is configured).
+pub const COMPACT_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Removes change-log entries older than `days` (0: never), at start and
+/// every [`COMPACT_INTERVAL`], a bounded batch per write so writers are not
+/// held up.
+async fn compact_log(store: Store, days: u64) {
+    if days == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(COMPACT_INTERVAL);
+    loop {
+        tick.tick().await;
+        let keep = i64::try_from(days).unwrap_or(i64::MAX / 86_400_000_000).saturating_mul(86_400_000_000);
+        let cutoff = crate::domain::time::now_micros().saturating_sub(keep);
+        let mut total = 0;
+        loop {
+            match store.compact_log(cutoff).await {
+                Ok(n) => {
+                    total += n;
+                    if n < crate::store::COMPACT_BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "change-log compaction failed; will retry");
+                    break;
+                }
+            }
+        }
+        if total > 0 {
+            tracing::info!(removed = total, days, "compacted the change log");
         }
     }
 }

@@ -357,3 +357,17 @@ async fn a_run_in_progress_is_listed_and_cannot_be_reverted() {
     let finished = call.await.unwrap().unwrap().into_inner();
     assert_eq!((finished.name, finished.state), (run.name, v1::SyncRunState::Succeeded as i32));
 }
+
+#[tokio::test]
+async fn a_run_whose_changes_were_compacted_cannot_be_reverted() {
+    let server = TestServer::start().await;
+    let run =
+        sync(&server, vec![header("registry", v1::SyncMode::Upsert, false), row(1, "甲公司", "C3841")]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    server.store.compact_log(ladder::domain::time::now_micros()).await.unwrap();
+    let mut client = SyncServiceClient::new(server.channel().await);
+    let status = client.revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone() }).await.unwrap_err();
+    expect_error(&status, Code::FailedPrecondition, "RUN_COMPACTED");
+    let again = client.get_sync_run(v1::GetSyncRunRequest { name: run.name }).await.unwrap().into_inner();
+    assert!(again.revert_time.is_none(), "a refused revert marks nothing");
+}

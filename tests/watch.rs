@@ -116,3 +116,54 @@ async fn a_watcher_that_stops_reading_is_told_where_to_resume() {
     assert!(status.message().contains(&format!("start_revision {}", last + 1)), "{}", status.message());
     assert!(last < server.base + 12_000, "the watcher was let go before the end");
 }
+
+#[tokio::test]
+async fn a_compacted_revision_is_out_of_range_naming_the_oldest_retained() {
+    let server = TestServer::start().await;
+    let mut firms = server.enterprises().await;
+    for n in 0..5 {
+        firms.create_enterprise(create(firm(n, &format!("企业{n}")))).await.unwrap();
+    }
+    let head = server.store.next_revision().unwrap() - 1;
+    // Compact everything recorded so far, as a retention sweep would.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let cutoff = ladder::domain::time::now_micros();
+    let removed = server.store.compact_log(cutoff).await.unwrap();
+    assert_eq!(removed as u64, head, "every entry before the cutoff");
+    assert_eq!(server.store.compact_log(cutoff).await.unwrap(), 0, "nothing left to remove");
+    assert_eq!(server.store.oldest_retained().unwrap(), head + 1);
+    firms.create_enterprise(create(firm(9, "企业9"))).await.unwrap();
+
+    let mut changes = ChangeServiceClient::new(server.channel().await);
+    let err =
+        changes.list_changes(v1::ListChangesRequest { start_revision: 1, ..Default::default() }).await.unwrap_err();
+    common::expect_error(&err, tonic::Code::OutOfRange, "REVISION_COMPACTED");
+    let info = tonic_types::StatusExt::get_error_details(&err).error_info().unwrap().clone();
+    assert_eq!(info.metadata.get("oldest_retained_revision"), Some(&(head + 1).to_string()));
+    // From the start (0) or the oldest retained revision, the rest is there.
+    let all = changes.list_changes(v1::ListChangesRequest::default()).await.unwrap().into_inner();
+    assert_eq!(all.changes.iter().map(|c| c.revision).collect::<Vec<_>>(), vec![head + 1]);
+    let by_resource = changes
+        .list_changes(v1::ListChangesRequest { resource: code(0), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(by_resource.changes.is_empty(), "its entries went with the log");
+
+    let err = changes
+        .watch_changes(v1::WatchChangesRequest { start_revision: 2, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap_err();
+    common::expect_error(&err, tonic::Code::OutOfRange, "REVISION_COMPACTED");
+    let mut resumed = changes
+        .watch_changes(v1::WatchChangesRequest { start_revision: head + 1, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next(&mut resumed).await.revision, head + 1);
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+}

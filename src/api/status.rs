@@ -32,7 +32,10 @@ impl From<Error> for Status {
                 Code::Aborted
             }
             Error::FailedPrecondition { .. } => Code::FailedPrecondition,
-            Error::OutOfRange { .. } => Code::OutOfRange,
+            Error::OutOfRange { metadata: extra, .. } => {
+                metadata.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+                Code::OutOfRange
+            }
             Error::ResourceExhausted { .. } => Code::ResourceExhausted,
             Error::Unauthenticated { .. } => Code::Unauthenticated,
             Error::PermissionDenied { .. } => Code::PermissionDenied,

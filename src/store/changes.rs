@@ -1,8 +1,15 @@
-//! Reading the change log: all changes or one resource's, by revision range.
+//! Reading the change log (all changes or one resource's, by revision range)
+//! and compacting it: entries older than the retention are removed from the
+//! oldest end, and the oldest revision still retained is recorded, so that a
+//! request for a compacted revision gets OUT_OF_RANGE naming it.
 
 use crate::domain::change::Change;
-use crate::error::Result;
-use crate::store::{blocking, codec, keys, Store};
+use crate::domain::time::Micros;
+use crate::error::{Error, Result};
+use crate::store::{blocking, codec, keys, writer, Store};
+
+/// Most change-log entries removed in one write job.
+pub const COMPACT_BATCH: usize = 10_000;
 
 /// One page request of `ListChanges`, already validated.
 #[derive(Debug, Clone, Default)]
@@ -35,8 +42,53 @@ impl Store {
         blocking(move || store.list_changes_blocking(&query)).await
     }
 
+    /// The oldest revision the change log still holds (1 until compacted).
+    pub fn oldest_retained(&self) -> Result<u64> {
+        Ok(writer::read_u64(self.tree(), keys::META_LOG_START)?.max(1))
+    }
+
+    /// Removes, in one durable write, up to [`COMPACT_BATCH`] of the oldest
+    /// change-log entries recorded before `cutoff`, with their per-resource
+    /// entries, and moves the retained start past them. Returns how many were
+    /// removed (fewer than the batch: nothing older is left).
+    pub async fn compact_log(&self, cutoff: Micros) -> Result<usize> {
+        self.write(false, move |txn| {
+            let start = txn.get(keys::META_LOG_START)?.map(|b| writer::decode_u64(&b)).unwrap_or(1).max(1);
+            let mut next = start;
+            let mut removed = 0;
+            while removed < COMPACT_BATCH {
+                let Some(bytes) = txn.get(&keys::log(next))? else { break };
+                let change: Change = codec::decode(&bytes)?;
+                if change.time >= cutoff {
+                    break;
+                }
+                txn.remove(keys::log(next));
+                txn.remove(keys::resource_log(&change.resource, next));
+                removed += 1;
+                next += 1;
+            }
+            if next != start {
+                txn.put(keys::META_LOG_START.to_vec(), next.to_be_bytes().to_vec());
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
     fn list_changes_blocking(&self, q: &ChangeQuery) -> Result<ChangePage> {
         let tree = self.tree();
+        let oldest = self.oldest_retained()?;
+        if q.start != 0 && q.start < oldest {
+            return Err(Error::OutOfRange {
+                reason: "REVISION_COMPACTED",
+                message: format!(
+                    "revision {} is no longer retained (the change log keeps revisions from {oldest}); \
+                     start again from {oldest}",
+                    q.start
+                ),
+                metadata: vec![("oldest_retained_revision", oldest.to_string())],
+            });
+        }
         // Only durable changes: the head is published after each flush (and
         // before the writes of that group are answered).
         let head = *self.inner.head.borrow();

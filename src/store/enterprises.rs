@@ -467,6 +467,7 @@ pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
     let tree = store.tree();
     let mut problems = Vec::new();
     let mut memberships = super::alliances::expected_projections(tree)?;
+    let oldest_retained = store.oldest_retained()?;
     let mut expected = BTreeSet::new();
     let mut expected_counts: std::collections::BTreeMap<Vec<u8>, u64> = std::collections::BTreeMap::new();
     for entry in tree.scan_prefix([keys::ENTERPRISE]) {
@@ -485,7 +486,8 @@ pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
         for key in counters_of(&record) {
             *expected_counts.entry(key).or_default() += 1;
         }
-        if tree.scan_prefix(keys::resource_log_prefix(&record.resource_name())).next().is_none() {
+        let compacted = record.revision < oldest_retained;
+        if !compacted && tree.scan_prefix(keys::resource_log_prefix(&record.resource_name())).next().is_none() {
             problems.push(format!("{} has no change-log entry", record.resource_name()));
         }
         expected.extend(index_entries(&record));

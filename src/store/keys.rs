@@ -86,6 +86,9 @@ pub const OPEN_POSTINGS: u8 = b'V';
 pub const MATCH: u8 = b'H';
 /// Prefix of the posting → matches index.
 pub const POSTING_MATCHES: u8 = b'J';
+/// Metadata: the oldest change-log revision still retained (absent = 1:
+/// nothing was ever compacted).
+pub const META_LOG_START: &[u8] = b"Mlog-start";
 /// Metadata: the alliances were seeded (never seed twice).
 pub const META_SEEDED: &[u8] = b"Mseeded-alliances";
 /// When the store was last opened (µs): runs started before then were

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 pub use alliances::{AllianceSummary, MembershipFilter, MembershipUpdate};
-pub use changes::{ChangePage, ChangeQuery};
+pub use changes::{ChangePage, ChangeQuery, COMPACT_BATCH};
 pub use enterprises::{ListPage, ListQuery, OrderKey};
 pub use ladder::{CohortMember, DesignationFilter, Evaluated, FunnelCounts, Movement};
 pub use supply_demand::{

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::store::enterprises::apply_enterprise;
 use crate::store::ladder::indicators_key;
 use crate::store::records;
-use crate::store::{blocking, codec, keys, Store, Txn};
+use crate::store::{blocking, codec, keys, writer, Store, Txn};
 
 /// Rows per chunk: one atomic batch and one flush each.
 pub const CHUNK_ROWS: usize = 500;
@@ -346,6 +346,16 @@ impl Store {
                     return Err(Error::FailedPrecondition {
                         reason: "RUN_IN_PROGRESS",
                         message: format!("{name} is still running"),
+                    });
+                }
+                let oldest = txn.get(keys::META_LOG_START)?.map_or(1, |b| writer::decode_u64(&b)).max(1);
+                if run.first_revision != 0 && run.first_revision < oldest {
+                    return Err(Error::FailedPrecondition {
+                        reason: "RUN_COMPACTED",
+                        message: format!(
+                            "{name}'s changes are older than the change log keeps (from revision {oldest}): \
+                             it can no longer be reverted"
+                        ),
                     });
                 }
                 run.revert_time = txn.now();

@@ -164,7 +164,12 @@ impl Group {
 
 /// Reads a big-endian u64 stored under `key` (0 when absent).
 pub fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64> {
-    Ok(tree.get(key)?.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok()).map_or(0, u64::from_be_bytes))
+    Ok(tree.get(key)?.map_or(0, |v| decode_u64(&v)))
+}
+
+/// A big-endian u64 value (0 when malformed).
+pub fn decode_u64(bytes: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(bytes).map_or(0, u64::from_be_bytes)
 }
 
 /// Handle to the writer thread. Dropping every handle stops the thread after
