@@ -331,6 +331,14 @@ async fn sync_files_in_utf8_and_gbk_with_the_cli() {
     let out = ladder(args(&server, &["sync", &file, "--source", "incubator", "--json"])).await;
     assert_eq!(json(&out)["unchanged"], 300, "re-running the same file changes nothing");
 
+    // An Excel workbook: three good rows and one with a wrong check character.
+    let xlsx = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/firms.xlsx");
+    let out = ladder(args(&server, &["sync", xlsx, "--source", "excel", "--json"])).await;
+    let run = json(&out);
+    assert_eq!((run["rows"].as_i64(), run["failed"].as_i64()), (Some(4), Some(1)), "{run}");
+    assert_eq!(run["failures"][0]["row"], 5, "the sheet's row number");
+    assert!(stderr(&out).contains("XLSX"), "{}", stderr(&out));
+
     // A GBK file, as Excel in China saves it, with one broken row.
     let text = format!(
         "统一社会信用代码,企业名称,行业代码\r\n{},甲公司,C3742\r\n{}X,乙公司,C3742\r\n{},丙公司,Z99\r\n",

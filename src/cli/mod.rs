@@ -122,9 +122,9 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Sync a CSV file (UTF-8 or GBK, Chinese or English headers) into ladder.
+    /// Sync an XLSX or CSV file (UTF-8 or GBK, Chinese or English headers) into ladder.
     Sync {
-        /// The CSV file.
+        /// The XLSX workbook (first sheet) or CSV file.
         file: PathBuf,
         /// The source system, e.g. market-registry.
         #[arg(long)]

@@ -55,6 +55,58 @@ pub fn decode(bytes: &[u8]) -> Result<(String, &'static str), String> {
     Ok((text.into_owned(), "GBK"))
 }
 
+/// Rows of a table, each with its line (or sheet row) number.
+pub type Records = Vec<(usize, Vec<String>)>;
+
+/// Reads a table from a file's bytes: an Excel workbook (XLSX, its first
+/// sheet) or CSV text in UTF-8 or GBK. Each record comes with its line (or
+/// sheet row) number; the second value says what the file was.
+pub fn read_table(bytes: Vec<u8>) -> Result<(Records, &'static str), String> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        return read_xlsx(bytes).map(|rows| (rows, "XLSX"));
+    }
+    let (text, encoding) = decode(&bytes)?;
+    Ok((parse_csv(&text)?, encoding))
+}
+
+/// The first sheet of an XLSX workbook as text cells. Numbers keep no
+/// trailing `.0` (a region 610116 stays `610116`), and dates become
+/// `YYYY-MM-DD`.
+fn read_xlsx(bytes: Vec<u8>) -> Result<Records, String> {
+    use calamine::{Data, Reader as _};
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("not a readable XLSX workbook: {e}"))?;
+    let sheet = book
+        .worksheet_range_at(0)
+        .ok_or("the workbook has no sheet")?
+        .map_err(|e| format!("cannot read the first sheet: {e}"))?;
+    let first_row = sheet.start().map_or(0, |(row, _)| row as usize);
+    let cell = |c: &Data| match c {
+        Data::Empty => String::new(),
+        Data::String(s) | Data::DurationIso(s) => s.trim().to_string(),
+        Data::DateTimeIso(s) => s.get(..10).unwrap_or(s).to_string(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => b.to_string(),
+        // Excel counts days from 1899-12-30; 25569 is 1970-01-01.
+        Data::DateTime(d) => {
+            let (y, m, day) = crate::domain::time::civil_from_days(d.as_f64().floor() as i64 - 25_569);
+            format!("{y:04}-{m:02}-{day:02}")
+        }
+        Data::Error(e) => format!("#{e:?}"),
+    };
+    let mut out = Vec::new();
+    for (i, row) in sheet.rows().enumerate() {
+        let cells: Vec<String> = row.iter().map(cell).collect();
+        if cells.iter().all(String::is_empty) {
+            continue;
+        }
+        out.push((first_row + i + 1, cells));
+    }
+    Ok(out)
+}
+
 /// Splits CSV text into records (RFC 4180: quoted fields, doubled quotes,
 /// CRLF, LF or CR line ends). Each record comes with its line number.
 pub fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, String> {
@@ -193,12 +245,8 @@ pub async fn sync(
         Ok(b) => b,
         Err(e) => return usage(format!("cannot read {}: {e}", file.display())),
     };
-    let (text, encoding) = match decode(&bytes) {
-        Ok(t) => t,
-        Err(e) => return usage(format!("{}: {e}", file.display())),
-    };
-    let records = match parse_csv(&text) {
-        Ok(r) => std::sync::Arc::new(r),
+    let (records, encoding) = match read_table(bytes) {
+        Ok((r, encoding)) => (std::sync::Arc::new(r), encoding),
         Err(e) => return usage(format!("{}: {e}", file.display())),
     };
     let Some(((_, header), rows)) = records.split_first() else {
@@ -404,6 +452,20 @@ mod tests {
         let bare_cr = parse_csv("a,b\r1,2\r3,4").unwrap();
         assert_eq!(bare_cr.iter().map(|(line, _)| *line).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!(bare_cr[2].1, ["3", "4"]);
+    }
+
+    #[test]
+    fn an_excel_workbook_reads_as_text_rows_with_dates_and_whole_numbers() {
+        let (rows, format) = read_table(include_bytes!("../../tests/data/firms.xlsx").to_vec()).unwrap();
+        assert_eq!(format, "XLSX");
+        assert_eq!(rows.len(), 5);
+        assert_eq!(rows[0].1[..3], ["统一社会信用代码", "企业名称", "行业代码"]);
+        assert_eq!(columns(&rows[0].1).unwrap()[..4], ["credit_code", "display_name", "industry_code", "region_code"]);
+        let first = &rows[1];
+        assert_eq!(first.0, 2, "the sheet's row number");
+        assert_eq!(first.1[3], "610138", "a numeric region has no trailing .0");
+        assert_eq!(first.1[4], "2015-03-09", "an Excel date becomes YYYY-MM-DD");
+        assert!(read_table(b"PK\x03\x04 not really a zip".to_vec()).unwrap_err().contains("XLSX"));
     }
 
     #[test]
