@@ -379,7 +379,8 @@ async fn sync_files_in_utf8_and_gbk_with_the_cli() {
     let out = ladder(args(&server, &["enterprise", "get", &code(9001), "--json"])).await;
     assert!(!json(&out)["delete_time"].is_null());
 
-    // More failures than the server keeps: the error file says what it lacks.
+    // More failures than a run record carries: the error file has them all,
+    // paged from ListSyncFailures; a dry run keeps only the first 1000.
     let mut many = String::from("统一社会信用代码,企业名称,行业代码\n");
     for n in 0..1050 {
         many.push_str(&format!("{},坏行{n},Z99\n", code(20_000 + n)));
@@ -387,10 +388,15 @@ async fn sync_files_in_utf8_and_gbk_with_the_cli() {
     let many_path = dir.path().join("many.csv");
     std::fs::write(&many_path, many).unwrap();
     let errors = errors.display().to_string();
-    let out =
-        ladder(args(&server, &["sync", &many_path.display().to_string(), "--source", "x", "--errors", &errors])).await;
-    assert!(stderr(&out).contains("50 more failed rows are not in"), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(&errors).unwrap().lines().count(), 1 + 1000, "header and the kept failures");
+    let many = many_path.display().to_string();
+    let out = ladder(args(&server, &["sync", &many, "--source", "x", "--errors", &errors])).await;
+    assert!(!stderr(&out).contains("not in"), "{}", stderr(&out));
+    let written = std::fs::read_to_string(&errors).unwrap();
+    assert_eq!(written.lines().count(), 1 + 1050, "header and every failed row");
+    assert!(written.contains("坏行1049"), "the last failure too");
+    let out = ladder(args(&server, &["sync", &many, "--source", "x", "--dry-run", "--errors", &errors])).await;
+    assert!(stderr(&out).contains("50 failed rows are not in"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&errors).unwrap().lines().count(), 1 + 1000, "a dry run keeps 1000");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -371,3 +371,44 @@ async fn a_run_whose_changes_were_compacted_cannot_be_reverted() {
     let again = client.get_sync_run(v1::GetSyncRunRequest { name: run.name }).await.unwrap().into_inner();
     assert!(again.revert_time.is_none(), "a refused revert marks nothing");
 }
+
+#[tokio::test]
+async fn every_failed_row_can_be_paged_in_order() {
+    let server = TestServer::start().await;
+    let mut messages = vec![header("registry", v1::SyncMode::Upsert, false)];
+    for n in 0..1203u32 {
+        // Every third row is broken (unknown industry).
+        messages.push(row(n, &format!("公司{n}"), if n % 3 == 0 { "Z99" } else { "C3841" }));
+    }
+    let run = sync(&server, messages).await.unwrap();
+    assert_eq!((run.failed, run.failures.len()), (401, 401));
+    let mut client = SyncServiceClient::new(server.channel().await);
+    let mut rows = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_sync_failures(v1::ListSyncFailuresRequest {
+                parent: run.name.clone(),
+                page_size: 150,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page.total_size, 401);
+        assert!(page.failures.len() <= 150);
+        rows.extend(page.failures.iter().map(|f| f.row_number));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let expected: Vec<i64> = run.failures.iter().map(|f| f.row_number).collect();
+    assert_eq!(rows, expected, "every failure once, in order");
+    let status = client
+        .list_sync_failures(v1::ListSyncFailuresRequest { parent: "runs/1".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    let fields = expect_error(&status, Code::InvalidArgument, "INVALID_RESOURCE_NAME");
+    assert_eq!(fields[0].0, "parent");
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::api::convert::{self, timestamp};
-use crate::api::page_size;
+use crate::api::{page_size, page_token};
 use crate::auth::{require, Permission};
 use crate::domain::enterprise::Rules;
 use crate::domain::sync::{check_source, SyncRun};
@@ -62,17 +62,7 @@ pub fn sync_run_to_pb(r: SyncRun) -> v1::SyncRun {
         unchanged: r.unchanged,
         failed: r.failed,
         missing_from_source: r.missing,
-        failures: r
-            .failures
-            .into_iter()
-            .map(|f| v1::SyncFailure {
-                row_number: f.row_number,
-                credit_code: f.credit_code,
-                field: f.field,
-                reason: f.reason,
-                description: f.description,
-            })
-            .collect(),
+        failures: r.failures.into_iter().map(failure_pb).collect(),
         missing_credit_codes: r.missing_codes,
         actor: r.actor,
         start_time: timestamp(r.start_time),
@@ -84,14 +74,24 @@ pub fn sync_run_to_pb(r: SyncRun) -> v1::SyncRun {
 type Reply<T> = Result<Response<T>, Status>;
 
 /// The id of `syncRuns/{run_id}`.
-fn parse_run_name(name: &str) -> Result<String> {
+fn failure_pb(f: crate::domain::sync::Failure) -> v1::SyncFailure {
+    v1::SyncFailure {
+        row_number: f.row_number,
+        credit_code: f.credit_code,
+        field: f.field,
+        reason: f.reason,
+        description: f.description,
+    }
+}
+
+fn parse_run_name(field: &str, name: &str) -> Result<String> {
     name.trim()
         .strip_prefix("syncRuns/")
         .filter(|id| !id.is_empty() && id.len() <= 40 && id.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_string)
         .ok_or_else(|| {
             Error::invalid_field(
-                "name",
+                field,
                 "INVALID_RESOURCE_NAME",
                 format!("{name:?} is not of the form syncRuns/{{run_id}}"),
             )
@@ -175,7 +175,7 @@ impl v1::sync_service_server::SyncService for SyncApi {
 
     async fn revert_sync_run(&self, request: Request<v1::RevertSyncRunRequest>) -> Reply<v1::RevertSyncRunResponse> {
         let caller = require(&request, Permission::Sync)?;
-        let id = parse_run_name(&request.get_ref().name)?;
+        let id = parse_run_name("name", &request.get_ref().name)?;
         // The revert runs to its end even if the caller goes away: a half
         // reverted run would be marked reverted all the same.
         let (store, rules) = (self.store.clone(), Arc::clone(&self.rules));
@@ -203,9 +203,38 @@ impl v1::sync_service_server::SyncService for SyncApi {
     async fn get_sync_run(&self, request: Request<v1::GetSyncRunRequest>) -> Reply<v1::SyncRun> {
         require(&request, Permission::Read)?;
         let name = request.get_ref().name.trim().to_string();
-        let id = parse_run_name(&name)?;
+        let id = parse_run_name("name", &name)?;
         let run = self.store.get_sync_run(&id)?.ok_or_else(|| Error::NotFound { resource: name.clone() })?;
         Ok(Response::new(sync_run_to_pb(run)))
+    }
+
+    async fn list_sync_failures(
+        &self,
+        request: Request<v1::ListSyncFailuresRequest>,
+    ) -> Reply<v1::ListSyncFailuresResponse> {
+        require(&request, Permission::Read)?;
+        let r = request.into_inner();
+        let name = r.parent.trim().to_string();
+        let id = parse_run_name("parent", &name)?;
+        let size = page_size(r.page_size, 1000, 10_000)?;
+        let run = self.store.get_sync_run(&id)?.ok_or_else(|| Error::NotFound { resource: name.clone() })?;
+        let digest = page_token::query_digest(&["ListSyncFailures", &name]);
+        let key = self.store.token_key().to_vec();
+        let from = match page_token::decode(&key, &digest, &r.page_token)? {
+            Some(resume) => resume.position.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| {
+                Error::invalid_field("page_token", "INVALID_PAGE_TOKEN", "is not a page token of this server")
+            })?,
+            None => 0,
+        };
+        let total_size = run.failed;
+        let (failures, next) = self.store.sync_failures(run, from, size).await?;
+        Ok(Response::new(v1::ListSyncFailuresResponse {
+            failures: failures.into_iter().map(failure_pb).collect(),
+            next_page_token: next
+                .map(|n| page_token::encode(&key, &digest, n.to_be_bytes().to_vec(), None))
+                .unwrap_or_default(),
+            total_size,
+        }))
     }
 
     async fn list_sync_runs(&self, request: Request<v1::ListSyncRunsRequest>) -> Reply<v1::ListSyncRunsResponse> {

@@ -344,8 +344,31 @@ pub async fn sync(
         }
     }
     if let Some(path) = errors {
-        let failed: std::collections::HashMap<i64, &v1::SyncFailure> =
-            run.failures.iter().map(|f| (f.row_number, f)).collect();
+        // Every failed row, paged from the server when there are more than
+        // the run record carries.
+        let mut all = run.failures.clone();
+        if run.failed > i64::try_from(all.len()).unwrap_or(i64::MAX) {
+            all.clear();
+            let mut request =
+                v1::ListSyncFailuresRequest { parent: run.name.clone(), page_size: 10_000, page_token: String::new() };
+            loop {
+                match client.list_sync_failures(request.clone()).await {
+                    Ok(page) => {
+                        let page = page.into_inner();
+                        all.extend(page.failures);
+                        if page.next_page_token.is_empty() {
+                            break;
+                        }
+                        request.page_token = page.next_page_token;
+                    }
+                    Err(status) => {
+                        eprintln!("error: reading the failed rows: {}", crate::cli::render::status_error(&status));
+                        break;
+                    }
+                }
+            }
+        }
+        let failed: std::collections::HashMap<i64, &v1::SyncFailure> = all.iter().map(|f| (f.row_number, f)).collect();
         let mut out = String::from("\u{feff}");
         out.push_str(&csv_line(header.iter().map(String::as_str).chain(["错误字段 field", "错误原因 problem"])));
         for (line, record) in rows {
@@ -360,11 +383,11 @@ pub async fn sync(
             return ExitCode::FAILURE;
         }
         eprintln!("failed rows with their reasons: {}", path.display());
-        let kept = i64::try_from(run.failures.len()).unwrap_or(i64::MAX);
+        let kept = i64::try_from(all.len()).unwrap_or(i64::MAX);
         if run.failed > kept {
             eprintln!(
-                "warning: the server keeps the first {kept} failures; {} more failed rows are not in {} (fix these and \
-                 run again to see the rest)",
+                "warning: {} failed rows are not in {} (a dry run keeps only its first {kept}; run without \
+                 --dry-run, or fix these and run again, to see the rest)",
                 run.failed - kept,
                 path.display()
             );

@@ -19,6 +19,7 @@
 //! | `Y`    | `Y` credit_code `0x00` year (u32 BE)        | annual indicators         |
 //! | `G`    | `G` run_id (time-ordered)                   | sync run record           |
 //! | `S`    | `S` source `0x00` credit_code               | last run id that sent it  |
+//! | `U`    | `U` run_id `0x00` ordinal (u64 BE)          | failed row of a run       |
 //! | `P`    | `P` posting_id (time-ordered)               | posting record            |
 //! | `I`    | `I` credit_code `0x00` posting_id           | empty (firm → postings)   |
 //! | `C`    | `C` kind industry_code `0x00` posting_id    | empty (open postings)     |
@@ -70,6 +71,8 @@ pub const INDICATORS: u8 = b'Y';
 pub const SYNC_RUN: u8 = b'G';
 /// Prefix of the firms each sync source has sent.
 pub const SEEN: u8 = b'S';
+/// Prefix of every failed row of the sync runs.
+pub const SYNC_FAILURE: u8 = b'U';
 /// Prefix of posting records.
 pub const POSTING: u8 = b'P';
 /// Prefix of the firm → postings index.

@@ -64,6 +64,19 @@ fn run_key(id: &str) -> Vec<u8> {
     k
 }
 
+fn failures_prefix(run_id: &str) -> Vec<u8> {
+    let mut k = vec![keys::SYNC_FAILURE];
+    k.extend_from_slice(run_id.as_bytes());
+    k.push(0);
+    k
+}
+
+fn failure_key(run_id: &str, ordinal: u64) -> Vec<u8> {
+    let mut k = failures_prefix(run_id);
+    k.extend_from_slice(&ordinal.to_be_bytes());
+    k
+}
+
 fn seen_prefix(source: &str) -> Vec<u8> {
     let mut k = vec![keys::SEEN];
     k.extend_from_slice(source.as_bytes());
@@ -164,6 +177,12 @@ impl Store {
                 }
             }
             let mut progress = run;
+            // Every failure is kept under the run, numbered in order; the run
+            // record itself carries only the first ones.
+            let first = u64::try_from(progress.failed).unwrap_or(0);
+            for (i, failure) in result.failures.iter().enumerate() {
+                txn.put(failure_key(&progress.id, first + i as u64), codec::encode(failure));
+            }
             result.add_to(&mut progress);
             txn.put(run_key(&progress.id), codec::encode(&progress));
             Ok(result)
@@ -231,6 +250,32 @@ impl Store {
     /// Reads a run.
     pub fn get_sync_run(&self, id: &str) -> Result<Option<SyncRun>> {
         self.tree().get(run_key(id))?.map(|b| codec::decode(&b)).transpose()
+    }
+
+    /// A page of a run's failed rows from ordinal `from`, and the ordinal the
+    /// next page starts at. A run without stored failures (a dry run) serves
+    /// the ones its record keeps.
+    pub async fn sync_failures(&self, run: SyncRun, from: u64, limit: usize) -> Result<(Vec<Failure>, Option<u64>)> {
+        let store = self.clone();
+        blocking(move || {
+            let prefix = failures_prefix(&run.id);
+            let mut stored = store.tree().range(failure_key(&run.id, from)..keys::prefix_end(&prefix)).peekable();
+            if from == 0 && stored.peek().is_none() {
+                let kept: Vec<Failure> = run.failures.into_iter().take(limit).collect();
+                return Ok((kept, None));
+            }
+            let mut out = Vec::new();
+            for entry in stored {
+                let (key, value) = entry?;
+                let ordinal = key.get(prefix.len()..).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+                if out.len() == limit {
+                    return Ok((out, ordinal));
+                }
+                out.push(codec::decode(&value)?);
+            }
+            Ok((out, None))
+        })
+        .await
     }
 
     /// The newest runs (optionally of one source), without their failures.
