@@ -506,3 +506,33 @@ async fn supply_demand_from_posting_to_picture_with_the_cli() {
     .await;
     assert_eq!(out.status.code(), Some(2), "a usage error");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_follow_streams_new_changes_as_json_lines() {
+    use std::io::BufRead as _;
+    let server = TestServer::start().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ladder"))
+        .args(["changes", "--follow", "--prefix", "enterprises/", "--json", "--since"])
+        .arg((server.base + 1).to_string())
+        .args(["--server", &format!("http://{}", server.addr)])
+        .env_remove("LADDER_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ladder changes --follow");
+    for n in 1..=3 {
+        let out = ladder(args(&server, &["enterprise", "create", &code(n), "--name", &format!("企业{n}")])).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout).lines().take(3).map(|l| l.unwrap()).collect::<Vec<_>>()
+    });
+    let lines = tokio::time::timeout(std::time::Duration::from_secs(10), lines).await.expect("three lines").unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let changes: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let resources: Vec<String> = changes.iter().map(|c| c["resource"].as_str().unwrap().to_string()).collect();
+    assert_eq!(resources, (1..=3).map(|n| format!("enterprises/{}", code(n))).collect::<Vec<_>>());
+    assert!(changes.windows(2).all(|w| w[0]["revision"].as_u64() < w[1]["revision"].as_u64()), "in order");
+    assert_eq!(changes[0]["kind"], "created");
+}

@@ -221,8 +221,68 @@ pub struct ChangesArgs {
     /// Show at most this many changes.
     #[arg(long, default_value_t = 100)]
     limit: usize,
+    /// Follow new changes as they are acknowledged (from --since, or from now),
+    /// one per line, until interrupted. Resume with --since <last revision + 1>.
+    #[arg(long)]
+    follow: bool,
+    /// With --follow: only resources whose name starts with this, e.g. enterprises/.
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// With --follow: skip changes made with this origin (a source's own echoes).
+    #[arg(long, default_value = "")]
+    exclude_origin: String,
     #[command(flatten)]
     client: ClientArgs,
+}
+
+/// `ladder changes --follow`: streams WatchChanges, one change per line.
+async fn follow(args: &ChangesArgs) -> ExitCode {
+    let json = args.client.json;
+    // A stream runs for as long as it is wanted: no per-call time limit.
+    let mut client = match connect_with(&args.client, None).await {
+        Ok(channel) => ChangeServiceClient::new(channel),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let request = v1::WatchChangesRequest {
+        start_revision: args.since,
+        resource_prefix: args.prefix.clone(),
+        kinds: vec![],
+        exclude_origin: args.exclude_origin.clone(),
+    };
+    let mut stream = match client.watch_changes(request).await {
+        Ok(r) => r.into_inner(),
+        Err(status) => return fail(json, &status),
+    };
+    use std::io::Write as _;
+    loop {
+        match stream.message().await {
+            Ok(Some(c)) => {
+                let line = if json {
+                    render::change_json(&c).to_string()
+                } else {
+                    let fields: Vec<&str> = c.field_changes.iter().map(|f| f.field.as_str()).collect();
+                    format!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        c.revision,
+                        render::change_kind(c.kind),
+                        c.resource,
+                        c.actor,
+                        c.origin,
+                        fields.join(",")
+                    )
+                };
+                let mut out = std::io::stdout().lock();
+                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            Ok(None) => return ExitCode::SUCCESS,
+            Err(status) => return fail(json, &status),
+        }
+    }
 }
 
 /// Adds the bearer token and the `cli` origin to every call.
@@ -491,6 +551,9 @@ pub async fn enterprise(cmd: EnterpriseCommand) -> ExitCode {
 
 /// Runs `ladder changes`.
 pub async fn changes(args: ChangesArgs) -> ExitCode {
+    if args.follow {
+        return follow(&args).await;
+    }
     let json = args.client.json;
     let mut client = match connect(&args.client).await {
         Ok(channel) => ChangeServiceClient::new(channel),
