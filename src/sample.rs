@@ -162,6 +162,81 @@ pub fn posting(rng: &mut Rng, credit_code: &str, industry: Option<&str>) -> v1::
     }
 }
 
+/// The default industry alliance of a firm of `industry` (the seeded ids).
+pub fn alliance_for(industry: &str) -> Option<&'static str> {
+    const ALLIANCES: &[(&str, &str)] = &[
+        ("C374", "commercial-space"),
+        ("I6339", "satellite-apps"),
+        ("I6571", "satellite-apps"),
+        ("C3963", "drones"),
+        ("C3825", "photovoltaics"),
+        ("D4416", "photovoltaics"),
+        ("C3841", "energy-storage"),
+        ("I65", "software-ic"),
+        ("M73", "rd-services"),
+    ];
+    ALLIANCES.iter().find(|(prefix, _)| industry.starts_with(prefix)).map(|(_, id)| *id)
+}
+
+/// Last year's figures of a firm: revenue from 50 万元 to about 5 亿元, staff,
+/// R&D at 3–15% of revenue, assets and liabilities, all consistent (tech
+/// staff ≤ employees, main business ≤ revenue).
+pub fn indicators(rng: &mut Rng, credit_code: &str, year: i32) -> v1::AnnualIndicators {
+    let scale = [50.0, 300.0, 1_200.0, 5_000.0, 20_000.0, 50_000.0][rng.below(6)];
+    let revenue = (scale * (0.6 + rng.below(80) as f64 / 100.0)).round();
+    let employees = (revenue / 60.0).max(5.0).round() as i64 + rng.below(20) as i64;
+    let tech_staff = employees * (15 + rng.below(45) as i64) / 100;
+    let rd_expense = (revenue * (3.0 + rng.below(12) as f64) / 100.0).round();
+    let assets = (revenue * (0.8 + rng.below(150) as f64 / 100.0)).round();
+    v1::AnnualIndicators {
+        name: format!("enterprises/{credit_code}/indicators/{year}"),
+        year,
+        revenue: Some(revenue),
+        main_business_revenue: Some((revenue * 0.9).round()),
+        employees: Some(employees),
+        tech_staff: Some(tech_staff),
+        rd_expense: Some(rd_expense),
+        rd_domestic_share: Some(60.0 + rng.below(40) as f64),
+        high_tech_revenue: Some((revenue * (rng.below(90) as f64) / 100.0).round()),
+        total_assets: Some(assets),
+        total_liabilities: Some((assets * (rng.below(70) as f64) / 100.0).round()),
+        source: "sample".into(),
+        ..Default::default()
+    }
+}
+
+/// The designations a sample firm holds, as granted on dates in the last
+/// three years: most are tech SMEs, about a quarter high-tech enterprises
+/// (with certificate numbers), a few specialised SMEs and little giants.
+pub fn designations(rng: &mut Rng, n: usize, this_year: i32) -> Vec<v1::Designation> {
+    let granted = |kind: v1::DesignationKind, year: i32, certificate: String, rng: &mut Rng| v1::Designation {
+        kind: kind as i32,
+        status: v1::DesignationStatus::Granted as i32,
+        valid_from: format!("{year}-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28)),
+        certificate_number: certificate,
+        source: "sample".into(),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let roll = rng.below(100);
+    if roll < 70 {
+        out.push(granted(v1::DesignationKind::TechSme, this_year - 1, String::new(), rng));
+    }
+    if roll < 25 {
+        let year = this_year - 1 - rng.below(2) as i32;
+        out.push(granted(v1::DesignationKind::HighTech, year, format!("GR{year}6100{n:05}"), rng));
+    }
+    if roll < 8 {
+        let year = this_year - 1;
+        out.push(granted(v1::DesignationKind::SpecialisedSme, year, format!("ZJTX{year}{n:06}"), rng));
+    }
+    if roll < 2 {
+        let year = this_year - 1;
+        out.push(granted(v1::DesignationKind::LittleGiant, year, format!("XJR{year}{n:06}"), rng));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

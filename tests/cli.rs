@@ -536,3 +536,31 @@ async fn changes_follow_streams_new_changes_as_json_lines() {
     assert!(changes.windows(2).all(|w| w[0]["revision"].as_u64() < w[1]["revision"].as_u64()), "in order");
     assert_eq!(changes[0]["kind"], "created");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_fills_registered_firms_with_sample_data_once() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let generated = ladder(vec!["generate".into(), "--firms".into(), "200".into()]).await;
+    let path = dir.path().join("firms.csv");
+    std::fs::write(&path, &generated.stdout).unwrap();
+    let out = ladder(args(&server, &["sync", &path.display().to_string(), "--source", "registry"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = ladder(args(&server, &["seed", "--postings", "60", "--json"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seeded = json(&out);
+    assert_eq!((seeded["firms"].as_u64(), seeded["indicators"].as_u64()), (Some(200), Some(200)));
+    assert_eq!((seeded["postings"].as_u64(), seeded["failed"].as_u64()), (Some(60), Some(0)));
+    assert!(seeded["designations"].as_u64().unwrap() > 100, "{seeded}");
+    assert!(seeded["memberships"].as_u64().unwrap() > 20, "{seeded}");
+    let funnel = stdout(&ladder(args(&server, &["funnel"])).await);
+    assert!(funnel.contains("登高"), "{funnel}");
+
+    // The same seed again replays its requests: nothing more is written.
+    let head = server.store.next_revision().unwrap();
+    let out = ladder(args(&server, &["seed", "--postings", "60", "--json"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.store.next_revision().unwrap(), head);
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+}

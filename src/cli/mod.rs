@@ -11,6 +11,7 @@ mod client;
 mod ladder;
 mod map;
 mod render;
+mod seed;
 mod supply_demand;
 mod sync;
 mod table;
@@ -62,6 +63,9 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Fill the registered firms with realistic sample data: last year's
+    /// figures, designations, alliance memberships and postings.
+    Seed(seed::SeedArgs),
     /// Post, list and close supply and demand postings (供需信息).
     #[command(subcommand)]
     Posting(supply_demand::PostingCommand),
@@ -261,6 +265,7 @@ pub fn main() -> ExitCode {
         Command::Generate { firms, seed } => sync::generate(firms, seed),
         Command::Run(cmd) => runtime.block_on(sync::run(cmd)),
         Command::Bench(cmd) => runtime.block_on(bench::bench(cmd)),
+        Command::Seed(args) => runtime.block_on(seed::seed(args)),
         Command::Posting(cmd) => runtime.block_on(supply_demand::posting(cmd)),
         Command::Match(cmd) => runtime.block_on(supply_demand::matches(cmd)),
         Command::Map(args) => runtime.block_on(supply_demand::draw_map(args)),

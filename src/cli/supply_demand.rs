@@ -49,18 +49,6 @@ pub enum PostingCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Post realistic sample supplies and demands for the registered firms
-    /// (for trying ladder out and for benchmarks).
-    Seed {
-        /// How many postings.
-        #[arg(long, default_value_t = 300)]
-        count: usize,
-        /// Random seed (same seed, same postings).
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        #[command(flatten)]
-        client: ClientArgs,
-    },
 }
 
 /// Arguments of `ladder posting add`.
@@ -434,8 +422,7 @@ pub async fn posting(cmd: PostingCommand) -> ExitCode {
         PostingCommand::Add(a) => a.client.clone(),
         PostingCommand::Show { client, .. }
         | PostingCommand::List { client, .. }
-        | PostingCommand::Close { client, .. }
-        | PostingCommand::Seed { client, .. } => client.clone(),
+        | PostingCommand::Close { client, .. } => client.clone(),
     };
     let json_out = args.json;
     let mut client = match client_for(&args).await {
@@ -556,78 +543,10 @@ pub async fn posting(cmd: PostingCommand) -> ExitCode {
             }
             Ok(())
         }
-        PostingCommand::Seed { count, seed, .. } => return seed_postings(client, &args, count, seed).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(status) => fail(json_out, &status),
-    }
-}
-
-/// Posts `count` sample postings for the registered firms, 16 at a time.
-async fn seed_postings(
-    client: SupplyDemandServiceClient<Intercepted>,
-    args: &ClientArgs,
-    count: usize,
-    seed: u64,
-) -> ExitCode {
-    let channel = match connect(args).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut enterprises = crate::pb::v1::enterprise_service_client::EnterpriseServiceClient::new(channel);
-    let firms = match enterprises
-        .list_enterprises(v1::ListEnterprisesRequest { page_size: 1000, ..Default::default() })
-        .await
-    {
-        Ok(r) => r.into_inner().enterprises,
-        Err(status) => return fail(args.json, &status),
-    };
-    if firms.is_empty() {
-        eprintln!("error: no firms registered: sync some first (ladder generate … | ladder sync -)");
-        return ExitCode::FAILURE;
-    }
-    let mut rng = crate::sample::Rng::new(seed);
-    let started = std::time::Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    let (mut created, mut failed) = (0usize, 0usize);
-    for _ in 0..count {
-        let firm = rng.pick(&firms);
-        let p = crate::sample::posting(&mut rng, &firm.credit_code, Some(&firm.industry_code));
-        let mut c = client.clone();
-        tasks.spawn(async move {
-            c.create_posting(v1::CreatePostingRequest { posting: Some(p), ..Default::default() }).await
-        });
-        if tasks.len() >= 16 {
-            match tasks.join_next().await {
-                Some(Ok(Ok(_))) => created += 1,
-                Some(Ok(Err(status))) => {
-                    failed += 1;
-                    eprintln!("error: {}", crate::cli::render::status_error(&status));
-                }
-                _ => failed += 1,
-            }
-        }
-    }
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(Ok(_)) => created += 1,
-            Ok(Err(status)) => {
-                failed += 1;
-                eprintln!("error: {}", crate::cli::render::status_error(&status));
-            }
-            Err(_) => failed += 1,
-        }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    println!("posted {created} sample postings for {} firms in {secs:.1} s ({failed} failed)", firms.len());
-    if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
     }
 }
 
