@@ -298,11 +298,35 @@ async fn rows_can_carry_a_years_figures_and_bad_figures_fail_the_row_whole() {
     let changed = sync(&server, file(6000.0)).await.unwrap();
     assert_eq!((changed.updated, changed.unchanged), (1, 0));
 
-    // Reverting leaves figures alone and says so.
+    // Reverting restores the figures the run changed, unless changed since.
     let mut client = SyncServiceClient::new(server.channel().await);
     let reverted = client.revert_sync_run(v1::RevertSyncRunRequest { name: changed.name }).await.unwrap().into_inner();
-    assert_eq!(reverted.conflict_count, 1);
-    assert_eq!((reverted.conflicts[0].resource.clone(), reverted.conflicts[0].field.as_str()), (year_of(0), "revenue"));
+    assert_eq!((reverted.restored, reverted.conflict_count), (1, 0), "{reverted:?}");
+    let read = |c: &mut ladder::pb::v1::cultivation_service_client::CultivationServiceClient<_>| {
+        let request = v1::GetAnnualIndicatorsRequest { name: year_of(0) };
+        let mut c = c.clone();
+        async move { c.get_annual_indicators(request).await.unwrap().into_inner() }
+    };
+    let back = read(&mut cultivation).await;
+    assert_eq!((back.revenue, back.employees), (Some(5000.0), Some(80)), "the old revenue is back");
+
+    let changed = sync(&server, file(7000.0)).await.unwrap();
+    cultivation
+        .update_annual_indicators(v1::UpdateAnnualIndicatorsRequest {
+            indicators: Some(v1::AnnualIndicators { name: year_of(0), revenue: Some(7100.0), ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["revenue".into()] }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let reverted = client.revert_sync_run(v1::RevertSyncRunRequest { name: changed.name }).await.unwrap().into_inner();
+    assert_eq!(reverted.conflict_count, 1, "staff's later figure is kept");
+    let conflict = &reverted.conflicts[0];
+    assert_eq!(
+        (conflict.resource.clone(), conflict.field.as_str(), conflict.current_value.as_str()),
+        (year_of(0), "revenue", "7100")
+    );
+    assert_eq!(read(&mut cultivation).await.revenue, Some(7100.0));
     assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
 }
 

@@ -127,6 +127,35 @@ impl AnnualIndicators {
         ]
     }
 
+    /// A field's value as the change log renders it.
+    pub fn rendered_field(&self, field: &str) -> Option<String> {
+        self.rendered().into_iter().find(|(f, _)| *f == field).map(|(_, v)| v)
+    }
+
+    /// Sets a field from its change-log rendering (empty = unknown), the
+    /// inverse of [`AnnualIndicators::rendered_field`]; used to undo a change.
+    pub fn set_rendered(&mut self, field: &str, value: &str) -> Result<()> {
+        let bad = || Error::Internal(format!("change log holds {value:?} for indicators field {field}"));
+        let money = |v: &str| if v.is_empty() { Ok(None) } else { v.parse::<f64>().map(Some).map_err(|_| bad()) };
+        let people = |v: &str| if v.is_empty() { Ok(None) } else { v.parse::<i64>().map(Some).map_err(|_| bad()) };
+        match field {
+            "revenue" => self.revenue = money(value)?,
+            "main_business_revenue" => self.main_business_revenue = money(value)?,
+            "employees" => self.employees = people(value)?,
+            "tech_staff" => self.tech_staff = people(value)?,
+            "rd_expense" => self.rd_expense = money(value)?,
+            "rd_domestic_share" => self.rd_domestic_share = money(value)?,
+            "high_tech_revenue" => self.high_tech_revenue = money(value)?,
+            "total_assets" => self.total_assets = money(value)?,
+            "total_liabilities" => self.total_liabilities = money(value)?,
+            "equity_financing" => self.equity_financing = money(value)?,
+            "valuation" => self.valuation = money(value)?,
+            "source" => self.source = value.to_string(),
+            _ => return Err(bad()),
+        }
+        Ok(())
+    }
+
     /// The fields that differ, rendered, for the change log.
     pub fn diff(old: &AnnualIndicators, new: &AnnualIndicators) -> Vec<FieldChange> {
         old.rendered()

@@ -442,15 +442,38 @@ impl Store {
                     let (mut deleted, mut restored, mut conflicts) = (0i64, 0i64, Vec::new());
                     for (resource, effect) in chunk {
                         let code = resource.trim_start_matches("enterprises/").to_string();
-                        if code.contains('/') {
-                            // Figures sent with rows are not rolled back: staff
-                            // see them listed and correct them by hand.
-                            conflicts.push(RevertConflict {
-                                resource: resource.clone(),
-                                field: effect.fields.keys().cloned().collect::<Vec<_>>().join(","),
-                                run_value: "figures".into(),
-                                current_value: "not reverted: correct with `ladder indicators set`".into(),
-                            });
+                        if let Some((code, year)) = code.split_once("/indicators/") {
+                            // Figures sent with rows: each field still holding
+                            // the run's value gets its old value back.
+                            let year: i32 =
+                                year.parse().map_err(|_| Error::Internal(format!("bad resource {resource}")))?;
+                            let key = indicators_key(code, year);
+                            let Some(current) = txn.get_record::<AnnualIndicators>(&key)? else { continue };
+                            let mut restored_figures = current.clone();
+                            for (field, (before, after)) in &effect.fields {
+                                let now_value = current.rendered_field(field).unwrap_or_default();
+                                if &now_value == after {
+                                    restored_figures.set_rendered(field, before)?;
+                                } else {
+                                    conflicts.push(RevertConflict {
+                                        resource: resource.clone(),
+                                        field: field.clone(),
+                                        run_value: after.clone(),
+                                        current_value: now_value,
+                                    });
+                                }
+                            }
+                            if restored_figures != current {
+                                restored_figures.update_time = txn.now();
+                                records::commit(
+                                    txn,
+                                    Some(&current),
+                                    restored_figures,
+                                    crate::domain::change::ChangeKind::Updated,
+                                    &meta,
+                                )?;
+                                restored += 1;
+                            }
                             continue;
                         }
                         let current: Option<Enterprise> = txn.get_record(&keys::enterprise(&code))?;
