@@ -334,12 +334,17 @@ async fn rows_can_carry_a_years_figures_and_bad_figures_fail_the_row_whole() {
 async fn a_firm_sent_twice_in_one_run_fails_the_later_row_and_reruns_stay_stable() {
     let server = TestServer::start().await;
     // Firm 0 comes again at the end, in another chunk, with another name.
-    let messages = || {
-        let mut m = vec![header("market-registry", v1::SyncMode::Upsert, false)];
+    let stream = |dry_run: bool| {
+        let mut m = vec![header("market-registry", v1::SyncMode::Upsert, dry_run)];
         m.extend((0..700).map(|n| row(n, &format!("企业{n}"), "C3742")));
         m.push(row(0, "另一个名字", "C3742"));
         m
     };
+    let messages = || stream(false);
+    // A dry run says the same as the real run will, across its chunks, and writes nothing.
+    let dry = sync(&server, stream(true)).await.unwrap();
+    assert_eq!((dry.created, dry.updated, dry.failed), (700, 0, 1));
+    assert_eq!((dry.failures[0].row_number, dry.failures[0].reason.as_str()), (701, "DUPLICATE_IN_STREAM"));
     let first = sync(&server, messages()).await.unwrap();
     assert_eq!((first.created, first.updated, first.failed), (700, 0, 1));
     assert_eq!((first.failures[0].row_number, first.failures[0].reason.as_str()), (701, "DUPLICATE_IN_STREAM"));

@@ -12,7 +12,7 @@ use crate::domain::sync::{check_source, SyncRun};
 use crate::domain::time::now_micros;
 use crate::error::{Error, Result};
 use crate::pb::v1;
-use crate::store::{Store, SyncRow, CHUNK_ROWS};
+use crate::store::{DrySeen, Store, SyncRow, CHUNK_ROWS};
 
 /// Serves bulk sync.
 #[derive(Clone)]
@@ -28,12 +28,12 @@ impl SyncApi {
     }
 
     /// Applies the buffered rows as one chunk and adds its counts to the run.
-    async fn flush(&self, run: &mut SyncRun, chunk: &mut Vec<SyncRow>) -> Result<()> {
+    async fn flush(&self, run: &mut SyncRun, chunk: &mut Vec<SyncRow>, dry_seen: &Option<DrySeen>) -> Result<()> {
         if chunk.is_empty() {
             return Ok(());
         }
         let rows = std::mem::take(chunk);
-        let done = self.store.sync_chunk(run.clone(), rows, Arc::clone(&self.rules)).await?;
+        let done = self.store.sync_chunk(run.clone(), rows, Arc::clone(&self.rules), dry_seen.clone()).await?;
         done.add_to(run);
         Ok(())
     }
@@ -119,6 +119,9 @@ impl v1::sync_service_server::SyncService for SyncApi {
         let full = header.mode == v1::SyncMode::Full as i32;
         let now = now_micros();
         let suffix = uuid::Uuid::new_v4().simple().to_string();
+        // A dry run writes nothing its later chunks could see, so the firms
+        // it has handled are remembered here (a code each) to find repeats.
+        let dry_seen: Option<DrySeen> = header.dry_run.then(DrySeen::default);
         let mut run = SyncRun {
             id: format!("{now:016x}{}", &suffix[..4]),
             source: header.source,
@@ -141,7 +144,7 @@ impl v1::sync_service_server::SyncService for SyncApi {
                         row.indicators.map(|i| (i.name.clone(), crate::api::cultivation::indicators_from_pb(i)));
                     chunk.push(SyncRow { row_number, enterprise, fields: row.fields, indicators });
                     if chunk.len() == CHUNK_ROWS {
-                        if let Err(e) = self.flush(&mut run, &mut chunk).await {
+                        if let Err(e) = self.flush(&mut run, &mut chunk, &dry_seen).await {
                             return Err(self.interrupted(run, e.into()).await);
                         }
                     }
@@ -149,7 +152,7 @@ impl v1::sync_service_server::SyncService for SyncApi {
                 Ok(Some(_)) => {
                     // The rows before it were sent whole: apply them, so every
                     // counted row has an outcome.
-                    let _ = self.flush(&mut run, &mut chunk).await;
+                    let _ = self.flush(&mut run, &mut chunk, &dry_seen).await;
                     let error =
                         Error::invalid_field("header", "HEADER_REPEATED", "only the first message may be a header");
                     return Err(self.interrupted(run, error.into()).await);
@@ -158,13 +161,13 @@ impl v1::sync_service_server::SyncService for SyncApi {
                 Err(status) => {
                     // Rows received whole before the break are applied; the
                     // run is recorded as interrupted, and a re-run completes it.
-                    let _ = self.flush(&mut run, &mut chunk).await;
+                    let _ = self.flush(&mut run, &mut chunk, &dry_seen).await;
                     tracing::warn!(run = %run.resource_name(), error = %status, "sync stream broke off");
                     return Err(self.interrupted(run, status).await);
                 }
             }
         }
-        if let Err(e) = self.flush(&mut run, &mut chunk).await {
+        if let Err(e) = self.flush(&mut run, &mut chunk, &dry_seen).await {
             return Err(self.interrupted(run, e.into()).await);
         }
         run.state = v1::SyncRunState::Succeeded as i32;

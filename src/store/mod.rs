@@ -30,7 +30,7 @@ pub use supply_demand::{
     group_code, ChainGap, GapQuery, MapData, MapFirm, MapQuery, MatchFilter, PostingFilter, Sourcing, Suggestion,
     Suggestions,
 };
-pub use sync::{ChunkResult, RevertConflict, RevertOutcome, SyncRow, CHUNK_ROWS};
+pub use sync::{ChunkResult, DrySeen, RevertConflict, RevertOutcome, SyncRow, CHUNK_ROWS};
 pub use writer::Txn;
 
 use crate::error::{Error, Result};

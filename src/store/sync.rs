@@ -33,6 +33,10 @@ pub struct SyncRow {
     pub indicators: Option<(String, AnnualIndicators)>,
 }
 
+/// The credit codes a dry run has handled so far (a dry run's writes are
+/// discarded after each chunk, so its duplicates are found through this).
+pub type DrySeen = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
 /// What a chunk did.
 #[derive(Debug, Clone, Default)]
 pub struct ChunkResult {
@@ -89,8 +93,20 @@ impl Store {
     /// on its own; the successful ones commit together, durably, with the
     /// run's record (`run` as it was before the chunk, plus the chunk), so a
     /// crash never leaves applied chunks without their run.
-    pub async fn sync_chunk(&self, run: SyncRun, rows: Vec<SyncRow>, rules: Arc<Rules>) -> Result<ChunkResult> {
+    pub async fn sync_chunk(
+        &self,
+        run: SyncRun,
+        rows: Vec<SyncRow>,
+        rules: Arc<Rules>,
+        dry_seen: Option<DrySeen>,
+    ) -> Result<ChunkResult> {
         self.write(run.dry_run, move |txn| {
+            // In a dry run the seen index is not kept between chunks: the
+            // caller's set of codes stands in for it.
+            let mut dry_seen = match &dry_seen {
+                Some(set) => Some(set.lock().map_err(|_| Error::Internal("dry-run set poisoned".into()))?),
+                None => None,
+            };
             let (run_id, source) = (run.id.clone(), run.source.clone());
             let actor = run.actor.clone();
             let mut result = ChunkResult::default();
@@ -111,7 +127,11 @@ impl Store {
                 seen.extend_from_slice(code.as_bytes());
                 // One row per firm and run: a later row for a firm this run
                 // already handled fails, so re-running a file is stable.
-                if txn.get(&seen)?.is_some_and(|last| last == run_id.as_bytes()) {
+                let repeated = match &dry_seen {
+                    Some(set) => set.contains(&code),
+                    None => txn.get(&seen)?.is_some_and(|last| last == run_id.as_bytes()),
+                };
+                if repeated {
                     let error = Error::invalid_field(
                         "enterprise.credit_code",
                         "DUPLICATE_IN_STREAM",
@@ -124,6 +144,9 @@ impl Store {
                 // mode, even when its row fails.
                 if before.is_some() {
                     txn.put(seen.clone(), run_id.clone().into_bytes());
+                    if let Some(set) = dry_seen.as_mut() {
+                        set.insert(code.clone());
+                    }
                 }
                 // Figures are checked before the firm is touched: a row with
                 // bad figures fails whole.
@@ -171,6 +194,9 @@ impl Store {
                             Some(_) => result.unchanged += 1,
                         }
                         txn.put(seen, run_id.clone().into_bytes());
+                        if let Some(set) = dry_seen.as_mut() {
+                            set.insert(code.clone());
+                        }
                     }
                     Err(e @ Error::Internal(_)) => return Err(e),
                     Err(e) => result.failures.push(Failure::of(row.row_number, &sent, &e)),
