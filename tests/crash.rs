@@ -263,3 +263,69 @@ async fn kill_9_during_a_large_sync_leaves_whole_chunks_only() {
     assert_eq!(u64::try_from(runs[0].created).unwrap(), firms, "the run counts exactly the chunks on disk");
     store.close();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revert_cut_off_by_kill_9_resumes_where_it_stopped() {
+    use ladder::pb::v1::sync_enterprises_request::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, addr) = spawn_server(&data);
+    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    let mut sync = ladder::pb::v1::sync_service_client::SyncServiceClient::new(channel);
+    let header = v1::SyncHeader { source: "revert-crash".into(), mode: v1::SyncMode::Upsert as i32, dry_run: false };
+    let mut messages = vec![v1::SyncEnterprisesRequest { message: Some(Message::Header(header)) }];
+    const FIRMS: u32 = 8_000;
+    for n in 0..FIRMS {
+        let row = v1::SyncRow { enterprise: Some(firm(n, &format!("撤销{n}"))), ..Default::default() };
+        messages.push(v1::SyncEnterprisesRequest { message: Some(Message::Row(row)) });
+    }
+    let run = sync.sync_enterprises(tokio_stream::iter(messages)).await.unwrap().into_inner();
+    assert_eq!(run.created, i64::from(FIRMS));
+
+    // Revert, and kill the server once some firms are deleted but not all.
+    let mut reverter = sync.clone();
+    let name = run.name.clone();
+    let call = tokio::spawn(async move { reverter.revert_sync_run(v1::RevertSyncRunRequest { name }).await });
+    let mut reader = connect(&addr).await;
+    let live = |r: Result<tonic::Response<v1::ListEnterprisesResponse>, tonic::Status>| {
+        r.map(|r| i64::from(r.into_inner().total_size)).unwrap_or(-1)
+    };
+    loop {
+        let total =
+            live(reader.list_enterprises(v1::ListEnterprisesRequest { page_size: 1, ..Default::default() }).await);
+        if total < i64::from(FIRMS) - 500 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    let _ = call.await;
+
+    // After a restart the run says its revert did not finish (unless it
+    // finished just before the kill); reverting again completes it.
+    let (mut child, addr) = spawn_server(&data);
+    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    let mut sync = ladder::pb::v1::sync_service_client::SyncServiceClient::new(channel);
+    let before = sync.get_sync_run(v1::GetSyncRunRequest { name: run.name.clone() }).await.unwrap().into_inner();
+    let mut reader = connect(&addr).await;
+    let remaining =
+        live(reader.list_enterprises(v1::ListEnterprisesRequest { page_size: 1, ..Default::default() }).await);
+    eprintln!("revert cut off: {}, firms left: {remaining}", before.reverting);
+    let again = sync.revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone() }).await;
+    if before.reverting {
+        let outcome = again.expect("the revert resumes").into_inner();
+        assert_eq!(outcome.deleted, remaining, "exactly the firms the cut-off revert had not reached");
+        assert_eq!(outcome.conflict_count, 0, "nothing the first attempt did is taken for someone else's change");
+        assert!(!outcome.run.unwrap().reverting);
+    } else {
+        assert_eq!(again.unwrap_err().code(), tonic::Code::FailedPrecondition, "already reverted");
+    }
+    let left = live(reader.list_enterprises(v1::ListEnterprisesRequest { page_size: 1, ..Default::default() }).await);
+    assert_eq!(left, 0, "every firm the run created is soft-deleted");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let store = Store::open(&StoreOptions::new(&data)).unwrap();
+    assert!(ladder::store::check_consistency(&store).unwrap().is_empty());
+    store.close();
+}

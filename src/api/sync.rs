@@ -68,6 +68,7 @@ pub fn sync_run_to_pb(r: SyncRun) -> v1::SyncRun {
         start_time: timestamp(r.start_time),
         end_time: timestamp(r.end_time),
         revert_time: timestamp(r.revert_time),
+        reverting: r.reverting,
     }
 }
 

@@ -116,6 +116,10 @@ pub struct SyncRun {
     /// When it was reverted, 0 if not.
     #[prost(int64, tag = "19")]
     pub revert_time: Micros,
+    /// A revert started and has not finished (it is running, or a restart
+    /// cut it off; then reverting again resumes it).
+    #[prost(bool, tag = "20")]
+    pub reverting: bool,
 }
 
 impl SyncRun {

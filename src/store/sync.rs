@@ -396,15 +396,25 @@ impl Store {
         let name = format!("syncRuns/{id}");
         // Check and mark in one write job: of two concurrent reverts, one
         // wins and the other is refused.
-        let run = {
+        let (run, resumed) = {
             let name = name.clone();
             self.write(false, move |txn| {
                 let mut run: SyncRun =
                     txn.get_record(&run_key(&id))?.ok_or_else(|| Error::NotFound { resource: name.clone() })?;
-                if run.revert_time != 0 {
+                // A revert cut off by a restart (started before this opening)
+                // is resumed; one still running is not started twice.
+                let opened = txn.get(keys::META_OPENED)?.map_or(0, |b| writer::decode_u64(&b));
+                let opened = i64::try_from(opened).unwrap_or(i64::MAX);
+                if run.revert_time != 0 && !run.reverting {
                     return Err(Error::FailedPrecondition {
                         reason: "ALREADY_REVERTED",
                         message: format!("{name} was already reverted"),
+                    });
+                }
+                if run.reverting && run.revert_time >= opened {
+                    return Err(Error::FailedPrecondition {
+                        reason: "REVERT_IN_PROGRESS",
+                        message: format!("{name} is being reverted now"),
                     });
                 }
                 if run.dry_run {
@@ -429,9 +439,11 @@ impl Store {
                         ),
                     });
                 }
+                let resumed = run.reverting;
                 run.revert_time = txn.now();
+                run.reverting = true;
                 txn.put(run_key(&run.id), codec::encode(&run));
-                Ok(run)
+                Ok((run, resumed))
             })
             .await?
         };
@@ -456,9 +468,20 @@ impl Store {
                 None => break,
             }
         }
+        // An earlier attempt cut off by a restart has reverted some resources
+        // already: its changes carry the same reason; those are skipped.
+        let reason = format!("revert of {name}");
+        let mut start = Some(run.last_revision + 1).filter(|_| resumed);
+        while let Some(from) = start {
+            let query = crate::store::ChangeQuery { resource: None, start: from, end: u64::MAX, page_size: 1000 };
+            let page = self.list_changes(query).await?;
+            for change in page.changes.iter().filter(|c| c.reason == reason && c.origin == "revert") {
+                effects.remove(&change.resource);
+            }
+            start = page.next_start;
+        }
         let mut outcome = RevertOutcome::default();
-        let meta =
-            WriteMeta { actor, origin: "revert".into(), reason: format!("revert of {name}"), ..Default::default() };
+        let meta = WriteMeta { actor, origin: "revert".into(), reason, ..Default::default() };
         let effects: Vec<(String, RunEffect)> = effects.into_iter().collect();
         for chunk in effects.chunks(CHUNK_ROWS) {
             let chunk = chunk.to_vec();
@@ -588,7 +611,15 @@ impl Store {
             let room = sync::MAX_KEPT_FAILURES.saturating_sub(outcome.conflicts.len());
             outcome.conflicts.extend(conflicts.into_iter().take(room));
         }
-        outcome.run = run;
+        let id = run.id.clone();
+        outcome.run = self
+            .write(false, move |txn| {
+                let mut run: SyncRun = txn.get_record(&run_key(&id))?.ok_or(Error::NotFound { resource: id })?;
+                run.reverting = false;
+                txn.put(run_key(&run.id), codec::encode(&run));
+                Ok(run)
+            })
+            .await?;
         Ok(outcome)
     }
 }
