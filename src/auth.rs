@@ -35,6 +35,8 @@ pub enum Permission {
     Write,
     /// Bulk sync writes.
     Sync,
+    /// Undoing a bulk sync run: its source's scripts (sync) or staff (editor).
+    Revert,
     /// Overrides and administration.
     Admin,
 }
@@ -46,6 +48,7 @@ impl Role {
             Permission::Read => true,
             Permission::Write => matches!(self, Role::Editor | Role::Admin),
             Permission::Sync => matches!(self, Role::Sync | Role::Admin),
+            Permission::Revert => matches!(self, Role::Sync | Role::Editor | Role::Admin),
             Permission::Admin => self == Role::Admin,
         }
     }
@@ -196,6 +199,7 @@ fn describe(need: Permission) -> &'static str {
         Permission::Read => "read",
         Permission::Write => "write records (needs editor or admin)",
         Permission::Sync => "run bulk syncs (needs sync or admin)",
+        Permission::Revert => "revert sync runs (needs sync, editor or admin)",
         Permission::Admin => "do this (needs admin)",
     }
 }
@@ -218,6 +222,10 @@ mod tests {
         assert!(Role::Editor.allows(Permission::Write) && !Role::Editor.allows(Permission::Admin));
         assert!(Role::Sync.allows(Permission::Sync) && !Role::Sync.allows(Permission::Write));
         assert!(Role::Admin.allows(Permission::Admin) && Role::Admin.allows(Permission::Sync));
+        // A bad run is undone by its scripts or by staff, never by a viewer.
+        assert!(Role::Sync.allows(Permission::Revert) && Role::Editor.allows(Permission::Revert));
+        assert!(Role::Admin.allows(Permission::Revert) && !Role::Viewer.allows(Permission::Revert));
+        assert!(!Role::Editor.allows(Permission::Sync), "editors revert runs but do not run syncs");
     }
 
     #[test]

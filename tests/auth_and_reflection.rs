@@ -46,6 +46,18 @@ async fn tokens_and_roles_are_enforced_and_the_actor_recorded() {
         .unwrap();
     assert_eq!(changes.changes[0].actor, "editor1");
     assert_eq!(server.store.next_revision().unwrap(), server.base + 2, "only the editor's write landed");
+
+    // Staff (editors) may undo a sync run; viewers may not.
+    let revert = |token: &str| {
+        let mut request = tonic::Request::new(v1::RevertSyncRunRequest { name: "syncRuns/0000000000000000aa".into() });
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
+    };
+    let mut sync = ladder::pb::v1::sync_service_client::SyncServiceClient::new(server.channel().await);
+    let status = sync.revert_sync_run(revert("viewer1-secret")).await.unwrap_err();
+    expect_error(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    let status = sync.revert_sync_run(revert("editor1-secret")).await.unwrap_err();
+    expect_error(&status, Code::NotFound, "RESOURCE_NOT_FOUND");
 }
 
 #[tokio::test]

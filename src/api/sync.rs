@@ -178,7 +178,7 @@ impl v1::sync_service_server::SyncService for SyncApi {
     }
 
     async fn revert_sync_run(&self, request: Request<v1::RevertSyncRunRequest>) -> Reply<v1::RevertSyncRunResponse> {
-        let caller = require(&request, Permission::Sync)?;
+        let caller = require(&request, Permission::Revert)?;
         let id = parse_run_name("name", &request.get_ref().name)?;
         // The revert runs to its end even if the caller goes away: a half
         // reverted run would be marked reverted all the same.
