@@ -33,6 +33,22 @@ impl Rng {
     }
 }
 
+/// A unique 9-character organisation part for sample firm `n`: `prefix`
+/// (two letters) then `n` in base 31 over the credit-code characters, so
+/// the codes built from it are valid and distinct.
+pub fn organisation_code(prefix: &str, n: u64) -> String {
+    let charset: Vec<char> =
+        crate::domain::credit_code::CHARSET.chars().filter(|c| c.is_ascii_digit() || c.is_ascii_uppercase()).collect();
+    let base = charset.len() as u64;
+    let mut org = prefix.to_string();
+    let mut rest = n;
+    for _ in 0..6 {
+        org.push(charset[(rest % base) as usize]);
+        rest /= base;
+    }
+    org
+}
+
 /// What a category's firms supply and need.
 struct Theme {
     industry: &'static str,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::cli::client::{connect, fail, Intercepted};
+use crate::cli::client::{collect_pages, connect, fail, Intercepted};
 use crate::cli::{table, ClientArgs};
 use crate::domain::alliance::{AllianceKind, EndReason, Role};
 use crate::pb::v1;
@@ -321,21 +321,17 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
     };
     let result = match cmd {
         AllianceCommand::List { show_deleted, .. } => {
-            let mut request = v1::ListAlliancesRequest { show_deleted, page_size: 1000, ..Default::default() };
-            let mut all = Vec::new();
-            loop {
-                match client.list_alliances(request.clone()).await {
-                    Ok(r) => {
-                        let r = r.into_inner();
-                        all.extend(r.alliances);
-                        if r.next_page_token.is_empty() {
-                            break;
-                        }
-                        request.page_token = r.next_page_token;
-                    }
-                    Err(status) => return fail(json_out, &status),
+            let pages = collect_pages(usize::MAX, |page_token| {
+                let mut c = client.clone();
+                let request = v1::ListAlliancesRequest { show_deleted, page_size: 1000, page_token };
+                async move {
+                    c.list_alliances(request).await.map(|r| r.into_inner()).map(|r| (r.alliances, r.next_page_token))
                 }
-            }
+            });
+            let all = match pages.await {
+                Ok((all, _)) => all,
+                Err(status) => return fail(json_out, &status),
+            };
             if json_out {
                 println!("{}", json!({ "alliances": all.iter().map(alliance_json).collect::<Vec<_>>() }));
             } else {
@@ -563,26 +559,26 @@ pub async fn member(cmd: MemberCommand) -> ExitCode {
             if let Some(r) = role {
                 conditions.push(format!("role = \"{}\"", r.trim()));
             }
-            let mut request = v1::ListMembershipsRequest {
+            let request = v1::ListMembershipsRequest {
                 parent: format!("alliances/{}", alliance.as_deref().unwrap_or("-")),
                 filter: conditions.join(" AND "),
                 page_size: 1000,
                 ..Default::default()
             };
-            let mut all = Vec::new();
-            loop {
-                match client.list_memberships(request.clone()).await {
-                    Ok(r) => {
-                        let r = r.into_inner();
-                        all.extend(r.memberships);
-                        if r.next_page_token.is_empty() {
-                            break;
-                        }
-                        request.page_token = r.next_page_token;
-                    }
-                    Err(status) => return fail(json_out, &status),
+            let pages = collect_pages(usize::MAX, |page_token| {
+                let mut c = client.clone();
+                let request = v1::ListMembershipsRequest { page_token, ..request.clone() };
+                async move {
+                    c.list_memberships(request)
+                        .await
+                        .map(|r| r.into_inner())
+                        .map(|r| (r.memberships, r.next_page_token))
                 }
-            }
+            });
+            let all = match pages.await {
+                Ok((all, _)) => all,
+                Err(status) => return fail(json_out, &status),
+            };
             if json_out {
                 println!("{}", json!({ "memberships": all.iter().map(membership_json).collect::<Vec<_>>() }));
             } else {

@@ -266,13 +266,7 @@ fn joined(done: Option<Result<Result<Duration, tonic::Status>, tokio::task::Join
 
 /// The credit code of sample firm `n` (valid, unique per n).
 fn firm_code(n: usize) -> Result<String, String> {
-    const CHARSET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-    let mut org = String::from("BM");
-    let mut rest = n;
-    for _ in 0..6 {
-        org.push(CHARSET[rest % CHARSET.len()] as char);
-        rest /= CHARSET.len();
-    }
+    let org = sample::organisation_code("BM", n as u64);
     CreditCode::from_parts("91", "610116", &org).map(|c| c.as_str().to_string()).map_err(|e| e.to_string())
 }
 

@@ -341,6 +341,27 @@ pub(crate) async fn connect_with(args: &ClientArgs, call_timeout: Option<Duratio
     Ok(InterceptedService::new(channel, ClientHeaders { authorization }))
 }
 
+/// Reads list pages (`page(token)` → items and the next token) until
+/// `limit` items or the last page; also says whether more items remain.
+pub(crate) async fn collect_pages<T, F, Fut>(limit: usize, mut page: F) -> Result<(Vec<T>, bool), tonic::Status>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), tonic::Status>>,
+{
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (items, next) = page(token).await?;
+        all.extend(items);
+        if next.is_empty() || all.len() >= limit {
+            let more = all.len() > limit || !next.is_empty();
+            all.truncate(limit);
+            return Ok((all, more));
+        }
+        token = next;
+    }
+}
+
 fn resource(code: &str) -> String {
     let code = code.trim();
     if code.starts_with("enterprises/") {

@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use crate::cli::client::{connect, fail, Intercepted};
+use crate::cli::client::{collect_pages, connect, fail, Intercepted};
 use crate::cli::ClientArgs;
 use crate::domain::time::Date;
 use crate::pb::v1;
@@ -116,23 +116,16 @@ pub async fn seed(a: SeedArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut enterprises = EnterpriseServiceClient::new(channel.clone());
-    let mut firms = Vec::new();
-    let mut request = v1::ListEnterprisesRequest { page_size: 1000, ..Default::default() };
-    while firms.len() < a.max_firms {
-        match enterprises.list_enterprises(request.clone()).await {
-            Ok(r) => {
-                let r = r.into_inner();
-                firms.extend(r.enterprises);
-                if r.next_page_token.is_empty() {
-                    break;
-                }
-                request.page_token = r.next_page_token;
-            }
-            Err(status) => return fail(json, &status),
-        }
-    }
-    firms.truncate(a.max_firms);
+    let enterprises = EnterpriseServiceClient::new(channel.clone());
+    let pages = collect_pages(a.max_firms, |page_token| {
+        let mut c = enterprises.clone();
+        let request = v1::ListEnterprisesRequest { page_size: 1000, page_token, ..Default::default() };
+        async move { c.list_enterprises(request).await.map(|r| r.into_inner()).map(|r| (r.enterprises, r.next_page_token)) }
+    });
+    let firms = match pages.await {
+        Ok((firms, _)) => firms,
+        Err(status) => return fail(json, &status),
+    };
     if firms.is_empty() {
         eprintln!(
             "error: no firms registered: register some first, e.g. \

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
-use crate::cli::client::{connect, fail, Intercepted};
+use crate::cli::client::{collect_pages, connect, fail, Intercepted};
 use crate::cli::{map, table, ClientArgs};
 use crate::domain::supply_demand::{MatchCloseReason, MatchState, PostingCloseReason, PostingKind, SourceList};
 use crate::pb::v1;
@@ -514,25 +514,18 @@ pub async fn posting(cmd: PostingCommand) -> ExitCode {
                 .map(|r| show(r.get_ref()))
         }
         PostingCommand::List { filter, limit, .. } => {
-            let mut request =
-                v1::ListPostingsRequest { filter, page_size: limit.min(500) as i32, page_token: String::new() };
-            let mut all = Vec::new();
-            let more;
-            loop {
-                match client.list_postings(request.clone()).await {
-                    Ok(r) => {
-                        let r = r.into_inner();
-                        all.extend(r.postings);
-                        if r.next_page_token.is_empty() || all.len() >= limit {
-                            more = all.len() > limit || !r.next_page_token.is_empty();
-                            break;
-                        }
-                        request.page_token = r.next_page_token;
-                    }
-                    Err(status) => return fail(json_out, &status),
+            let pages = collect_pages(limit, |page_token| {
+                let mut c = client.clone();
+                let request =
+                    v1::ListPostingsRequest { filter: filter.clone(), page_size: limit.min(500) as i32, page_token };
+                async move {
+                    c.list_postings(request).await.map(|r| r.into_inner()).map(|r| (r.postings, r.next_page_token))
                 }
-            }
-            all.truncate(limit);
+            });
+            let (all, more) = match pages.await {
+                Ok(found) => found,
+                Err(status) => return fail(json_out, &status),
+            };
             if more {
                 eprintln!("(the first {limit} shown; there are more: raise --limit or narrow --filter)");
             }
@@ -619,25 +612,16 @@ pub async fn matches(cmd: MatchCommand) -> ExitCode {
             client.get_match(v1::GetMatchRequest { name: match_name(&r#match) }).await.map(|r| show(r.get_ref()))
         }
         MatchCommand::List { filter, limit, .. } => {
-            let mut request =
-                v1::ListMatchesRequest { filter, page_size: limit.min(500) as i32, page_token: String::new() };
-            let mut all = Vec::new();
-            let more;
-            loop {
-                match client.list_matches(request.clone()).await {
-                    Ok(r) => {
-                        let r = r.into_inner();
-                        all.extend(r.matches);
-                        if r.next_page_token.is_empty() || all.len() >= limit {
-                            more = all.len() > limit || !r.next_page_token.is_empty();
-                            break;
-                        }
-                        request.page_token = r.next_page_token;
-                    }
-                    Err(status) => return fail(json_out, &status),
-                }
-            }
-            all.truncate(limit);
+            let pages = collect_pages(limit, |page_token| {
+                let mut c = client.clone();
+                let request =
+                    v1::ListMatchesRequest { filter: filter.clone(), page_size: limit.min(500) as i32, page_token };
+                async move { c.list_matches(request).await.map(|r| r.into_inner()).map(|r| (r.matches, r.next_page_token)) }
+            });
+            let (all, more) = match pages.await {
+                Ok(found) => found,
+                Err(status) => return fail(json_out, &status),
+            };
             if more {
                 eprintln!("(the first {limit} shown; there are more: raise --limit or narrow --filter)");
             }
@@ -672,11 +656,13 @@ pub async fn matches(cmd: MatchCommand) -> ExitCode {
     }
 }
 
+/// `INDUSTRY`, `KEYWORDS`, … for a `MatchFactor` number.
+fn factor_name(f: i32) -> &'static str {
+    v1::MatchFactor::try_from(f).map(|f| f.as_str_name().trim_start_matches("MATCH_FACTOR_")).unwrap_or("")
+}
+
 fn print_suggestions(r: &v1::SuggestMatchesResponse, json_out: bool, explain: bool) {
     if json_out {
-        let factor_name = |f: i32| {
-            v1::MatchFactor::try_from(f).map(|f| f.as_str_name().trim_start_matches("MATCH_FACTOR_")).unwrap_or("")
-        };
         println!(
             "{}",
             json!({
@@ -725,9 +711,7 @@ fn print_suggestions(r: &v1::SuggestMatchesResponse, json_out: bool, explain: bo
                 .factors
                 .iter()
                 .map(|f| {
-                    let name = v1::MatchFactor::try_from(f.factor)
-                        .map(|f| f.as_str_name().trim_start_matches("MATCH_FACTOR_").to_string())
-                        .unwrap_or_default();
+                    let name = factor_name(f.factor).to_string();
                     vec![
                         name,
                         format!("{:.0}", f.weight),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crate::cli::client::{connect_with, fail, CALL_TIMEOUT};
+use crate::cli::client::{collect_pages, connect_with, fail, CALL_TIMEOUT};
 use crate::cli::{table, ClientArgs};
 use crate::domain::credit_code::CreditCode;
 use crate::pb::v1;
@@ -348,24 +348,20 @@ pub async fn sync(
         // the run record carries.
         let mut all = run.failures.clone();
         if run.failed > i64::try_from(all.len()).unwrap_or(i64::MAX) {
-            all.clear();
-            let mut request =
-                v1::ListSyncFailuresRequest { parent: run.name.clone(), page_size: 10_000, page_token: String::new() };
-            loop {
-                match client.list_sync_failures(request.clone()).await {
-                    Ok(page) => {
-                        let page = page.into_inner();
-                        all.extend(page.failures);
-                        if page.next_page_token.is_empty() {
-                            break;
-                        }
-                        request.page_token = page.next_page_token;
-                    }
-                    Err(status) => {
-                        eprintln!("error: reading the failed rows: {}", crate::cli::render::status_error(&status));
-                        break;
-                    }
+            let pages = collect_pages(usize::MAX, |page_token| {
+                let mut c = client.clone();
+                let request = v1::ListSyncFailuresRequest { parent: run.name.clone(), page_size: 10_000, page_token };
+                async move {
+                    c.list_sync_failures(request).await.map(|r| r.into_inner()).map(|r| (r.failures, r.next_page_token))
                 }
+            });
+            match pages.await {
+                Ok((every, _)) => all = every,
+                Err(status) => eprintln!(
+                    "error: reading the failed rows (writing the first {} only): {}",
+                    all.len(),
+                    crate::cli::render::status_error(&status)
+                ),
             }
         }
         let failed: std::collections::HashMap<i64, &v1::SyncFailure> = all.iter().map(|f| (f.row_number, f)).collect();
@@ -421,8 +417,6 @@ pub fn generate(n: u64, seed: u64) -> ExitCode {
     const TAGS: &[&str] = &["专精特新", "高新技术", "储能", "卫星应用", "在孵", ""];
     let mut rng = crate::sample::Rng::new(seed);
     let mut next = move || rng.next_u64();
-    let charset: Vec<char> =
-        crate::domain::credit_code::CHARSET.chars().filter(|c| c.is_ascii_digit() || c.is_ascii_uppercase()).collect();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut write = |line: String| out.write_all(line.as_bytes());
@@ -432,12 +426,7 @@ pub fn generate(n: u64, seed: u64) -> ExitCode {
     }
     for i in 0..n {
         // The organisation part encodes the row number, so codes are unique.
-        let mut org = String::from("MA");
-        let mut rest = i;
-        for _ in 0..6 {
-            org.push(charset[(rest % charset.len() as u64) as usize]);
-            rest /= charset.len() as u64;
-        }
+        let org = crate::sample::organisation_code("MA", i);
         let region = REGIONS[(next() % REGIONS.len() as u64) as usize];
         let Ok(code) = CreditCode::from_parts("91", region, &org) else { continue };
         let name = format!(

@@ -16,7 +16,7 @@ use jieba_rs::Jieba;
 use crate::domain::credit_code::region_name;
 use crate::domain::industry::{IndustryCode, Level};
 use crate::domain::supply_demand::{Posting, PostingKind};
-use crate::domain::time::{Date, Micros, CHINA_OFFSET_MICROS};
+use crate::domain::time::Date;
 
 /// Most keywords kept per posting.
 pub const MAX_KEYWORDS: usize = 40;
@@ -411,7 +411,7 @@ fn quantity(a: &Posting, b: &Posting, explain: bool) -> FactorScore {
 }
 
 fn freshness(candidate: &Posting, today: Date, explain: bool) -> FactorScore {
-    let posted = posted_on(candidate.create_time);
+    let posted = Date::china(candidate.create_time);
     let days = today.days_since(posted).max(0);
     let value = if days <= 30 { 1.0 } else { (1.0 - (days - 30) as f64 / 335.0).max(0.0) };
     factor(Factor::Freshness, value, explain, || {
@@ -421,10 +421,6 @@ fn freshness(candidate: &Posting, today: Date, explain: bool) -> FactorScore {
             format!("{days} 天前发布")
         }
     })
-}
-
-fn posted_on(micros: Micros) -> Date {
-    Date::from_micros(micros + CHINA_OFFSET_MICROS)
 }
 
 fn chain_segment(a: &Posting, b: &Posting, explain: bool) -> FactorScore {

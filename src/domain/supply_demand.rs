@@ -639,7 +639,7 @@ pub fn update_posting(
             "in_zone" => p.in_zone = in_zone.unwrap_or(defaults.in_zone),
             "valid_from" => {
                 p.valid_from = if patch.valid_from.trim().is_empty() {
-                    Date::from_micros(p.create_time + crate::domain::time::CHINA_OFFSET_MICROS).to_string()
+                    Date::china(p.create_time).to_string()
                 } else {
                     patch.valid_from.clone()
                 }

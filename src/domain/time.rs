@@ -70,10 +70,15 @@ impl Date {
         Date { days: micros.div_euclid(86_400_000_000) }
     }
 
+    /// The date of a timestamp in China Standard Time (UTC+8).
+    pub fn china(micros: Micros) -> Date {
+        Self::from_micros(micros + CHINA_OFFSET_MICROS)
+    }
+
     /// Today's date in China Standard Time (UTC+8), the zone's calendar:
     /// a firm founded "today" in Xi'an is not in the future at 07:00.
     pub fn today() -> Date {
-        Self::from_micros(now_micros() + CHINA_OFFSET_MICROS)
+        Self::china(now_micros())
     }
 
     /// (year, month, day).

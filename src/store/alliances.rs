@@ -471,7 +471,7 @@ fn largest_first(counts: BTreeMap<String, u64>) -> Vec<(String, u64)> {
 /// Who is recording, and today's date in China time.
 fn recorded<'a>(txn: &Txn<'_>, meta: &'a WriteMeta) -> Recorded<'a> {
     let now = txn.now();
-    Recorded { actor: &meta.actor, now, today: Date::from_micros(now + crate::domain::time::CHINA_OFFSET_MICROS) }
+    Recorded { actor: &meta.actor, now, today: Date::china(now) }
 }
 
 /// The alliance mutation path inside a transaction.

@@ -13,7 +13,7 @@ use crate::domain::enterprise::{resource_name, Enterprise, FieldChange};
 use crate::domain::filter::Filter;
 use crate::domain::indicators::AnnualIndicators;
 use crate::domain::ladder::{self, Designation, DesignationKind, Stage, Status};
-use crate::domain::time::{Date, Micros, CHINA_OFFSET_MICROS};
+use crate::domain::time::{Date, Micros};
 use crate::error::{Error, Result};
 use crate::store::enterprises::{put_enterprise, IDX_STAGE_DUE};
 use crate::store::records::{self, Record};
@@ -62,7 +62,7 @@ fn certificate_key(kind: i32, number: &str) -> Vec<u8> {
 }
 
 fn today(txn: &Txn<'_>) -> Date {
-    Date::from_micros(txn.now() + CHINA_OFFSET_MICROS)
+    Date::china(txn.now())
 }
 
 impl Store {

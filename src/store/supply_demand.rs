@@ -183,9 +183,12 @@ impl Record for Posting {
         for key in open_counters(new) {
             txn.count(key, 1);
         }
-        let mut firm = firm_postings_prefix(&new.credit_code);
-        firm.extend_from_slice(new.id.as_bytes());
-        txn.put(firm, Vec::new());
+        if old.is_none() {
+            // A posting's firm never changes: its entry is written once.
+            let mut firm = firm_postings_prefix(&new.credit_code);
+            firm.extend_from_slice(new.id.as_bytes());
+            txn.put(firm, Vec::new());
+        }
         txn.put(posting_key(&new.id), codec::encode(new));
         Ok(())
     }
@@ -387,10 +390,6 @@ impl Sourcing {
     }
 }
 
-fn today_of(now: Micros) -> Date {
-    Date::from_micros(now + crate::domain::time::CHINA_OFFSET_MICROS)
-}
-
 /// The firm a posting needs: registered and not deleted (for a new posting).
 fn posting_firm(txn: &Txn<'_>, code: &str, creating: bool) -> Result<Enterprise> {
     let firm: Option<Enterprise> = txn.get_record(&keys::enterprise(code))?;
@@ -462,7 +461,7 @@ impl Store {
                 (None, None) => return Err(Error::NotFound { resource: posting_name(&id) }),
             };
             let firm = posting_firm(txn, &code, current.is_none())?;
-            let defaults = PostingDefaults::of(&firm, today_of(txn.now()));
+            let defaults = PostingDefaults::of(&firm, Date::china(txn.now()));
             let (kind, next) = rule(current.clone(), &defaults, txn.now())?;
             if current.as_ref().is_none_or(|c| c.visibility_alliance_id != next.visibility_alliance_id) {
                 check_visibility(txn, &next)?;
@@ -792,7 +791,7 @@ impl Store {
                     ));
                 }
             }
-            let step = Step { actor: &meta.actor, now: txn.now(), today: today_of(txn.now()) };
+            let step = Step { actor: &meta.actor, now: txn.now(), today: Date::china(txn.now()) };
             let record = supply_demand::create_match(id, &supply, &demand, input, score, &step)?;
             for (key, _) in txn.scan_prefix(&posting_matches_prefix(&supply_id))? {
                 let Some(mid) = id_of_entry(&key) else { continue };
@@ -816,7 +815,7 @@ impl Store {
         F: FnOnce(Option<Match>, Date, Micros) -> Result<(ChangeKind, Match)> + Send + 'static,
     {
         self.write(false, move |txn| {
-            let today = today_of(txn.now());
+            let today = Date::china(txn.now());
             records::apply(txn, &match_key(&id), &meta, |current, now| rule(current, today, now))
         })
         .await
