@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 cargo build --release --quiet
 ladder=./target/release/ladder
 n=${N:-100000}
+"$ladder" bench sync --firms "$n" "$@"
 "$ladder" bench get --firms "$n" --calls 50000 --concurrency 32 "$@"
-"$ladder" bench list --firms "$n" --calls 2000 --concurrency 8 "$@"
+"$ladder" bench list --firms "$n" --calls 2000 --concurrency 1 "$@"
 "$ladder" bench write --firms "$n" --calls 20000 --concurrency 64 "$@"
+"$ladder" bench watch --firms "$n" --calls 20000 --concurrency 64 "$@"
 "$ladder" bench suggest --postings 100000 --firms 5000 --queries 2000 "$@"

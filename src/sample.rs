@@ -49,6 +49,41 @@ pub fn organisation_code(prefix: &str, n: u64) -> String {
     org
 }
 
+/// Sample firm `i` as a sync row would carry it: a valid credit code of a
+/// Xi'an office (unique per `i`), a name, one of the zone's industries,
+/// region, founding date, promotion zone and at most one tag. `None` only if
+/// the code cannot be built (never for the prefixes used here).
+pub fn firm(rng: &mut Rng, i: u64) -> Option<v1::Enterprise> {
+    const REGIONS: &[&str] = &["610116", "610113", "610138", "610112", "610100"];
+    const INDUSTRIES: &[&str] =
+        &["C3742", "C3743", "C3963", "C3825", "C3841", "D4416", "I6339", "I6513", "I6520", "I6571", "M7320"];
+    const WORDS: &[&str] =
+        &["航天", "星河", "天工", "北斗", "秦岭", "长安", "云图", "锐创", "华拓", "中科", "启明", "翼飞"];
+    const KINDS: &[&str] =
+        &["科技有限公司", "电子科技有限公司", "航天技术有限公司", "新能源有限公司", "信息技术有限公司"];
+    const ZONES: &[&str] = &["east", "west", "south", "north", "central"];
+    const TAGS: &[&str] = &["专精特新", "高新技术", "储能", "卫星应用", "在孵", ""];
+    // The organisation part encodes the row number, so codes are unique.
+    let org = organisation_code("MA", i);
+    let region = *rng.pick(REGIONS);
+    let code = crate::domain::credit_code::CreditCode::from_parts("91", region, &org).ok()?;
+    let name = format!("西安{}{}{}{i}", rng.pick(WORDS), rng.pick(WORDS), rng.pick(KINDS));
+    let founded = format!("{}-{:02}-{:02}", 2000 + rng.below(25), 1 + rng.below(12), 1 + rng.below(28));
+    let industry = *rng.pick(INDUSTRIES);
+    let zone = *rng.pick(ZONES);
+    let tag = *rng.pick(TAGS);
+    Some(v1::Enterprise {
+        credit_code: code.as_str().to_string(),
+        display_name: name,
+        industry_code: industry.into(),
+        region_code: region.into(),
+        founding_date: founded,
+        promotion_zone: zone.into(),
+        tags: if tag.is_empty() { Vec::new() } else { vec![tag.to_string()] },
+        ..Default::default()
+    })
+}
+
 /// What a category's firms supply and need.
 struct Theme {
     industry: &'static str,

@@ -40,6 +40,9 @@ fn common(report: &Value, scenario: &str) {
     assert!(report["store_disk_mib"].as_f64().unwrap() > 0.0);
     assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
     assert!(report["p99_over_floor_p99"].as_f64().unwrap() > 0.0);
+    let load = &report["load"];
+    assert_eq!(load["rows"], report["firms"], "every sample firm was loaded: {report}");
+    assert!(load["rows_per_second"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
@@ -57,7 +60,6 @@ fn suggest_runs_end_to_end_and_reports_numbers() {
 fn registry_scenarios_run_end_to_end_and_report_numbers() {
     let r = bench(&["get", "--firms", "200", "--calls", "100", "--concurrency", "4"]);
     common(&r, "get");
-    call(&r, "CreateEnterprise (load, durable)", 200);
     call(&r, "GetEnterprise", 100);
     assert!(r["throughput_over_floor"].as_f64().unwrap() > 0.0);
 
@@ -68,4 +70,53 @@ fn registry_scenarios_run_end_to_end_and_report_numbers() {
     let r = bench(&["list", "--firms", "300", "--calls", "20", "--concurrency", "2"]);
     common(&r, "list");
     call(&r, "ListEnterprises, first page", 20);
+    // Every fifth firm got its sample designations, every fourth of an
+    // industry with an alliance joined it.
+    for name in ["CreateDesignation (load, durable)", "CreateMembership (load, durable)"] {
+        let row = r["calls"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
+        assert!(row["calls"].as_u64().unwrap() > 10, "{name}: {row}");
+    }
+}
+
+#[test]
+fn watch_times_each_change_from_its_call_to_the_follower() {
+    let r = bench(&["watch", "--firms", "100", "--calls", "80", "--concurrency", "8"]);
+    common(&r, "watch");
+    let write = call(&r, "UpdateEnterprise (durable)", 80);
+    let delivered = call(&r, "WatchChanges delivery, from call start", 80);
+    // A change reaches the follower after its call started, and not much
+    // later than the call was answered.
+    assert!(delivered["p50_ms"].as_f64().unwrap() > 0.0);
+    assert!(delivered["max_ms"].as_f64().unwrap() < write["max_ms"].as_f64().unwrap() + 2000.0, "{r}");
+    let after_ack = r["calls"].as_array().unwrap().iter().find(|c| c["name"] == "WatchChanges delivery, after the ack");
+    assert_eq!(after_ack.unwrap()["calls"], 80);
+}
+
+#[test]
+fn sync_runs_next_to_its_raw_sled_floors() {
+    let r = bench(&["sync", "--firms", "400"]);
+    assert_eq!(r["scenario"], "sync");
+    assert_eq!(r["created"], 400, "{r}");
+    assert_eq!(r["unchanged_again"], 400, "the second run changes nothing: {r}");
+    let runs = r["runs"].as_array().unwrap();
+    let names: Vec<&str> = runs.iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "SyncEnterprises, new firms (durable)",
+            "SyncEnterprises, same rows again",
+            "raw sled, same keys (floor)",
+            "raw sled, record only"
+        ]
+    );
+    for run in runs {
+        assert_eq!(run["rows"], 400, "{run}");
+        assert!(run["rows_per_second"].as_f64().unwrap() > 0.0, "{run}");
+    }
+    // The floor writes a row's record, change-log entries, index entries and
+    // seen entry; the record-only floor one key per row.
+    assert!(runs[2]["keys_per_row"].as_f64().unwrap() > 10.0, "{r}");
+    assert_eq!(runs[3]["keys_per_row"], 1.0);
+    assert!(r["sync_over_floor"].as_f64().unwrap() > 0.0);
+    assert!(r["server_peak_rss_mib"].as_f64().unwrap() > 1.0);
 }

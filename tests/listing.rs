@@ -183,3 +183,110 @@ async fn totals_follow_creates_deletes_and_updates() {
     let problems = ladder::store::check_consistency(&server.store).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
 }
+
+#[tokio::test]
+async fn several_indexed_conditions_are_checked_by_key_and_agree_with_a_full_scan() {
+    let server = TestServer::start().await;
+    let mut client = server.enterprises().await;
+    // 60 firms over 3 industries, 2 zones and 3 tags (or none): every
+    // combination of the conditions below selects a different subset.
+    for n in 0..60u32 {
+        let mut e = firm(n, &format!("企业{:03}", 59 - n));
+        e.industry_code = ["C3742", "C3743", "I6513"][n as usize % 3].into();
+        e.promotion_zone = ["east", "west"][n as usize / 3 % 2].into();
+        e.tags = match n % 4 {
+            0 => vec!["储能".into()],
+            1 => vec!["储能".into(), "在孵".into()],
+            2 => vec!["在孵".into()],
+            _ => vec![],
+        };
+        client.create_enterprise(create(e)).await.expect("create");
+    }
+    // One matching firm is deleted: it keeps its index entries, but is
+    // listed only when deleted firms are asked for.
+    let deleted = (0..60).find(|n| n % 3 == 0 && n / 3 % 2 == 0 && n % 4 <= 1).unwrap();
+    client
+        .delete_enterprise(v1::DeleteEnterpriseRequest {
+            name: format!("enterprises/{}", common::code(deleted)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let everyone = all_pages(
+        &server,
+        v1::ListEnterprisesRequest { page_size: 100, show_deleted: true, ..Default::default() },
+        async || {},
+    )
+    .await;
+    assert_eq!(everyone.len(), 60);
+    type Case = (&'static str, &'static str, bool, fn(u32) -> bool);
+    let cases: [Case; 5] = [
+        (r#"industry_code = C3742 AND zone = east AND tags = "储能""#, "", false, |n| {
+            n % 3 == 0 && n / 3 % 2 == 0 && n % 4 <= 1
+        }),
+        (r#"industry_code = C37 AND tags = "在孵" AND zone = west"#, "", false, |n| {
+            n % 3 != 2 && n % 4 >= 1 && n % 4 <= 2 && n / 3 % 2 == 1
+        }),
+        // An indexed condition next to one only the record can answer.
+        (r#"tags = "储能" AND zone = east AND display_name:"企业0""#, "", false, |n| {
+            n % 4 <= 1 && n / 3 % 2 == 0 && 59 - n < 100
+        }),
+        // Under the name order, every indexed condition is a key check.
+        (r#"industry_code = C3742 AND zone = east"#, "display_name", false, |n| n % 3 == 0 && n / 3 % 2 == 0),
+        (r#"industry_code = C3742 AND zone = east AND tags = "储能""#, "", true, |n| {
+            n % 3 == 0 && n / 3 % 2 == 0 && n % 4 <= 1
+        }),
+    ];
+    for (filter, order_by, show_deleted, expected) in cases {
+        let mut want: Vec<u32> = (0..60).filter(|n| expected(*n)).filter(|n| show_deleted || *n != deleted).collect();
+        if order_by == "display_name" {
+            want.reverse(); // names count down as numbers count up
+        } else {
+            want.sort_by_key(|n| common::code(*n));
+        }
+        let want: Vec<String> = want.into_iter().map(common::code).collect();
+        assert!(!want.is_empty(), "{filter}: the case selects some firms");
+        let request = v1::ListEnterprisesRequest {
+            filter: filter.into(),
+            order_by: order_by.into(),
+            page_size: 2,
+            show_deleted,
+            ..Default::default()
+        };
+        let first = client.list_enterprises(request.clone()).await.unwrap().into_inner();
+        assert_eq!(first.total_size, want.len() as i32, "{filter}: exact total");
+        let got = all_pages(&server, request, async || {}).await;
+        assert_eq!(got, want, "{filter} (order {order_by:?}, deleted shown: {show_deleted})");
+    }
+}
+
+#[tokio::test]
+async fn a_large_total_is_estimated_from_the_entries_the_first_page_examined() {
+    let server = TestServer::start().await;
+    // 700 firms in C37: the first 100 are named 企业…, then one in four. With
+    // a condition on the name next to the industry, no counter knows the
+    // total (100 + 150 = 250).
+    let mut client = server.enterprises().await;
+    for n in 0..700u32 {
+        let named = n < 100 || n % 4 == 0;
+        let mut e = firm(n, &format!("{}{n:03}", if named { "企业" } else { "公司" }));
+        e.industry_code = "C3742".into();
+        client.create_enterprise(create(e)).await.expect("create");
+    }
+    let request = |page_size| v1::ListEnterprisesRequest {
+        filter: r#"industry_code = C37 AND display_name:"企业""#.into(),
+        page_size,
+        ..Default::default()
+    };
+    // A page of 10 reads a bounded number of further records to count, and
+    // extrapolates over the driving range: the front-loaded matches make
+    // the estimate high, which shows it stopped early.
+    let page = client.list_enterprises(request(10)).await.unwrap().into_inner();
+    assert_eq!(page.enterprises.len(), 10);
+    let estimate = page.total_size;
+    assert!((300..=700).contains(&estimate), "estimate {estimate} of 250");
+    // A page that reaches the end of the range counts exactly.
+    let page = client.list_enterprises(request(300)).await.unwrap().into_inner();
+    assert_eq!((page.enterprises.len(), page.total_size), (250, 250));
+    assert!(page.next_page_token.is_empty());
+}

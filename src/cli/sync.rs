@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use crate::cli::client::{collect_pages, connect_with, fail, CALL_TIMEOUT};
 use crate::cli::{table, ClientArgs};
-use crate::domain::credit_code::CreditCode;
 use crate::pb::v1;
 use crate::pb::v1::sync_enterprises_request::Message;
 use crate::pb::v1::sync_service_client::SyncServiceClient;
@@ -404,19 +403,10 @@ fn csv_line<'a>(fields: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Writes `n` realistic firms as CSV (UTF-8 with BOM) to stdout: valid credit
-/// codes of Xi'an offices, the zone's industries, zones and tags.
+/// codes of Xi'an offices, the zone's industries, zones and tags
+/// ([`crate::sample::firm`]).
 pub fn generate(n: u64, seed: u64) -> ExitCode {
-    const REGIONS: &[&str] = &["610116", "610113", "610138", "610112", "610100"];
-    const INDUSTRIES: &[&str] =
-        &["C3742", "C3743", "C3963", "C3825", "C3841", "D4416", "I6339", "I6513", "I6520", "I6571", "M7320"];
-    const WORDS: &[&str] =
-        &["航天", "星河", "天工", "北斗", "秦岭", "长安", "云图", "锐创", "华拓", "中科", "启明", "翼飞"];
-    const KINDS: &[&str] =
-        &["科技有限公司", "电子科技有限公司", "航天技术有限公司", "新能源有限公司", "信息技术有限公司"];
-    const ZONES: &[&str] = &["east", "west", "south", "north", "central"];
-    const TAGS: &[&str] = &["专精特新", "高新技术", "储能", "卫星应用", "在孵", ""];
     let mut rng = crate::sample::Rng::new(seed);
-    let mut next = move || rng.next_u64();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut write = |line: String| out.write_all(line.as_bytes());
@@ -425,25 +415,18 @@ pub fn generate(n: u64, seed: u64) -> ExitCode {
         return ExitCode::FAILURE;
     }
     for i in 0..n {
-        // The organisation part encodes the row number, so codes are unique.
-        let org = crate::sample::organisation_code("MA", i);
-        let region = REGIONS[(next() % REGIONS.len() as u64) as usize];
-        let Ok(code) = CreditCode::from_parts("91", region, &org) else { continue };
-        let name = format!(
-            "西安{}{}{}",
-            WORDS[(next() % WORDS.len() as u64) as usize],
-            WORDS[(next() % WORDS.len() as u64) as usize],
-            KINDS[(next() % KINDS.len() as u64) as usize]
-        );
-        let founded = format!("{}-{:02}-{:02}", 2000 + next() % 25, 1 + next() % 12, 1 + next() % 28);
-        let line = format!(
-            "{},{name}{i},{},{region},{founded},{},{}\r\n",
-            code.as_str(),
-            INDUSTRIES[(next() % INDUSTRIES.len() as u64) as usize],
-            ZONES[(next() % ZONES.len() as u64) as usize],
-            TAGS[(next() % TAGS.len() as u64) as usize]
-        );
-        if write(line).is_err() {
+        let Some(e) = crate::sample::firm(&mut rng, i) else { continue };
+        let tags = e.tags.join(";");
+        let fields = [
+            &e.credit_code,
+            &e.display_name,
+            &e.industry_code,
+            &e.region_code,
+            &e.founding_date,
+            &e.promotion_zone,
+            &tags,
+        ];
+        if write(csv_line(fields.iter().map(|f| f.as_str()))).is_err() {
             return ExitCode::FAILURE;
         }
     }

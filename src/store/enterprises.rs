@@ -32,9 +32,14 @@ use crate::store::{blocking, codec, keys, writer, Store, Txn};
 /// Most index or record entries one page request may examine; a page that
 /// hits the budget is returned short, with a token to continue.
 pub const SCAN_BUDGET: usize = 10_000;
-/// Most entries examined to count `total_size` exactly on a first page;
-/// beyond it the total is estimated from what was examined.
-pub const COUNT_SAMPLE: usize = 5_000;
+/// Most entries a first page examines in all (its own and, once it is
+/// full, further ones only counted) to count `total_size` exactly; beyond
+/// it, or after [`COUNT_READS`] further records, the total is estimated
+/// from the share of matches among the entries examined.
+pub const COUNT_SAMPLE: u64 = 5_000;
+/// Most records a first page reads only to count, once it is full (an
+/// entry's index keys are checked first, so only candidates are read).
+pub const COUNT_READS: u64 = 250;
 
 const IDX_INDUSTRY: u8 = b'i';
 const IDX_REGION: u8 = b'r';
@@ -136,7 +141,10 @@ impl Store {
         let (driver, after) = match &q.after {
             Some(bytes) => {
                 let position = Position::decode(bytes)?;
-                (Driver::resumed(position.prefix), Some(position.key))
+                let mut driver = Driver::resumed(position.prefix);
+                driver.checks = self.indexed_ranges(&q.filter)?.into_iter().map(|(_, p)| p).collect();
+                driver.checks.retain(|p| *p != driver.prefix);
+                (driver, Some(position.key))
             }
             None => (self.choose_driver(q)?, None),
         };
@@ -144,8 +152,15 @@ impl Store {
         let accept = |e: &Enterprise| (show_deleted || !e.is_deleted()) && q.filter.matches(e);
 
         let mut page = ListPage::default();
+        // The total is counted on the first page: from the counters when
+        // they know it, else by the same scan, which goes on counting past
+        // a full page (reading a record only when its keys pass the checks).
+        let mut counting = false;
         if q.count_total && after.is_none() {
-            page.total = Some(self.count(q, &driver, &accept)?);
+            match self.counted_total(q)? {
+                Some(total) => page.total = Some(total),
+                None => counting = true,
+            }
         }
         let lower = match (&after, q.desc) {
             (Some(after), false) => Bound::Excluded(after.clone()),
@@ -163,24 +178,50 @@ impl Store {
         let resume_after =
             |key: Option<Vec<u8>>| key.map(|key| Position { prefix: driver.prefix.clone(), key }.encode());
         let mut last_key: Option<Vec<u8>> = None;
-        for (scanned, entry) in entries.enumerate() {
-            if scanned == budget {
+        let (mut examined, mut matched, mut counted_reads) = (0u64, 0u64, 0u64);
+        let mut full = false;
+        for entry in entries {
+            if full && !counting {
+                return Ok(page);
+            }
+            if full && (examined >= COUNT_SAMPLE || counted_reads >= COUNT_READS) {
+                // Counted enough: estimate over the rest of the range.
+                page.total = Some(self.estimate(q, &driver, examined, matched)?);
+                return Ok(page);
+            }
+            if !full && examined as usize == budget {
                 // Out of budget: hand back what we have and where to go on.
                 page.resume = resume_after(last_key);
+                if counting {
+                    page.total = Some(self.estimate(q, &driver, examined, matched)?);
+                }
                 return Ok(page);
             }
             let (key, value) = entry?;
-            if let Some(record) = driver.load(tree, &key, &value)?.filter(|e| accept(e)) {
+            examined += 1;
+            let candidate = driver.load(tree, &key, &value)?;
+            counted_reads += u64::from(full && candidate.is_some());
+            if let Some(record) = candidate.filter(|e| accept(e)) {
+                matched += 1;
                 if page.items.len() == q.page_size {
                     // A further match exists: the page is full and not the
                     // last; the next page starts right after the last key
                     // examined before this match.
-                    page.resume = resume_after(last_key);
-                    return Ok(page);
+                    if !full {
+                        page.resume = resume_after(last_key.take());
+                        full = true;
+                    }
+                } else {
+                    page.items.push(record);
                 }
-                page.items.push(record);
             }
-            last_key = Some(key.to_vec());
+            if !full {
+                last_key = Some(key.to_vec());
+            }
+        }
+        if counting {
+            // The range ended: every match was seen.
+            page.total = Some(matched);
         }
         Ok(page)
     }
@@ -214,64 +255,71 @@ impl Store {
         Ok(())
     }
 
-    /// Counts the matches of the query: from counters when the filter has at
-    /// most one indexed condition, exactly by scanning when the driving range
-    /// holds at most [`COUNT_SAMPLE`] entries, else estimated from the share
-    /// of matches in the first [`COUNT_SAMPLE`] entries.
-    fn count(&self, q: &ListQuery, driver: &Driver, accept: &impl Fn(&Enterprise) -> bool) -> Result<u64> {
+    /// The total from the counters, when they know it: with no condition,
+    /// or with a single indexed one (deleted firms not shown).
+    fn counted_total(&self, q: &ListQuery) -> Result<Option<u64>> {
         let tree = self.tree();
         let show_deleted = q.show_deleted || q.filter.mentions_deleted();
-        let deleted = if show_deleted { writer::read_u64(tree, keys::META_DELETED)? } else { 0 };
         if q.filter.conditions.is_empty() {
-            return Ok(writer::read_u64(tree, keys::META_LIVE)? + deleted);
+            let deleted = if show_deleted { writer::read_u64(tree, keys::META_DELETED)? } else { 0 };
+            return Ok(Some(writer::read_u64(tree, keys::META_LIVE)? + deleted));
         }
         if let ([only], false) = (q.filter.conditions.as_slice(), show_deleted) {
             if let Some((field, value)) = only.index_lookup() {
-                return writer::read_u64(tree, &keys::index_count(index_of(field), value.as_bytes()));
+                return Ok(Some(writer::read_u64(tree, &keys::index_count(index_of(field), value.as_bytes()))?));
             }
         }
-        let (mut examined, mut matched) = (0u64, 0u64);
-        for entry in tree.scan_prefix(&driver.prefix) {
-            if examined == COUNT_SAMPLE as u64 {
-                // Extrapolate over the driving range (live entries, plus the
-                // deleted ones when they are shown).
-                let range = match driver.size {
-                    Some(size) => size,
-                    None => writer::read_u64(tree, keys::META_LIVE)?,
-                } + deleted;
-                return Ok(matched * range.max(examined) / examined);
-            }
-            let (key, value) = entry?;
-            examined += 1;
-            if driver.load(tree, &key, &value)?.is_some_and(|e| accept(&e)) {
-                matched += 1;
+        Ok(None)
+    }
+
+    /// Extrapolates `matched` of `examined` entries over the driving range
+    /// (its live entries, plus the deleted ones when they are shown).
+    fn estimate(&self, q: &ListQuery, driver: &Driver, examined: u64, matched: u64) -> Result<u64> {
+        let tree = self.tree();
+        let show_deleted = q.show_deleted || q.filter.mentions_deleted();
+        let deleted = if show_deleted { writer::read_u64(tree, keys::META_DELETED)? } else { 0 };
+        let range = match driver.size {
+            Some(size) => size,
+            None => writer::read_u64(tree, keys::META_LIVE)?,
+        } + deleted;
+        Ok(matched * range.max(examined) / examined.max(1))
+    }
+
+    /// The index ranges of the filter's indexed conditions with their live
+    /// sizes (from the counters), smallest first.
+    fn indexed_ranges(&self, filter: &Filter) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut ranges = Vec::new();
+        for (field, value) in filter.conditions.iter().filter_map(|c| c.index_lookup()) {
+            let index = index_of(field);
+            let size = writer::read_u64(self.tree(), &keys::index_count(index, value.as_bytes()))?;
+            let prefix = keys::index_prefix(index, value.as_bytes());
+            if !ranges.iter().any(|(_, p)| *p == prefix) {
+                ranges.push((size, prefix));
             }
         }
-        Ok(matched)
+        ranges.sort_by_key(|(size, _)| *size);
+        Ok(ranges)
     }
 
     /// Picks the key range that drives the scan: the order index for a
     /// non-default order, else the smallest index a condition can use, else
-    /// the records themselves.
+    /// the records themselves. The other indexed conditions become key
+    /// checks, tried before any record is read.
     fn choose_driver(&self, q: &ListQuery) -> Result<Driver> {
-        match q.order {
-            OrderKey::DisplayName => return Ok(Driver::index(keys::index_root(IDX_NAME))),
-            OrderKey::CreateTime => return Ok(Driver::index(keys::index_root(IDX_CREATED))),
-            OrderKey::CreditCode => {}
-        }
-        let mut best: Option<Driver> = None;
-        for (field, value) in q.filter.conditions.iter().filter_map(|c| c.index_lookup()) {
-            let index = index_of(field);
-            let size = writer::read_u64(self.tree(), &keys::index_count(index, value.as_bytes()))?;
-            if best.as_ref().is_none_or(|b| b.size.is_some_and(|s| size < s)) {
-                best = Some(Driver {
-                    prefix: keys::index_prefix(index, value.as_bytes()),
-                    is_index: true,
-                    size: Some(size),
-                });
+        let mut ranges = self.indexed_ranges(&q.filter)?;
+        let mut driver = match q.order {
+            OrderKey::DisplayName => Driver::index(keys::index_root(IDX_NAME)),
+            OrderKey::CreateTime => Driver::index(keys::index_root(IDX_CREATED)),
+            OrderKey::CreditCode if !ranges.is_empty() => {
+                let (size, prefix) = ranges.remove(0);
+                Driver { prefix, is_index: true, size: Some(size), checks: Vec::new() }
             }
-        }
-        Ok(best.unwrap_or(Driver { prefix: vec![keys::ENTERPRISE], is_index: false, size: None }))
+            OrderKey::CreditCode => {
+                Driver { prefix: vec![keys::ENTERPRISE], is_index: false, size: None, checks: Vec::new() }
+            }
+        };
+        driver.checks = ranges.into_iter().map(|(_, prefix)| prefix).collect();
+        Ok(driver)
     }
 }
 
@@ -314,27 +362,43 @@ struct Driver {
     is_index: bool,
     /// Live entries in the range, when a counter knows it.
     size: Option<u64>,
+    /// Index prefixes (`X{index}{value}\0`) the firm must also have an entry
+    /// under: the filter's other indexed conditions, most selective first.
+    /// Checking a key is far cheaper than reading and decoding the record,
+    /// so a selective combination of conditions reads few records.
+    checks: Vec<Vec<u8>>,
 }
 
 impl Driver {
     fn index(prefix: Vec<u8>) -> Self {
-        Self { prefix, is_index: true, size: None }
+        Self { prefix, is_index: true, size: None, checks: Vec::new() }
     }
 
     /// The driver a page token's position was taken on.
     fn resumed(prefix: Vec<u8>) -> Self {
         let is_index = prefix.first() == Some(&keys::INDEX);
-        Self { prefix, is_index, size: None }
+        Self { prefix, is_index, size: None, checks: Vec::new() }
     }
 
-    /// The record an entry of the range stands for.
+    /// The record an entry of the range stands for, if it has an entry
+    /// under every check (`None` otherwise, without reading the record).
     fn load(&self, tree: &sled::Tree, key: &[u8], value: &[u8]) -> Result<Option<Enterprise>> {
+        let code = if self.is_index { keys::code_of_index_entry(key) } else { std::str::from_utf8(&key[1..]).ok() };
+        let Some(code) = code else {
+            return Ok(None);
+        };
+        let mut probe = Vec::with_capacity(64);
+        for prefix in &self.checks {
+            probe.clear();
+            probe.extend_from_slice(prefix);
+            probe.extend_from_slice(code.as_bytes());
+            if !tree.contains_key(&probe)? {
+                return Ok(None);
+            }
+        }
         if !self.is_index {
             return codec::decode(value).map(Some);
         }
-        let Some(code) = keys::code_of_index_entry(key) else {
-            return Ok(None);
-        };
         tree.get(keys::enterprise(code))?.map(|bytes| codec::decode(&bytes)).transpose()
     }
 }
@@ -419,13 +483,13 @@ fn index_values(e: &Enterprise) -> Vec<(u8, Vec<u8>)> {
 }
 
 /// Every index entry of a record.
-fn index_entries(e: &Enterprise) -> BTreeSet<Vec<u8>> {
+pub(super) fn index_entries(e: &Enterprise) -> BTreeSet<Vec<u8>> {
     index_values(e).into_iter().map(|(index, value)| keys::index_entry(index, &value, &e.credit_code)).collect()
 }
 
 /// The counters a record contributes to: the live or deleted total and, while
 /// live, one per counted index value.
-fn counters_of(e: &Enterprise) -> Vec<Vec<u8>> {
+pub(super) fn counters_of(e: &Enterprise) -> Vec<Vec<u8>> {
     if e.is_deleted() {
         return vec![keys::META_DELETED.to_vec()];
     }

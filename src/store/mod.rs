@@ -9,6 +9,7 @@ mod alliances;
 mod changes;
 pub mod codec;
 mod enterprises;
+pub mod floor;
 mod idempotency;
 mod ladder;
 mod records;
@@ -54,6 +55,17 @@ pub struct StoreOptions {
     pub cache_bytes: u64,
 }
 
+/// Opens the sled database the way every store (and the benchmark's raw
+/// floor) does: the configured cache, tuned for throughput.
+fn open_sled(options: &StoreOptions) -> Result<sled::Db> {
+    sled::Config::new()
+        .path(&options.path)
+        .cache_capacity(options.cache_bytes)
+        .mode(sled::Mode::HighThroughput)
+        .open()
+        .map_err(|e| Error::Unavailable(format!("cannot open the store at {}: {e}", options.path.display())))
+}
+
 impl StoreOptions {
     /// Options with the default cache (256 MiB).
     pub fn new(path: impl AsRef<Path>) -> Self {
@@ -81,12 +93,7 @@ impl Store {
     pub fn open(options: &StoreOptions) -> Result<Store> {
         std::fs::create_dir_all(&options.path)
             .map_err(|e| Error::Internal(format!("cannot create {}: {e}", options.path.display())))?;
-        let db = sled::Config::new()
-            .path(&options.path)
-            .cache_capacity(options.cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| Error::Unavailable(format!("cannot open the store at {}: {e}", options.path.display())))?;
+        let db = open_sled(options)?;
         let tree = db.open_tree("ladder")?;
         match writer::read_u64(&tree, keys::META_LAYOUT)? {
             0 => {

@@ -62,7 +62,7 @@ impl ChunkResult {
     }
 }
 
-fn run_key(id: &str) -> Vec<u8> {
+pub(super) fn run_key(id: &str) -> Vec<u8> {
     let mut k = vec![keys::SYNC_RUN];
     k.extend_from_slice(id.as_bytes());
     k
@@ -85,6 +85,13 @@ fn seen_prefix(source: &str) -> Vec<u8> {
     let mut k = vec![keys::SEEN];
     k.extend_from_slice(source.as_bytes());
     k.push(0);
+    k
+}
+
+/// The seen-by-source entry of a firm: `S{source}\0{code}`.
+pub(super) fn seen_key(source: &str, credit_code: &str) -> Vec<u8> {
+    let mut k = seen_prefix(source);
+    k.extend_from_slice(credit_code.as_bytes());
     k
 }
 
@@ -123,8 +130,7 @@ impl Store {
                     }
                 };
                 let before: Option<Enterprise> = txn.get_record(&keys::enterprise(&code))?;
-                let mut seen = seen_prefix(&source);
-                seen.extend_from_slice(code.as_bytes());
+                let seen = seen_key(&source, &code);
                 // One row per firm and run: a later row for a firm this run
                 // already handled fails, so re-running a file is stable.
                 let repeated = match &dry_seen {
