@@ -15,7 +15,7 @@ use crate::domain::sync::SyncRun;
 use crate::domain::time::now_micros;
 use crate::error::Result;
 use crate::store::sync::{run_key, seen_key};
-use crate::store::writer::read_u64;
+use crate::store::writer::{read_u64, reclaim};
 use crate::store::{codec, enterprises, keys, open_sled, StoreOptions};
 
 /// What the floor writes for each row.
@@ -93,6 +93,7 @@ pub fn sync_floor(options: &StoreOptions, firms: &[Enterprise], chunk: usize, wh
         }
         tree.apply_batch(batch)?;
         db.flush()?;
+        reclaim();
     }
     Ok(FloorRun { rows: firms.len(), keys: written, elapsed: started.elapsed() })
 }
