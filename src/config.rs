@@ -54,8 +54,8 @@ pub struct ServerConfig {
     pub data: PathBuf,
     /// sled page cache in MiB (default 256). sled uses memory beyond it that
     /// grows with the store: about 1.8 GiB peak at 1,000,000 firms with 256,
-    /// about 1.0 GiB with 64 (and slower reads; see the README's Performance
-    /// section).
+    /// about 1.0 GiB with 64 and 0.9 GiB with 32 (reads are then slower; see
+    /// the README's Performance section).
     pub cache_mb: u64,
     /// Largest request or response message in bytes (default 4 MiB).
     pub max_message_bytes: usize,
