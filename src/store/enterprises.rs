@@ -142,8 +142,8 @@ impl Store {
             Some(bytes) => {
                 let position = Position::decode(bytes)?;
                 let mut driver = Driver::resumed(position.prefix);
-                driver.checks = self.indexed_ranges(&q.filter)?.into_iter().map(|(_, p)| p).collect();
-                driver.checks.retain(|p| *p != driver.prefix);
+                let ranges = self.indexed_ranges(&q.filter)?;
+                driver.checks = key_checks(ranges.into_iter().filter(|(_, p)| *p != driver.prefix));
                 (driver, Some(position.key))
             }
             None => (self.choose_driver(q)?, None),
@@ -184,7 +184,7 @@ impl Store {
             if full && !counting {
                 return Ok(page);
             }
-            if full && (examined >= COUNT_SAMPLE || counted_reads >= COUNT_READS) {
+            if full && (examined >= COUNT_SAMPLE || examined as usize >= budget || counted_reads >= COUNT_READS) {
                 // Counted enough: estimate over the rest of the range.
                 page.total = Some(self.estimate(q, &driver, examined, matched)?);
                 return Ok(page);
@@ -281,8 +281,10 @@ impl Store {
         let range = match driver.size {
             Some(size) => size,
             None => writer::read_u64(tree, keys::META_LIVE)?,
-        } + deleted;
-        Ok(matched * range.max(examined) / examined.max(1))
+        }
+        .saturating_add(deleted);
+        let estimate = u128::from(matched) * u128::from(range.max(examined)) / u128::from(examined.max(1));
+        Ok(u64::try_from(estimate).unwrap_or(u64::MAX))
     }
 
     /// The index ranges of the filter's indexed conditions with their live
@@ -318,9 +320,17 @@ impl Store {
                 Driver { prefix: vec![keys::ENTERPRISE], is_index: false, size: None, checks: Vec::new() }
             }
         };
-        driver.checks = ranges.into_iter().map(|(_, prefix)| prefix).collect();
+        driver.checks = key_checks(ranges.into_iter());
         Ok(driver)
     }
+}
+
+/// The key checks of the indexed ranges that do not drive the scan. A stage
+/// range is left out: the stage index reflects the last sweep, and a firm
+/// whose stage changed since is found by the check on its record (only a
+/// driving stage range may miss it, invariant 9).
+fn key_checks(ranges: impl Iterator<Item = (u64, Vec<u8>)>) -> Vec<Vec<u8>> {
+    ranges.map(|(_, prefix)| prefix).filter(|prefix| prefix.get(1) != Some(&IDX_STAGE)).collect()
 }
 
 /// Where a listing stopped: the driving range and the last key examined.
@@ -363,7 +373,8 @@ struct Driver {
     /// Live entries in the range, when a counter knows it.
     size: Option<u64>,
     /// Index prefixes (`X{index}{value}\0`) the firm must also have an entry
-    /// under: the filter's other indexed conditions, most selective first.
+    /// under: the filter's other indexed conditions but stage, most selective
+    /// first.
     /// Checking a key is far cheaper than reading and decoding the record,
     /// so a selective combination of conditions reads few records.
     checks: Vec<Vec<u8>>,
