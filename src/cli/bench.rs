@@ -660,6 +660,21 @@ async fn climb_and_join(
     Ok((designations, memberships))
 }
 
+/// Call `i`'s update: the notes of one of a spread of firms (not one hot
+/// record) set to `{label} {i}`.
+fn notes_update(codes: &[String], i: usize, label: &str) -> v1::UpdateEnterpriseRequest {
+    let e = v1::Enterprise {
+        name: format!("enterprises/{}", codes[(i * 7919) % codes.len()]),
+        notes: format!("{label} {i}"),
+        ..Default::default()
+    };
+    v1::UpdateEnterpriseRequest {
+        enterprise: Some(e),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["notes".into()] }),
+        ..Default::default()
+    }
+}
+
 /// Runs `calls` durable updates at `concurrency` while one follower watches
 /// the change feed. Returns the writes' latencies, then each change's
 /// arrival at the follower timed from its call's start and from its
@@ -708,16 +723,7 @@ async fn watch_lag(
         let (pool, codes, sent) = (pool.to_vec(), Arc::clone(codes), Arc::clone(&sent));
         timed(calls, concurrency, move |i| {
             let mut c = pool[i % pool.len()].clone();
-            let e = v1::Enterprise {
-                name: format!("enterprises/{}", codes[(i * 7919) % codes.len()]),
-                notes: format!("benchmark watch {i}"),
-                ..Default::default()
-            };
-            let request = v1::UpdateEnterpriseRequest {
-                enterprise: Some(e),
-                update_mask: Some(prost_types::FieldMask { paths: vec!["notes".into()] }),
-                ..Default::default()
-            };
+            let request = notes_update(&codes, i, "benchmark watch");
             let sent = Arc::clone(&sent);
             async move {
                 let start = Instant::now();
@@ -793,16 +799,7 @@ async fn registry(scenario: Scenario, a: &Common) -> Result<(), String> {
             let (pool, codes) = (pool.clone(), codes.clone());
             let write = timed(calls, concurrency, move |i| {
                 let mut c = pool[i % pool.len()].clone();
-                let e = v1::Enterprise {
-                    name: format!("enterprises/{}", codes[(i * 7919) % codes.len()]),
-                    notes: format!("benchmark write {i}"),
-                    ..Default::default()
-                };
-                let request = v1::UpdateEnterpriseRequest {
-                    enterprise: Some(e),
-                    update_mask: Some(prost_types::FieldMask { paths: vec!["notes".into()] }),
-                    ..Default::default()
-                };
+                let request = notes_update(&codes, i, "benchmark write");
                 async move { c.update_enterprise(request).await.map(|_| ()) }
             })
             .await?;

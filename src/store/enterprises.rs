@@ -398,7 +398,7 @@ impl Driver {
         let Some(code) = code else {
             return Ok(None);
         };
-        let mut probe = Vec::with_capacity(64);
+        let mut probe = Vec::new();
         for prefix in &self.checks {
             probe.clear();
             probe.extend_from_slice(prefix);

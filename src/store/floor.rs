@@ -9,14 +9,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::domain::change::{Change, ChangeKind};
+use crate::domain::change::{ChangeKind, WriteMeta};
 use crate::domain::enterprise::Enterprise;
 use crate::domain::sync::SyncRun;
 use crate::domain::time::now_micros;
 use crate::error::Result;
 use crate::store::sync::{run_key, seen_key};
 use crate::store::writer::{read_u64, reclaim};
-use crate::store::{codec, enterprises, keys, open_sled, StoreOptions};
+use crate::store::{codec, enterprises, keys, open_sled, records, StoreOptions};
 
 /// What the floor writes for each row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,12 @@ pub fn sync_floor(options: &StoreOptions, firms: &[Enterprise], chunk: usize, wh
     let db = open_sled(options)?;
     let tree = db.open_tree("ladder")?;
     let run = SyncRun { id: format!("{:016x}floor", now_micros()), source: "floor".into(), ..Default::default() };
+    let meta = WriteMeta {
+        actor: "floor".into(),
+        origin: run.source.clone(),
+        reason: format!("syncRuns/{}", run.id),
+        ..Default::default()
+    };
     let started = Instant::now();
     let (mut revision, mut written) = (1u64, 0usize);
     for rows in firms.chunks(chunk.max(1)) {
@@ -54,17 +60,9 @@ pub fn sync_floor(options: &StoreOptions, firms: &[Enterprise], chunk: usize, wh
             let mut e = firm.clone();
             e.revision = revision;
             if what == FloorKeys::Same {
-                let change = Change {
-                    revision,
-                    resource: e.resource_name(),
-                    kind: ChangeKind::Created as i32,
-                    field_changes: Enterprise::diff(&Enterprise::default(), &e),
-                    actor: "floor".into(),
-                    origin: run.source.clone(),
-                    reason: format!("syncRuns/{}", run.id),
-                    time: now_micros(),
-                    ..Default::default()
-                };
+                let field_changes = Enterprise::diff(&Enterprise::default(), &e);
+                let mut change = records::change(e.resource_name(), ChangeKind::Created, field_changes, &meta);
+                (change.revision, change.time) = (revision, now_micros());
                 batch.insert(keys::log(revision), codec::encode(&change));
                 batch.insert(keys::resource_log(&change.resource, revision), Vec::new());
                 for entry in enterprises::index_entries(&e) {

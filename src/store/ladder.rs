@@ -137,16 +137,8 @@ impl Store {
             let current: Designation =
                 txn.get_record(&key)?.ok_or_else(|| Error::NotFound { resource: name.clone() })?;
             crate::domain::update::check_etag(&name, &etag, &current.etag())?;
-            txn.log(Change {
-                resource: name,
-                kind: ChangeKind::Deleted as i32,
-                field_changes: Designation::diff(&current, &Designation::default()),
-                actor: meta.actor.clone(),
-                origin: meta.origin.clone(),
-                request_id: meta.request_id.clone(),
-                reason: meta.reason.clone(),
-                ..Default::default()
-            });
+            let field_changes = Designation::diff(&current, &Designation::default());
+            txn.log(crate::store::records::change(name, ChangeKind::Deleted, field_changes, &meta));
             txn.remove(key);
             if !current.certificate_number.is_empty() {
                 txn.remove(certificate_key(current.kind, &current.certificate_number));

@@ -76,8 +76,17 @@ pub(crate) fn commit<R: Record>(
     if let (ChangeKind::Updated, true, Some(old)) = (kind, field_changes.is_empty(), old) {
         return Ok(old.clone());
     }
-    let revision = txn.log(Change {
-        resource: next.resource_name(),
+    let revision = txn.log(change(next.resource_name(), kind, field_changes, meta));
+    next.set_revision(revision);
+    R::put(txn, old, &next)?;
+    Ok(next)
+}
+
+/// The change-log entry of one change to `resource` by the writer `meta`
+/// describes (the revision and time are set when it is logged).
+pub(crate) fn change(resource: String, kind: ChangeKind, field_changes: Vec<FieldChange>, meta: &WriteMeta) -> Change {
+    Change {
+        resource,
         kind: kind as i32,
         field_changes,
         actor: meta.actor.clone(),
@@ -85,10 +94,7 @@ pub(crate) fn commit<R: Record>(
         request_id: meta.request_id.clone(),
         reason: meta.reason.clone(),
         ..Default::default()
-    });
-    next.set_revision(revision);
-    R::put(txn, old, &next)?;
-    Ok(next)
+    }
 }
 
 /// Remembers a request's final answer under its request id.
