@@ -15,6 +15,7 @@ requires tokens (role `sync`).
 """
 
 import argparse
+import codecs
 import csv
 import os
 import pathlib
@@ -49,16 +50,45 @@ def load_stubs():
     return enterprise_pb2, sync_pb2, sync_pb2_grpc
 
 
-def requests(ent, pb, path, source, dry_run):
+def detect_encoding(path):
+    """UTF-8 (with or without BOM) or GBK/GB18030, as Excel on a Chinese
+    Windows saves CSV; checked over the whole file in chunks (bounded memory)
+    before anything is sent, so a bad file fails here with a clear message."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    sys.exit(f"error: {path} is neither UTF-8 nor GBK text; save it as CSV UTF-8 from Excel")
+
+
+def read_header(path, encoding):
+    """The file's columns (Chinese names mapped to field names), checked."""
+    with open(path, newline="", encoding=encoding) as f:
+        header = [CHINESE.get(h.strip(), h.strip()) for h in next(csv.reader(f), [])]
+    unknown = set(header) - set(COLUMNS) - {"credit_code"}
+    if unknown:
+        sys.exit(f"error: unknown columns {sorted(unknown)}; known: credit_code, {', '.join(COLUMNS)}")
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        sys.exit(f"error: columns given twice: {repeated}")
+    if "credit_code" not in header:
+        sys.exit("error: the file has no credit_code (统一社会信用代码) column")
+    return header
+
+
+def requests(ent, pb, path, encoding, header, source, dry_run):
     """The header, then one row per CSV line, read lazily (bounded memory)."""
     yield pb.SyncEnterprisesRequest(header=pb.SyncHeader(
         source=source, mode=pb.SYNC_MODE_UPSERT, dry_run=dry_run))
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with open(path, newline="", encoding=encoding) as f:
         reader = csv.reader(f)
-        header = [CHINESE.get(h.strip(), h.strip()) for h in next(reader, [])]
-        unknown = set(header) - set(COLUMNS) - {"credit_code"}
-        if unknown:
-            sys.exit(f"error: unknown columns {sorted(unknown)}; known: credit_code, {', '.join(COLUMNS)}")
+        next(reader, None)
         for line, cells in enumerate(reader, start=2):
             record = dict(zip(header, cells))
             sent = [c for c in COLUMNS if c in record]
@@ -77,6 +107,8 @@ def main():
     parser.add_argument("--server", default=os.environ.get("LADDER_SERVER", "127.0.0.1:50051").removeprefix("http://"))
     args = parser.parse_args()
 
+    encoding = detect_encoding(args.file)
+    header = read_header(args.file, encoding)
     ent, pb, rpc = load_stubs()
     metadata = [("x-ladder-origin", args.source)]
     if os.environ.get("LADDER_TOKEN"):
@@ -84,7 +116,8 @@ def main():
     with grpc.insecure_channel(args.server) as channel:
         stub = rpc.SyncServiceStub(channel)
         try:
-            run = stub.SyncEnterprises(requests(ent, pb, args.file, args.source, args.dry_run), metadata=metadata)
+            rows = requests(ent, pb, args.file, encoding, header, args.source, args.dry_run)
+            run = stub.SyncEnterprises(rows, metadata=metadata)
         except grpc.RpcError as e:
             sys.exit(f"error: {e.code().name}: {e.details()}")
     print(f"{run.name}: {run.rows} rows, {run.created} created, {run.updated} updated, "

@@ -72,7 +72,40 @@ pub struct ServerConfig {
     /// request for a removed revision gets OUT_OF_RANGE naming the oldest
     /// retained one. 0 (the default) keeps the whole history.
     pub change_log_retention_days: u64,
+    /// Sync streams (`SyncEnterprises`) served at once, server-wide (default
+    /// [`DEFAULT_MAX_SYNC_STREAMS`]). Each holds up to three chunks of rows
+    /// (at most 500 rows or 4 MiB each); a stream beyond the limit is refused
+    /// with RESOURCE_EXHAUSTED (`TOO_MANY_SYNC_STREAMS`) and may retry later.
+    pub max_sync_streams: usize,
+    /// Most open client connections (default 4096). Each holds a file
+    /// descriptor; a connection past the limit is closed as it is accepted,
+    /// and the refusals are logged (one line per 10 s).
+    pub max_connections: usize,
+    /// Most open connections from one IP address (default 512).
+    pub max_connections_per_peer: usize,
+    /// Seconds a new connection has to send the HTTP/2 preface before it is
+    /// closed (default 5).
+    pub handshake_timeout_secs: u64,
+    /// Seconds a connection may stay open with no request in flight before it
+    /// is closed (default 300; 0 never closes idle connections). Clients
+    /// reconnect transparently.
+    pub idle_timeout_secs: u64,
+    /// Most open `WatchChanges` streams in all (default 256); past it a new
+    /// watcher gets RESOURCE_EXHAUSTED TOO_MANY_WATCHERS.
+    pub max_watchers: usize,
+    /// Most open `WatchChanges` streams of one caller, by token name (default
+    /// 16; with no tokens configured every local caller is the same one);
+    /// past it RESOURCE_EXHAUSTED TOO_MANY_WATCHERS_PER_CALLER.
+    pub max_watchers_per_caller: usize,
+    /// Seconds between HTTP/2 keepalive pings the server sends (default 30).
+    pub keepalive_interval_secs: u64,
+    /// Seconds the server waits for a ping's answer before closing the
+    /// connection as dead (default 20).
+    pub keepalive_timeout_secs: u64,
 }
+
+/// Default of `server.max_sync_streams`.
+pub const DEFAULT_MAX_SYNC_STREAMS: usize = 8;
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -86,6 +119,15 @@ impl Default for ServerConfig {
             allow_unauthenticated: false,
             policy_file: None,
             change_log_retention_days: 0,
+            max_sync_streams: DEFAULT_MAX_SYNC_STREAMS,
+            max_connections: 4096,
+            max_connections_per_peer: 512,
+            handshake_timeout_secs: 5,
+            idle_timeout_secs: 300,
+            max_watchers: 256,
+            max_watchers_per_caller: 16,
+            keepalive_interval_secs: 30,
+            keepalive_timeout_secs: 20,
         }
     }
 }
@@ -130,6 +172,14 @@ impl Config {
         anyhow::ensure!(s.request_timeout_secs >= 1, "server.request_timeout_secs must be at least 1");
         anyhow::ensure!(s.concurrency_per_connection >= 1, "server.concurrency_per_connection must be at least 1");
         anyhow::ensure!(s.cache_mb >= 8, "server.cache_mb must be at least 8");
+        anyhow::ensure!(s.max_sync_streams >= 1, "server.max_sync_streams must be at least 1");
+        anyhow::ensure!(s.max_connections >= 1, "server.max_connections must be at least 1");
+        anyhow::ensure!(s.max_connections_per_peer >= 1, "server.max_connections_per_peer must be at least 1");
+        anyhow::ensure!(s.handshake_timeout_secs >= 1, "server.handshake_timeout_secs must be at least 1");
+        anyhow::ensure!(s.max_watchers >= 1, "server.max_watchers must be at least 1");
+        anyhow::ensure!(s.max_watchers_per_caller >= 1, "server.max_watchers_per_caller must be at least 1");
+        anyhow::ensure!(s.keepalive_interval_secs >= 1, "server.keepalive_interval_secs must be at least 1");
+        anyhow::ensure!(s.keepalive_timeout_secs >= 1, "server.keepalive_timeout_secs must be at least 1");
         self.policy()?;
         Ok(())
     }
@@ -162,6 +212,17 @@ impl Config {
         }
     }
 
+    /// The connection limits of `[server]`.
+    pub fn connection_limits(&self) -> crate::connections::ConnectionLimits {
+        let s = &self.server;
+        crate::connections::ConnectionLimits {
+            max_connections: s.max_connections,
+            max_per_peer: s.max_connections_per_peer,
+            handshake_timeout: std::time::Duration::from_secs(s.handshake_timeout_secs),
+            idle_timeout: (s.idle_timeout_secs > 0).then(|| std::time::Duration::from_secs(s.idle_timeout_secs)),
+        }
+    }
+
     /// Ids of the configured zones.
     pub fn zone_ids(&self) -> Vec<String> {
         self.zones.iter().map(|z| z.id.clone()).collect()
@@ -177,6 +238,9 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:50051");
         assert_eq!(c.server.max_message_bytes, 4 * 1024 * 1024);
+        assert_eq!(c.server.max_sync_streams, DEFAULT_MAX_SYNC_STREAMS);
+        assert!(Config::parse("[server]\nmax_sync_streams = 0").is_err());
+        assert_eq!(Config::parse("[server]\nmax_sync_streams = 2").unwrap().server.max_sync_streams, 2);
         assert!(c.tokens.is_empty() && c.zones.is_empty());
     }
 

@@ -174,5 +174,34 @@ impl Error {
     }
 }
 
+/// `text` cut to at most `max_bytes` bytes (at a character boundary), with
+/// `…` and the number of bytes left out when it is longer: for echoing an
+/// input into an error or a stored failure without echoing all of it.
+pub fn clip(text: &str, max_bytes: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    // Room for the marker, which is at most 30 bytes.
+    let mut end = max_bytes.saturating_sub(30);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…(+{} bytes)", &text[..end], text.len() - end))
+}
+
 /// Result with ladder's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_cuts_long_text_at_a_character_boundary() {
+        assert_eq!(clip("短", 100), "短");
+        let long = "名".repeat(1000);
+        let cut = clip(&long, 100);
+        assert!(cut.len() <= 100, "{}", cut.len());
+        assert!(cut.starts_with("名名") && cut.ends_with("bytes)"), "{cut}");
+    }
+}

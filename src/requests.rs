@@ -92,9 +92,18 @@ pub struct Counted<S> {
     in_flight: InFlight,
 }
 
-impl<S, B> tower_service::Service<http::Request<B>> for Counted<S>
+/// Client-streaming methods, whose request bodies are read ahead.
+pub const CLIENT_STREAMING_METHODS: &[&str] = &["/ladder.v1.SyncService/SyncEnterprises"];
+
+/// Most bytes a read-ahead gathers into one chunk.
+pub const READ_AHEAD_CHUNK: usize = 64 * 1024;
+/// Chunks a read-ahead may hold for its handler (so at most 1 MiB per stream
+/// beyond HTTP/2 flow control).
+pub const READ_AHEAD_CHUNKS: usize = 16;
+
+impl<S> tower_service::Service<http::Request<tonic::body::Body>> for Counted<S>
 where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S: tower_service::Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>>,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
@@ -105,9 +114,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let guard = self.in_flight.enter();
+        let busy = request.extensions().get::<crate::connections::ConnectionInfo>().map(|c| c.busy());
         let method = request.uri().path().to_string();
+        let request =
+            if CLIENT_STREAMING_METHODS.contains(&method.as_str()) { request.map(read_ahead) } else { request };
         let started = std::time::Instant::now();
         let limit = self.in_flight.limit_for(&method);
         let response = self.inner.call(request);
@@ -120,6 +132,12 @@ where
                 },
             };
             drop(guard);
+            let result = result.map(|response: http::Response<tonic::body::Body>| {
+                let (mut parts, body) = response.into_parts();
+                rewrite_status(&mut parts.headers);
+                let body = tonic::body::Body::new(Holding { body, _busy: busy });
+                http::Response::from_parts(parts, body)
+            });
             let micros = started.elapsed().as_micros();
             match &result {
                 // Errors travel as trailers-only responses (grpc-status in
@@ -135,6 +153,172 @@ where
             }
             result
         })
+    }
+}
+
+/// A response body that keeps its connection marked busy until it ends,
+/// and corrects the status in its trailers like the headers'.
+struct Holding {
+    body: tonic::body::Body,
+    _busy: Option<crate::connections::Busy>,
+}
+
+impl http_body::Body for Holding {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx).map(|frame| {
+            frame.map(|frame| {
+                frame.map(|frame| match frame.into_trailers() {
+                    Ok(mut trailers) => {
+                        rewrite_status(&mut trailers);
+                        http_body::Frame::trailers(trailers)
+                    }
+                    Err(frame) => frame,
+                })
+            })
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The status ladder gives a failure tonic reports itself, before any
+/// handler runs, in its own words and without ErrorInfo; `None` for every
+/// other status (ladder's own carry details and are left alone).
+pub fn client_fault(status: &tonic::Status) -> Option<tonic::Status> {
+    use tonic::Code;
+    let message = status.message();
+    let (code, reason, text) = match status.code() {
+        Code::Internal if message.starts_with("failed to decode Protobuf message") => (
+            Code::InvalidArgument,
+            "UNDECODABLE_REQUEST",
+            format!("the request is not a valid message of this method ({message})"),
+        ),
+        Code::Internal if message.starts_with("Unexpected EOF decoding stream") => (
+            Code::InvalidArgument,
+            "TRUNCATED_REQUEST",
+            "the request body ended in the middle of a message".to_string(),
+        ),
+        Code::Internal if message.starts_with("Missing request message") => {
+            (Code::InvalidArgument, "MISSING_REQUEST", "the request carried no message".to_string())
+        }
+        Code::OutOfRange if message.contains("decoded message length too large") => (
+            Code::ResourceExhausted,
+            "REQUEST_TOO_LARGE",
+            format!("the request is larger than the server accepts (max_message_bytes): {message}"),
+        ),
+        Code::OutOfRange if message.contains("encoded message length too large") => {
+            // A response ladder should have shortened: the server's fault.
+            tracing::error!(%message, "a response exceeded the message limit");
+            (
+                Code::ResourceExhausted,
+                "RESPONSE_TOO_LARGE",
+                format!("the answer is larger than the server may send (max_message_bytes): {message}"),
+            )
+        }
+        _ => return None,
+    };
+    use tonic_types::StatusExt as _;
+    let details = tonic_types::ErrorDetails::with_error_info(
+        reason,
+        crate::api::status::ERROR_DOMAIN,
+        std::collections::HashMap::new(),
+    );
+    Some(tonic::Status::with_error_details(code, text, details))
+}
+
+/// Applies [`client_fault`] to the status in response headers or trailers.
+fn rewrite_status(map: &mut http::HeaderMap) {
+    if map.contains_key("grpc-status-details-bin") {
+        return;
+    }
+    let Some(better) = tonic::Status::from_header_map(map).as_ref().and_then(client_fault) else { return };
+    map.remove("grpc-status");
+    map.remove("grpc-message");
+    if better.add_header(map).is_err() {
+        tracing::warn!("could not write a corrected status");
+    }
+}
+
+/// Reads a client stream's body as fast as it arrives into chunks of up to
+/// [`READ_AHEAD_CHUNK`] bytes, holding at most [`READ_AHEAD_CHUNKS`] for the
+/// handler. h2 accounts every received small DATA frame against a
+/// connection-wide budget until the application takes it, and closes the
+/// connection (GOAWAY ENHANCE_YOUR_CALM, every stream on it UNAVAILABLE) when
+/// the budget runs out: a handler busy writing a chunk of a sync stream while
+/// other streams of the same connection kept sending small messages exhausted
+/// it. Taken at once, frames are released at once and coalesced.
+fn read_ahead(mut body: tonic::body::Body) -> tonic::body::Body {
+    use http_body::Body as _;
+    type Chunk = Result<http_body::Frame<bytes::Bytes>, tonic::Status>;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(READ_AHEAD_CHUNKS);
+    tokio::spawn(async move {
+        let mut gathered = bytes::BytesMut::new();
+        loop {
+            let next = if gathered.is_empty() {
+                std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+            } else if gathered.len() >= READ_AHEAD_CHUNK {
+                if tx.send(Ok(http_body::Frame::data(gathered.split().freeze()))).await.is_err() {
+                    return;
+                }
+                continue;
+            } else {
+                tokio::select! {
+                    biased;
+                    next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)) => next,
+                    permit = tx.reserve() => {
+                        let Ok(permit) = permit else { return };
+                        permit.send(Ok(http_body::Frame::data(gathered.split().freeze())));
+                        continue;
+                    }
+                }
+            };
+            let last = match next {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        gathered.extend_from_slice(&data);
+                        continue;
+                    }
+                    Err(trailers) => Some(Ok(trailers)),
+                },
+                Some(Err(status)) => Some(Err(status)),
+                None => None,
+            };
+            if !gathered.is_empty() && tx.send(Ok(http_body::Frame::data(gathered.split().freeze()))).await.is_err() {
+                return;
+            }
+            if let Some(last) = last {
+                let _ = tx.send(last).await;
+            }
+            return;
+        }
+    });
+    tonic::body::Body::new(ReadAhead(rx))
+}
+
+/// The handler's side of [`read_ahead`].
+struct ReadAhead(tokio::sync::mpsc::Receiver<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>);
+
+impl http_body::Body for ReadAhead {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.0.poll_recv(cx)
     }
 }
 
@@ -182,7 +366,7 @@ mod tests {
     #[derive(Clone)]
     struct Slow(Duration);
 
-    impl tower_service::Service<http::Request<()>> for Slow {
+    impl tower_service::Service<http::Request<tonic::body::Body>> for Slow {
         type Response = http::Response<tonic::body::Body>;
         type Error = std::convert::Infallible;
         type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
@@ -191,7 +375,7 @@ mod tests {
             Poll::Ready(Ok(()))
         }
 
-        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+        fn call(&mut self, _: http::Request<tonic::body::Body>) -> Self::Future {
             let delay = self.0;
             Box::pin(async move {
                 tokio::time::sleep(delay).await;
@@ -206,13 +390,22 @@ mod tests {
         use tower_service::Service as _;
         let layer = InFlight::with_timeout(Duration::from_millis(50));
         let mut slow = layer.layer(Slow(Duration::from_millis(300)));
-        let unary = http::Request::builder().uri("/ladder.v1.EnterpriseService/ListEnterprises").body(()).unwrap();
+        let unary = http::Request::builder()
+            .uri("/ladder.v1.EnterpriseService/ListEnterprises")
+            .body(tonic::body::Body::empty())
+            .unwrap();
         let response = slow.call(unary).await.unwrap();
         assert_eq!(grpc_status(&response), tonic::Code::DeadlineExceeded as i32);
-        let stream = http::Request::builder().uri("/ladder.v1.SyncService/SyncEnterprises").body(()).unwrap();
+        let stream = http::Request::builder()
+            .uri("/ladder.v1.SyncService/SyncEnterprises")
+            .body(tonic::body::Body::empty())
+            .unwrap();
         let response = slow.call(stream).await.unwrap();
         assert_eq!(grpc_status(&response), 0, "the sync stream is not cut");
-        let revert = http::Request::builder().uri("/ladder.v1.SyncService/RevertSyncRun").body(()).unwrap();
+        let revert = http::Request::builder()
+            .uri("/ladder.v1.SyncService/RevertSyncRun")
+            .body(tonic::body::Body::empty())
+            .unwrap();
         let response = slow.call(revert).await.unwrap();
         assert_eq!(grpc_status(&response), 0, "a bulk revert is not cut");
         assert_eq!(layer.current(), 0);

@@ -10,8 +10,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tokio_stream::wrappers::TcpListenerStream;
-use tokio_stream::StreamExt as _;
 use tonic::transport::Server;
 
 use crate::api::alliance::AllianceApi;
@@ -22,6 +20,7 @@ use crate::api::supply_demand::SupplyDemandApi;
 use crate::api::sync::SyncApi;
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::connections::Incoming;
 use crate::domain::enterprise::Rules;
 use crate::pb::{self, v1};
 use crate::requests::InFlight;
@@ -29,6 +28,19 @@ use crate::store::{Store, StoreOptions};
 
 /// Most concurrent HTTP/2 streams per connection.
 pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+/// HTTP/2 flow-control window of each stream. h2 charges every received DATA
+/// frame under 256 bytes against a connection budget of half the connection
+/// window until the application takes it, and closes the connection (GOAWAY
+/// ENHANCE_YOUR_CALM) when it runs out; hyper does not let us set the budget.
+/// A gRPC message of one small row is a ~50-byte frame costing ~206 bytes of
+/// budget, so a stream may have at most 64 KiB unread in flight, and the
+/// connection window is 8 MiB (a 4 MiB budget): 8 streams of small frames
+/// that all stall at once still fit (2.1 MiB), and `requests.rs` reads client
+/// streams ahead so they rarely stall at all. (hyper's defaults, 1 MiB each,
+/// gave a 512 KiB budget that two busy streams exhausted.)
+pub const STREAM_WINDOW: u32 = 64 * 1024;
+/// HTTP/2 flow-control window of a connection; see [`STREAM_WINDOW`].
+pub const CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
 /// How long shutdown waits for in-flight requests before closing anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -45,6 +57,14 @@ pub async fn serve(
     let limits = &config.server;
     let auth = Authenticator::new(config.tokens.clone());
     let rules = Rules { zones: config.zone_ids() };
+    for (zone, firms) in store.zones_outside(&rules.zones)? {
+        tracing::warn!(
+            zone = %zone,
+            firms,
+            "firms name a promotion zone the config does not list: edits that keep it are accepted, \
+             edits that set it are refused (add it to [[zones]] or move the firms)"
+        );
+    }
     let policy = config.policy()?;
     tracing::info!(source = %policy.source, versions = policy.versions.len(), "cultivation policy loaded");
 
@@ -61,13 +81,25 @@ pub async fn serve(
     }
     let enterprise = service!(
         v1::enterprise_service_server::EnterpriseServiceServer<EnterpriseApi>,
-        EnterpriseApi::new(store.clone(), rules.clone())
+        EnterpriseApi::new(store.clone(), rules.clone()).with_response_limit(limits.max_message_bytes)
     );
-    let change = service!(v1::change_service_server::ChangeServiceServer<ChangeApi>, ChangeApi::new(store.clone()));
+    let change = service!(
+        v1::change_service_server::ChangeServiceServer<ChangeApi>,
+        ChangeApi::new(
+            store.clone(),
+            crate::api::change::WatcherLimits {
+                total: limits.max_watchers,
+                per_caller: limits.max_watchers_per_caller,
+            }
+        )
+        .with_response_limit(limits.max_message_bytes)
+    );
     let alliance =
         service!(v1::alliance_service_server::AllianceServiceServer<AllianceApi>, AllianceApi::new(store.clone()));
-    let sync =
-        service!(v1::sync_service_server::SyncServiceServer<SyncApi>, SyncApi::new(store.clone(), rules.clone()));
+    let sync = service!(
+        v1::sync_service_server::SyncServiceServer<SyncApi>,
+        SyncApi::with_max_streams(store.clone(), rules.clone(), limits.max_sync_streams)
+    );
     let cultivation = service!(
         v1::cultivation_service_server::CultivationServiceServer<CultivationApi>,
         CultivationApi::new(store.clone(), policy)
@@ -107,8 +139,11 @@ pub async fn serve(
     let server = Server::builder()
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .tcp_nodelay(true)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_interval(Some(Duration::from_secs(limits.keepalive_interval_secs)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(limits.keepalive_timeout_secs)))
         .layer(in_flight.clone())
         .add_service(health)
         .add_service(reflection_v1)
@@ -119,7 +154,7 @@ pub async fn serve(
         .add_service(cultivation)
         .add_service(sync)
         .add_service(supply_demand)
-        .serve_with_incoming_shutdown(incoming(listener), async move {
+        .serve_with_incoming_shutdown(Incoming::new(listener, config.connection_limits()), async move {
             shutdown.await;
             notify.notify_one();
         });
@@ -219,21 +254,6 @@ pub fn check_exposure(addr: &SocketAddr, config: &Config) -> anyhow::Result<()> 
 }
 
 /// Opens the store, binds, serves until SIGINT/SIGTERM, then drains and
-/// The accepted connections, with Nagle's algorithm off. The server's own
-/// `tcp_nodelay` applies only to listeners it binds itself; without this, a
-/// response's HEADERS, DATA and trailer frames leave as separate small writes
-/// and the last waits for the client's delayed ACK: 40 ms on every call
-/// whose answer is not tiny.
-fn incoming(
-    listener: tokio::net::TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    TcpListenerStream::new(listener).map(|accepted| {
-        let stream = accepted?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    })
-}
-
 /// flushes: the `ladder serve` command.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let addr: SocketAddr = config

@@ -49,7 +49,10 @@ async fn tokens_and_roles_are_enforced_and_the_actor_recorded() {
 
     // Staff (editors) may undo a sync run; viewers may not.
     let revert = |token: &str| {
-        let mut request = tonic::Request::new(v1::RevertSyncRunRequest { name: "syncRuns/0000000000000000aa".into() });
+        let mut request = tonic::Request::new(v1::RevertSyncRunRequest {
+            name: "syncRuns/0000000000000000aa".into(),
+            ..Default::default()
+        });
         request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
         request
     };

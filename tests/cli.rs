@@ -315,6 +315,47 @@ async fn the_ladder_with_the_cli() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn designation_kinds_by_their_official_chinese_names() {
+    let server = TestServer::start().await;
+    let c1 = code(1);
+    let out = ladder(args(&server, &["enterprise", "create", &c1, "--name", "梯度企业"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let official = [
+        ("专精特新小巨人企业", "LITTLE_GIANT"),
+        ("国家级专精特新\"小巨人\"企业", "LITTLE_GIANT"),
+        ("规模以上工业企业", "ABOVE_SCALE_INDUSTRY"),
+        ("高新技术企业", "HIGH_TECH"),
+        ("专精特新中小企业", "SPECIALISED_SME"),
+        ("科技型中小企业", "TECH_SME"),
+        ("创新型中小企业", "INNOVATIVE_SME"),
+    ];
+    for (name, kind) in official {
+        let out =
+            ladder(args(&server, &["designation", "add", &c1, "--kind", name, "--from", "2024-01-01", "--json"])).await;
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert_eq!(json(&out)["kind"], kind, "{name}");
+    }
+    let out = ladder(args(&server, &["expiring", "--days", "3650", "--kind", "小巨人", "--json"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A wrong kind is a usage error naming the kinds in Chinese.
+    let out = ladder(args(&server, &["designation", "add", &c1, "--kind", "小巨", "--from", "2024-01-01"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    for name in ["专精特新“小巨人”企业", "规模以上工业企业", "高新技术企业", "科技型中小企业", "LITTLE_GIANT"]
+    {
+        assert!(err.contains(name), "{name} missing from {err}");
+    }
+    // So does the help.
+    let out = ladder(vec!["designation".into(), "add".into(), "--help".into()]).await;
+    let help = stdout(&out);
+    for name in ["专精特新“小巨人”企业（小巨人）", "规模以上工业企业（规上工业）", "高新技术企业（高企）"]
+    {
+        assert!(help.contains(name), "{name} missing from {help}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_files_in_utf8_and_gbk_with_the_cli() {
     let server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -374,6 +415,10 @@ async fn sync_files_in_utf8_and_gbk_with_the_cli() {
     let out = ladder(args(&server, &["run", "list", "--source", "stats-bureau"])).await;
     let listing = stdout(&out);
     let run = listing.lines().nth(1).and_then(|l| l.split_whitespace().next()).unwrap().to_string();
+    let out = ladder(args(&server, &["run", "revert", &run, "--dry-run"])).await;
+    assert!(stdout(&out).contains("1 firms would be soft-deleted"), "{}", stdout(&out));
+    let out = ladder(args(&server, &["enterprise", "get", &code(9001), "--json"])).await;
+    assert!(json(&out)["delete_time"].is_null(), "the preview changed nothing");
     let out = ladder(args(&server, &["run", "revert", &run])).await;
     assert!(stdout(&out).contains("1 firms soft-deleted"), "{}", stdout(&out));
     let out = ladder(args(&server, &["enterprise", "get", &code(9001), "--json"])).await;
@@ -397,6 +442,44 @@ async fn sync_files_in_utf8_and_gbk_with_the_cli() {
     let out = ladder(args(&server, &["sync", &many, "--source", "x", "--dry-run", "--errors", &errors])).await;
     assert!(stderr(&out).contains("50 failed rows are not in"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&errors).unwrap().lines().count(), 1 + 1000, "a dry run keeps 1000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_list_show_and_revert_print_json_when_asked() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("firms.csv");
+    let text = format!("统一社会信用代码,企业名称,行业代码\n{},甲公司,C3742\n{},乙公司,Z99\n", code(31), code(32));
+    std::fs::write(&path, text).unwrap();
+    let out = ladder(args(&server, &["sync", &path.display().to_string(), "--source", "registry"])).await;
+    assert_eq!(out.status.code(), Some(1), "one failed row: {}", stderr(&out));
+
+    let out = ladder(args(&server, &["run", "list", "--json"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed = json(&out);
+    let runs = listed["runs"].as_array().unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(runs.len(), 1, "{listed}");
+    assert_eq!((runs[0]["source"].as_str(), runs[0]["created"].as_i64()), (Some("registry"), Some(1)));
+    assert_eq!(runs[0]["state"], "SUCCEEDED");
+    let run = runs[0]["name"].as_str().unwrap().to_string();
+
+    let out = ladder(args(&server, &["run", "show", &run, "--json"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = json(&out);
+    assert_eq!((shown["name"].as_str(), shown["failed"].as_i64()), (Some(run.as_str()), Some(1)));
+    assert_eq!(shown["failures"][0]["field"], "enterprise.industry_code", "{shown}");
+
+    let out = ladder(args(&server, &["run", "revert", &run, "--json"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reverted = json(&out);
+    assert_eq!((reverted["deleted"].as_i64(), reverted["conflict_count"].as_i64()), (Some(1), Some(0)));
+    assert_eq!(reverted["run"]["name"], run.as_str());
+    assert!(!reverted["run"]["revert_time"].is_null(), "{reverted}");
+
+    // An error is JSON too.
+    let out = ladder(args(&server, &["run", "show", "nosuchrun", "--json"])).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(json(&out)["error"]["code"].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -557,10 +640,225 @@ async fn seed_fills_registered_firms_with_sample_data_once() {
     let funnel = stdout(&ladder(args(&server, &["funnel"])).await);
     assert!(funnel.contains("登高"), "{funnel}");
 
-    // The same seed again replays its requests: nothing more is written.
+    assert_eq!(seeded["already_recorded"]["designations"], 0, "{seeded}");
+
+    // The same seed again replays its requests: nothing more is written, and
+    // the report says what was already there.
     let head = server.store.next_revision().unwrap();
     let out = ladder(args(&server, &["seed", "--postings", "60", "--json"])).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(server.store.next_revision().unwrap(), head);
+    let again = json(&out);
+    for kind in ["indicators", "designations", "memberships", "postings"] {
+        assert_eq!(again[kind], 0, "{kind} written again: {again}");
+        assert_eq!(again["already_recorded"][kind], seeded[kind], "{kind}: {again}");
+    }
+    let out = ladder(args(&server, &["seed", "--postings", "60"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("nothing new written"), "{text}");
+    let designations = format!("designations: 0 new, {} already recorded", seeded["designations"]);
+    assert!(text.contains(&designations), "{text}");
     assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_only_file_is_refused_and_a_repeat_sync_says_nothing_was_written() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "\u{feff}统一社会信用代码,企业名称,行业代码\r\n").unwrap();
+    let out = ladder(args(&server, &["sync", &empty.display().to_string(), "--source", "registry", "--full"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("no data rows"), "{}", stderr(&out));
+    let out = ladder(args(&server, &["run", "list", "--json"])).await;
+    assert_eq!(json(&out)["runs"].as_array().map(Vec::len), Some(0), "no run was recorded");
+
+    let path = dir.path().join("firms.csv");
+    std::fs::write(&path, format!("统一社会信用代码,企业名称\n{},甲公司\n{},乙公司\n", code(41), code(42))).unwrap();
+    let file = path.display().to_string();
+    let out = ladder(args(&server, &["sync", &file, "--source", "registry"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("2 firms created, 0 updated, 0 already recorded"), "{}", stdout(&out));
+    let out = ladder(args(&server, &["sync", &file, "--source", "registry"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("nothing written (2 rows already recorded as they are)"), "{}", stdout(&out));
+}
+
+/// A minimal XLSX workbook whose first sheet is `sheet_data` (the XML inside
+/// `<sheetData>`), with `dimension` declared when given.
+fn workbook(dimension: Option<&str>, sheet_data: &str) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let dimension = dimension.map(|d| format!("<dimension ref=\"{d}\"/>")).unwrap_or_default();
+    let parts = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.to_string(),
+        ),
+        (
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_string(),
+        ),
+        (
+            "xl/workbook.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="企业" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_string(),
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_string(),
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{dimension}<sheetData>{sheet_data}</sheetData></worksheet>"#
+            ),
+        ),
+    ];
+    for (name, text) in parts {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+/// A header row (A1, B1) and one firm row, as inline strings.
+fn table_rows() -> String {
+    format!(
+        r#"<row r="1"><c r="A1" t="inlineStr"><is><t>统一社会信用代码</t></is></c><c r="B1" t="inlineStr"><is><t>企业名称</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>{}</t></is></c><c r="B2" t="inlineStr"><is><t>甲公司</t></is></c></row>"#,
+        code(1)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_workbooks_are_refused_with_bounded_memory() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: Vec<u8>| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.display().to_string()
+    };
+    // A well-formed hand-made workbook syncs.
+    let good = write("good.xlsx", workbook(Some("A1:B2"), &table_rows()));
+    let out = ladder(args(&server, &["sync", &good, "--source", "excel", "--json"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["created"], 1);
+
+    // One cell at XFD1048576: a dense grid of 17 billion cells before.
+    let far = format!(r#"{}<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>"#, table_rows());
+    let bomb = write("xfd.xlsx", workbook(Some("A1:XFD1048576"), &far));
+    let out = ladder(args(&server, &["sync", &bomb, "--source", "excel"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("XFD1048576"), "{}", stderr(&out));
+    // The same cell without a declared dimension is met while reading.
+    let bomb = write("xfd-undeclared.xlsx", workbook(None, &far));
+    let out = ladder(args(&server, &["sync", &bomb, "--source", "excel"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("XFD1048576"), "{}", stderr(&out));
+
+    // One cell at Z1048576 is within the limits: read sparsely, and refused
+    // as a value beyond the header's columns.
+    let z = format!(r#"{}<row r="1048576"><c r="Z1048576"><v>1</v></c></row>"#, table_rows());
+    let sparse = write("z.xlsx", workbook(None, &z));
+    let out = ladder(args(&server, &["sync", &sparse, "--source", "excel"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 1048576: cell 26 is beyond the header"), "{}", stderr(&out));
+
+    // A sheet that says it unpacks to 400 MB is refused before it is unpacked.
+    let mut big = workbook(Some("A1:B2"), &table_rows());
+    let name = b"xl/worksheets/sheet1.xml";
+    let entry = (0..big.len() - 4)
+        .rev()
+        .find(|&at| big[at..].starts_with(b"PK\x01\x02") && big[at + 46..].starts_with(name))
+        .expect("the sheet's directory entry");
+    big[entry + 24..entry + 28].copy_from_slice(&400_000_000u32.to_le_bytes());
+    let big = write("big.xlsx", big);
+    let out = ladder(args(&server, &["sync", &big, "--source", "excel"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("unpacks to 381 MiB"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_headers_and_extra_cells_are_refused_naming_the_columns() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let two_names = write("names.csv", format!("credit_code,display_name,企业名称\n{},甲,乙\n", code(1)));
+    let out = ladder(args(&server, &["sync", &two_names, "--source", "registry"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(r#"columns 2 "display_name" and 3 "企业名称" both fill display_name"#),
+        "{}",
+        stderr(&out)
+    );
+    let two_codes = write("codes.csv", format!("统一社会信用代码,企业名称,credit_code\n{},甲,{}\n", code(1), code(2)));
+    let out = ladder(args(&server, &["sync", &two_codes, "--source", "registry"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("both fill credit_code"), "{}", stderr(&out));
+    // 10,000 cells under a two-column header.
+    let wide = write("wide.csv", format!("credit_code,display_name\n{},甲{}\n", code(1), ",x".repeat(9_998)));
+    let out = ladder(args(&server, &["sync", &wide, "--source", "registry"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("line 2: cell 3 is beyond the header's 2 columns (the row has 10000 cells)"),
+        "{}",
+        stderr(&out)
+    );
+    // Trailing empty cells (Excel leaves them) are fine.
+    let trailing = write("trailing.csv", format!("credit_code,display_name\n{},甲,,\n", code(1)));
+    let out = ladder(args(&server, &["sync", &trailing, "--source", "registry"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ladder(args(&server, &["run", "list", "--json"])).await;
+    assert_eq!(json(&out)["runs"].as_array().map(Vec::len), Some(1), "only the good file ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_errors_file_is_safe_to_open_and_errors_are_cut() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A formula in a failing row is written back quoted, so Excel shows it as
+    // text; read back, the file means what it meant.
+    let path = dir.path().join("formula.csv");
+    let text = format!(
+        "credit_code,display_name,industry_code,notes\n{},=HYPERLINK(\"http://evil\"),Z99,@SUM(A1)\n{},-2+3,C3742,+1\n",
+        code(1),
+        code(2)
+    );
+    std::fs::write(&path, text).unwrap();
+    let errors = dir.path().join("failed.csv");
+    let (file, errors_arg) = (path.display().to_string(), errors.display().to_string());
+    let out = ladder(args(&server, &["sync", &file, "--source", "registry", "--errors", &errors_arg])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let written = std::fs::read_to_string(&errors).unwrap();
+    let row = written.lines().nth(1).unwrap();
+    assert!(row.contains(r#""'=HYPERLINK(""http://evil"")""#) && row.contains(",'@SUM(A1),"), "{written}");
+    assert!(written.lines().all(|l| !l.split(',').any(|cell| cell.starts_with(['=', '+', '-', '@']))), "{written}");
+    let out = ladder(args(&server, &["enterprise", "get", &code(2), "--json"])).await;
+    assert_eq!((json(&out)["display_name"].as_str(), json(&out)["notes"].as_str()), (Some("-2+3"), Some("+1")));
+    // The corrected errors file reads its cells back unquoted.
+    let fixed = written.replace("Z99", "C3742");
+    std::fs::write(&errors, fixed).unwrap();
+    let out = ladder(args(&server, &["sync", &errors_arg, "--source", "registry", "--json"])).await;
+    // The two added columns are unknown to a sync: the file is refused, so
+    // check the quoting rule through a file without them.
+    assert_eq!(out.status.code(), Some(2));
+    let back = dir.path().join("back.csv");
+    std::fs::write(&back, format!("credit_code,display_name,notes\n{},'=HYPERLINK(1),'@x\n", code(3))).unwrap();
+    let out = ladder(args(&server, &["sync", &back.display().to_string(), "--source", "registry"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ladder(args(&server, &["enterprise", "get", &code(3), "--json"])).await;
+    assert_eq!(json(&out)["display_name"], "=HYPERLINK(1)");
+
+    // A 5 MB header cell is not printed whole.
+    let huge = dir.path().join("huge.csv");
+    std::fs::write(&huge, format!("credit_code,{}\n{},x\n", "列".repeat(5 << 20), code(1))).unwrap();
+    let out = ladder(args(&server, &["sync", &huge.display().to_string(), "--source", "registry"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown column") && out.stderr.len() < 4096, "{} bytes", out.stderr.len());
 }

@@ -285,7 +285,10 @@ async fn a_revert_cut_off_by_kill_9_resumes_where_it_stopped() {
     // Revert, and kill the server once some firms are deleted but not all.
     let mut reverter = sync.clone();
     let name = run.name.clone();
-    let call = tokio::spawn(async move { reverter.revert_sync_run(v1::RevertSyncRunRequest { name }).await });
+    let call =
+        tokio::spawn(
+            async move { reverter.revert_sync_run(v1::RevertSyncRunRequest { name, ..Default::default() }).await },
+        );
     let mut reader = connect(&addr).await;
     let live = |r: Result<tonic::Response<v1::ListEnterprisesResponse>, tonic::Status>| {
         r.map(|r| i64::from(r.into_inner().total_size)).unwrap_or(-1)
@@ -312,7 +315,7 @@ async fn a_revert_cut_off_by_kill_9_resumes_where_it_stopped() {
     let remaining =
         live(reader.list_enterprises(v1::ListEnterprisesRequest { page_size: 1, ..Default::default() }).await);
     eprintln!("revert cut off: {}, firms left: {remaining}", before.reverting);
-    let again = sync.revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone() }).await;
+    let again = sync.revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone(), ..Default::default() }).await;
     if before.reverting {
         let outcome = again.expect("the revert resumes").into_inner();
         assert_eq!(outcome.deleted, remaining, "exactly the firms the cut-off revert had not reached");

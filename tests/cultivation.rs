@@ -226,25 +226,6 @@ async fn the_stage_filter_and_the_expiry_sweeper() {
     assert_eq!(last.field_changes[0].old_value, "STAGE_SCALE_UP");
     assert_eq!(last.field_changes[0].new_value, "");
 
-    // The stage index now reflects twenty days on, while today firm 1 is still
-    // 规上. When another index drives the scan, the stage condition is checked
-    // on the record, not against the stage index, so firm 1 is still found.
-    firms
-        .update_enterprise(v1::UpdateEnterpriseRequest {
-            enterprise: Some(v1::Enterprise {
-                name: format!("enterprises/{}", code(1)),
-                tags: vec!["储能".into()],
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask { paths: vec!["tags".into()] }),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        codes(firms.list_enterprises(list(r#"tags = "储能" AND stage = STAGE_SCALE_UP"#)).await.unwrap().into_inner()),
-        vec![code(1)]
-    );
     assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
 }
 

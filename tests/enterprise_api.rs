@@ -355,9 +355,32 @@ async fn validate_only_checks_everything_and_writes_nothing() {
         .unwrap()
         .into_inner();
     assert_eq!(preview.display_name, "预览");
+    assert!(preview.etag.is_empty() || preview.etag.trim_start_matches('0').is_empty(), "no revision: {preview:?}");
     let missing = client.get_enterprise(v1::GetEnterpriseRequest { name: preview.name.clone() }).await.unwrap_err();
     expect_error(&missing, Code::NotFound, "RESOURCE_NOT_FOUND");
     assert_eq!(head_revision(&server).await, 0);
+
+    // An update checked only: the answer shows the new values with the
+    // etag the record still has, which a real update then accepts.
+    let stored = client.create_enterprise(create(firm(2, "原名"))).await.unwrap().into_inner();
+    let preview = client
+        .update_enterprise(v1::UpdateEnterpriseRequest {
+            enterprise: Some(v1::Enterprise {
+                name: stored.name.clone(),
+                display_name: "新名".into(),
+                etag: stored.etag.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["display_name".into()] }),
+            validate_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((preview.display_name.as_str(), preview.etag.as_str()), ("新名", stored.etag.as_str()));
+    let now = client.get_enterprise(v1::GetEnterpriseRequest { name: stored.name.clone() }).await.unwrap().into_inner();
+    assert_eq!((now.display_name.as_str(), now.etag.as_str()), ("原名", stored.etag.as_str()));
 }
 
 #[tokio::test]
@@ -379,8 +402,12 @@ async fn filters_are_served_and_bad_filters_are_precise() {
     }
     let list = |filter: &str| v1::ListEnterprisesRequest { filter: filter.into(), ..Default::default() };
     let names = |r: v1::ListEnterprisesResponse| r.enterprises.into_iter().map(|e| e.display_name).collect::<Vec<_>>();
-    let cases: [(&str, Vec<&str>); 7] = [
+    let cases: [(&str, Vec<&str>); 11] = [
         ("industry_code = C37", vec!["航天一号", "航天二号"]),
+        ("industry_code = C3743 OR industry_code = C38", vec!["航天二号", "锂电三号"]),
+        ("zone = east (industry_code = C38 OR industry_code = I)", vec!["软件四号"]),
+        ("NOT (zone = east AND tags:专精特新)", vec!["航天二号", "锂电三号"]),
+        (r#"display_name:"号" (zone = west OR industry_code = C3742)"#, vec!["航天一号", "锂电三号"]),
         (r#"industry_code = "C" AND zone = east"#, vec!["航天一号", "航天二号"]),
         (r#"tags:"专精特新" zone = "east""#, vec!["航天一号", "软件四号"]),
         (r#"display_name:"航天" -tags:"专精特新""#, vec!["航天二号"]),
@@ -398,7 +425,7 @@ async fn filters_are_served_and_bad_filters_are_precise() {
     let status = client.list_enterprises(list("colour = red")).await.unwrap_err();
     let violations = expect_error(&status, Code::InvalidArgument, "UNKNOWN_FILTER_FIELD");
     assert_eq!(violations[0].0, "filter");
-    for bad in ["zone = ", "zone = a OR zone = b", r#"display_name:"open"#, "industry_code = X1"] {
+    for bad in ["zone = ", "zone = a OR", "(zone = a", r#"display_name:"open"#, "industry_code = X1"] {
         let status = client.list_enterprises(list(bad)).await.unwrap_err();
         expect_error(&status, Code::InvalidArgument, "INVALID_FILTER");
     }
@@ -576,4 +603,42 @@ async fn validate_credit_code_reports_problems_without_registering() {
         .into_inner();
     assert!(!bad.valid);
     assert!(bad.problems[0].contains("should be '3'"), "{:?}", bad.problems);
+}
+
+#[tokio::test]
+async fn a_zone_the_config_drops_is_reported_and_kept_by_edits_that_leave_it() {
+    // A store created without a config accepts any zone.
+    let server = TestServer::start().await;
+    let mut client = server.enterprises().await;
+    let mut e = firm(1, "老片区企业");
+    e.promotion_zone = "nowhere".into();
+    let stored = client.create_enterprise(create(e)).await.unwrap().into_inner();
+    let dir = server.stop().await;
+
+    // Restarted with a config that lists other zones.
+    let config = ladder::config::Config::parse("[[zones]]\nid = \"east\"\nname = \"东区\"\n").unwrap();
+    let server = TestServer::on_dir(config, dir).await;
+    assert_eq!(server.store.zones_outside(&["east".to_string()]).unwrap(), vec![("nowhere".to_string(), 1)]);
+    let mut client = server.enterprises().await;
+    let update = |field: &str, value: &str| {
+        let mut e = v1::Enterprise { name: stored.name.clone(), ..Default::default() };
+        match field {
+            "notes" => e.notes = value.into(),
+            _ => e.promotion_zone = value.into(),
+        }
+        v1::UpdateEnterpriseRequest {
+            enterprise: Some(e),
+            update_mask: Some(prost_types::FieldMask { paths: vec![field.into()] }),
+            ..Default::default()
+        }
+    };
+    // An edit that leaves the zone alone goes through.
+    let edited = client.update_enterprise(update("notes", "照常编辑")).await.unwrap().into_inner();
+    assert_eq!(edited.promotion_zone, "nowhere");
+    // Setting an unknown zone is refused; a configured one is accepted.
+    let status = client.update_enterprise(update("promotion_zone", "elsewhere")).await.unwrap_err();
+    let violations = expect_error(&status, Code::InvalidArgument, "UNKNOWN_ZONE");
+    assert_eq!(violations[0].0, "enterprise.promotion_zone");
+    client.update_enterprise(update("promotion_zone", "east")).await.unwrap();
+    assert!(server.store.zones_outside(&["east".to_string()]).unwrap().is_empty());
 }

@@ -261,7 +261,7 @@ async fn several_indexed_conditions_are_checked_by_key_and_agree_with_a_full_sca
 }
 
 #[tokio::test]
-async fn a_large_total_is_estimated_from_the_entries_the_first_page_examined() {
+async fn a_total_needing_records_is_counted_when_few_and_estimated_when_many() {
     let server = TestServer::start().await;
     // 700 firms in C37: the first 100 are named 企业…, then one in four. With
     // a condition on the name next to the industry, no counter knows the
@@ -278,12 +278,24 @@ async fn a_large_total_is_estimated_from_the_entries_the_first_page_examined() {
         page_size,
         ..Default::default()
     };
-    // A page of 10 reads a bounded number of further records to count, and
-    // extrapolates over the driving range: the front-loaded matches make
-    // the estimate high, which shows it stopped early.
+    // 700 candidates (the firms in C37) are few enough to read them all:
+    // the first page's total is exact.
     let page = client.list_enterprises(request(10)).await.unwrap().into_inner();
-    assert_eq!(page.enterprises.len(), 10);
-    let estimate = page.total_size;
+    assert_eq!((page.enterprises.len(), page.total_size), (10, 250));
+    // Past the count budget, the total is extrapolated from the share of
+    // matches among the candidates the page examined: the front-loaded
+    // matches make the estimate high, which shows it stopped early.
+    let query = ladder::store::ListQuery {
+        filter: ladder::domain::filter::Filter::parse(r#"industry_code = C37 AND display_name:"企业""#).unwrap(),
+        page_size: 10,
+        count_total: true,
+        count_reads: Some(100),
+        ..Default::default()
+    };
+    let page = server.store.list_enterprises(query).await.unwrap();
+    assert_eq!(page.items.len(), 10);
+    let estimate = page.total.unwrap();
+    assert!(!page.exact_total);
     assert!((300..=700).contains(&estimate), "estimate {estimate} of 250");
     // A page that reaches the end of the range counts exactly.
     let page = client.list_enterprises(request(300)).await.unwrap().into_inner();

@@ -212,8 +212,11 @@ async fn a_run_can_be_reverted_once_and_changes_made_since_are_kept() {
         .unwrap();
 
     let mut client = SyncServiceClient::new(server.channel().await);
-    let reverted =
-        client.revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone() }).await.unwrap().into_inner();
+    let reverted = client
+        .revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((reverted.deleted, reverted.restored, reverted.conflict_count), (2, 4, 2));
     let kept = reverted.conflicts.iter().find(|c| c.resource == format!("enterprises/{}", code(7))).unwrap();
     assert_eq!(kept.run_value, "created");
@@ -245,7 +248,8 @@ async fn a_run_can_be_reverted_once_and_changes_made_since_are_kept() {
     assert!(name_of(7).await.delete_time.is_none(), "created by the run, then worked on: kept");
     assert!(reverted.run.unwrap().revert_time.is_some());
 
-    let status = client.revert_sync_run(v1::RevertSyncRunRequest { name: run.name }).await.unwrap_err();
+    let status =
+        client.revert_sync_run(v1::RevertSyncRunRequest { name: run.name, ..Default::default() }).await.unwrap_err();
     expect_error(&status, Code::FailedPrecondition, "ALREADY_REVERTED");
     assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
 }
@@ -300,7 +304,11 @@ async fn rows_can_carry_a_years_figures_and_bad_figures_fail_the_row_whole() {
 
     // Reverting restores the figures the run changed, unless changed since.
     let mut client = SyncServiceClient::new(server.channel().await);
-    let reverted = client.revert_sync_run(v1::RevertSyncRunRequest { name: changed.name }).await.unwrap().into_inner();
+    let reverted = client
+        .revert_sync_run(v1::RevertSyncRunRequest { name: changed.name, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((reverted.restored, reverted.conflict_count), (1, 0), "{reverted:?}");
     let read = |c: &mut ladder::pb::v1::cultivation_service_client::CultivationServiceClient<_>| {
         let request = v1::GetAnnualIndicatorsRequest { name: year_of(0) };
@@ -319,7 +327,11 @@ async fn rows_can_carry_a_years_figures_and_bad_figures_fail_the_row_whole() {
         })
         .await
         .unwrap();
-    let reverted = client.revert_sync_run(v1::RevertSyncRunRequest { name: changed.name }).await.unwrap().into_inner();
+    let reverted = client
+        .revert_sync_run(v1::RevertSyncRunRequest { name: changed.name, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(reverted.conflict_count, 1, "staff's later figure is kept");
     let conflict = &reverted.conflicts[0];
     assert_eq!(
@@ -379,12 +391,74 @@ async fn a_run_in_progress_is_listed_and_cannot_be_reverted() {
     }
     let run = found.expect("the run is listed within 10 s");
     assert_eq!((run.state, run.created), (v1::SyncRunState::Running as i32, 500));
-    let status = client.revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone() }).await.unwrap_err();
+    let status = client
+        .revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone(), ..Default::default() })
+        .await
+        .unwrap_err();
     expect_error(&status, Code::FailedPrecondition, "RUN_IN_PROGRESS");
 
     drop(tx);
     let finished = call.await.unwrap().unwrap().into_inner();
     assert_eq!((finished.name, finished.state), (run.name, v1::SyncRunState::Succeeded as i32));
+}
+
+#[tokio::test]
+async fn a_run_whose_client_dies_is_marked_interrupted_and_can_be_reverted() {
+    let server = TestServer::start().await;
+    // The client reaches the server through a relay; killing the relay cuts
+    // the connection as a killed client process or a broken network does.
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_addr = relay.local_addr().unwrap();
+    let target = server.addr;
+    let relaying = tokio::spawn(async move {
+        let (mut client, _) = relay.accept().await.unwrap();
+        let mut upstream = tokio::net::TcpStream::connect(target).await.unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    });
+    let (tx, rx) = tokio::sync::mpsc::channel(2048);
+    tx.send(header("abandoned", v1::SyncMode::Upsert, false)).await.unwrap();
+    for n in 0..1200 {
+        tx.send(row(n, &format!("企业{n}"), "C3742")).await.unwrap();
+    }
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{relay_addr}")).unwrap().connect().await.unwrap();
+    let mut streaming = SyncServiceClient::new(channel);
+    let call =
+        tokio::spawn(async move { streaming.sync_enterprises(tokio_stream::wrappers::ReceiverStream::new(rx)).await });
+    let mut client = SyncServiceClient::new(server.channel().await);
+    let listing = v1::ListSyncRunsRequest { source: "abandoned".into(), page_size: 1 };
+    let mut run = None;
+    for _ in 0..500 {
+        run = client.list_sync_runs(listing.clone()).await.unwrap().into_inner().runs.into_iter().next();
+        if run.as_ref().is_some_and(|r| r.created >= 1000) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let run = run.expect("the run is listed");
+    assert!(run.created >= 1000, "two chunks landed: {run:?}");
+    // The client dies with its stream open: the connection is cut.
+    relaying.abort();
+    let _ = relaying.await;
+    let mut last = run.clone();
+    for _ in 0..250 {
+        last = client.get_sync_run(v1::GetSyncRunRequest { name: run.name.clone() }).await.unwrap().into_inner();
+        if last.state == v1::SyncRunState::Interrupted as i32 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(last.state, v1::SyncRunState::Interrupted as i32, "not left RUNNING until a restart");
+    // The rows that arrived whole before the cut are applied and counted.
+    assert!([1000, 1200].contains(&last.created), "{last:?}");
+    let reverted = client
+        .revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone(), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(reverted.into_inner().deleted, last.created);
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+    call.abort();
+    drop(tx);
 }
 
 #[tokio::test]
@@ -395,7 +469,10 @@ async fn a_run_whose_changes_were_compacted_cannot_be_reverted() {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     server.store.compact_log(ladder::domain::time::now_micros()).await.unwrap();
     let mut client = SyncServiceClient::new(server.channel().await);
-    let status = client.revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone() }).await.unwrap_err();
+    let status = client
+        .revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone(), ..Default::default() })
+        .await
+        .unwrap_err();
     expect_error(&status, Code::FailedPrecondition, "RUN_COMPACTED");
     let again = client.get_sync_run(v1::GetSyncRunRequest { name: run.name }).await.unwrap().into_inner();
     assert!(again.revert_time.is_none(), "a refused revert marks nothing");
@@ -440,4 +517,232 @@ async fn every_failed_row_can_be_paged_in_order() {
         .unwrap_err();
     let fields = expect_error(&status, Code::InvalidArgument, "INVALID_RESOURCE_NAME");
     assert_eq!(fields[0].0, "parent");
+}
+
+#[tokio::test]
+async fn a_revert_keeps_every_created_firm_someone_worked_on_since_and_can_be_previewed() {
+    use ladder::pb::v1::alliance_service_client::AllianceServiceClient;
+    use ladder::pb::v1::cultivation_service_client::CultivationServiceClient;
+    use ladder::pb::v1::supply_demand_service_client::SupplyDemandServiceClient;
+    let server = TestServer::start().await;
+    let mut messages = vec![header("market-registry", v1::SyncMode::Upsert, false)];
+    messages.extend((0..6).map(|n| row(n, &format!("企业{n}"), "C3963")));
+    let run = sync(&server, messages).await.unwrap();
+    assert_eq!(run.created, 6);
+    let parent = |n: u32| format!("enterprises/{}", code(n));
+
+    // Firm 0: a designation; 1: figures; 2: a membership; 3: a posting;
+    // 4: an edit; 5: nothing since the run.
+    let mut cultivation = CultivationServiceClient::new(server.channel().await);
+    let designation = v1::Designation {
+        kind: v1::DesignationKind::TechSme as i32,
+        status: v1::DesignationStatus::Granted as i32,
+        valid_from: "2025-01-01".into(),
+        valid_until: "2025-12-31".into(),
+        ..Default::default()
+    };
+    let request =
+        v1::CreateDesignationRequest { parent: parent(0), designation: Some(designation), ..Default::default() };
+    cultivation.create_designation(request).await.unwrap();
+    let figures = v1::AnnualIndicators {
+        name: format!("{}/indicators/2024", parent(1)),
+        employees: Some(30),
+        ..Default::default()
+    };
+    let request = v1::UpdateAnnualIndicatorsRequest { indicators: Some(figures), ..Default::default() };
+    cultivation.update_annual_indicators(request).await.unwrap();
+    let mut alliances = AllianceServiceClient::new(server.channel().await);
+    alliances
+        .create_membership(v1::CreateMembershipRequest {
+            parent: "alliances/drones".into(),
+            credit_code: code(2),
+            membership: Some(v1::Membership { role: v1::MembershipRole::Member as i32, ..Default::default() }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut supply_demand = SupplyDemandServiceClient::new(server.channel().await);
+    let posting = v1::Posting {
+        credit_code: code(3),
+        kind: v1::PostingKind::Supply as i32,
+        title: "无人机整机".into(),
+        industry_code: "C3963".into(),
+        ..Default::default()
+    };
+    supply_demand
+        .create_posting(v1::CreatePostingRequest { posting: Some(posting), ..Default::default() })
+        .await
+        .unwrap();
+    let mut firms = server.enterprises().await;
+    firms
+        .update_enterprise(v1::UpdateEnterpriseRequest {
+            enterprise: Some(v1::Enterprise { name: parent(4), notes: "走访过".into(), ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["notes".into()] }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    // The preview says what would happen and changes nothing.
+    let mut client = SyncServiceClient::new(server.channel().await);
+    let head = server.store.next_revision().unwrap();
+    let preview = client
+        .revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone(), validate_only: true })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((preview.deleted, preview.conflict_count), (1, 5), "{preview:?}");
+    assert_eq!(server.store.next_revision().unwrap(), head, "a preview writes nothing");
+    let still = client.get_sync_run(v1::GetSyncRunRequest { name: run.name.clone() }).await.unwrap().into_inner();
+    assert_eq!(still.revert_time, None, "a preview does not mark the run");
+
+    let reverted = client
+        .revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone(), ..Default::default() })
+        .await
+        .unwrap();
+    let reverted = reverted.into_inner();
+    assert_eq!((reverted.deleted, reverted.conflict_count), (1, 5));
+    let kept: Vec<&str> = reverted.conflicts.iter().map(|c| c.current_value.as_str()).collect();
+    for (n, work) in [(0, "a designation"), (1, "figures"), (2, "a membership"), (3, "a posting"), (4, "edited")] {
+        let conflict = reverted.conflicts.iter().find(|c| c.resource == parent(n)).expect("kept");
+        assert!(conflict.current_value.contains(work), "{n}: {kept:?}");
+        let firm = firms.get_enterprise(v1::GetEnterpriseRequest { name: parent(n) }).await.unwrap().into_inner();
+        assert!(firm.delete_time.is_none(), "firm {n} is kept");
+    }
+    let gone = firms.get_enterprise(v1::GetEnterpriseRequest { name: parent(5) }).await.unwrap().into_inner();
+    assert!(gone.delete_time.is_some(), "the firm nobody touched is soft-deleted");
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+}
+
+fn heavy_row(n: u32) -> v1::SyncEnterprisesRequest {
+    // A row at the field limits: about 40 KB.
+    let contact = v1::Contact { name: "联".repeat(100), title: "职".repeat(100), ..Default::default() };
+    v1::SyncEnterprisesRequest {
+        message: Some(Message::Row(v1::SyncRow {
+            row_number: 0,
+            enterprise: Some(v1::Enterprise {
+                credit_code: code(n),
+                display_name: format!("企业{n}"),
+                address: "址".repeat(500),
+                notes: "注".repeat(4000),
+                contacts: vec![contact; 20],
+                tags: (0..50).map(|t| format!("{t}{}", "标".repeat(40))).collect(),
+                ..Default::default()
+            }),
+            fields: vec![],
+            indicators: None,
+        })),
+    }
+}
+
+#[tokio::test]
+async fn oversized_rows_fail_as_they_arrive_and_heavy_chunks_are_written_early() {
+    let server = TestServer::start().await;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let mut streaming = SyncServiceClient::new(server.channel().await);
+    let call =
+        tokio::spawn(async move { streaming.sync_enterprises(tokio_stream::wrappers::ReceiverStream::new(rx)).await });
+    tx.send(header("registry", v1::SyncMode::Upsert, false)).await.unwrap();
+    // Rows whose notes are far beyond the limit fail at once, each kept as a
+    // short failure instead of 3 MB held until the chunk is written.
+    for n in 0..3 {
+        let mut r = row(n, &format!("企业{n}"), "C3742");
+        if let Some(Message::Row(row)) = &mut r.message {
+            row.enterprise.as_mut().unwrap().notes = "x".repeat(3 << 20);
+        }
+        tx.send(r).await.unwrap();
+    }
+    // 150 rows at the field limits (6 MB) are fewer than a chunk's 500
+    // rows, but more than its bytes: the first of them are written while
+    // the stream is still open.
+    for n in 3..153 {
+        tx.send(heavy_row(n)).await.unwrap();
+    }
+    let mut enterprises = server.enterprises().await;
+    let mut written = false;
+    for _ in 0..500 {
+        let got =
+            enterprises.get_enterprise(v1::GetEnterpriseRequest { name: format!("enterprises/{}", code(3)) }).await;
+        if got.is_ok() {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(written, "a chunk over its byte bound is written before it has 500 rows");
+    drop(tx);
+    let run = call.await.unwrap().unwrap().into_inner();
+    assert_eq!((run.rows, run.created, run.failed), (153, 150, 3), "{:?}", run.failures);
+    for failure in &run.failures {
+        assert_eq!((failure.field.as_str(), failure.reason.as_str()), ("enterprise.notes", "TOO_LONG"));
+    }
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn failures_are_stored_cut_and_the_run_stays_readable() {
+    let server = TestServer::start().await;
+    let mut messages = vec![header("registry", v1::SyncMode::Upsert, false)];
+    // 30 rows with 1 MB credit codes: 30 MB of codes if kept whole, which
+    // made the run record larger than any message.
+    for n in 0..30 {
+        let mut r = row(n, "甲", "C3742");
+        if let Some(Message::Row(row)) = &mut r.message {
+            row.enterprise.as_mut().unwrap().credit_code = format!("{n}{}", "9".repeat(1 << 20));
+        }
+        messages.push(r);
+    }
+    let run = sync(&server, messages).await.unwrap();
+    assert_eq!(run.failed, 30);
+    let mut client = SyncServiceClient::new(server.channel().await);
+    let again = client.get_sync_run(v1::GetSyncRunRequest { name: run.name.clone() }).await.unwrap().into_inner();
+    assert_eq!(again.failures.len(), 30);
+    let page = client
+        .list_sync_failures(v1::ListSyncFailuresRequest { parent: run.name.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    for failure in page.failures.iter().chain(&again.failures) {
+        assert!(
+            failure.credit_code.len() <= ladder::domain::sync::MAX_FAILURE_CODE_BYTES,
+            "{}",
+            failure.credit_code.len()
+        );
+        assert!(failure.description.len() <= ladder::domain::sync::MAX_FAILURE_DESCRIPTION_BYTES);
+    }
+    assert!(prost::Message::encoded_len(&again) < 64 * 1024, "{}", prost::Message::encoded_len(&again));
+}
+
+#[tokio::test]
+async fn sync_streams_beyond_the_limit_are_refused_until_one_finishes() {
+    let server = TestServer::start().await;
+    let limit = ladder::config::DEFAULT_MAX_SYNC_STREAMS;
+    let mut open = Vec::new();
+    for i in 0..limit {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tx.send(header(&format!("source-{i}"), v1::SyncMode::Upsert, false)).await.unwrap();
+        let mut client = SyncServiceClient::new(server.channel().await);
+        let call =
+            tokio::spawn(async move { client.sync_enterprises(tokio_stream::wrappers::ReceiverStream::new(rx)).await });
+        open.push((tx, call));
+    }
+    // The open streams reach the server in their own time: until all have,
+    // one more may still get a place (and finish at once).
+    let mut refused = None;
+    for _ in 0..250 {
+        match sync(&server, vec![header("one-more", v1::SyncMode::Upsert, false)]).await {
+            Err(status) => {
+                refused = Some(status);
+                break;
+            }
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    let status = refused.expect("a stream beyond the limit is refused");
+    expect_error(&status, Code::ResourceExhausted, "TOO_MANY_SYNC_STREAMS");
+    for (tx, call) in open {
+        drop(tx);
+        call.await.unwrap().unwrap();
+    }
+    sync(&server, vec![header("one-more", v1::SyncMode::Upsert, false), row(1, "甲", "C3742")]).await.unwrap();
 }

@@ -57,14 +57,13 @@ fn parse_membership_name(field: &str, name: &str) -> Result<(String, String)> {
 }
 
 fn role_of(field: &str, value: i32) -> Result<Role> {
-    Role::try_from(value)
-        .map_err(|_| Error::invalid_field(field, "INVALID_ROLE", format!("{value} is not a MembershipRole")))
+    crate::api::enum_field(field, value)
 }
 
 /// The end reason of a request; the reasons the system records on forced
 /// deletes cannot be given by hand.
 fn end_reason_of(value: i32) -> Result<EndReason> {
-    match EndReason::try_from(value) {
+    match crate::api::enum_field::<EndReason>("reason", value) {
         Ok(EndReason::AllianceDissolved | EndReason::EnterpriseDeleted) => Err(Error::invalid_field(
             "reason",
             "SYSTEM_REASON",
@@ -72,7 +71,7 @@ fn end_reason_of(value: i32) -> Result<EndReason> {
              use WITHDREW, LAPSED, EXPELLED, ORGANISATION_DISSOLVED or OTHER",
         )),
         Ok(reason) => Ok(reason),
-        Err(_) => Err(Error::invalid_field("reason", "INVALID_REASON", format!("{value} is not an EndReason"))),
+        Err(e) => Err(e),
     }
 }
 
@@ -113,12 +112,13 @@ impl v1::alliance_service_server::AllianceService for AllianceApi {
     async fn create_alliance(&self, request: Request<v1::CreateAllianceRequest>) -> Reply<v1::Alliance> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "CreateAlliance", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "CreateAlliance", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let id = r.alliance_id.trim().to_string();
         check_alliance_id("alliance_id", &id)?;
         let input = r.alliance.ok_or_else(|| Error::invalid_field("alliance", "REQUIRED", "is required"))?;
-        let record = convert::alliance_from_pb(&id, input);
+        let record = convert::alliance_from_pb(&id, input)?;
         let stored = self
             .store
             .mutate_alliance(id, meta, r.validate_only, move |current, now| {
@@ -139,13 +139,14 @@ impl v1::alliance_service_server::AllianceService for AllianceApi {
     async fn update_alliance(&self, request: Request<v1::UpdateAllianceRequest>) -> Reply<v1::Alliance> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "UpdateAlliance", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "UpdateAlliance", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let input = r.alliance.ok_or_else(|| Error::invalid_field("alliance", "REQUIRED", "is required"))?;
         let id = parse_alliance_name("alliance.name", &input.name)?;
         let name = alliance::alliance_name(&id);
         let etag = if r.etag.is_empty() { input.etag.clone() } else { r.etag };
-        let patch = convert::alliance_from_pb(&id, input);
+        let patch = convert::alliance_from_pb(&id, input)?;
         let mask = match r.update_mask {
             Some(mask) => mask.paths,
             None => {
@@ -176,7 +177,8 @@ impl v1::alliance_service_server::AllianceService for AllianceApi {
     async fn delete_alliance(&self, request: Request<v1::DeleteAllianceRequest>) -> Reply<v1::Alliance> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let mut meta = write_meta(&request, &caller, "DeleteAlliance", r, &r.request_id, |m| m.request_id.clear())?;
+        let mut meta =
+            write_meta(&self.store, &request, &caller, "DeleteAlliance", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let id = parse_alliance_name("name", &r.name)?;
         validate_reason("reason", &r.reason, false)?;
@@ -194,7 +196,8 @@ impl v1::alliance_service_server::AllianceService for AllianceApi {
     async fn undelete_alliance(&self, request: Request<v1::UndeleteAllianceRequest>) -> Reply<v1::Alliance> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "UndeleteAlliance", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "UndeleteAlliance", r, &r.request_id, |m| m.request_id.clear())?;
         let id = parse_alliance_name("name", &request.get_ref().name)?;
         let name = alliance::alliance_name(&id);
         let stored = self
@@ -291,7 +294,8 @@ impl v1::alliance_service_server::AllianceService for AllianceApi {
     async fn create_membership(&self, request: Request<v1::CreateMembershipRequest>) -> Reply<v1::Membership> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "CreateMembership", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "CreateMembership", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let alliance_id = parse_alliance_name("parent", &r.parent)?;
         let code = CreditCode::parse_unverified(&r.credit_code)
@@ -326,7 +330,8 @@ impl v1::alliance_service_server::AllianceService for AllianceApi {
     async fn update_membership(&self, request: Request<v1::UpdateMembershipRequest>) -> Reply<v1::Membership> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "UpdateMembership", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "UpdateMembership", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let input = r.membership.ok_or_else(|| Error::invalid_field("membership", "REQUIRED", "is required"))?;
         let (id, code) = parse_membership_name("membership.name", &input.name)?;
@@ -374,7 +379,8 @@ impl v1::alliance_service_server::AllianceService for AllianceApi {
     async fn end_membership(&self, request: Request<v1::EndMembershipRequest>) -> Reply<v1::Membership> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "EndMembership", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "EndMembership", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let (id, code) = parse_membership_name("name", &r.name)?;
         let reason = end_reason_of(r.reason)?;

@@ -2,7 +2,7 @@
 
 use tonic::{Request, Response, Status};
 
-use crate::api::{convert, page_size, page_token};
+use crate::api::{convert, fitting, page_size, page_token};
 use crate::auth::{require, Permission};
 use crate::domain::alliance::{alliance_name, check_alliance_id, membership_name, parse_alliance_name};
 use crate::domain::enterprise::{parse_resource_name, resource_name};
@@ -10,10 +10,12 @@ use crate::error::Error;
 use crate::pb::v1;
 use crate::store::{ChangeQuery, Store};
 
-/// Changes a watcher may have waiting to be sent.
-pub const WATCH_BUFFER: usize = 1024;
+/// Changes a watcher may have waiting to be sent. With [`WATCH_READ`] this
+/// bounds what a watcher holds, however far behind it starts: the next page
+/// of the log is read only once the client has taken the previous one.
+pub const WATCH_BUFFER: usize = 64;
 /// Changes a watcher reads from the log at a time.
-pub const WATCH_READ: usize = 500;
+pub const WATCH_READ: usize = 64;
 /// How long a watcher's buffer may stay full before it is let go.
 pub const WATCH_STALL: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -65,28 +67,115 @@ fn parse_resource(input: &str) -> Result<Option<String>, Error> {
     ))
 }
 
+/// Limits on open `WatchChanges` streams.
+#[derive(Debug, Clone, Copy)]
+pub struct WatcherLimits {
+    /// Most open watchers in all.
+    pub total: usize,
+    /// Most open watchers of one caller (token name).
+    pub per_caller: usize,
+}
+
+/// The open watchers, in all and per caller.
+#[derive(Default)]
+struct Watchers {
+    total: usize,
+    per_caller: std::collections::HashMap<String, usize>,
+}
+
+/// An open watcher's place in [`Watchers`], given back when its task ends.
+struct WatcherSlot {
+    watchers: std::sync::Arc<std::sync::Mutex<Watchers>>,
+    caller: String,
+}
+
+impl Drop for WatcherSlot {
+    fn drop(&mut self) {
+        let mut w = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        w.total = w.total.saturating_sub(1);
+        if let Some(n) = w.per_caller.get_mut(&self.caller) {
+            *n -= 1;
+            if *n == 0 {
+                w.per_caller.remove(&self.caller);
+            }
+        }
+    }
+}
+
+/// A watcher's stream of changes; holds its slot until the client is done
+/// with it (a stalled watcher's task ends, but its buffered changes and its
+/// slot stay until the client reads them or goes away).
+pub struct WatchStream {
+    changes: tokio_stream::wrappers::ReceiverStream<Result<v1::Change, Status>>,
+    _slot: WatcherSlot,
+}
+
+impl tokio_stream::Stream for WatchStream {
+    type Item = Result<v1::Change, Status>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::pin::Pin::new(&mut self.changes).poll_next(cx)
+    }
+}
+
 /// Serves the change log.
 #[derive(Clone)]
 pub struct ChangeApi {
     store: Store,
+    response_limit: usize,
+    limits: WatcherLimits,
+    watchers: std::sync::Arc<std::sync::Mutex<Watchers>>,
 }
 
 impl ChangeApi {
-    /// A service over `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// A service over `store`, with at most `limits` watchers open.
+    pub fn new(store: Store, limits: WatcherLimits) -> Self {
+        let response_limit = crate::config::ServerConfig::default().max_message_bytes;
+        Self { store, response_limit, limits, watchers: Default::default() }
+    }
+
+    /// Lists return pages of at most `bytes` (the server's message limit).
+    pub fn with_response_limit(mut self, bytes: usize) -> Self {
+        self.response_limit = bytes;
+        self
+    }
+
+    /// Takes a watcher slot for `caller`, or RESOURCE_EXHAUSTED naming the limit.
+    fn open_watcher(&self, caller: &str) -> Result<WatcherSlot, Error> {
+        let mut w = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = w.per_caller.get(caller).copied().unwrap_or(0);
+        let refused = if w.total >= self.limits.total {
+            Some(("TOO_MANY_WATCHERS", format!("the server has its limit of {} open watchers", self.limits.total)))
+        } else if mine >= self.limits.per_caller {
+            Some((
+                "TOO_MANY_WATCHERS_PER_CALLER",
+                format!("{caller} already has {mine} open watchers, the limit per caller; close one first"),
+            ))
+        } else {
+            None
+        };
+        if let Some((reason, message)) = refused {
+            tracing::warn!(caller, open = w.total, reason, "watcher refused");
+            return Err(Error::ResourceExhausted { reason, message });
+        }
+        w.total += 1;
+        *w.per_caller.entry(caller.to_string()).or_insert(0) += 1;
+        Ok(WatcherSlot { watchers: std::sync::Arc::clone(&self.watchers), caller: caller.to_string() })
     }
 }
 
 #[tonic::async_trait]
 impl v1::change_service_server::ChangeService for ChangeApi {
-    type WatchChangesStream = tokio_stream::wrappers::ReceiverStream<Result<v1::Change, Status>>;
+    type WatchChangesStream = WatchStream;
 
     async fn watch_changes(
         &self,
         request: Request<v1::WatchChangesRequest>,
     ) -> Result<Response<Self::WatchChangesStream>, Status> {
-        require(&request, Permission::Read)?;
+        let caller = require(&request, Permission::Read)?;
         let r = request.into_inner();
         let kinds = r
             .kinds
@@ -101,7 +190,24 @@ impl v1::change_service_server::ChangeService for ChangeApi {
             .collect::<Result<Vec<i32>, Error>>()?;
         let store = self.store.clone();
         let mut head = store.watch_head();
-        let mut next = if r.start_revision == 0 { *head.borrow() + 1 } else { r.start_revision };
+        let now = *head.borrow();
+        // Waiting for a revision beyond the next one would wait for ever
+        // (or until the log grows that far): a client error, not a watch.
+        if r.start_revision > now.saturating_add(1) {
+            return Err(Error::OutOfRange {
+                reason: "REVISION_AFTER_HEAD",
+                message: format!(
+                    "start_revision {} is after the next revision {}; watch from {} (or 0 for new changes only)",
+                    r.start_revision,
+                    now + 1,
+                    now + 1
+                ),
+                metadata: vec![("head_revision", now.to_string())],
+            }
+            .into());
+        }
+        let slot = self.open_watcher(&caller.name)?;
+        let mut next = if r.start_revision == 0 { now + 1 } else { r.start_revision };
         let (tx, rx) = tokio::sync::mpsc::channel(WATCH_BUFFER);
         tokio::spawn(async move {
             // One slot is held back for the error that lets a slow watcher
@@ -152,7 +258,7 @@ impl v1::change_service_server::ChangeService for ChangeApi {
                 }
             }
         });
-        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(rx)))
+        Ok(Response::new(WatchStream { changes: tokio_stream::wrappers::ReceiverStream::new(rx), _slot: slot }))
     }
 
     async fn list_changes(
@@ -193,10 +299,21 @@ impl v1::change_service_server::ChangeService for ChangeApi {
                 page_size: size,
             })
             .await?;
+        let mut changes: Vec<v1::Change> = page.changes.into_iter().map(convert::change_to_pb).collect();
+        // Changes carrying long values may not fit one message at the
+        // largest page size: shorten the page and resume at the first left out.
+        let fit = fitting(&changes, self.response_limit);
+        let next_start = if fit < changes.len() {
+            tracing::debug!(size, fit, "ListChanges page shortened to fit the message limit");
+            let next = changes[fit].revision;
+            changes.truncate(fit);
+            Some(next)
+        } else {
+            page.next_start
+        };
         Ok(Response::new(v1::ListChangesResponse {
-            changes: page.changes.into_iter().map(convert::change_to_pb).collect(),
-            next_page_token: page
-                .next_start
+            changes,
+            next_page_token: next_start
                 .map(|next| page_token::encode(&key, &digest, next.to_be_bytes().to_vec(), None))
                 .unwrap_or_default(),
             head_revision: page.head,

@@ -8,6 +8,7 @@ use crate::domain::credit_code::{region_name, OrganisationType};
 use crate::domain::enterprise::{resource_name, Contact, Enterprise};
 use crate::domain::industry::IndustryCode;
 use crate::domain::time::Micros;
+use crate::error::Result;
 use crate::pb::v1;
 
 /// A timestamp from microseconds; `None` for 0 (unset).
@@ -155,16 +156,16 @@ pub fn alliance_to_pb(a: Alliance, active_members: u64) -> v1::Alliance {
 }
 
 /// The editable fields of a request's alliance.
-pub fn alliance_from_pb(id: &str, a: v1::Alliance) -> Alliance {
-    Alliance {
+pub fn alliance_from_pb(id: &str, a: v1::Alliance) -> Result<Alliance> {
+    Ok(Alliance {
         id: id.to_string(),
         display_name: a.display_name,
-        kind: a.kind,
+        kind: crate::api::known_enum::<v1::AllianceKind>("alliance.kind", a.kind)?,
         description: a.description,
         secretariat: a.secretariat,
         founding_date: a.founding_date,
         ..Default::default()
-    }
+    })
 }
 
 /// The API view of a membership.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use crate::api::convert::timestamp;
-use crate::api::{optional_date, page_size, page_token, write_meta};
+use crate::api::{enum_field, known_enum, optional_date, page_size, page_token, write_meta};
 use crate::auth::{require, Permission};
 use crate::domain::credit_code::CreditCode;
 use crate::domain::enterprise::{parse_resource_name, resource_name, validate_reason};
@@ -74,27 +74,28 @@ pub fn designation_to_pb(d: Designation) -> v1::Designation {
     }
 }
 
-/// The editable fields of a request's designation.
-fn designation_from_pb(credit_code: &str, id: &str, d: v1::Designation) -> Designation {
-    Designation {
+/// The editable fields of a request's designation; an enum number the
+/// contract does not define is refused.
+fn designation_from_pb(credit_code: &str, id: &str, d: v1::Designation) -> Result<Designation> {
+    Ok(Designation {
         credit_code: credit_code.to_string(),
         id: id.to_string(),
-        kind: d.kind,
-        level: d.level,
+        kind: known_enum::<v1::DesignationKind>("designation.kind", d.kind)?,
+        level: known_enum::<v1::IssuingLevel>("designation.level", d.level)?,
         authority: d.authority,
         batch: d.batch,
         certificate_number: d.certificate_number,
         issued_date: d.issued_date,
         valid_from: d.valid_from,
         valid_until: d.valid_until,
-        status: d.status,
+        status: known_enum::<v1::DesignationStatus>("designation.status", d.status)?,
         ended_date: d.ended_date,
         end_reason: d.end_reason,
         barred_until: d.barred_until,
         evidence: d.evidence,
         source: d.source,
         ..Default::default()
-    }
+    })
 }
 
 /// `enterprises/{code}/designations/{id}` → (code, id).
@@ -218,12 +219,14 @@ impl v1::cultivation_service_server::CultivationService for CultivationApi {
     async fn create_designation(&self, request: Request<v1::CreateDesignationRequest>) -> Reply<v1::Designation> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "CreateDesignation", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta = write_meta(&self.store, &request, &caller, "CreateDesignation", r, &r.request_id, |m| {
+            m.request_id.clear()
+        })?;
         let r = request.into_inner();
         let code = parse_resource_name("parent", &r.parent)?;
         let input = r.designation.ok_or_else(|| Error::invalid_field("designation", "REQUIRED", "is required"))?;
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-        let record = designation_from_pb(&code, &id, input);
+        let record = designation_from_pb(&code, &id, input)?;
         let actor = caller.name.clone();
         let stored = self
             .store
@@ -247,13 +250,15 @@ impl v1::cultivation_service_server::CultivationService for CultivationApi {
     async fn update_designation(&self, request: Request<v1::UpdateDesignationRequest>) -> Reply<v1::Designation> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "UpdateDesignation", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta = write_meta(&self.store, &request, &caller, "UpdateDesignation", r, &r.request_id, |m| {
+            m.request_id.clear()
+        })?;
         let r = request.into_inner();
         let input = r.designation.ok_or_else(|| Error::invalid_field("designation", "REQUIRED", "is required"))?;
         let (code, id) = parse_designation_name("designation.name", &input.name)?;
         let name = ladder::designation_name(&code, &id);
         let etag = if r.etag.is_empty() { input.etag.clone() } else { r.etag };
-        let patch = designation_from_pb(&code, &id, input);
+        let patch = designation_from_pb(&code, &id, input)?;
         let mask = match r.update_mask {
             Some(mask) => mask.paths,
             None => Designation::diff(&Designation::default(), &patch).into_iter().map(|c| c.field).collect(),
@@ -271,7 +276,9 @@ impl v1::cultivation_service_server::CultivationService for CultivationApi {
     async fn delete_designation(&self, request: Request<v1::DeleteDesignationRequest>) -> Reply<v1::Designation> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let mut meta = write_meta(&request, &caller, "DeleteDesignation", r, &r.request_id, |m| m.request_id.clear())?;
+        let mut meta = write_meta(&self.store, &request, &caller, "DeleteDesignation", r, &r.request_id, |m| {
+            m.request_id.clear()
+        })?;
         let r = request.into_inner();
         let (code, id) = parse_designation_name("name", &r.name)?;
         validate_reason("reason", &r.reason, false)?;
@@ -305,7 +312,9 @@ impl v1::cultivation_service_server::CultivationService for CultivationApi {
     async fn revoke_designation(&self, request: Request<v1::RevokeDesignationRequest>) -> Reply<v1::Designation> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "RevokeDesignation", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta = write_meta(&self.store, &request, &caller, "RevokeDesignation", r, &r.request_id, |m| {
+            m.request_id.clear()
+        })?;
         let r = request.into_inner();
         let (code, id) = parse_designation_name("name", &r.name)?;
         let name = ladder::designation_name(&code, &id);
@@ -366,7 +375,9 @@ impl v1::cultivation_service_server::CultivationService for CultivationApi {
     ) -> Reply<v1::AnnualIndicators> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "UpdateAnnualIndicators", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta = write_meta(&self.store, &request, &caller, "UpdateAnnualIndicators", r, &r.request_id, |m| {
+            m.request_id.clear()
+        })?;
         let r = request.into_inner();
         let input = r.indicators.ok_or_else(|| Error::invalid_field("indicators", "REQUIRED", "is required"))?;
         let (code, year) = parse_indicators_name("indicators.name", &input.name)?;
@@ -550,15 +561,15 @@ impl v1::cultivation_service_server::CultivationService for CultivationApi {
     async fn list_candidates(&self, request: Request<v1::ListCandidatesRequest>) -> Reply<v1::ListCandidatesResponse> {
         require(&request, Permission::Read)?;
         let r = request.into_inner();
-        let target =
-            DesignationKind::try_from(r.target).ok().filter(|k| policy::TARGETS.contains(k)).ok_or_else(|| {
-                let names: Vec<&str> = policy::TARGETS.iter().map(|k| k.name()).collect();
-                Error::invalid_field(
-                    "target",
-                    "UNSUPPORTED_TARGET",
-                    format!("candidates can be listed for {}", names.join(", ")),
-                )
-            })?;
+        let target = enum_field::<DesignationKind>("target", r.target)?;
+        let target = Some(target).filter(|k| policy::TARGETS.contains(k)).ok_or_else(|| {
+            let names: Vec<&str> = policy::TARGETS.iter().map(|k| k.name()).collect();
+            Error::invalid_field(
+                "target",
+                "UNSUPPORTED_TARGET",
+                format!("candidates can be listed for {}", names.join(", ")),
+            )
+        })?;
         let today = Date::today();
         let year = if r.year == 0 { i32::try_from(today.ymd().0 - 1).unwrap_or(0) } else { r.year };
         if year < indicators::FIRST_YEAR || i64::from(year) > today.ymd().0 {
@@ -634,10 +645,9 @@ impl v1::cultivation_service_server::CultivationService for CultivationApi {
                 )
             }
         };
-        let kind = match DesignationKind::try_from(r.kind) {
-            Ok(DesignationKind::Unspecified) => None,
-            Ok(k) => Some(k),
-            Err(_) => return Err(Error::invalid_field("kind", "INVALID_KIND", "not a designation kind").into()),
+        let kind = match enum_field::<DesignationKind>("kind", r.kind)? {
+            DesignationKind::Unspecified => None,
+            k => Some(k),
         };
         let today = Date::today();
         let found = self.store.expiring(today, today.add_days(i64::from(within)), kind).await?;

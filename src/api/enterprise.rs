@@ -4,14 +4,15 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use crate::api::{convert, page_size, page_token, write_meta};
+use crate::api::{convert, fitting, page_size, page_token, write_meta};
 use crate::auth::{require, Permission};
 use crate::domain::credit_code::{normalise, region_name, CreditCode, OrganisationType};
 use crate::domain::enterprise::{self, parse_resource_name, resource_name, validate_reason, CreditCodeOverride, Rules};
 use crate::domain::filter::Filter;
 use crate::error::{Error, Result};
 use crate::pb::v1;
-use crate::store::{ListQuery, OrderKey, Store};
+
+use crate::store::{position_of, ListQuery, OrderKey, Store};
 
 /// Default enterprises per page.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
@@ -23,12 +24,20 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 pub struct EnterpriseApi {
     store: Store,
     rules: Arc<Rules>,
+    response_limit: usize,
 }
 
 impl EnterpriseApi {
     /// A service over `store`, validating with `rules`.
     pub fn new(store: Store, rules: Rules) -> Self {
-        Self { store, rules: Arc::new(rules) }
+        let response_limit = crate::config::ServerConfig::default().max_message_bytes;
+        Self { store, rules: Arc::new(rules), response_limit }
+    }
+
+    /// Lists return pages of at most `bytes` (the server's message limit).
+    pub fn with_response_limit(mut self, bytes: usize) -> Self {
+        self.response_limit = bytes;
+        self
     }
 }
 
@@ -51,7 +60,8 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
     async fn create_enterprise(&self, request: Request<v1::CreateEnterpriseRequest>) -> Reply<v1::Enterprise> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "CreateEnterprise", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "CreateEnterprise", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let input = r.enterprise.ok_or_else(|| Error::invalid_field("enterprise", "REQUIRED", "is required"))?;
         let override_reason = r.credit_code_override_reason.trim().to_string();
@@ -128,7 +138,8 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
     async fn update_enterprise(&self, request: Request<v1::UpdateEnterpriseRequest>) -> Reply<v1::Enterprise> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "UpdateEnterprise", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "UpdateEnterprise", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let input = r.enterprise.ok_or_else(|| Error::invalid_field("enterprise", "REQUIRED", "is required"))?;
         let code = parse_resource_name("enterprise.name", &input.name)?;
@@ -152,7 +163,8 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
     async fn delete_enterprise(&self, request: Request<v1::DeleteEnterpriseRequest>) -> Reply<v1::Enterprise> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let mut meta = write_meta(&request, &caller, "DeleteEnterprise", r, &r.request_id, |m| m.request_id.clear())?;
+        let mut meta =
+            write_meta(&self.store, &request, &caller, "DeleteEnterprise", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let code = parse_resource_name("name", &r.name)?;
         validate_reason("reason", &r.reason, false)?;
@@ -170,7 +182,9 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
     async fn undelete_enterprise(&self, request: Request<v1::UndeleteEnterpriseRequest>) -> Reply<v1::Enterprise> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "UndeleteEnterprise", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta = write_meta(&self.store, &request, &caller, "UndeleteEnterprise", r, &r.request_id, |m| {
+            m.request_id.clear()
+        })?;
         let r = request.into_inner();
         let code = parse_resource_name("name", &r.name)?;
         let name = resource_name(&code);
@@ -215,13 +229,29 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
                 after,
                 count_total: known_total.is_none(),
                 scan_budget: None,
+                count_reads: None,
             })
             .await?;
         let total = known_total.or(page.total).unwrap_or(0);
+        let mut positions = Vec::with_capacity(page.items.len());
+        let mut enterprises = Vec::with_capacity(page.items.len());
+        for e in page.items {
+            positions.push(position_of(&e, order)?);
+            enterprises.push(self.view(e)?);
+        }
+        // A page of long records may not fit one message: shorten it and
+        // resume after its last firm.
+        let fit = fitting(&enterprises, self.response_limit);
+        let resume = if fit < enterprises.len() {
+            tracing::debug!(size, fit, "ListEnterprises page shortened to fit the message limit");
+            enterprises.truncate(fit);
+            positions.into_iter().nth(fit - 1)
+        } else {
+            page.resume
+        };
         Ok(Response::new(v1::ListEnterprisesResponse {
-            enterprises: page.items.into_iter().map(|e| self.view(e)).collect::<Result<_>>()?,
-            next_page_token: page
-                .resume
+            enterprises,
+            next_page_token: resume
                 .map(|position| page_token::encode(&key, &digest, position, Some(total)))
                 .unwrap_or_default(),
             total_size: i32::try_from(total).unwrap_or(i32::MAX),

@@ -8,10 +8,12 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::error::Error;
+use crate::error::{clip, Error};
 
 /// `google.rpc.ErrorInfo.domain` of every ladder error.
 pub const ERROR_DOMAIN: &str = "ladder";
+/// Longest error message (and field violation) sent, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
 
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
@@ -51,17 +53,18 @@ impl From<Error> for Status {
             let violations: Vec<tonic_types::FieldViolation> = violations
                 .iter()
                 .map(|v| tonic_types::FieldViolation {
-                    field: v.field.clone(),
-                    description: v.description.clone(),
+                    field: clip(&v.field, MAX_MESSAGE_BYTES).into_owned(),
+                    description: clip(&v.description, MAX_MESSAGE_BYTES).into_owned(),
                     reason: v.reason.to_string(),
                     localized_message: None,
                 })
                 .collect();
             details.set_bad_request(violations);
         }
+        // An error may echo an input; a client gets at most a few KB of it.
         let message = match &error {
             Error::Internal(_) => "internal error (logged on the server)".to_string(),
-            other => other.to_string(),
+            other => clip(&other.to_string(), MAX_MESSAGE_BYTES).into_owned(),
         };
         Status::with_error_details(code, message, details)
     }
@@ -82,6 +85,16 @@ mod tests {
         let bad = details.bad_request().expect("BadRequest");
         assert_eq!(bad.field_violations[0].field, "enterprise.credit_code");
         assert_eq!(bad.field_violations[0].reason, "CHECK_CHARACTER_MISMATCH");
+    }
+
+    #[test]
+    fn messages_echoing_huge_inputs_are_cut() {
+        let huge = "x".repeat(50 << 20);
+        let status =
+            Status::from(Error::invalid_field("enterprise.notes", "TOO_LONG", format!("{huge:?} is too long")));
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES);
+        let bad = status.get_error_details().bad_request().expect("BadRequest").clone();
+        assert!(bad.field_violations[0].description.len() <= MAX_MESSAGE_BYTES);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use tonic::{Request, Response, Status};
 
 use crate::api::convert::timestamp;
-use crate::api::{optional_date, page_size, page_token, write_meta};
+use crate::api::{enum_field, known_enum, optional_date, page_size, page_token, write_meta};
 use crate::auth::{require, Permission};
 use crate::domain::alliance::check_alliance_id;
 use crate::domain::credit_code::CreditCode;
@@ -69,10 +69,10 @@ impl SupplyDemandApi {
 }
 
 /// The domain posting of a request, and its `in_zone` (unset = the firm's).
-fn posting_from_pb(p: v1::Posting) -> (Posting, Option<bool>) {
+fn posting_from_pb(p: v1::Posting) -> Result<(Posting, Option<bool>)> {
     let posting = Posting {
         credit_code: p.credit_code.trim().to_string(),
-        kind: p.kind,
+        kind: known_enum::<v1::PostingKind>("posting.kind", p.kind)?,
         title: p.title,
         description: p.description,
         industry_code: p.industry_code,
@@ -85,10 +85,10 @@ fn posting_from_pb(p: v1::Posting) -> (Posting, Option<bool>) {
         valid_from: p.valid_from,
         valid_until: p.valid_until,
         visibility_alliance_id: p.visibility_alliance_id,
-        source_list: p.source_list,
+        source_list: known_enum::<v1::SourceList>("posting.source_list", p.source_list)?,
         ..Default::default()
     };
-    (posting, p.in_zone)
+    Ok((posting, p.in_zone))
 }
 
 /// The API view of a posting, with its state as of `today`.
@@ -194,11 +194,6 @@ fn industry_code(field: &str, value: &str) -> Result<Option<IndustryCode>> {
     IndustryCode::parse(value).map(Some).map_err(|e| Error::invalid_field(field, e.reason(), e.to_string()))
 }
 
-fn enum_value<T: TryFrom<i32>>(field: &str, value: i32, type_name: &str) -> Result<T> {
-    T::try_from(value)
-        .map_err(|_| Error::invalid_field(field, "INVALID_ENUM", format!("{value} is not a {type_name} value")))
-}
-
 fn parse_bool(field: &str, value: &str) -> Result<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "是" => Ok(true),
@@ -295,11 +290,12 @@ impl v1::supply_demand_service_server::SupplyDemandService for SupplyDemandApi {
     async fn create_posting(&self, request: Request<v1::CreatePostingRequest>) -> Reply<v1::Posting> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "CreatePosting", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "CreatePosting", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let input = r.posting.ok_or_else(|| Error::invalid_field("posting", "REQUIRED", "is required"))?;
         let code = credit_code("posting.credit_code", &input.credit_code)?;
-        let (mut record, in_zone) = posting_from_pb(input);
+        let (mut record, in_zone) = posting_from_pb(input)?;
         record.credit_code.clone_from(&code);
         record.id = new_id(now_micros());
         let stored = self
@@ -321,13 +317,14 @@ impl v1::supply_demand_service_server::SupplyDemandService for SupplyDemandApi {
     async fn update_posting(&self, request: Request<v1::UpdatePostingRequest>) -> Reply<v1::Posting> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "UpdatePosting", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "UpdatePosting", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let input = r.posting.ok_or_else(|| Error::invalid_field("posting", "REQUIRED", "is required"))?;
         let id = parse_name("posting.name", &input.name, POSTINGS)?.to_string();
         let name = posting_name(&id);
         let etag = if r.etag.is_empty() { input.etag.clone() } else { r.etag };
-        let (patch, in_zone) = posting_from_pb(input);
+        let (patch, in_zone) = posting_from_pb(input)?;
         let mask = match r.update_mask {
             Some(mask) => mask.paths,
             None => {
@@ -354,10 +351,11 @@ impl v1::supply_demand_service_server::SupplyDemandService for SupplyDemandApi {
     async fn close_posting(&self, request: Request<v1::ClosePostingRequest>) -> Reply<v1::Posting> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "ClosePosting", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "ClosePosting", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let id = parse_name("name", &r.name, POSTINGS)?.to_string();
-        let reason: PostingCloseReason = enum_value("reason", r.reason, "PostingCloseReason")?;
+        let reason: PostingCloseReason = enum_field("reason", r.reason)?;
         let name = posting_name(&id);
         let stored = self
             .store
@@ -427,12 +425,13 @@ impl v1::supply_demand_service_server::SupplyDemandService for SupplyDemandApi {
     async fn create_match(&self, request: Request<v1::CreateMatchRequest>) -> Reply<v1::Match> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "CreateMatch", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "CreateMatch", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let input = r.r#match.ok_or_else(|| Error::invalid_field("match", "REQUIRED", "is required"))?;
         let supply = parse_name("match.supply_posting", &input.supply_posting, POSTINGS)?.to_string();
         let demand = parse_name("match.demand_posting", &input.demand_posting, POSTINGS)?.to_string();
-        let origin: MatchOrigin = enum_value("match.origin", input.origin, "MatchOrigin")?;
+        let origin: MatchOrigin = enum_field("match.origin", input.origin)?;
         let score = match self.store.score_pair(supply.clone(), demand.clone(), Date::today()).await {
             Err(Error::NotFound { resource }) => {
                 let field =
@@ -457,13 +456,14 @@ impl v1::supply_demand_service_server::SupplyDemandService for SupplyDemandApi {
     async fn advance_match(&self, request: Request<v1::AdvanceMatchRequest>) -> Reply<v1::Match> {
         let caller = require(&request, Permission::Write)?;
         let r = request.get_ref();
-        let meta = write_meta(&request, &caller, "AdvanceMatch", r, &r.request_id, |m| m.request_id.clear())?;
+        let meta =
+            write_meta(&self.store, &request, &caller, "AdvanceMatch", r, &r.request_id, |m| m.request_id.clear())?;
         let r = request.into_inner();
         let id = parse_name("name", &r.name, MATCHES)?.to_string();
         let advance = Advance {
-            to: enum_value("state", r.state, "MatchState")?,
+            to: enum_field("state", r.state)?,
             amount_wan: r.amount_wan,
-            close_reason: enum_value::<MatchCloseReason>("close_reason", r.close_reason, "MatchCloseReason")?,
+            close_reason: enum_field::<MatchCloseReason>("close_reason", r.close_reason)?,
             date: r.date,
             note: r.note,
         };
@@ -504,7 +504,7 @@ impl v1::supply_demand_service_server::SupplyDemandService for SupplyDemandApi {
             alliance_id,
             industry_code: industry_code("industry_code", &r.industry_code)?,
             in_zone: r.in_zone,
-            state: enum_value("state", r.state, "PostingState")?,
+            state: enum_field("state", r.state)?,
             include_closed_matches: r.include_closed_matches,
             max_firms,
         };
@@ -516,7 +516,7 @@ impl v1::supply_demand_service_server::SupplyDemandService for SupplyDemandApi {
     async fn list_chain_gaps(&self, request: Request<v1::ListChainGapsRequest>) -> Reply<v1::ListChainGapsResponse> {
         require(&request, Permission::Read)?;
         let r = request.into_inner();
-        let level = match enum_value("level", r.level, "CategoryLevel")? {
+        let level = match enum_field("level", r.level)? {
             v1::CategoryLevel::Division => Level::Division,
             v1::CategoryLevel::Group => Level::Group,
             v1::CategoryLevel::Class | v1::CategoryLevel::Unspecified => Level::Class,

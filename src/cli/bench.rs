@@ -72,6 +72,28 @@ pub enum BenchCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// A soak: C clients for S seconds, each calling at random GetEnterprise
+    /// (60%), a filtered ListEnterprises page (20%), an etag-guarded
+    /// UpdateEnterprise of a firm it has just read (15%) and a ListChanges
+    /// page (5%). Prints each call's percentiles, the errors other than etag
+    /// conflicts (which concurrent editors legitimately get) and the server's
+    /// RSS every 10 s, to show memory stays flat.
+    Soak {
+        /// Firms to load.
+        #[arg(long, default_value_t = 20_000)]
+        firms: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 180)]
+        seconds: u64,
+        /// Benchmark a running server instead of starting one.
+        #[arg(long)]
+        external: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// GetEnterprise at C concurrent clients (requests/s, p50/p90/p99/p99.9/max)
     /// next to an empty RPC at the same concurrency.
     Get {
@@ -186,15 +208,7 @@ impl Target {
             .map_err(|e| format!("cannot pick a port: {e}"))?
             .port();
         let dir = std::env::temp_dir().join(format!("ladder-bench-{}-{port}", std::process::id()));
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find the ladder binary: {e}"))?;
-        let child = std::process::Command::new(exe)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(&dir)
-            .env("LADDER_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start the server: {e}"))?;
+        let child = spawn_server(&port.to_string(), &dir)?;
         let mut args = client.clone();
         args.server = format!("http://127.0.0.1:{port}");
         let target = Target { child: Some(child), dir: Some(dir), client: args };
@@ -209,6 +223,35 @@ impl Target {
         Err("the server did not start within 15 s".into())
     }
 
+    /// Stops our server (SIGTERM, as an operator would) and starts it again
+    /// on the same store; returns how long the new process took from its
+    /// start to its first answer (opening the store and building the index).
+    async fn reopen(&mut self) -> Result<Option<Duration>, String> {
+        let (Some(child), Some(dir)) = (self.child.as_mut(), self.dir.clone()) else { return Ok(None) };
+        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = child.wait();
+        let port = self.client.server.rsplit(':').next().unwrap_or_default().to_string();
+        let started = Instant::now();
+        self.child = Some(spawn_server(&port, &dir)?);
+        for _ in 0..12_000 {
+            if let Ok(channel) = connect(&self.client).await {
+                if EnterpriseServiceClient::new(channel).ping(()).await.is_ok() {
+                    return Ok(Some(started.elapsed()));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err("the server did not reopen its store within 120 s".into())
+    }
+
+    /// Resident memory of the server process now (MiB), when it is ours.
+    fn rss_mib(&self) -> Option<f64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    }
+
     /// Peak resident memory of the server process (MiB), when it is ours.
     fn peak_rss_mib(&self) -> Option<f64> {
         let pid = self.child.as_ref()?.id();
@@ -221,6 +264,20 @@ impl Target {
     fn disk_mib(&self) -> Option<f64> {
         self.dir.as_deref().map(|d| dir_size(d) as f64 / (1024.0 * 1024.0))
     }
+}
+
+/// Starts this binary's `ladder serve` on loopback `port` over the store at
+/// `dir`, logging warnings only.
+fn spawn_server(port: &str, dir: &Path) -> Result<Child, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the ladder binary: {e}"))?;
+    std::process::Command::new(exe)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir)
+        .env("LADDER_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start the server: {e}"))
 }
 
 impl Drop for Target {
@@ -262,32 +319,46 @@ fn machine() -> Value {
 }
 
 /// Runs `n` calls of `call` with `concurrency` in flight; returns each
-/// call's latency and the wall time.
-async fn timed<F, Fut>(n: usize, concurrency: usize, call: F) -> Result<Latency, String>
+/// call's latency and the wall time. `concurrency` long-lived workers take
+/// the next call number in turn (no task is spawned per call, so the client
+/// costs the server's machine as little as it can); with `warm_up`, after
+/// one untimed call per worker (calls `0..workers` again: reads only).
+async fn timed<F, Fut>(n: usize, concurrency: usize, warm_up: bool, call: F) -> Result<Latency, String>
 where
-    F: Fn(usize) -> Fut,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), tonic::Status>> + Send + 'static,
 {
-    let started = Instant::now();
-    let mut samples = Vec::with_capacity(n);
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..n {
-        let fut = call(i);
-        tasks.spawn(async move {
-            let t = Instant::now();
-            fut.await.map(|()| t.elapsed())
-        });
-        while tasks.len() >= concurrency.max(1) {
-            samples.push(joined(tasks.join_next().await)?);
-        }
+    let workers = concurrency.clamp(1, n.max(1));
+    let call = std::sync::Arc::new(call);
+    for i in (0..workers).filter(|_| warm_up) {
+        call(i).await.map_err(|status| crate::cli::render::status_error(&status))?;
     }
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (call, next) = (std::sync::Arc::clone(&call), std::sync::Arc::clone(&next));
+        tasks.spawn(async move {
+            let mut samples = Vec::with_capacity(n / workers + 1);
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    return Ok(samples);
+                }
+                let t = Instant::now();
+                call(i).await?;
+                samples.push(t.elapsed());
+            }
+        });
+    }
+    let mut samples = Vec::with_capacity(n);
     while let Some(done) = tasks.join_next().await {
-        samples.push(joined(Some(done))?);
+        samples.extend(joined(Some(done))?);
     }
     Ok(Latency::of(samples, started.elapsed()))
 }
 
-fn joined(done: Option<Result<Result<Duration, tonic::Status>, tokio::task::JoinError>>) -> Result<Duration, String> {
+fn joined<T>(done: Option<Result<Result<T, tonic::Status>, tokio::task::JoinError>>) -> Result<T, String> {
     match done {
         Some(Ok(Ok(d))) => Ok(d),
         Some(Ok(Err(status))) => Err(crate::cli::render::status_error(&status)),
@@ -307,6 +378,9 @@ pub async fn bench(cmd: BenchCommand) -> ExitCode {
         BenchCommand::Write { common } => registry(Scenario::Write, &common).await,
         BenchCommand::List { common } => registry(Scenario::List, &common).await,
         BenchCommand::Watch { common } => registry(Scenario::Watch, &common).await,
+        BenchCommand::Soak { firms, clients, seconds, external, client } => {
+            soak(firms.max(1), clients.max(1), seconds.max(1), external, &client).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -348,7 +422,7 @@ async fn suggest(
     let names = std::sync::Arc::new(std::sync::Mutex::new(Vec::with_capacity(postings)));
     let load = {
         let (batch, names) = (std::sync::Arc::new(batch), names.clone());
-        timed(postings, load_concurrency, move |i| {
+        timed(postings, load_concurrency, false, move |i| {
             let mut c = loaders[i % loaders.len()].clone();
             let p = batch[i].clone();
             let names = names.clone();
@@ -375,7 +449,7 @@ async fn suggest(
     let examined = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let run = |n: usize| {
         let (picks, client, examined) = (picks.clone(), sd.clone(), examined.clone());
-        timed(n, concurrency, move |i| {
+        timed(n, concurrency, true, move |i| {
             let mut c = client.clone();
             let name = picks[i].clone();
             let examined = examined.clone();
@@ -392,7 +466,7 @@ async fn suggest(
     let suggest = run(queries).await?;
     let floor = {
         let client = EnterpriseServiceClient::new(connect(&target.client).await?);
-        timed(queries, concurrency, move |_| {
+        timed(queries, concurrency, true, move |_| {
             let mut c = client.clone();
             async move { c.ping(()).await.map(|_| ()) }
         })
@@ -422,6 +496,144 @@ enum Scenario {
     Get,
     Write,
     List,
+}
+
+/// The calls of the soak, in the order of their shares.
+const SOAK_CALLS: [&str; 4] =
+    ["GetEnterprise", "ListEnterprises (filtered page)", "UpdateEnterprise (etag)", "ListChanges"];
+
+/// What one soak client saw: each call's latencies, etag conflicts, errors.
+#[derive(Default)]
+struct SoakTally {
+    samples: [Vec<Duration>; 4],
+    conflicts: u64,
+    errors: Vec<String>,
+}
+
+async fn soak(firms: usize, clients_n: usize, seconds: u64, external: bool, args: &ClientArgs) -> Result<(), String> {
+    let target = Target::start(args, external).await?;
+    eprintln!("loading {firms} firms …");
+    let (codes, load) = load_firms(&target, firms, 4754).await?;
+    let codes = std::sync::Arc::new(codes);
+    let pool = clients(&target, clients_n).await?;
+    let changes = crate::pb::v1::change_service_client::ChangeServiceClient::new(connect(&target.client).await?);
+    eprintln!("soaking with {clients_n} clients for {seconds} s …");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..clients_n {
+        let (mut c, mut feed, codes) = (pool[w % pool.len()].clone(), changes.clone(), codes.clone());
+        tasks.spawn(async move {
+            let mut rng = Rng::new(w as u64 + 1);
+            let mut tally = SoakTally::default();
+            let zones = ["east", "west", "north", "south"];
+            while Instant::now() < deadline {
+                let roll = rng.below(100);
+                let name = format!("enterprises/{}", rng.pick(&codes));
+                let t = Instant::now();
+                let (kind, outcome) = match roll {
+                    0..60 => (0, c.get_enterprise(v1::GetEnterpriseRequest { name }).await.map(|_| ())),
+                    60..80 => {
+                        let filter = format!("zone = {} AND industry_code = C", rng.pick(&zones));
+                        let request = v1::ListEnterprisesRequest { filter, page_size: 50, ..Default::default() };
+                        (1, c.list_enterprises(request).await.map(|_| ()))
+                    }
+                    80..95 => {
+                        let got = c.get_enterprise(v1::GetEnterpriseRequest { name: name.clone() }).await;
+                        let outcome = match got {
+                            Ok(e) => {
+                                let e = e.into_inner();
+                                let patch = v1::Enterprise {
+                                    name,
+                                    notes: format!("soak {w} {}", rng.next_u64()),
+                                    etag: e.etag,
+                                    ..Default::default()
+                                };
+                                let request = v1::UpdateEnterpriseRequest {
+                                    enterprise: Some(patch),
+                                    update_mask: Some(prost_types::FieldMask { paths: vec!["notes".into()] }),
+                                    ..Default::default()
+                                };
+                                c.update_enterprise(request).await.map(|_| ())
+                            }
+                            Err(e) => Err(e),
+                        };
+                        (2, outcome)
+                    }
+                    _ => {
+                        let request = v1::ListChangesRequest { page_size: 100, ..Default::default() };
+                        (3, feed.list_changes(request).await.map(|_| ()))
+                    }
+                };
+                match outcome {
+                    Ok(()) => tally.samples[kind].push(t.elapsed()),
+                    Err(status) if status.code() == tonic::Code::Aborted => tally.conflicts += 1,
+                    Err(status) => {
+                        if tally.errors.len() < 5 {
+                            tally.errors.push(crate::cli::render::status_error(&status));
+                        }
+                        tally.samples[kind].push(t.elapsed());
+                    }
+                }
+            }
+            tally
+        });
+    }
+    // The server's memory every 10 s while the clients run.
+    let mut rss = Vec::new();
+    let mut next = started;
+    while !tasks.is_empty() && Instant::now() < deadline + Duration::from_secs(30) {
+        if Instant::now() >= next {
+            rss.push((started.elapsed().as_secs(), target.rss_mib()));
+            next += Duration::from_secs(10);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    let mut total = SoakTally::default();
+    let mut failed = 0usize;
+    while let Some(done) = tasks.join_next().await {
+        let tally = done.map_err(|e| format!("a soak client failed: {e}"))?;
+        for (all, mine) in total.samples.iter_mut().zip(tally.samples) {
+            all.extend(mine);
+        }
+        total.conflicts += tally.conflicts;
+        failed += tally.errors.len();
+        total.errors.extend(tally.errors);
+    }
+    rss.push((started.elapsed().as_secs(), target.rss_mib()));
+    let wall = started.elapsed();
+    let rows: Vec<(&str, Latency)> =
+        SOAK_CALLS.iter().zip(total.samples).map(|(name, samples)| (*name, Latency::of(samples, wall))).collect();
+    let rss_line: Vec<String> = rss.iter().filter_map(|(s, m)| m.map(|m| format!("{s}s {m:.0}"))).collect();
+    if args.json {
+        let v = json!({
+            "scenario": "soak", "machine": machine(), "firms": firms, "clients": clients_n, "seconds": seconds,
+            "runs": rows.iter().map(|(name, l)| {
+                let mut run = l.json();
+                run["name"] = json!(name);
+                run
+            }).collect::<Vec<_>>(),
+            "etag_conflicts": total.conflicts, "errors": failed, "first_errors": total.errors,
+            "rss_mib": rss.iter().map(|(s, m)| json!({"second": s, "mib": m.map(round)})).collect::<Vec<_>>(),
+            "server_peak_rss_mib": target.peak_rss_mib().map(round),
+        });
+        println!("{v}");
+        return if failed > 0 { Err(format!("{failed} calls failed")) } else { Ok(()) };
+    }
+    report("soak", &target, &load, clients_n, &rows, &[], false);
+    println!("etag conflicts (expected between concurrent editors): {}", total.conflicts);
+    println!(
+        "other errors: {failed}{}",
+        if total.errors.is_empty() { String::new() } else { format!(" ({})", total.errors.join("; ")) }
+    );
+    println!("server RSS (MiB) every 10 s: {}", rss_line.join(", "));
+    if failed > 0 {
+        return Err(format!("{failed} calls failed"));
+    }
+    Ok(())
 }
 
 /// `n` clients over connections of at most 32 calls each (the server
@@ -541,11 +753,14 @@ async fn sync(n: usize, seed: u64, external: bool, args: &ClientArgs) -> Result<
     let same = floor(&records, FloorKeys::Same)?;
     let record_only = floor(&records, FloorKeys::RecordOnly)?;
     drop(records);
-    let target = Target::start(args, external).await?;
+    let mut target = Target::start(args, external).await?;
     eprintln!("syncing {n} firms …");
     let first = stream_sync(&target, &firms).await?;
+    let (rss, disk) = (target.peak_rss_mib(), target.disk_mib());
     eprintln!("syncing them again (unchanged) …");
     let again = stream_sync(&target, &firms).await?;
+    eprintln!("restarting the server on the store …");
+    let reopen = target.reopen().await?;
     let rate = |rows: usize, d: Duration| rows as f64 / d.as_secs_f64().max(1e-9);
     let sync_rate = first.per_second();
     let floor_rate = rate(same.rows, same.elapsed);
@@ -555,7 +770,6 @@ async fn sync(n: usize, seed: u64, external: bool, args: &ClientArgs) -> Result<
         ("raw sled, same keys (floor)", same.rows, same.elapsed, Some(same.keys)),
         ("raw sled, record only", record_only.rows, record_only.elapsed, Some(record_only.keys)),
     ];
-    let (rss, disk) = (target.peak_rss_mib(), target.disk_mib());
     let ratio = sync_rate / floor_rate.max(1e-9);
     if args.json {
         let v = json!({
@@ -567,6 +781,7 @@ async fn sync(n: usize, seed: u64, external: bool, args: &ClientArgs) -> Result<
             "created": first.created, "updated_again": again.updated, "unchanged_again": again.unchanged,
             "sync_over_floor": round(ratio),
             "server_peak_rss_mib": rss.map(round), "store_disk_mib": disk.map(round),
+            "reopen_seconds": reopen.map(|d| round(d.as_secs_f64())),
         });
         println!("{v}");
         return Ok(());
@@ -592,7 +807,10 @@ async fn sync(n: usize, seed: u64, external: bool, args: &ClientArgs) -> Result<
     println!("created {}, then unchanged {} (updated {})", first.created, again.unchanged, again.updated);
     println!("sync_over_floor = {ratio:.2}");
     if let (Some(rss), Some(disk)) = (rss, disk) {
-        println!("server peak RSS {rss:.0} MiB; store on disk {disk:.0} MiB");
+        println!("server peak RSS during the sync {rss:.0} MiB; store on disk after it {disk:.0} MiB");
+    }
+    if let Some(reopen) = reopen {
+        println!("restart: store opened and index rebuilt, first answer after {:.2} s", reopen.as_secs_f64());
     }
     Ok(())
 }
@@ -644,14 +862,14 @@ async fn climb_and_join(
     }
     let (grants, joins) = (std::sync::Arc::new(grants), std::sync::Arc::new(joins));
     let cultivation: Vec<_> = channels.iter().cloned().map(CultivationServiceClient::new).collect();
-    let designations = timed(grants.len(), concurrency, move |i| {
+    let designations = timed(grants.len(), concurrency, false, move |i| {
         let mut c = cultivation[i % cultivation.len()].clone();
         let request = grants[i].clone();
         async move { c.create_designation(request).await.map(|_| ()) }
     })
     .await?;
     let alliances: Vec<_> = channels.into_iter().map(AllianceServiceClient::new).collect();
-    let memberships = timed(joins.len(), concurrency, move |i| {
+    let memberships = timed(joins.len(), concurrency, false, move |i| {
         let mut c = alliances[i % alliances.len()].clone();
         let request = joins[i].clone();
         async move { c.create_membership(request).await.map(|_| ()) }
@@ -721,7 +939,7 @@ async fn watch_lag(
     let started = Instant::now();
     let write = {
         let (pool, codes, sent) = (pool.to_vec(), Arc::clone(codes), Arc::clone(&sent));
-        timed(calls, concurrency, move |i| {
+        timed(calls, concurrency, false, move |i| {
             let mut c = pool[i % pool.len()].clone();
             let request = notes_update(&codes, i, "benchmark watch");
             let sent = Arc::clone(&sent);
@@ -770,7 +988,7 @@ async fn registry(scenario: Scenario, a: &Common) -> Result<(), String> {
     let mut rows: Vec<(&str, Latency)> = Vec::new();
     let floor = {
         let pool = pool.clone();
-        timed(calls, concurrency, move |i| {
+        timed(calls, concurrency, true, move |i| {
             let mut c = pool[i % pool.len()].clone();
             async move { c.ping(()).await.map(|_| ()) }
         })
@@ -780,7 +998,7 @@ async fn registry(scenario: Scenario, a: &Common) -> Result<(), String> {
     match scenario {
         Scenario::Get => {
             let (pool, codes) = (pool.clone(), codes.clone());
-            let get = timed(calls, concurrency, move |i| {
+            let get = timed(calls, concurrency, true, move |i| {
                 let mut c = pool[i % pool.len()].clone();
                 // A spread of firms, not one hot record.
                 let name = format!("enterprises/{}", codes[(i * 7919) % codes.len()]);
@@ -797,7 +1015,7 @@ async fn registry(scenario: Scenario, a: &Common) -> Result<(), String> {
         }
         Scenario::Write => {
             let (pool, codes) = (pool.clone(), codes.clone());
-            let write = timed(calls, concurrency, move |i| {
+            let write = timed(calls, concurrency, false, move |i| {
                 let mut c = pool[i % pool.len()].clone();
                 let request = notes_update(&codes, i, "benchmark write");
                 async move { c.update_enterprise(request).await.map(|_| ()) }
@@ -809,7 +1027,7 @@ async fn registry(scenario: Scenario, a: &Common) -> Result<(), String> {
             let filter = a.filter.clone();
             let first = {
                 let (pool, filter) = (pool.clone(), filter.clone());
-                timed(calls, concurrency, move |i| {
+                timed(calls, concurrency, true, move |i| {
                     let mut c = pool[i % pool.len()].clone();
                     let request =
                         v1::ListEnterprisesRequest { filter: filter.clone(), page_size: 100, ..Default::default() };
@@ -838,7 +1056,7 @@ async fn registry(scenario: Scenario, a: &Common) -> Result<(), String> {
             }
             let deep = {
                 let (pool, filter, token) = (pool.clone(), filter.clone(), token.clone());
-                timed(calls, concurrency, move |i| {
+                timed(calls, concurrency, true, move |i| {
                     let mut c = pool[i % pool.len()].clone();
                     let request = v1::ListEnterprisesRequest {
                         filter: filter.clone(),

@@ -20,8 +20,7 @@ pub enum DesignationCommand {
     Add {
         /// The firm's credit code.
         credit_code: String,
-        /// TECH_SME, HIGH_TECH, ABOVE_SCALE_INDUSTRY, LITTLE_GIANT… (or 高新技术企业…).
-        #[arg(long)]
+        #[arg(long, help = kind_help("认定类型 kind"))]
         kind: String,
         /// First day it counts, YYYY-MM-DD.
         #[arg(long)]
@@ -54,8 +53,7 @@ pub enum DesignationCommand {
     List {
         /// The firm's credit code (all firms when omitted).
         credit_code: Option<String>,
-        /// Only this kind.
-        #[arg(long)]
+        #[arg(long, help = kind_help("只列此类 only this kind"))]
         kind: Option<String>,
         /// Only this status.
         #[arg(long)]
@@ -198,10 +196,27 @@ fn usage_error(message: String) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The `--help` text of a designation-kind option: the official Chinese
+/// names with their short forms, then the English codes.
+pub fn kind_help(what: &str) -> String {
+    format!(
+        "{what}: 官方名称或简称 (official name or short form): {}; or the code: {}",
+        DesignationKind::names_zh_listing(),
+        english_kinds()
+    )
+}
+
+fn english_kinds() -> String {
+    DesignationKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+}
+
 fn parse_kind(value: &str) -> Result<DesignationKind, String> {
     DesignationKind::parse(value).ok_or_else(|| {
-        let names: Vec<&str> = DesignationKind::ALL.iter().map(|k| k.name()).collect();
-        format!("{value:?} is not a designation kind (use {})", names.join(", "))
+        format!(
+            "{value:?} is not a designation kind. 认定类型 (official name or short form): {}; or the code: {}",
+            DesignationKind::names_zh_listing(),
+            english_kinds()
+        )
     })
 }
 

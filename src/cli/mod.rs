@@ -107,8 +107,10 @@ enum Command {
     },
     /// Firms to push towards a designation, with every criterion explained.
     Candidates {
-        /// TECH_SME, HIGH_TECH, ABOVE_SCALE_INDUSTRY, ABOVE_SCALE_SERVICES,
-        /// ABOVE_QUOTA_TRADE, SPECIALISED_SME, LITTLE_GIANT, GAZELLE or UNICORN.
+        /// The designation to reach: 科技型中小企业, 高新技术企业, 规模以上工业企业,
+        /// 规模以上服务业企业, 限额以上批发零售住宿餐饮企业, 专精特新中小企业,
+        /// 专精特新“小巨人”企业, 瞪羚企业 or 独角兽企业 (or a short form: 科小, 高企,
+        /// 规上工业, 小巨人…; or the code: TECH_SME, HIGH_TECH, LITTLE_GIANT…).
         #[arg(long)]
         target: String,
         /// Indicator year (default last year).
@@ -162,8 +164,7 @@ enum Command {
         /// Within this many days.
         #[arg(long, default_value_t = 90)]
         days: i32,
-        /// Only this kind.
-        #[arg(long)]
+        #[arg(long, help = ladder::kind_help("只列此类 only this kind"))]
         kind: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
@@ -234,7 +235,7 @@ pub fn main() -> ExitCode {
             match runtime.block_on(serve(args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{e:#}");
+                    // Once, on stderr (where the log goes too).
                     eprintln!("error: {e:#}");
                     ExitCode::FAILURE
                 }

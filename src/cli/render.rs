@@ -216,16 +216,26 @@ pub fn change_table(changes: &[v1::Change]) -> String {
     table::render(&["REV", "TIME (UTC)", "RESOURCE", "KIND", "ACTOR (ORIGIN)", "FIELD", "CHANGE"], &rows)
 }
 
+/// Longest error text the CLI prints, in bytes: an error echoing a huge
+/// input (a 50 MB header cell) is cut, not printed whole.
+pub const MAX_ERROR_BYTES: usize = 2000;
+
+/// An error message cut to [`MAX_ERROR_BYTES`]: every error the CLI prints
+/// goes through here or [`status_error`].
+pub fn clipped(message: &str) -> std::borrow::Cow<'_, str> {
+    crate::error::clip(message, MAX_ERROR_BYTES)
+}
+
 /// One line (or a few) describing a failed call: code, reason, and each
-/// wrong field with what is wrong.
+/// wrong field with what is wrong (each part cut to [`MAX_ERROR_BYTES`]).
 pub fn status_error(status: &tonic::Status) -> String {
     let details = status.get_error_details();
     let reason = details.error_info().map(|i| format!(" {}", i.reason)).unwrap_or_default();
-    let mut out = format!("error: {:?}{reason}: {}", status.code(), status.message());
+    let mut out = format!("error: {:?}{reason}: {}", status.code(), clipped(status.message()));
     if let Some(bad) = details.bad_request() {
         if bad.field_violations.len() > 1 {
-            for v in &bad.field_violations {
-                out.push_str(&format!("\n  {}: {}", v.field, v.description));
+            for v in bad.field_violations.iter().take(50) {
+                out.push_str(&format!("\n  {}: {}", clipped(&v.field), clipped(&v.description)));
             }
         }
     }
@@ -242,5 +252,51 @@ pub fn status_json(status: &tonic::Status) -> Value {
             "reason": details.error_info().map(|i| i.reason.clone()),
             "field_violations": details.bad_request().map(|b| b.field_violations.iter().map(|v| json!({"field": v.field, "description": v.description, "reason": v.reason})).collect::<Vec<_>>()),
         }
+    })
+}
+
+/// A failed sync row as JSON.
+pub fn sync_failure_json(f: &v1::SyncFailure) -> Value {
+    json!({"row": f.row_number, "credit_code": f.credit_code, "field": f.field, "reason": f.reason, "description": f.description})
+}
+
+/// A sync run as JSON, every field named as in the proto (failed rows as
+/// [`sync_failure_json`]; enums by their names without prefix).
+pub fn sync_run_json(r: &v1::SyncRun) -> Value {
+    let mode = v1::SyncMode::try_from(r.mode).unwrap_or(v1::SyncMode::Unspecified).as_str_name();
+    let state = v1::SyncRunState::try_from(r.state).unwrap_or(v1::SyncRunState::Unspecified).as_str_name();
+    json!({
+        "name": r.name,
+        "source": r.source,
+        "mode": mode.trim_start_matches("SYNC_MODE_"),
+        "dry_run": r.dry_run,
+        "state": state.trim_start_matches("SYNC_RUN_STATE_"),
+        "rows": r.rows,
+        "created": r.created,
+        "updated": r.updated,
+        "unchanged": r.unchanged,
+        "failed": r.failed,
+        "missing_from_source": r.missing_from_source,
+        "failures": r.failures.iter().map(sync_failure_json).collect::<Vec<_>>(),
+        "missing_credit_codes": r.missing_credit_codes,
+        "actor": r.actor,
+        "start_time": time_json(r.start_time.as_ref()),
+        "end_time": time_json(r.end_time.as_ref()),
+        "revert_time": time_json(r.revert_time.as_ref()),
+        "reverting": r.reverting,
+    })
+}
+
+/// The answer to a revert as JSON: the run as it now stands, the counts and
+/// every conflict kept.
+pub fn revert_json(r: &v1::RevertSyncRunResponse) -> Value {
+    json!({
+        "run": r.run.as_ref().map_or(Value::Null, sync_run_json),
+        "deleted": r.deleted,
+        "restored": r.restored,
+        "conflict_count": r.conflict_count,
+        "conflicts": r.conflicts.iter().map(|c| json!({
+            "resource": c.resource, "field": c.field, "run_value": c.run_value, "current_value": c.current_value,
+        })).collect::<Vec<_>>(),
     })
 }

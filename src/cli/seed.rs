@@ -3,6 +3,10 @@
 //! supply–demand data through the public API: last year's figures,
 //! designations, alliance memberships and postings. For trying ladder out,
 //! demos and benchmarks.
+//!
+//! A re-run with the same seed replays its requests and writes nothing
+//! new; the report says so, counting per kind what this run wrote and what
+//! was already recorded (a record whose last change predates the run).
 
 use std::process::ExitCode;
 
@@ -11,6 +15,7 @@ use crate::cli::ClientArgs;
 use crate::domain::time::Date;
 use crate::pb::v1;
 use crate::pb::v1::alliance_service_client::AllianceServiceClient;
+use crate::pb::v1::change_service_client::ChangeServiceClient;
 use crate::pb::v1::cultivation_service_client::CultivationServiceClient;
 use crate::pb::v1::enterprise_service_client::EnterpriseServiceClient;
 use crate::pb::v1::supply_demand_service_client::SupplyDemandServiceClient;
@@ -54,19 +59,42 @@ struct Clients {
     postings: SupplyDemandServiceClient<Intercepted>,
 }
 
-/// Counts of what was written and what failed.
+/// A record as the API answers it, with the change-log revision of its
+/// last change.
+trait Revisioned {
+    fn revision(&self) -> u64;
+}
+
+macro_rules! revisioned {
+    ($($t:ty),*) => {$(
+        impl Revisioned for tonic::Response<$t> {
+            fn revision(&self) -> u64 {
+                self.get_ref().revision
+            }
+        }
+    )*};
+}
+revisioned!(v1::AnnualIndicators, v1::Designation, v1::Membership, v1::Posting);
+
+/// Counts of what this run wrote, what was already recorded and what failed.
 #[derive(Debug, Default, Clone, Copy)]
 struct Tally {
     written: usize,
+    existing: usize,
     failed: usize,
 }
 
 impl Tally {
-    fn add<T>(&mut self, r: Result<T, tonic::Status>, first_error: &mut Option<String>) {
+    /// Counts one answer. `head` is the store's newest revision before the
+    /// run: a record last changed at or before it was not written now (a
+    /// replayed request id answers with the original record, and figures
+    /// sent again unchanged are not rewritten).
+    fn add(&mut self, r: Result<impl Revisioned, tonic::Status>, head: u64, first_error: &mut Option<String>) {
         match r {
-            Ok(_) => self.written += 1,
+            Ok(record) if record.revision() > head => self.written += 1,
+            Ok(_) => self.existing += 1,
             // A re-run meets what the first run wrote.
-            Err(s) if s.code() == tonic::Code::AlreadyExists => {}
+            Err(s) if s.code() == tonic::Code::AlreadyExists => self.existing += 1,
             Err(s) => {
                 self.failed += 1;
                 first_error.get_or_insert_with(|| crate::cli::render::status_error(&s));
@@ -79,12 +107,12 @@ impl Tally {
 /// wrote, and its first error.
 type Outcome = ([Tally; 4], Option<String>);
 
-async fn seed_firm(mut c: Clients, plan: FirmPlan) -> Outcome {
+async fn seed_firm(mut c: Clients, plan: FirmPlan, head: u64) -> Outcome {
     let mut tallies = [Tally::default(); 4];
     let mut first_error = None;
     let parent = format!("enterprises/{}", plan.firm.credit_code);
     let figures = v1::UpdateAnnualIndicatorsRequest { indicators: Some(plan.indicators), ..Default::default() };
-    tallies[0].add(c.cultivation.update_annual_indicators(figures).await, &mut first_error);
+    tallies[0].add(c.cultivation.update_annual_indicators(figures).await, head, &mut first_error);
     for (i, d) in plan.designations.into_iter().enumerate() {
         let request = v1::CreateDesignationRequest {
             parent: parent.clone(),
@@ -92,7 +120,7 @@ async fn seed_firm(mut c: Clients, plan: FirmPlan) -> Outcome {
             request_id: format!("{}-d{i}", plan.request_id),
             ..Default::default()
         };
-        tallies[1].add(c.cultivation.create_designation(request).await, &mut first_error);
+        tallies[1].add(c.cultivation.create_designation(request).await, head, &mut first_error);
     }
     if let Some(alliance) = plan.alliance {
         let request = v1::CreateMembershipRequest {
@@ -101,7 +129,7 @@ async fn seed_firm(mut c: Clients, plan: FirmPlan) -> Outcome {
             membership: Some(v1::Membership { role: v1::MembershipRole::Member as i32, ..Default::default() }),
             ..Default::default()
         };
-        tallies[2].add(c.alliances.create_membership(request).await, &mut first_error);
+        tallies[2].add(c.alliances.create_membership(request).await, head, &mut first_error);
     }
     (tallies, first_error)
 }
@@ -133,6 +161,13 @@ pub async fn seed(a: SeedArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    // The newest revision before the run tells what it writes from what
+    // was already there.
+    let mut changes = ChangeServiceClient::new(channel.clone());
+    let head = match changes.list_changes(v1::ListChangesRequest { page_size: 1, ..Default::default() }).await {
+        Ok(r) => r.into_inner().head_revision,
+        Err(status) => return fail(json, &status),
+    };
     let clients = Clients {
         cultivation: CultivationServiceClient::new(channel.clone()),
         alliances: AllianceServiceClient::new(channel.clone()),
@@ -149,6 +184,7 @@ pub async fn seed(a: SeedArgs) -> ExitCode {
         if let Some(Ok((t, e))) = done {
             for (sum, one) in tallies.iter_mut().zip(t) {
                 sum.written += one.written;
+                sum.existing += one.existing;
                 sum.failed += one.failed;
             }
             if first_error.is_none() {
@@ -164,7 +200,7 @@ pub async fn seed(a: SeedArgs) -> ExitCode {
             alliance: sample::alliance_for(&firm.industry_code).filter(|_| rng.below(2) == 0),
             firm: firm.clone(),
         };
-        tasks.spawn(seed_firm(clients.clone(), plan));
+        tasks.spawn(seed_firm(clients.clone(), plan, head));
         if tasks.len() >= IN_FLIGHT {
             collect(tasks.join_next().await);
         }
@@ -184,7 +220,7 @@ pub async fn seed(a: SeedArgs) -> ExitCode {
         tasks.spawn(async move {
             let mut t = [Tally::default(); 4];
             let mut e = None;
-            t[3].add(c.create_posting(request).await, &mut e);
+            t[3].add(c.create_posting(request).await, head, &mut e);
             (t, e)
         });
         if tasks.len() >= IN_FLIGHT {
@@ -196,25 +232,37 @@ pub async fn seed(a: SeedArgs) -> ExitCode {
     }
     let [figures, designations, memberships, postings] = tallies;
     let failed = figures.failed + designations.failed + memberships.failed + postings.failed;
+    let seconds = started.elapsed().as_secs_f64();
     if json {
+        // The counts by kind are what this run wrote; `already_recorded`
+        // what it found in place.
         println!(
             "{}",
             serde_json::json!({
                 "firms": firms.len(), "indicators": figures.written, "designations": designations.written,
                 "memberships": memberships.written, "postings": postings.written, "failed": failed,
-                "seconds": started.elapsed().as_secs_f64(),
+                "already_recorded": {
+                    "indicators": figures.existing, "designations": designations.existing,
+                    "memberships": memberships.existing, "postings": postings.existing,
+                },
+                "seconds": seconds,
             })
         );
     } else {
-        println!(
-            "seeded {} firms in {:.1} s: {} years of figures, {} designations, {} memberships, {} postings",
-            firms.len(),
-            started.elapsed().as_secs_f64(),
-            figures.written,
-            designations.written,
-            memberships.written,
-            postings.written
-        );
+        let kinds = [
+            ("years of figures", figures),
+            ("designations", designations),
+            ("memberships", memberships),
+            ("postings", postings),
+        ];
+        let written: usize = kinds.iter().map(|(_, t)| t.written).sum();
+        let headline =
+            if written == 0 && failed == 0 { "nothing new written (this seed was already applied)" } else { "done" };
+        println!("seed {} over {} firms in {seconds:.1} s: {headline}", a.seed, firms.len());
+        for (what, t) in kinds {
+            let failures = if t.failed > 0 { format!(", {} failed", t.failed) } else { String::new() };
+            println!("  {what}: {} new, {} already recorded{failures}", t.written, t.existing);
+        }
     }
     if let Some(e) = first_error {
         eprintln!("{failed} writes failed; the first: {e}");

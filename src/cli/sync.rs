@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use crate::cli::client::{collect_pages, connect_with, fail, CALL_TIMEOUT};
-use crate::cli::{table, ClientArgs};
+use crate::cli::{render, table, ClientArgs};
 use crate::pb::v1;
 use crate::pb::v1::sync_enterprises_request::Message;
 use crate::pb::v1::sync_service_client::SyncServiceClient;
@@ -68,42 +68,162 @@ pub fn read_table(bytes: Vec<u8>) -> Result<(Records, &'static str), String> {
     Ok((parse_csv(&text)?, encoding))
 }
 
+/// Largest part of an XLSX workbook (a sheet, its shared strings), unpacked.
+pub const MAX_XLSX_PART_BYTES: u64 = 256 << 20;
+/// Most columns read from a sheet (a sync file has about a dozen).
+pub const MAX_XLSX_COLUMNS: u32 = 1000;
+/// Excel's own last row.
+pub const MAX_XLSX_ROWS: u32 = 1 << 20;
+/// Most text held from a sheet's cells, in bytes.
+pub const MAX_XLSX_TEXT_BYTES: usize = 512 << 20;
+
+/// The size each part of a ZIP file says it unpacks to, from its central
+/// directory (ZIP64 sizes included), without unpacking anything.
+fn zip_declared_sizes(bytes: &[u8]) -> Result<Vec<(String, u64)>, String> {
+    let u16_at = |at: usize| bytes.get(at..at + 2).map(|b| u64::from(u16::from_le_bytes([b[0], b[1]])));
+    let u32_at = |at: usize| bytes.get(at..at + 4).map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+    let broken = || "not a readable XLSX workbook: its ZIP directory is damaged".to_string();
+    // The end-of-directory record is in the last 64 KiB + 22 bytes.
+    let from = bytes.len().saturating_sub(65_557);
+    let end = (from..bytes.len().saturating_sub(21))
+        .rev()
+        .find(|&at| bytes[at..].starts_with(b"PK\x05\x06"))
+        .ok_or_else(broken)?;
+    let entries = u16_at(end + 10).ok_or_else(broken)?;
+    let mut at = usize::try_from(u32_at(end + 16).ok_or_else(broken)?).map_err(|_| broken())?;
+    let mut out = Vec::new();
+    for _ in 0..entries {
+        if !bytes.get(at..).is_some_and(|b| b.starts_with(b"PK\x01\x02")) {
+            return Err(broken());
+        }
+        let mut size = u32_at(at + 24).ok_or_else(broken)?;
+        let (name_len, extra_len, comment_len) = (
+            u16_at(at + 28).ok_or_else(broken)? as usize,
+            u16_at(at + 30).ok_or_else(broken)? as usize,
+            u16_at(at + 32).ok_or_else(broken)? as usize,
+        );
+        let name = bytes.get(at + 46..at + 46 + name_len).ok_or_else(broken)?;
+        if size == u64::from(u32::MAX) {
+            // ZIP64: the real size is the first value of the 0x0001 extra field.
+            let mut x = at + 46 + name_len;
+            let extra_end = x + extra_len;
+            size = u64::MAX;
+            while x + 4 <= extra_end {
+                let (id, len) = (u16_at(x).ok_or_else(broken)?, u16_at(x + 2).ok_or_else(broken)? as usize);
+                if id == 1 {
+                    let v = bytes.get(x + 4..x + 12).ok_or_else(broken)?;
+                    size = u64::from_le_bytes(v.try_into().map_err(|_| broken())?);
+                    break;
+                }
+                x += 4 + len;
+            }
+        }
+        out.push((String::from_utf8_lossy(name).into_owned(), size));
+        at += 46 + name_len + extra_len + comment_len;
+    }
+    Ok(out)
+}
+
 /// The first sheet of an XLSX workbook as text cells. Numbers keep no
 /// trailing `.0` (a region 610116 stays `610116`), and dates become
 /// `YYYY-MM-DD`.
+///
+/// Read with bounded memory: parts that unpack to more than
+/// [`MAX_XLSX_PART_BYTES`] are refused before anything is unpacked, a sheet
+/// declaring more than [`MAX_XLSX_COLUMNS`] columns or [`MAX_XLSX_ROWS`]
+/// rows is refused, and the sheet is read cell by cell (only cells with a
+/// value are held, up to [`MAX_XLSX_TEXT_BYTES`]), never as a dense grid
+/// of its declared size: one cell at XFD1048576 would be 17 billion.
 fn read_xlsx(bytes: Vec<u8>) -> Result<Records, String> {
-    use calamine::{Data, Reader as _};
+    use calamine::{DataRef, Reader as _};
+    for (name, size) in zip_declared_sizes(&bytes)? {
+        if size > MAX_XLSX_PART_BYTES {
+            return Err(format!(
+                "the workbook's part {:?} unpacks to {} MiB, more than {} MiB: save the sheet as CSV instead",
+                render::clipped(&name),
+                size >> 20,
+                MAX_XLSX_PART_BYTES >> 20
+            ));
+        }
+    }
     let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
         .map_err(|e| format!("not a readable XLSX workbook: {e}"))?;
-    let sheet = book
-        .worksheet_range_at(0)
-        .ok_or("the workbook has no sheet")?
-        .map_err(|e| format!("cannot read the first sheet: {e}"))?;
-    let first_row = sheet.start().map_or(0, |(row, _)| row as usize);
-    let cell = |c: &Data| match c {
-        Data::Empty => String::new(),
-        Data::String(s) | Data::DurationIso(s) => s.trim().to_string(),
-        Data::DateTimeIso(s) => s.get(..10).unwrap_or(s).to_string(),
-        Data::Int(i) => i.to_string(),
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-        Data::Float(f) => f.to_string(),
-        Data::Bool(b) => b.to_string(),
+    let first = book.sheet_names().into_iter().next().ok_or("the workbook has no sheet")?;
+    let mut cells = book.worksheet_cells_reader(&first).map_err(|e| format!("cannot read the first sheet: {e}"))?;
+    let declared = cells.dimensions();
+    let too_big = |row: u32, col: u32| {
+        format!(
+            "the sheet reaches cell {}{} (column {}, row {}): at most {MAX_XLSX_COLUMNS} columns and \
+             {MAX_XLSX_ROWS} rows are read; delete what lies beyond the table",
+            column_letters(col),
+            u64::from(row) + 1,
+            u64::from(col) + 1,
+            u64::from(row) + 1
+        )
+    };
+    if declared.end.1 >= MAX_XLSX_COLUMNS || declared.end.0 >= MAX_XLSX_ROWS {
+        return Err(too_big(declared.end.0, declared.end.1));
+    }
+    let cell = |c: &DataRef| match c {
+        DataRef::Empty => String::new(),
+        DataRef::String(s) | DataRef::DurationIso(s) => s.trim().to_string(),
+        DataRef::SharedString(s) => s.trim().to_string(),
+        DataRef::DateTimeIso(s) => s.get(..10).unwrap_or(s).to_string(),
+        DataRef::Int(i) => i.to_string(),
+        DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        DataRef::Float(f) => f.to_string(),
+        DataRef::Bool(b) => b.to_string(),
         // Excel counts days from 1899-12-30; 25569 is 1970-01-01.
-        Data::DateTime(d) => {
+        DataRef::DateTime(d) => {
             let (y, m, day) = crate::domain::time::civil_from_days(d.as_f64().floor() as i64 - 25_569);
             format!("{y:04}-{m:02}-{day:02}")
         }
-        Data::Error(e) => format!("#{e:?}"),
+        DataRef::Error(e) => format!("#{e:?}"),
     };
-    let mut out = Vec::new();
-    for (i, row) in sheet.rows().enumerate() {
-        let cells: Vec<String> = row.iter().map(cell).collect();
-        if cells.iter().all(String::is_empty) {
+    // Rows by their sheet row, each holding only its cells with a value.
+    let mut rows: std::collections::BTreeMap<u32, Vec<(u32, String)>> = std::collections::BTreeMap::new();
+    let mut held = 0usize;
+    while let Some(c) = cells.next_cell().map_err(|e| format!("cannot read the first sheet: {e}"))? {
+        let (row, col) = c.get_position();
+        let text = cell(c.get_value());
+        if text.is_empty() {
             continue;
         }
-        out.push((first_row + i + 1, cells));
+        if col >= MAX_XLSX_COLUMNS || row >= MAX_XLSX_ROWS {
+            return Err(too_big(row, col));
+        }
+        held += text.len() + 32;
+        if held > MAX_XLSX_TEXT_BYTES {
+            return Err(format!(
+                "the sheet holds more than {} MiB of text: save it as CSV, or split it",
+                MAX_XLSX_TEXT_BYTES >> 20
+            ));
+        }
+        rows.entry(row).or_default().push((col, text));
     }
-    Ok(out)
+    Ok(rows
+        .into_iter()
+        .map(|(row, values)| {
+            let width = values.iter().map(|(col, _)| *col as usize + 1).max().unwrap_or(0);
+            let mut record = vec![String::new(); width];
+            for (col, text) in values {
+                record[col as usize] = text;
+            }
+            (row as usize + 1, record)
+        })
+        .collect())
+}
+
+/// Excel's letters for a 0-based column (0 → A, 16383 → XFD).
+fn column_letters(col: u32) -> String {
+    let mut n = u64::from(col) + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = ((n - 1) % 26) as u8;
+        letters.push(char::from(b'A' + rem));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
 }
 
 /// Splits CSV text into records (RFC 4180: quoted fields, doubled quotes,
@@ -155,9 +275,10 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, String> {
     Ok(records)
 }
 
-/// Maps header names to enterprise fields; unknown names are an error.
+/// Maps header names to enterprise fields; unknown names are an error, and
+/// so are two columns filling the same field (which one should win?).
 fn columns(header: &[String]) -> Result<Vec<&'static str>, String> {
-    header
+    let fields = header
         .iter()
         .map(|name| {
             let name = name.trim();
@@ -170,7 +291,35 @@ fn columns(header: &[String]) -> Result<Vec<&'static str>, String> {
                 format!("unknown column {name:?} (known: {})", known.join(", "))
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, field) in fields.iter().enumerate().filter(|(_, f)| !f.is_empty()) {
+        if let Some(j) = fields[..i].iter().position(|f| f == field) {
+            return Err(format!(
+                "columns {} {:?} and {} {:?} both fill {field}: keep one of them",
+                j + 1,
+                header[j].trim(),
+                i + 1,
+                header[i].trim()
+            ));
+        }
+    }
+    Ok(fields)
+}
+
+/// Refuses a record with a non-empty cell beyond the header's columns (a
+/// shifted row, or a value the file would silently drop).
+fn check_width(header_len: usize, rows: &[(usize, Vec<String>)]) -> Result<(), String> {
+    for (line, record) in rows {
+        if let Some(extra) = record.iter().skip(header_len).position(|cell| !cell.trim().is_empty()) {
+            return Err(format!(
+                "line {line}: cell {} is beyond the header's {header_len} columns (the row has {} cells): \
+                 name the column or remove the value",
+                header_len + extra + 1,
+                record.len()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One CSV record as a sync row.
@@ -179,6 +328,11 @@ fn to_row(columns: &[&'static str], line: usize, record: &[String]) -> v1::SyncR
     let mut fields = Vec::new();
     for (field, value) in columns.iter().zip(record) {
         let value = value.trim();
+        // A cell `csv_line` protected from Excel (`'=…`) reads as it was.
+        let value = match value.strip_prefix('\'') {
+            Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+            _ => value,
+        };
         if *field == "credit_code" {
             e.credit_code = value.to_string();
             continue;
@@ -237,7 +391,7 @@ pub async fn sync(
     args: ClientArgs,
 ) -> ExitCode {
     let usage = |message: String| {
-        eprintln!("error: {message}");
+        eprintln!("error: {}", render::clipped(&message));
         ExitCode::from(2)
     };
     let bytes = match std::fs::read(&file) {
@@ -257,6 +411,17 @@ pub async fn sync(
     };
     if !columns.contains(&"credit_code") {
         return usage(format!("{}: no 统一社会信用代码 / credit_code column", file.display()));
+    }
+    if let Err(e) = check_width(header.len(), rows) {
+        return usage(format!("{}: {e}", file.display()));
+    }
+    // An empty run would read as a sync that found nothing to do (and, in
+    // full mode, report every firm of the source as missing).
+    if rows.is_empty() {
+        return usage(format!(
+            "{} has a header row but no data rows: nothing to sync (was the export cut short?)",
+            file.display()
+        ));
     }
     // A large file streams for minutes: no per-call time limit.
     let mut client = match connect_with(&args, None).await {
@@ -308,19 +473,19 @@ pub async fn sync(
     };
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "name": run.name, "rows": run.rows, "created": run.created, "updated": run.updated,
-                "unchanged": run.unchanged, "failed": run.failed, "missing_from_source": run.missing_from_source,
-                "dry_run": run.dry_run, "seconds": seconds,
-                "failures": run.failures.iter().map(|f| serde_json::json!({"row": f.row_number, "credit_code": f.credit_code, "field": f.field, "reason": f.reason, "description": f.description})).collect::<Vec<_>>(),
-            })
-        );
+        let mut out = render::sync_run_json(&run);
+        out["seconds"] = serde_json::json!(seconds);
+        println!("{out}");
     } else {
         let rate = run.rows as f64 / seconds.max(0.001);
-        let title = if run.dry_run { "dry run (nothing written)" } else { "applied" };
-        println!("{} {title}: {} rows in {seconds:.1}s ({rate:.0} rows/s)", run.name, run.rows);
+        let title = if run.dry_run {
+            "dry run (nothing written)".to_string()
+        } else if run.created + run.updated == 0 {
+            format!("nothing written ({} rows already recorded as they are)", run.unchanged)
+        } else {
+            format!("{} firms created, {} updated, {} already recorded", run.created, run.updated, run.unchanged)
+        };
+        println!("{}: {} rows in {seconds:.1}s ({rate:.0} rows/s), {title}", run.name, run.rows);
         print!(
             "{}",
             table::render(
@@ -359,7 +524,7 @@ pub async fn sync(
                 Err(status) => eprintln!(
                     "error: reading the failed rows (writing the first {} only): {}",
                     all.len(),
-                    crate::cli::render::status_error(&status)
+                    render::status_error(&status)
                 ),
             }
         }
@@ -395,12 +560,25 @@ pub async fn sync(
     }
 }
 
+/// One CSV line. A cell Excel would read as a formula (starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, which
+/// Excel shows as text and [`to_row`] removes when the file is read back.
 fn csv_line<'a>(fields: impl Iterator<Item = &'a str>) -> String {
     let quoted: Vec<String> = fields
-        .map(|f| if f.contains([',', '"', '\n']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f.to_string() })
+        .map(|f| {
+            let f = if f.starts_with(FORMULA_STARTS) { format!("'{f}") } else { f.to_string() };
+            if f.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f
+            }
+        })
         .collect();
     format!("{}\r\n", quoted.join(","))
 }
+
+/// First characters that make a spreadsheet cell a formula (CSV injection).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// Writes `n` realistic firms as CSV (UTF-8 with BOM) to stdout: valid credit
 /// codes of Xi'an offices, the zone's industries, zones and tags
@@ -436,6 +614,22 @@ pub fn generate(n: u64, seed: u64) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ambiguous_headers_extra_cells_and_formulas() {
+        let header = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(columns(&header(&["credit_code", "display_name", ""])).is_ok());
+        let err = columns(&header(&["credit_code", "display_name", "企业名称"])).unwrap_err();
+        assert!(err.contains(r#"columns 2 "display_name" and 3 "企业名称" both fill display_name"#), "{err}");
+        let rows = vec![(2, header(&["a", "b", "", " "])), (3, header(&["a", "b", "", "x"]))];
+        assert!(check_width(2, &rows[..1]).is_ok());
+        assert!(check_width(2, &rows).unwrap_err().starts_with("line 3: cell 4 is beyond"));
+        assert_eq!(csv_line(["=1+1", "-3", "@x", "a,b", "ok"].into_iter()), "'=1+1,'-3,'@x,\"a,b\",ok\r\n");
+        assert_eq!(
+            (column_letters(0), column_letters(25), column_letters(26), column_letters(16383)),
+            ("A".to_string(), "Z".to_string(), "AA".to_string(), "XFD".to_string())
+        );
+    }
 
     #[test]
     fn csv_handles_quotes_crlf_and_blank_lines() {
@@ -516,6 +710,13 @@ pub enum RunCommand {
     Revert {
         /// `syncRuns/{id}` (or just the id).
         run: String,
+        /// Show what the revert would do (firms soft-deleted, restored,
+        /// kept), and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation on a terminal (large reverts ask).
+        #[arg(long, short = 'y')]
+        yes: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -537,7 +738,7 @@ fn run_row(r: &v1::SyncRun) -> Vec<String> {
     vec![
         r.name.clone(),
         r.source.clone(),
-        crate::cli::render::time(r.start_time.as_ref()),
+        render::time(r.start_time.as_ref()),
         r.rows.to_string(),
         r.created.to_string(),
         r.updated.to_string(),
@@ -575,8 +776,16 @@ pub async fn run(cmd: RunCommand) -> ExitCode {
         RunCommand::List { source, .. } => {
             match client.list_sync_runs(v1::ListSyncRunsRequest { source, page_size: 50 }).await {
                 Ok(r) => {
-                    let rows: Vec<Vec<String>> = r.into_inner().runs.iter().map(run_row).collect();
-                    print!("{}", table::render(&header, &rows));
+                    let runs = r.into_inner().runs;
+                    if args.json {
+                        println!(
+                            "{}",
+                            serde_json::json!({ "runs": runs.iter().map(render::sync_run_json).collect::<Vec<_>>() })
+                        );
+                    } else {
+                        let rows: Vec<Vec<String>> = runs.iter().map(run_row).collect();
+                        print!("{}", table::render(&header, &rows));
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(status) => fail(args.json, &status),
@@ -585,6 +794,10 @@ pub async fn run(cmd: RunCommand) -> ExitCode {
         RunCommand::Show { run, .. } => match client.get_sync_run(v1::GetSyncRunRequest { name: name(&run) }).await {
             Ok(r) => {
                 let r = r.into_inner();
+                if args.json {
+                    println!("{}", render::sync_run_json(&r));
+                    return ExitCode::SUCCESS;
+                }
                 print!("{}", table::render(&header, &[run_row(&r)]));
                 if !r.failures.is_empty() {
                     println!();
@@ -594,30 +807,64 @@ pub async fn run(cmd: RunCommand) -> ExitCode {
             }
             Err(status) => fail(args.json, &status),
         },
-        RunCommand::Revert { run, .. } => match client
-            .revert_sync_run(v1::RevertSyncRunRequest { name: name(&run) })
-            .await
-        {
-            Ok(r) => {
-                let r = r.into_inner();
-                println!(
-                    "{}: {} firms soft-deleted, {} restored, {} conflicts kept",
-                    name(&run),
-                    r.deleted,
-                    r.restored,
-                    r.conflict_count
-                );
-                let rows: Vec<Vec<String>> = r
-                    .conflicts
-                    .iter()
-                    .map(|c| vec![c.resource.clone(), c.field.clone(), c.run_value.clone(), c.current_value.clone()])
-                    .collect();
-                if !rows.is_empty() {
-                    print!("{}", table::render(&["RESOURCE", "FIELD", "RUN WROTE", "NOW (KEPT)"], &rows));
+        RunCommand::Revert { run, dry_run, yes, .. } => {
+            let request = |validate_only| v1::RevertSyncRunRequest { name: name(&run), validate_only };
+            // A large revert on a terminal is previewed and confirmed first.
+            if !dry_run && !yes && !args.json && std::io::stdin().is_terminal() {
+                let preview = match client.revert_sync_run(request(true)).await {
+                    Ok(r) => r.into_inner(),
+                    Err(status) => return fail(args.json, &status),
+                };
+                if preview.deleted + preview.restored >= CONFIRM_FROM {
+                    print_revert(&name(&run), &preview, true);
+                    eprint!("revert {}? [y/N] ", name(&run));
+                    let mut answer = String::new();
+                    let _ = std::io::stdin().read_line(&mut answer);
+                    if !matches!(answer.trim(), "y" | "Y" | "yes" | "是") {
+                        eprintln!("nothing was changed");
+                        return ExitCode::FAILURE;
+                    }
                 }
-                ExitCode::SUCCESS
             }
-            Err(status) => fail(args.json, &status),
-        },
+            match client.revert_sync_run(request(dry_run)).await {
+                Ok(r) => {
+                    let r = r.into_inner();
+                    if args.json {
+                        println!("{}", render::revert_json(&r));
+                    } else {
+                        print_revert(&name(&run), &r, dry_run);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(status) => fail(args.json, &status),
+            }
+        }
+    }
+}
+
+/// Reverts that soft-delete or restore at least this many firms ask for
+/// confirmation on a terminal.
+const CONFIRM_FROM: i64 = 100;
+
+/// Prints what a revert did (or, previewed, would do), its first conflicts
+/// and how many more there are.
+fn print_revert(run: &str, r: &v1::RevertSyncRunResponse, preview: bool) {
+    let (deleted, restored, kept) = if preview {
+        ("would be soft-deleted", "would be restored", "would be kept")
+    } else {
+        ("soft-deleted", "restored", "kept")
+    };
+    println!("{run}: {} firms {deleted}, {} {restored}, {} conflicts {kept}", r.deleted, r.restored, r.conflict_count);
+    let rows: Vec<Vec<String>> = r
+        .conflicts
+        .iter()
+        .map(|c| vec![c.resource.clone(), c.field.clone(), c.run_value.clone(), c.current_value.clone()])
+        .collect();
+    if !rows.is_empty() {
+        print!("{}", table::render(&["RESOURCE", "FIELD", "RUN WROTE", "NOW (KEPT)"], &rows));
+    }
+    let more = r.conflict_count - r.conflicts.len() as i64;
+    if more > 0 {
+        println!("… and {more} more conflicts (the server lists the first {})", r.conflicts.len());
     }
 }

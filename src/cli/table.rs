@@ -39,6 +39,10 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     for row in &cells {
         line(&mut out, row);
     }
+    if cells.is_empty() {
+        // An empty report says so instead of showing a bare header.
+        out.push_str("（无）none\n");
+    }
     out
 }
 
@@ -71,6 +75,13 @@ fn truncate(cell: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_table_says_none() {
+        let out = render(&["企业 FIRM", "梯度 STAGE"], &[]);
+        assert_eq!(out.lines().nth(1), Some("（无）none"));
+        assert!(!render(&["A"], &[vec!["x".into()]]).contains("none"));
+    }
 
     #[test]
     fn columns_align_with_double_width_text() {

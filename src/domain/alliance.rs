@@ -651,11 +651,13 @@ pub fn join(
     match current {
         Some(m) if m.is_active() => Err(Error::AlreadyExists { resource: m.resource_name(), deleted: false }),
         Some(mut m) => {
-            if Date::parse(&m.end_date).is_some_and(|ended| date <= ended) {
+            // A rejoin may fall on the day the previous period ended (both
+            // default to today): only a date before that end is refused.
+            if Date::parse(&m.end_date).is_some_and(|ended| date < ended) {
                 return Err(Error::invalid_field(
                     "membership.join_date",
                     "REJOIN_BEFORE_END",
-                    format!("{date} is not after the previous period's last day ({})", m.end_date),
+                    format!("{date} is before the previous period's end ({})", m.end_date),
                 ));
             }
             m.state = MembershipState::Active as i32;
@@ -888,8 +890,11 @@ mod tests {
             end(m.clone(), d("2025-02-01"), EndReason::Withdrew, "", &by()).unwrap_err().reason(),
             "MEMBERSHIP_ENDED"
         );
-        let err = join(Some(m.clone()), "drones", "X", Role::Member, d("2024-12-01"), "", &by()).unwrap_err();
+        let err = join(Some(m.clone()), "drones", "X", Role::Member, d("2024-12-31"), "", &by()).unwrap_err();
         assert_eq!(err.reason(), "REJOIN_BEFORE_END");
+        // Ended and rejoined on the same day (both default to today).
+        let (_, same_day) = join(Some(m.clone()), "drones", "X", Role::Member, d("2025-01-01"), "", &by()).unwrap();
+        assert!(same_day.is_active());
         let (kind, m) = join(Some(m), "drones", "X", Role::Member, d("2025-03-01"), "", &by()).unwrap();
         assert_eq!(kind, ChangeKind::Updated);
         let kinds: Vec<i32> = m.events.iter().map(|e| e.kind).collect();
@@ -935,8 +940,9 @@ mod tests {
             "EVENT_OUT_OF_ORDER"
         );
         let ended = end(m, d("2025-06-10"), EndReason::Withdrew, "", &by()).unwrap();
-        let err = join(Some(ended), "drones", "X", Role::Member, d("2025-06-10"), "", &by()).unwrap_err();
-        assert_eq!(err.reason(), "REJOIN_BEFORE_END", "the end date is the last day of the old period");
+        let err = join(Some(ended.clone()), "drones", "X", Role::Member, d("2025-06-09"), "", &by()).unwrap_err();
+        assert_eq!(err.reason(), "REJOIN_BEFORE_END", "a rejoin before the old period ended");
+        assert!(join(Some(ended), "drones", "X", Role::Member, d("2025-06-10"), "", &by()).is_ok(), "same day");
     }
 
     #[test]

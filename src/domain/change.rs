@@ -49,6 +49,11 @@ pub struct Change {
     /// Caller's reason, if any.
     #[prost(string, tag = "9")]
     pub reason: String,
+    /// For a resource whose history is chained (enterprises), the revision
+    /// of its previous change (0: none, or only in the per-resource log index
+    /// of an older layout). Internal: not part of the API's change message.
+    #[prost(uint64, tag = "10")]
+    pub previous_revision: u64,
 }
 
 /// Who is writing and why: attached to every change a request makes.

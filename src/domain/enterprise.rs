@@ -36,6 +36,13 @@ pub const MAX_WEBSITE_CHARS: usize = 300;
 pub const MAX_NOTES_CHARS: usize = 4000;
 /// Longest free-text reason (delete, override).
 pub const MAX_REASON_CHARS: usize = 500;
+/// Longest contact phone, in characters.
+pub const MAX_PHONE_CHARS: usize = 30;
+/// Longest contact e-mail, in characters.
+pub const MAX_EMAIL_CHARS: usize = 200;
+/// Longest value accepted where a code or a date is expected (credit,
+/// industry and region codes, dates): longer input cannot be one.
+pub const MAX_CODE_INPUT_CHARS: usize = 40;
 
 /// An organisation with a Unified Social Credit Code. Times are microseconds
 /// since the Unix epoch; 0 means unset.
@@ -120,6 +127,16 @@ pub struct Enterprise {
     /// the expiry sweeper visits it then. Empty when nothing is pending.
     #[prost(string, tag = "25")]
     pub next_stage_check: String,
+    /// The sync sources that have sent this firm (for full-mode syncs, which
+    /// report the firms a source sent before but not in its latest run).
+    /// Internal; not part of diffs or the API.
+    #[prost(string, repeated, tag = "26")]
+    pub synced_by: Vec<String>,
+    /// Revision of the newest change-log entry under this firm's resource
+    /// name (its etag revision, or a later stage sweep): the head of its
+    /// history, which each entry chains to the one before.
+    #[prost(uint64, tag = "27")]
+    pub log_head: u64,
 }
 
 /// An earlier legal name (曾用名).
@@ -172,6 +189,19 @@ pub struct CreditCodeOverride {
 pub struct Rules {
     /// Ids of the configured promotion zones; empty means any id is accepted.
     pub zones: Vec<String>,
+}
+
+impl Rules {
+    /// These rules, also accepting `zone` (a record's stored zone, which an
+    /// edit that does not change it must not be refused for).
+    pub fn keeping(&self, zone: &str) -> std::borrow::Cow<'_, Rules> {
+        if self.zones.is_empty() || zone.is_empty() || self.zones.iter().any(|z| z == zone) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut zones = self.zones.clone();
+        zones.push(zone.to_string());
+        std::borrow::Cow::Owned(Rules { zones })
+    }
 }
 
 /// The fields an update mask may name.
@@ -333,6 +363,13 @@ impl Enterprise {
             ));
         }
         check_text(&mut v, "website", &self.website, 0, MAX_WEBSITE_CHARS);
+        if !self.website.is_empty() && !is_web_address(&self.website) {
+            v.push(FieldViolation::new(
+                "website",
+                "INVALID_WEBSITE",
+                "use an http:// or https:// address or a bare host name (e.g. www.example.com.cn)",
+            ));
+        }
         check_multiline(&mut v, "notes", &self.notes, MAX_NOTES_CHARS);
         if self.contacts.len() > MAX_CONTACTS {
             v.push(FieldViolation::new(
@@ -344,8 +381,8 @@ impl Enterprise {
         for (i, c) in self.contacts.iter().enumerate() {
             check_text(&mut v, &format!("contacts[{i}].name"), &c.name, 1, MAX_PERSON_CHARS);
             check_text(&mut v, &format!("contacts[{i}].title"), &c.title, 0, MAX_PERSON_CHARS);
-            let phone_ok =
-                c.phone.chars().count() <= 30 && c.phone.chars().all(|ch| ch.is_ascii_digit() || " +-()".contains(ch));
+            let phone_ok = c.phone.chars().count() <= MAX_PHONE_CHARS
+                && c.phone.chars().all(|ch| ch.is_ascii_digit() || " +-()".contains(ch));
             if !phone_ok {
                 v.push(FieldViolation::new(
                     format!("contacts[{i}].phone"),
@@ -354,7 +391,7 @@ impl Enterprise {
                 ));
             }
             let email_ok = c.email.is_empty()
-                || (c.email.chars().count() <= 200
+                || (c.email.chars().count() <= MAX_EMAIL_CHARS
                     && c.email.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
                     && !c.email.chars().any(char::is_whitespace));
             if !email_ok {
@@ -377,6 +414,62 @@ impl Enterprise {
             check_text(&mut v, &field, tag, 1, MAX_TAG_CHARS);
             if tag.contains([',', '，']) {
                 v.push(FieldViolation::new(field, "INVALID_TAG", "a tag must not contain a comma"));
+            }
+        }
+        if v.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::invalid_fields(v))
+        }
+    }
+
+    /// Checks only what no patch or merge can make valid: each field within
+    /// its length limit (trimmed, as [`Enterprise::normalise`] would), lists
+    /// within their counts, the credit code within [`MAX_CODE_INPUT_CHARS`].
+    /// Bulk sync runs it on every row as it arrives, so an oversized row is
+    /// refused at once instead of being held until its chunk is written;
+    /// [`Enterprise::validate`] still checks the whole record later.
+    pub fn check_sizes(&self) -> Result<()> {
+        let mut v = Vec::new();
+        let mut bound = |field: String, value: &str, max: usize| {
+            let chars = value.trim().chars().take(max + 1).count();
+            if chars > max {
+                v.push(FieldViolation::new(
+                    field,
+                    "TOO_LONG",
+                    format!("has {} characters, at most {max} allowed", value.trim().chars().count()),
+                ));
+            }
+        };
+        bound("credit_code".into(), &self.credit_code, MAX_CODE_INPUT_CHARS);
+        for (field, value, max) in [
+            ("display_name", &self.display_name, MAX_NAME_CHARS),
+            ("industry_code", &self.industry_code, MAX_CODE_INPUT_CHARS),
+            ("region_code", &self.region_code, MAX_CODE_INPUT_CHARS),
+            ("founding_date", &self.founding_date, MAX_CODE_INPUT_CHARS),
+            ("address", &self.address, MAX_ADDRESS_CHARS),
+            ("legal_representative", &self.legal_representative, MAX_PERSON_CHARS),
+            ("promotion_zone", &self.promotion_zone, MAX_ZONE_CHARS),
+            ("service_commissioner", &self.service_commissioner, MAX_PERSON_CHARS),
+            ("website", &self.website, MAX_WEBSITE_CHARS),
+            ("notes", &self.notes, MAX_NOTES_CHARS),
+        ] {
+            bound(field.into(), value, max);
+        }
+        for (i, c) in self.contacts.iter().enumerate().take(MAX_CONTACTS) {
+            bound(format!("contacts[{i}].name"), &c.name, MAX_PERSON_CHARS);
+            bound(format!("contacts[{i}].title"), &c.title, MAX_PERSON_CHARS);
+            bound(format!("contacts[{i}].phone"), &c.phone, MAX_PHONE_CHARS);
+            bound(format!("contacts[{i}].email"), &c.email, MAX_EMAIL_CHARS);
+        }
+        for (i, tag) in self.tags.iter().enumerate().take(MAX_TAGS) {
+            bound(format!("tags[{i}]"), tag, MAX_TAG_CHARS);
+        }
+        for (field, count, max) in
+            [("contacts", self.contacts.len(), MAX_CONTACTS), ("tags", self.tags.len(), MAX_TAGS)]
+        {
+            if count > max {
+                v.push(FieldViolation::new(field, "TOO_MANY", format!("{count} given, at most {max} allowed")));
             }
         }
         if v.is_empty() {
@@ -547,9 +640,13 @@ pub fn update(
     // Normalise the patch first, so "  名称 " is the same name, not a rename.
     let mut patch = patch.clone();
     patch.normalise();
+    let zone_before = record.promotion_zone.clone();
     record.apply_mask(&patch, mask, now)?;
     record.normalise();
-    record.validate(rules).map_err(|e| e.in_field("enterprise"))?;
+    // A zone the config no longer lists is kept by edits that leave it be
+    // (the server warns about such firms at start-up); setting one is refused.
+    let rules = rules.keeping(&zone_before);
+    record.validate(&rules).map_err(|e| e.in_field("enterprise"))?;
     record.update_time = now;
     Ok((ChangeKind::Updated, record))
 }
@@ -625,6 +722,30 @@ fn render_fields(e: &Enterprise) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Whether `website` is a web address staff can safely open: `http://` or
+/// `https://` with a host, or a bare host with an optional port and path.
+/// Any other scheme (`javascript:`, `data:`, `file:`…) is refused.
+fn is_web_address(website: &str) -> bool {
+    let lower = website.to_ascii_lowercase();
+    let rest = match lower.split_once("://") {
+        Some(("http" | "https", rest)) => rest,
+        Some(_) => return false,
+        None => &lower,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // A scheme without `//` (`javascript:alert(1)`, `data:text/html,…`)
+    // reads as a host with a port that is not a number.
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+        && host.contains('.')
+        && !host.starts_with('.')
+        && host.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        && !website.chars().any(char::is_whitespace)
+}
+
 fn trim_in_place(s: &mut String) {
     let trimmed = s.trim();
     if trimmed.len() != s.len() {
@@ -696,6 +817,47 @@ mod tests {
         assert_eq!(
             fields,
             ["industry_code", "region_code", "founding_date", "contacts[0].name", "contacts[0].email", "tags[0]"]
+        );
+    }
+
+    #[test]
+    fn invisible_names_bidi_overrides_and_script_websites_are_refused() {
+        let mut e = sample();
+        e.display_name = "\u{200B}\u{200D}\u{FEFF}".into();
+        assert_eq!(violations(e.validate(&Rules::default())), vec![("display_name".to_string(), "REQUIRED")]);
+        e.display_name = "西安\u{202E}司公限有".into();
+        assert_eq!(violations(e.validate(&Rules::default())), vec![("display_name".to_string(), "BIDI_CONTROL")]);
+        e.display_name = sample().display_name;
+        for bad in ["javascript:alert(1)", "JavaScript://x.cn/%0aalert(1)", "data:text/html,x", "file:///etc/passwd"] {
+            e.website = bad.into();
+            assert_eq!(
+                violations(e.validate(&Rules::default())),
+                vec![("website".to_string(), "INVALID_WEBSITE")],
+                "{bad}"
+            );
+        }
+        for good in ["https://www.casc.com.cn", "http://例子.中国/关于", "www.xaht.cn", "xaht.cn:8080/a?b=1"] {
+            e.website = good.into();
+            assert!(e.validate(&Rules::default()).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn sizes_are_checked_before_anything_else() {
+        let mut e = sample();
+        assert!(e.check_sizes().is_ok());
+        e.notes = "注".repeat(MAX_NOTES_CHARS);
+        assert!(e.check_sizes().is_ok(), "the limit itself is allowed");
+        e.notes = "x".repeat(4 << 20);
+        e.credit_code = "9".repeat(1 << 20);
+        e.tags = vec!["t".into(); MAX_TAGS + 1];
+        assert_eq!(
+            violations(e.check_sizes()),
+            vec![
+                ("credit_code".to_string(), "TOO_LONG"),
+                ("notes".to_string(), "TOO_LONG"),
+                ("tags".to_string(), "TOO_MANY")
+            ]
         );
     }
 

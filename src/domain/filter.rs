@@ -1,9 +1,9 @@
 //! The AIP-160 filter subset of `ListEnterprises`.
 //!
-//! A filter is a conjunction of conditions `field op value`, joined by `AND` or
-//! whitespace, each optionally negated with `NOT` or `-`; parentheses group
-//! conjunctions. `OR` is refused with a clear error rather than silently
-//! misread. Values are bare words or quoted strings (`"…"` or `'…'`).
+//! A filter combines conditions `field op value` with `AND` (or whitespace),
+//! `OR` and `NOT` (or `-`), grouped by parentheses; as in AIP-160, `OR` binds
+//! tighter than `AND`. Values are bare words or quoted strings (`"…"` or
+//! `'…'`). The other list methods take conjunctions only ([`parse_terms`]).
 //!
 //! Parsing validates every field, operator and value, so an accepted filter
 //! always evaluates; the store decides which conditions an index can serve.
@@ -143,32 +143,6 @@ pub struct Condition {
 }
 
 impl Condition {
-    /// For a positive equality on an indexed field, the field and the
-    /// canonical index value; `None` for conditions only a scan can check.
-    pub fn index_lookup(&self) -> Option<(Field, &str)> {
-        if self.negated {
-            return None;
-        }
-        match (self.field, self.op, &self.value) {
-            (
-                Field::IndustryCode
-                | Field::Region
-                | Field::Zone
-                | Field::OrganisationType
-                | Field::ServiceCommissioner
-                | Field::Alliance
-                | Field::Stage,
-                Op::Eq,
-                Value::Text(v),
-            )
-            | (Field::Tags, Op::Eq | Op::Has, Value::Text(v)) => {
-                // Firms off the ladder have no stage index entry: scan for them.
-                (self.field != Field::Stage || v != "0").then_some((self.field, v.as_str()))
-            }
-            _ => None,
-        }
-    }
-
     /// Whether the enterprise satisfies the condition today.
     pub fn matches(&self, e: &Enterprise) -> bool {
         self.matches_on(e, Date::today())
@@ -201,7 +175,7 @@ impl Condition {
             Field::Stage => {
                 let have = e.stage_on(day) as i32;
                 let want: i32 = text(&self.value).parse().unwrap_or(0);
-                self.compare(have.cmp(&want))
+                self.compares(have.cmp(&want))
             }
             Field::Tags => {
                 let has = e.tags.iter().any(|t| t == text(&self.value));
@@ -226,7 +200,7 @@ impl Condition {
             Field::UpdateTime => self.compare_time(e.update_time),
             Field::FoundingDate => match (Date::parse(&e.founding_date), &self.value) {
                 // A firm with no founding date satisfies no date comparison.
-                (Some(have), Value::Date(want)) => self.compare(have.cmp(want)),
+                (Some(have), Value::Date(want)) => self.compares(have.cmp(want)),
                 _ => false,
             },
         }
@@ -242,12 +216,14 @@ impl Condition {
 
     fn compare_time(&self, have: Micros) -> bool {
         match self.value {
-            Value::Time(want) => self.compare(have.cmp(&want)),
+            Value::Time(want) => self.compares(have.cmp(&want)),
             _ => false,
         }
     }
 
-    fn compare(&self, ord: std::cmp::Ordering) -> bool {
+    /// Whether an ordering of the field's value against the condition's
+    /// satisfies the operator (negation not applied).
+    pub fn compares(&self, ord: std::cmp::Ordering) -> bool {
         use std::cmp::Ordering::*;
         match self.op {
             Op::Eq => ord == Equal,
@@ -261,44 +237,110 @@ impl Condition {
     }
 }
 
-/// A parsed filter: all conditions must hold.
+/// A filter expression: conditions combined with `AND`, `OR`, `NOT` and
+/// parentheses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expr {
+    /// Every part holds (the empty conjunction holds always).
+    And(Vec<Expr>),
+    /// At least one part holds.
+    Or(Vec<Expr>),
+    /// The part does not hold.
+    Not(Box<Expr>),
+    /// One condition.
+    Cond(Condition),
+}
+
+impl Default for Expr {
+    fn default() -> Self {
+        Expr::And(Vec::new())
+    }
+}
+
+impl Expr {
+    /// Whether the enterprise satisfies the expression, stages taken on `day`.
+    pub fn matches_on(&self, e: &Enterprise, day: Date) -> bool {
+        match self {
+            Expr::And(parts) => parts.iter().all(|p| p.matches_on(e, day)),
+            Expr::Or(parts) => parts.iter().any(|p| p.matches_on(e, day)),
+            Expr::Not(inner) => !inner.matches_on(e, day),
+            Expr::Cond(c) => c.matches_on(e, day),
+        }
+    }
+
+    fn collect<'a>(&'a self, out: &mut Vec<&'a Condition>) {
+        match self {
+            Expr::And(parts) | Expr::Or(parts) => parts.iter().for_each(|p| p.collect(out)),
+            Expr::Not(inner) => inner.collect(out),
+            Expr::Cond(c) => out.push(c),
+        }
+    }
+}
+
+/// A parsed filter. AIP-160 precedence: `OR` binds tighter than `AND` (and
+/// than the implicit `AND` of juxtaposed conditions), so `a b OR c` is
+/// `a AND (b OR c)`; parentheses group as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    /// The conditions, in the order written.
-    pub conditions: Vec<Condition>,
+    /// The expression; the empty filter is the empty conjunction.
+    pub expr: Expr,
 }
 
 impl Filter {
     /// Parses and validates a filter; the empty string is the empty filter.
     pub fn parse(input: &str) -> Result<Filter> {
-        let conditions = parse_terms(input)?
-            .into_iter()
-            .map(|term| {
-                let Some(field) = Field::parse(&term.field) else {
-                    return Err(unknown_field(&term.field, Field::ALL.iter().map(|(n, _)| *n)));
-                };
-                let value = typed_value(field, term.op, &term.value)?;
-                Ok(Condition { negated: term.negated, field, op: term.op, value })
-            })
-            .collect::<Result<_>>()?;
-        Ok(Filter { conditions })
+        let expr = type_tree(parse_tree(input)?)?;
+        Ok(Filter { expr })
     }
 
-    /// Whether the enterprise satisfies every condition today.
+    /// A filter of one conjunction of conditions.
+    pub fn all(conditions: Vec<Condition>) -> Filter {
+        Filter { expr: Expr::And(conditions.into_iter().map(Expr::Cond).collect()) }
+    }
+
+    /// Whether the filter has no condition at all.
+    pub fn is_empty(&self) -> bool {
+        self.conditions().is_empty()
+    }
+
+    /// Every condition of the filter, in the order written.
+    pub fn conditions(&self) -> Vec<&Condition> {
+        let mut out = Vec::new();
+        self.expr.collect(&mut out);
+        out
+    }
+
+    /// Whether the enterprise satisfies the filter today.
     pub fn matches(&self, e: &Enterprise) -> bool {
         self.matches_on(e, Date::today())
     }
 
-    /// Whether the enterprise satisfies every condition, stages taken on `day`.
+    /// Whether the enterprise satisfies the filter, stages taken on `day`.
     pub fn matches_on(&self, e: &Enterprise, day: Date) -> bool {
-        self.conditions.iter().all(|c| c.matches_on(e, day))
+        self.expr.matches_on(e, day)
     }
 
     /// Whether any condition is about the deleted state (which then implies
     /// `show_deleted`).
     pub fn mentions_deleted(&self) -> bool {
-        self.conditions.iter().any(|c| c.field == Field::Deleted)
+        self.conditions().iter().any(|c| c.field == Field::Deleted)
     }
+}
+
+/// Types every condition of a parsed tree by its field.
+fn type_tree(tree: TermTree) -> Result<Expr> {
+    Ok(match tree {
+        TermTree::And(parts) => Expr::And(parts.into_iter().map(type_tree).collect::<Result<_>>()?),
+        TermTree::Or(parts) => Expr::Or(parts.into_iter().map(type_tree).collect::<Result<_>>()?),
+        TermTree::Not(inner) => Expr::Not(Box::new(type_tree(*inner)?)),
+        TermTree::Term(term) => {
+            let Some(field) = Field::parse(&term.field) else {
+                return Err(unknown_field(&term.field, Field::ALL.iter().map(|(n, _)| *n)));
+            };
+            let value = typed_value(field, term.op, &term.value)?;
+            Expr::Cond(Condition { negated: term.negated, field, op: term.op, value })
+        }
+    })
 }
 
 /// One parsed but not yet typed condition: `[NOT] field op value`. Other
@@ -315,21 +357,70 @@ pub struct Term {
     pub value: String,
 }
 
-/// Parses the AIP-160 syntax into terms, checking length and count limits.
-pub fn parse_terms(input: &str) -> Result<Vec<Term>> {
+/// A parsed but not yet typed filter expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TermTree {
+    /// Every part holds.
+    And(Vec<TermTree>),
+    /// At least one part holds.
+    Or(Vec<TermTree>),
+    /// The group does not hold.
+    Not(Box<TermTree>),
+    /// One condition.
+    Term(Term),
+}
+
+impl TermTree {
+    fn count(&self) -> usize {
+        match self {
+            TermTree::And(parts) | TermTree::Or(parts) => parts.iter().map(TermTree::count).sum(),
+            TermTree::Not(inner) => inner.count(),
+            TermTree::Term(_) => 1,
+        }
+    }
+}
+
+/// Parses the AIP-160 syntax into an expression of terms, checking length,
+/// nesting and count limits.
+pub fn parse_tree(input: &str) -> Result<TermTree> {
     if input.len() > MAX_FILTER_BYTES {
         return Err(filter_error(format!("is {} bytes long, at most {MAX_FILTER_BYTES} allowed", input.len())));
     }
     let tokens = tokenize(input)?;
     let mut parser = Parser { tokens, pos: 0, depth: 0 };
-    let terms = parser.conjunction()?;
+    let tree = parser.sequence()?;
     if let Some(tok) = parser.peek() {
         return Err(filter_error(format!("unexpected {}", tok.describe())));
     }
-    if terms.len() > MAX_CONDITIONS {
-        return Err(filter_error(format!("has {} conditions, at most {MAX_CONDITIONS} allowed", terms.len())));
+    let count = tree.count();
+    if count > MAX_CONDITIONS {
+        return Err(filter_error(format!("has {count} conditions, at most {MAX_CONDITIONS} allowed")));
     }
-    Ok(terms)
+    Ok(tree)
+}
+
+/// Parses a filter that must be a conjunction of conditions (the list
+/// methods other than `ListEnterprises`): `OR`, and `NOT` of a group of
+/// several conditions, are refused.
+pub fn parse_terms(input: &str) -> Result<Vec<Term>> {
+    fn flatten(tree: TermTree, negate: bool, out: &mut Vec<Term>) -> Result<()> {
+        match tree {
+            TermTree::Term(mut term) => {
+                term.negated ^= negate;
+                out.push(term);
+                Ok(())
+            }
+            TermTree::And(parts) if !negate || parts.len() == 1 => {
+                parts.into_iter().try_for_each(|p| flatten(p, negate, out))
+            }
+            TermTree::Not(inner) => flatten(*inner, !negate, out),
+            TermTree::Or(_) => Err(filter_error("OR is not supported here: run one query per alternative".into())),
+            TermTree::And(_) => Err(filter_error("NOT of a group of several conditions is not supported here".into())),
+        }
+    }
+    let mut out = Vec::new();
+    flatten(parse_tree(input)?, false, &mut out)?;
+    Ok(out)
 }
 
 /// The error for a field a filter does not know.
@@ -471,14 +562,14 @@ impl Parser {
         tok
     }
 
-    /// `term { [AND] term }` up to the end or a closing parenthesis.
-    fn conjunction(&mut self) -> Result<Vec<Term>> {
+    /// `factor { [AND] factor }` up to the end or a closing parenthesis.
+    fn sequence(&mut self) -> Result<TermTree> {
         let mut out = Vec::new();
         loop {
             match self.peek() {
                 None | Some(Token::Close) => break,
                 Some(Token::Word(w)) if w == "OR" => {
-                    return Err(filter_error("OR is not supported: run one query per alternative".into()));
+                    return Err(filter_error("OR needs a condition before it".into()));
                 }
                 Some(Token::Word(w)) if w == "AND" => {
                     if out.is_empty() {
@@ -488,16 +579,35 @@ impl Parser {
                     match self.peek() {
                         None | Some(Token::Close) => return Err(filter_error("AND needs a condition after it".into())),
                         Some(Token::Word(w)) if w == "AND" => return Err(filter_error("AND is written twice".into())),
+                        Some(Token::Word(w)) if w == "OR" => {
+                            return Err(filter_error("OR needs a condition before it".into()))
+                        }
                         _ => {}
                     }
                 }
-                _ => out.extend(self.term()?),
+                _ => out.push(self.factor()?),
             }
         }
-        Ok(out)
+        Ok(if out.len() == 1 { out.remove(0) } else { TermTree::And(out) })
     }
 
-    fn term(&mut self) -> Result<Vec<Term>> {
+    /// `term { OR term }`.
+    fn factor(&mut self) -> Result<TermTree> {
+        let mut out = vec![self.term()?];
+        while matches!(self.peek(), Some(Token::Word(w)) if w == "OR") {
+            self.next();
+            match self.peek() {
+                None | Some(Token::Close) => return Err(filter_error("OR needs a condition after it".into())),
+                Some(Token::Word(w)) if w == "OR" || w == "AND" => {
+                    return Err(filter_error(format!("OR is followed by {w}")))
+                }
+                _ => out.push(self.term()?),
+            }
+        }
+        Ok(if out.len() == 1 { out.remove(0) } else { TermTree::Or(out) })
+    }
+
+    fn term(&mut self) -> Result<TermTree> {
         let negated = match self.peek() {
             Some(Token::Minus) => {
                 self.next();
@@ -515,22 +625,22 @@ impl Parser {
             if self.depth > 8 {
                 return Err(filter_error("parentheses nest too deep".into()));
             }
-            let inner = self.conjunction()?;
+            let inner = self.sequence()?;
             if self.next() != Some(Token::Close) {
                 return Err(filter_error("'(' is not closed".into()));
             }
             self.depth -= 1;
-            return match (negated, inner.len()) {
-                (false, _) => Ok(inner),
-                (true, 1) => Ok(inner
-                    .into_iter()
-                    .map(|mut c| {
-                        c.negated = !c.negated;
-                        c
-                    })
-                    .collect()),
-                (true, _) => Err(filter_error("NOT of a group of several conditions is not supported".into())),
-            };
+            if inner == TermTree::And(Vec::new()) {
+                return Err(filter_error("'()' holds no condition".into()));
+            }
+            return Ok(match (negated, inner) {
+                (false, inner) => inner,
+                (true, TermTree::Term(mut term)) => {
+                    term.negated = !term.negated;
+                    TermTree::Term(term)
+                }
+                (true, inner) => TermTree::Not(Box::new(inner)),
+            });
         }
         let field_name = match self.next() {
             Some(Token::Word(w)) => w,
@@ -556,7 +666,7 @@ impl Parser {
                 )))
             }
         };
-        Ok(vec![Term { negated, field: field_name, op, value: raw }])
+        Ok(TermTree::Term(Term { negated, field: field_name, op, value: raw }))
     }
 }
 
@@ -689,7 +799,7 @@ mod tests {
     #[test]
     fn empty_filter_matches_everything() {
         let f = Filter::parse("  ").unwrap();
-        assert!(f.conditions.is_empty());
+        assert!(f.is_empty());
         assert!(f.matches(&firm()));
     }
 
@@ -698,7 +808,7 @@ mod tests {
         let a = Filter::parse(r#"industry_code = "C37" AND zone = east tags:"专精特新""#).unwrap();
         let b = Filter::parse(r#"(industry_code=37) zone="east" AND (tags:专精特新)"#).unwrap();
         assert_eq!(a, b);
-        assert_eq!(a.conditions.len(), 3);
+        assert_eq!(a.conditions().len(), 3);
         assert!(a.matches(&firm()));
     }
 
@@ -728,16 +838,39 @@ mod tests {
     }
 
     #[test]
-    fn index_lookup_only_for_positive_equalities_on_indexed_fields() {
-        let f = Filter::parse(r#"zone = east -region = 6101 display_name:"航天" tags:"储能""#).unwrap();
-        let lookups: Vec<_> = f.conditions.iter().filter_map(Condition::index_lookup).collect();
-        assert_eq!(lookups, vec![(Field::Zone, "east"), (Field::Tags, "储能")]);
+    fn or_binds_tighter_than_and_and_not_negates_groups() {
+        let f = Filter::parse("zone = west zone = east OR tags:储能").unwrap();
+        // zone = west AND (zone = east OR tags:储能): the firm is in east.
+        assert!(!f.matches(&firm()));
+        let f = Filter::parse("(zone = west zone = east) OR tags:储能").unwrap();
+        assert!(f.matches(&firm()));
+        let f = Filter::parse("NOT (zone = east OR tags:储能)").unwrap();
+        assert!(!f.matches(&firm()));
+        let f = Filter::parse("NOT (zone = west OR tags:无)").unwrap();
+        assert!(f.matches(&firm()));
+        assert_eq!(f.conditions().len(), 2);
+        let f = Filter::parse("industry_code = C38 OR industry_code = C37 OR region = 6201").unwrap();
+        assert!(matches!(&f.expr, Expr::Or(parts) if parts.len() == 3));
+        assert!(f.matches(&firm()));
+    }
+
+    #[test]
+    fn conjunction_only_parsing_refuses_or_and_negated_groups() {
+        let reason_of = |input: &str| parse_terms(input).unwrap_err().reason();
+        assert_eq!(reason_of("state = a OR state = b"), "INVALID_FILTER");
+        assert_eq!(reason_of("NOT (state = a state = b)"), "INVALID_FILTER");
+        let terms = parse_terms("NOT (state = a) role = b").unwrap();
+        assert_eq!(terms.len(), 2);
+        assert!(terms[0].negated && !terms[1].negated);
     }
 
     #[test]
     fn bad_filters_have_precise_reasons() {
         assert_eq!(reason("colour = red"), "UNKNOWN_FILTER_FIELD");
-        assert_eq!(reason("zone = a OR zone = b"), "INVALID_FILTER");
+        assert_eq!(reason("OR zone = b"), "INVALID_FILTER");
+        assert_eq!(reason("zone = a OR"), "INVALID_FILTER");
+        assert_eq!(reason("zone = a OR OR zone = b"), "INVALID_FILTER");
+        assert_eq!(reason("()"), "INVALID_FILTER");
         assert_eq!(reason("zone ="), "INVALID_FILTER");
         assert_eq!(reason("zone east"), "INVALID_FILTER");
         assert_eq!(reason(r#"display_name:"unclosed"#), "INVALID_FILTER");

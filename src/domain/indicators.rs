@@ -9,6 +9,12 @@ use crate::error::{Error, FieldViolation, Result};
 
 /// First year indicators may be recorded for.
 pub const FIRST_YEAR: i32 = 1990;
+/// Largest money figure, in 万元 (100 trillion yuan: above any firm's
+/// revenue, assets or valuation). Bounded like postings' amounts, so sums
+/// and ratios of figures stay finite and reports never print `NaN%`.
+pub const MAX_FIGURE_WAN: f64 = 1e10;
+/// Largest head count (above the largest employer's staff).
+pub const MAX_PEOPLE: i64 = 10_000_000;
 
 /// A firm's figures for one year, as stored.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -194,13 +200,27 @@ impl AnnualIndicators {
             ("valuation", self.valuation),
         ];
         for (field, value) in money {
-            if value.is_some_and(|x| !x.is_finite() || x < 0.0) {
-                v.push(FieldViolation::new(field, "NEGATIVE_OR_INVALID", "must be a number of 万元, not negative"));
+            match value {
+                Some(x) if !x.is_finite() || x < 0.0 => {
+                    v.push(FieldViolation::new(field, "NEGATIVE_OR_INVALID", "must be a number of 万元, not negative"))
+                }
+                Some(x) if x > MAX_FIGURE_WAN => v.push(FieldViolation::new(
+                    field,
+                    "OUT_OF_RANGE",
+                    format!("{x} 万元 is above the limit {MAX_FIGURE_WAN} 万元"),
+                )),
+                _ => {}
             }
         }
         for (field, value) in [("employees", self.employees), ("tech_staff", self.tech_staff)] {
-            if value.is_some_and(|n| n < 0) {
-                v.push(FieldViolation::new(field, "NEGATIVE_COUNT", "must not be negative"));
+            match value {
+                Some(n) if n < 0 => v.push(FieldViolation::new(field, "NEGATIVE_COUNT", "must not be negative")),
+                Some(n) if n > MAX_PEOPLE => v.push(FieldViolation::new(
+                    field,
+                    "OUT_OF_RANGE",
+                    format!("{n} people is above the limit {MAX_PEOPLE}"),
+                )),
+                _ => {}
             }
         }
         if self.rd_domestic_share.is_some_and(|s| !(0.0..=100.0).contains(&s)) {
@@ -314,6 +334,26 @@ mod tests {
         assert_eq!(reasons(&bad), ["NEGATIVE_COUNT", "SHARE_OUT_OF_RANGE", "PART_EXCEEDS_WHOLE"]);
         let future = AnnualIndicators { year: 9999, ..Default::default() };
         assert_eq!(reasons(&future), ["INVALID_YEAR"]);
+    }
+
+    #[test]
+    fn figures_are_bounded_like_postings_amounts() {
+        let huge = AnnualIndicators {
+            year: 2024,
+            revenue: Some(1.7e308),
+            employees: Some(i64::MAX),
+            tech_staff: Some(1),
+            valuation: Some(MAX_FIGURE_WAN * 1.5),
+            ..Default::default()
+        };
+        assert_eq!(reasons(&huge), ["OUT_OF_RANGE", "OUT_OF_RANGE", "OUT_OF_RANGE"]);
+        let largest = AnnualIndicators {
+            year: 2024,
+            revenue: Some(MAX_FIGURE_WAN),
+            employees: Some(MAX_PEOPLE),
+            ..Default::default()
+        };
+        assert_eq!(reasons(&largest), Vec::<&str>::new());
     }
 
     #[test]

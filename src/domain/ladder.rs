@@ -211,27 +211,95 @@ impl DesignationKind {
         }
     }
 
-    /// Parses `HIGH_TECH`, `high_tech`, `DESIGNATION_KIND_HIGH_TECH` or 高新技术企业.
+    /// The names official lists and staff use for this kind: the official
+    /// name first (as published, e.g. 专精特新“小巨人”企业), then common short
+    /// forms (小巨人). [`DesignationKind::parse`] accepts each of them, with or
+    /// without quotes, a leading 国家级/省级/市级/区级 or a trailing 企业.
+    pub fn names_zh(self) -> &'static [&'static str] {
+        use DesignationKind::*;
+        match self {
+            Unspecified => &[],
+            Incubated => &["在孵企业", "在孵", "孵化企业"],
+            TechSme => &["科技型中小企业", "科小", "科技型中小", "科技中小企业"],
+            HighTech => &["高新技术企业", "高企", "高新", "国家高新技术企业"],
+            AboveScaleIndustry => &["规模以上工业企业", "规上工业", "规模以上工业", "规上工业企业"],
+            AboveScaleServices => &["规模以上服务业企业", "规上服务业", "规模以上服务业", "规上服务业企业"],
+            AboveQuotaTrade => &[
+                "限额以上批发零售住宿餐饮企业",
+                "限上",
+                "限额以上",
+                "限上批零住餐企业",
+                "限额以上批零住餐企业",
+                "限额以上批发和零售业、住宿和餐饮业企业",
+            ],
+            InnovativeSme => &["创新型中小企业", "创新型"],
+            SpecialisedSme => &["专精特新中小企业", "专精特新", "专精特新企业"],
+            LittleGiant => &["专精特新“小巨人”企业", "小巨人", "专精特新小巨人"],
+            SingleChampion => &["制造业单项冠军企业", "单项冠军", "制造业单项冠军", "制造业单项冠军示范企业"],
+            Gazelle => &["瞪羚企业", "瞪羚"],
+            PotentialGazelle => &["潜在瞪羚企业", "潜在瞪羚"],
+            Unicorn => &["独角兽企业", "独角兽"],
+            PotentialUnicorn => &["潜在独角兽企业", "潜在独角兽"],
+            NeeqListing => &["新三板挂牌企业", "新三板", "新三板挂牌", "全国中小企业股份转让系统挂牌"],
+            RegionalEquityListing => &["区域性股权市场挂牌企业", "四板", "区域性股权市场挂牌", "区域股权市场挂牌"],
+            ExchangeListing => &["上市公司", "上市", "交易所上市", "境内外交易所上市", "上市企业"],
+        }
+    }
+
+    /// Every kind by its official Chinese name and most common short form,
+    /// for help texts and errors: `在孵企业（在孵）、科技型中小企业（科小）…`.
+    pub fn names_zh_listing() -> String {
+        Self::ALL
+            .iter()
+            .map(|k| {
+                let names = k.names_zh();
+                // The most common short form, when it is more than the
+                // official name without its decoration.
+                let official = Self::comparable(names[0]);
+                match names[1..].iter().find(|n| Self::comparable(n) != official && n.len() < names[0].len()) {
+                    Some(short) => format!("{}（{short}）", names[0]),
+                    None => names[0].to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("、")
+    }
+
+    /// Parses `HIGH_TECH`, `high_tech`, `DESIGNATION_KIND_HIGH_TECH`, an
+    /// official Chinese name (高新技术企业, 国家级专精特新"小巨人"企业,
+    /// 规模以上工业企业) or a short form staff use (高企, 小巨人, 规上工业).
     pub fn parse(s: &str) -> Option<DesignationKind> {
         let s = s.trim();
         let upper = s.to_ascii_uppercase();
         let bare = upper.strip_prefix("DESIGNATION_KIND_").unwrap_or(&upper);
-        let alias = match s {
-            "高企" | "高新" => Some(Self::HighTech),
-            "科小" | "科技型中小" => Some(Self::TechSme),
-            "小巨人" => Some(Self::LittleGiant),
-            "专精特新" => Some(Self::SpecialisedSme),
-            "单项冠军" => Some(Self::SingleChampion),
-            "瞪羚" => Some(Self::Gazelle),
-            "独角兽" => Some(Self::Unicorn),
-            "新三板" => Some(Self::NeeqListing),
-            "规上工业" => Some(Self::AboveScaleIndustry),
-            "规上服务业" => Some(Self::AboveScaleServices),
-            "限上" => Some(Self::AboveQuotaTrade),
-            "在孵" => Some(Self::Incubated),
-            _ => None,
-        };
-        alias.or_else(|| Self::ALL.into_iter().find(|k| k.name() == bare || k.label_zh() == s))
+        if let Some(k) = Self::ALL.into_iter().find(|k| k.name() == bare) {
+            return Some(k);
+        }
+        let wanted = Self::comparable(s);
+        if wanted.is_empty() {
+            return None;
+        }
+        Self::ALL
+            .into_iter()
+            .find(|k| k.names_zh().iter().chain([&k.label_zh()]).any(|name| Self::comparable(name) == wanted))
+    }
+
+    /// A Chinese name reduced to what tells kinds apart: no spaces, quotes or
+    /// list punctuation (full-width or not), no leading issuing level and no
+    /// trailing 企业.
+    fn comparable(name: &str) -> String {
+        let kept: String = name
+            .chars()
+            .filter(|c| !c.is_whitespace() && !"\"'“”‘’「」『』《》〈〉、，,·・（）()".contains(*c))
+            .collect();
+        let mut rest = kept.as_str();
+        for level in ["国家级", "省级", "市级", "区级", "区县级"] {
+            if let Some(r) = rest.strip_prefix(level).filter(|r| !r.is_empty()) {
+                rest = r;
+                break;
+            }
+        }
+        rest.strip_suffix("企业").filter(|r| !r.is_empty()).unwrap_or(rest).to_string()
     }
 
     /// The usual validity in years when the certificate does not say (tech
@@ -897,11 +965,15 @@ impl StageSpell {
 }
 
 /// The spells of a timeline: each stage entered, when, and when left.
+///
+/// A change closes only the spell still open: after a fall off the ladder
+/// (a change to `Unspecified`) the last spell has already ended, and the next
+/// entry must not move its exit to the day of that entry.
 pub fn spells(changes: &[StageChange]) -> Vec<StageSpell> {
     let mut out: Vec<StageSpell> = Vec::new();
     for c in changes {
-        if let Some(last) = out.last_mut() {
-            last.exited = Some(c.date);
+        if let Some(open) = out.last_mut().filter(|s| s.exited.is_none()) {
+            open.exited = Some(c.date);
         }
         if c.to != Stage::Unspecified {
             out.push(StageSpell { stage: c.to, entered: c.date, exited: None });
@@ -1129,6 +1201,86 @@ mod tests {
     }
 
     #[test]
+    fn a_fall_off_the_ladder_ends_the_spell_on_that_day() {
+        // 小巨人 2019-07-01..2022-06-30, then nothing, then a tech-SME entry.
+        let giant = grant("a", DesignationKind::LittleGiant, "2019-07-01", "2022-06-30");
+        let sme = grant("b", DesignationKind::TechSme, "2025-01-01", "");
+        let history = timeline(&[giant, sme], d("2025-03-02"));
+        let got = spells(&history);
+        assert_eq!(
+            got,
+            vec![
+                StageSpell { stage: Stage::Advance, entered: d("2019-07-01"), exited: Some(d("2022-07-01")) },
+                StageSpell { stage: Stage::Nurture, entered: d("2025-01-01"), exited: None },
+            ]
+        );
+        assert_eq!(got[0].days(d("2025-03-02")), 1096);
+    }
+
+    #[test]
+    fn every_official_name_and_short_form_parses_to_its_kind() {
+        use DesignationKind::*;
+        let official = [
+            ("专精特新小巨人企业", LittleGiant),
+            ("专精特新“小巨人”企业", LittleGiant),
+            ("国家级专精特新\"小巨人\"企业", LittleGiant),
+            ("国家级专精特新“小巨人”企业", LittleGiant),
+            ("小巨人", LittleGiant),
+            ("小巨人企业", LittleGiant),
+            ("规模以上工业企业", AboveScaleIndustry),
+            ("规上工业", AboveScaleIndustry),
+            ("规模以上服务业企业", AboveScaleServices),
+            ("限额以上批发零售住宿餐饮企业", AboveQuotaTrade),
+            ("限额以上批发和零售业、住宿和餐饮业企业", AboveQuotaTrade),
+            ("高新技术企业", HighTech),
+            ("国家高新技术企业", HighTech),
+            ("高企", HighTech),
+            ("专精特新中小企业", SpecialisedSme),
+            ("省级专精特新中小企业", SpecialisedSme),
+            ("专精特新", SpecialisedSme),
+            ("科技型中小企业", TechSme),
+            ("科小", TechSme),
+            ("创新型中小企业", InnovativeSme),
+            ("在孵企业", Incubated),
+            ("制造业单项冠军企业", SingleChampion),
+            ("制造业单项冠军", SingleChampion),
+            ("瞪羚企业", Gazelle),
+            ("潜在瞪羚企业", PotentialGazelle),
+            ("独角兽企业", Unicorn),
+            ("潜在独角兽企业", PotentialUnicorn),
+            ("新三板挂牌企业", NeeqListing),
+            ("区域性股权市场挂牌", RegionalEquityListing),
+            ("上市公司", ExchangeListing),
+            (" 高新技术企业 ", HighTech),
+        ];
+        for (name, kind) in official {
+            assert_eq!(DesignationKind::parse(name), Some(kind), "{name}");
+        }
+        // Every name listed, and every display label, parses back to its own kind.
+        for kind in DesignationKind::ALL {
+            for name in kind.names_zh().iter().chain([&kind.label_zh()]) {
+                assert_eq!(DesignationKind::parse(name), Some(kind), "{name}");
+            }
+        }
+        // No name could mean two kinds.
+        let mut seen = std::collections::HashMap::new();
+        for kind in DesignationKind::ALL {
+            for name in kind.names_zh().iter().chain([&kind.label_zh()]) {
+                let previous = seen.insert(DesignationKind::comparable(name), kind);
+                assert!(previous.is_none_or(|p| p == kind), "{name} means {previous:?} and {kind:?}");
+            }
+        }
+        for refused in ["", "企业", "国家级", "小巨", "boss", "高新技术企业企业"] {
+            assert_eq!(DesignationKind::parse(refused), None, "{refused:?}");
+        }
+        let listing = DesignationKind::names_zh_listing();
+        for kind in DesignationKind::ALL {
+            assert!(listing.contains(kind.names_zh()[0]), "{listing}");
+        }
+        assert!(listing.contains("专精特新“小巨人”企业（小巨人"), "{listing}");
+    }
+
+    #[test]
     fn kinds_map_to_rungs_and_parse() {
         assert_eq!(DesignationKind::LittleGiant.stage(), Stage::Advance);
         assert_eq!(DesignationKind::AboveScaleServices.stage(), Stage::ScaleUp);
@@ -1202,6 +1354,25 @@ mod tests {
             }
             // "Since" is consistent between the designations and the projection.
             prop_assert_eq!(stage_since(&ds, day).1, since_from_spans(&spans(&ds), day));
+            // The spells are the runs of one stage in a day-by-day walk
+            // (every designation starts on or after the walk's first day).
+            let mut walked: Vec<StageSpell> = Vec::new();
+            let mut previous = Stage::Unspecified;
+            let mut at = d("2018-01-01");
+            while at <= day {
+                let stage = stage_on(&ds, at);
+                if stage != previous {
+                    if let Some(open) = walked.last_mut().filter(|s| s.exited.is_none()) {
+                        open.exited = Some(at);
+                    }
+                    if stage != Stage::Unspecified {
+                        walked.push(StageSpell { stage, entered: at, exited: None });
+                    }
+                    previous = stage;
+                }
+                at = at.add_days(1);
+            }
+            prop_assert_eq!(spells(&timeline(&ds, day)), walked);
         }
     }
 }

@@ -338,6 +338,20 @@ fn industry(a: &Posting, b: &Posting, explain: bool) -> FactorScore {
     })
 }
 
+/// How steeply the keyword factor rises with the share of the query's
+/// keyword weight a candidate shares: a third of it already gives two thirds
+/// of the points, all of it gives them all.
+const KEYWORD_CURVE: f64 = 3.0;
+
+/// The keyword factor for a candidate sharing `share` (0–1) of the query's
+/// IDF keyword weight: concave, strictly increasing, 0 at 0 and 1 at 1, so
+/// every further shared word (and a rarer one more than a common one) adds
+/// points and only sharing every word reaches the factor's maximum.
+fn keyword_value(share: f64) -> f64 {
+    let share = share.clamp(0.0, 1.0);
+    (1.0 - (-KEYWORD_CURVE * share).exp()) / (1.0 - (-KEYWORD_CURVE).exp())
+}
+
 fn shared_keywords(a: &Posting, b: &Posting, stats: &KeywordStats, explain: bool) -> FactorScore {
     let total: f64 = a.keywords.iter().map(|k| stats.idf(k)).sum();
     let mut shared: Vec<(&String, f64)> =
@@ -345,9 +359,7 @@ fn shared_keywords(a: &Posting, b: &Posting, stats: &KeywordStats, explain: bool
     if total <= 0.0 || shared.is_empty() {
         return factor(Factor::Keywords, 0.0, explain, String::new);
     }
-    let value = shared.iter().map(|(_, w)| w).sum::<f64>() / total;
-    // Sharing a third of the weighted keywords is already a strong signal.
-    let value = (value * 3.0).min(1.0);
+    let value = keyword_value(shared.iter().map(|(_, w)| w).sum::<f64>() / total);
     factor(Factor::Keywords, value, explain, || {
         shared.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(y.0)));
         let words: Vec<&str> = shared.iter().take(5).map(|(k, _)| k.as_str()).collect();
@@ -445,6 +457,7 @@ pub fn category_lookups(code: &IndustryCode) -> Vec<IndustryCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn posting(kind: PostingKind, code: &str, title: &str, tags: &[&str]) -> Posting {
         let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
@@ -538,6 +551,95 @@ mod tests {
         let common = posting(PostingKind::Supply, "C38", "系统", &[]);
         let st = stats();
         assert!(score(&d, &rare, &ctx(&st, &[])).score > score(&d, &common, &ctx(&st, &[])).score);
+    }
+
+    fn keyword_points(query: &Posting, candidate: &Posting, stats: &KeywordStats) -> f64 {
+        shared_keywords(query, candidate, stats, false).points()
+    }
+
+    fn with_keywords(kind: PostingKind, words: &[&str]) -> Posting {
+        let mut keywords: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        keywords.sort();
+        keywords.dedup();
+        Posting { kind: kind as i32, keywords, ..Default::default() }
+    }
+
+    #[test]
+    fn sharing_one_of_two_words_scores_less_than_sharing_both() {
+        let demand = posting(PostingKind::Demand, "C3841", "采购储能电芯", &["电芯", "储能"]);
+        let one = with_keywords(PostingKind::Supply, &["储能"]);
+        let both = with_keywords(PostingKind::Supply, &["储能", "电芯"]);
+        let st = stats();
+        let (p1, p2) = (keyword_points(&demand, &one, &st), keyword_points(&demand, &both, &st));
+        assert!(p1 > 0.0 && p1 < p2, "储能 alone {p1}, 储能 + 电芯 {p2}");
+        assert_eq!(p2, Factor::Keywords.weight(), "sharing every keyword gives the whole factor");
+    }
+
+    #[test]
+    fn the_keyword_curve_rises_strictly_and_stays_within_its_bounds() {
+        assert_eq!(keyword_value(0.0), 0.0);
+        assert_eq!(keyword_value(1.0), 1.0);
+        let values: Vec<f64> = (0..=1000).map(|i| keyword_value(f64::from(i) / 1000.0)).collect();
+        assert!(values.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    const VOCABULARY: [&str; 8] = ["电芯", "储能", "系统", "卫星", "载荷", "遥感", "电池包", "北斗"];
+
+    fn arb_stats() -> impl Strategy<Value = KeywordStats> {
+        (1u64..5000, proptest::collection::vec(0u64..5000, VOCABULARY.len())).prop_map(|(postings, df)| KeywordStats {
+            postings,
+            frequency: VOCABULARY.iter().zip(df).map(|(w, n)| (w.to_string(), n.min(postings))).collect(),
+        })
+    }
+
+    fn words_of(mask: u8) -> Vec<&'static str> {
+        VOCABULARY.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, w)| *w).collect()
+    }
+
+    proptest! {
+        /// The keyword factor is a strictly increasing function of the shared
+        /// IDF weight, bounded by the factor's weight: a superset of shared
+        /// words always scores strictly more.
+        #[test]
+        fn keyword_points_rise_with_the_shared_weight(
+            stats in arb_stats(),
+            query in 1u8..=255,
+            a in 0u8..=255,
+            b in 0u8..=255,
+        ) {
+            let q = with_keywords(PostingKind::Demand, &words_of(query));
+            let (x, y) = (with_keywords(PostingKind::Supply, &words_of(a)), with_keywords(PostingKind::Supply, &words_of(b)));
+            let shared_weight = |m: u8| words_of(m & query).iter().map(|w| stats.idf(w)).sum::<f64>();
+            let (px, py) = (keyword_points(&q, &x, &stats), keyword_points(&q, &y, &stats));
+            for p in [px, py] {
+                prop_assert!((0.0..=Factor::Keywords.weight()).contains(&p), "{}", p);
+            }
+            let (wx, wy) = (shared_weight(a), shared_weight(b));
+            if wx < wy - 1e-9 {
+                prop_assert!(px < py, "weight {} → {} points, weight {} → {} points", wx, px, wy, py);
+            }
+            if (wx - wy).abs() < 1e-9 {
+                prop_assert!((px - py).abs() < 1e-9);
+            }
+            // Sharing strictly more of the query's words scores strictly more.
+            let (sa, sb) = (a & query, b & query);
+            if sa & sb == sa && sa != sb {
+                prop_assert!(px < py, "{:?} {} vs {:?} {}", words_of(sa), px, words_of(sb), py);
+            }
+        }
+
+        /// Of two words, the rarer one (fewer postings carry it) shared alone
+        /// scores more than the commoner one shared alone.
+        #[test]
+        fn a_rarer_shared_word_scores_more(stats in arb_stats(), i in 0usize..8, j in 0usize..8) {
+            let (wi, wj) = (VOCABULARY[i], VOCABULARY[j]);
+            let (fi, fj) = (stats.frequency[wi], stats.frequency[wj]);
+            prop_assume!(fi < fj);
+            let q = with_keywords(PostingKind::Demand, &[wi, wj]);
+            let rare = keyword_points(&q, &with_keywords(PostingKind::Supply, &[wi]), &stats);
+            let common = keyword_points(&q, &with_keywords(PostingKind::Supply, &[wj]), &stats);
+            prop_assert!(rare > common, "{}({}) {} vs {}({}) {}", wi, fi, rare, wj, fj, common);
+        }
     }
 
     #[test]

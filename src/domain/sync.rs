@@ -8,12 +8,26 @@ use crate::domain::change::ChangeKind;
 use crate::domain::credit_code::CreditCode;
 use crate::domain::enterprise::{self, Enterprise, Outcome, Rules};
 use crate::domain::time::Micros;
-use crate::error::{Error, Result};
+use crate::error::{clip, Error, Result};
 
 /// Most failures a run keeps in full (the count is always exact).
 pub const MAX_KEPT_FAILURES: usize = 1000;
 /// Most missing credit codes a run lists (the count is always exact).
 pub const MAX_KEPT_MISSING: usize = 1000;
+/// Longest credit code a failure keeps, in bytes: what a row sent is kept
+/// only as far as it can be a code (18 characters), with room to see what
+/// was wrong; longer values are cut (see [`crate::error::clip`]).
+pub const MAX_FAILURE_CODE_BYTES: usize = 64;
+/// Longest field list a failure keeps, in bytes.
+pub const MAX_FAILURE_FIELD_BYTES: usize = 256;
+/// Longest description a failure keeps, in bytes.
+pub const MAX_FAILURE_DESCRIPTION_BYTES: usize = 600;
+/// Upper bound of one stored failure, encoded: every failed row costs at
+/// most this much on disk, and a run record with its [`MAX_KEPT_FAILURES`]
+/// first failures and [`MAX_KEPT_MISSING`] codes stays near 1 MiB, far
+/// under the 4 MiB message limit.
+pub const MAX_FAILURE_BYTES: usize =
+    MAX_FAILURE_CODE_BYTES + MAX_FAILURE_FIELD_BYTES + MAX_FAILURE_DESCRIPTION_BYTES + 64 + 32;
 
 /// One failed row.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
@@ -46,12 +60,14 @@ impl Failure {
             }
             other => (String::new(), other.to_string()),
         };
+        // A row's values are cut to sizes a valid row could have: a failed
+        // row must not cost more to keep than a stored firm.
         Failure {
             row_number,
-            credit_code: credit_code.to_string(),
-            field,
+            credit_code: clip(credit_code, MAX_FAILURE_CODE_BYTES).into_owned(),
+            field: clip(&field, MAX_FAILURE_FIELD_BYTES).into_owned(),
             reason: error.reason().to_string(),
-            description,
+            description: clip(&description, MAX_FAILURE_DESCRIPTION_BYTES).into_owned(),
         }
     }
 }
@@ -137,10 +153,22 @@ impl SyncRun {
     }
 }
 
-/// Checks a source name: 1–50 letters, digits, `-` or `_`.
+/// Origins a sync source cannot be named after: the ones ladder records
+/// itself, and the callers' own defaults.
+pub const RESERVED_SOURCES: &[&str] = &["system", "seed", "revert", "stage-sweeper", "api", "cli"];
+
+/// Checks a source name: 1–50 letters, digits, `-` or `_`, and not one of
+/// [`RESERVED_SOURCES`] (a source's name is the origin of its changes).
 pub fn check_source(source: &str) -> Result<()> {
     let ok =
         (1..=50).contains(&source.len()) && source.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok && RESERVED_SOURCES.iter().any(|r| r.eq_ignore_ascii_case(source)) {
+        return Err(Error::invalid_field(
+            "header.source",
+            "RESERVED_SOURCE",
+            format!("{source:?} is an origin ladder records itself; name the source system"),
+        ));
+    }
     if ok {
         Ok(())
     } else {
@@ -216,6 +244,39 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_keeps_its_values_cut_to_the_field_limits() {
+        let huge = "9".repeat(1 << 20);
+        let err = apply_row(None, row("甲").tap_code(&huge), &[], &Rules::default(), [1; 16], 1).unwrap_err();
+        let failure = Failure::of(1, &huge, &err);
+        assert!(
+            prost::Message::encoded_len(&failure) <= MAX_FAILURE_BYTES,
+            "{}",
+            prost::Message::encoded_len(&failure)
+        );
+        assert!(failure.credit_code.starts_with("999"));
+        // A run record with as many failures and missing codes as it keeps
+        // stays far under the 4 MiB message limit.
+        let mut run = SyncRun::default();
+        for n in 0..5000 {
+            run.fail(Failure::of(n, &huge, &err));
+        }
+        run.missing_codes = vec![huge[..MAX_FAILURE_CODE_BYTES].to_string(); MAX_KEPT_MISSING];
+        assert_eq!(run.failed, 5000);
+        assert!(prost::Message::encoded_len(&run) < 1536 * 1024, "{}", prost::Message::encoded_len(&run));
+    }
+
+    trait TapCode {
+        fn tap_code(self, code: &str) -> Self;
+    }
+
+    impl TapCode for Enterprise {
+        fn tap_code(mut self, code: &str) -> Self {
+            self.credit_code = code.to_string();
+            self
+        }
+    }
+
+    #[test]
     fn bad_rows_fail_with_the_field() {
         let bad =
             Enterprise { credit_code: "91350100M000100Y4X".into(), display_name: "x".into(), ..Default::default() };
@@ -227,6 +288,8 @@ mod tests {
         );
         assert!(check_source("market registry").is_err());
         assert!(check_source("market-registry").is_ok());
+        assert_eq!(check_source("revert").unwrap_err().reason(), "RESERVED_SOURCE");
+        assert_eq!(check_source("System").unwrap_err().reason(), "RESERVED_SOURCE");
         // A row naming a field that does not exist fails instead of doing nothing.
         let (_, stored) = apply_row(None, row("甲"), &[], &Rules::default(), [1; 16], 1).unwrap();
         let fields = ["credit_code".to_string(), "colour".to_string()];

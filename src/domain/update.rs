@@ -4,8 +4,27 @@
 use crate::domain::enterprise::FieldChange;
 use crate::error::{Error, FieldViolation, Result};
 
+/// Whether `c` is a bidirectional embedding, override or isolate control
+/// (U+202A–U+202E, U+2066–U+2069, and the implicit marks U+200E, U+200F,
+/// U+061C): they reorder the text around them on screen, so a stored
+/// value could display as something other than what it is.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Whether `c` shows nothing on its own: whitespace and the zero-width
+/// characters (spaces, joiners, word joiner, byte-order mark, soft hyphen).
+/// Such characters may appear inside text (a joiner in an emoji) but cannot
+/// make up a value by themselves.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || is_bidi_control(c)
+        || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}')
+}
+
 /// Checks a single-line text field: at least `min` and at most `max`
-/// characters, no control characters.
+/// characters, no control characters, no bidi controls, and a required
+/// value must show something (not only zero-width characters).
 pub fn check_text(v: &mut Vec<FieldViolation>, field: &str, value: &str, min: usize, max: usize) {
     let chars = value.chars().count();
     if chars < min {
@@ -15,18 +34,32 @@ pub fn check_text(v: &mut Vec<FieldViolation>, field: &str, value: &str, min: us
         v.push(FieldViolation::new(field, "TOO_LONG", format!("has {chars} characters, at most {max} allowed")));
     } else if value.chars().any(char::is_control) {
         v.push(FieldViolation::new(field, "CONTROL_CHARACTER", "must not contain control characters or line breaks"));
+    } else if value.chars().any(is_bidi_control) {
+        v.push(bidi_violation(field));
+    } else if min >= 1 && value.chars().all(is_invisible) {
+        v.push(FieldViolation::new(field, "REQUIRED", "is required: it has only invisible (zero-width) characters"));
     }
 }
 
 /// Checks multi-line text: at most `max` characters; line breaks and tabs
-/// allowed, other control characters not.
+/// allowed, other control characters and bidi controls not.
 pub fn check_multiline(v: &mut Vec<FieldViolation>, field: &str, value: &str, max: usize) {
     let chars = value.chars().count();
     if chars > max {
         v.push(FieldViolation::new(field, "TOO_LONG", format!("has {chars} characters, at most {max} allowed")));
     } else if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
         v.push(FieldViolation::new(field, "CONTROL_CHARACTER", "must not contain control characters"));
+    } else if value.chars().any(is_bidi_control) {
+        v.push(bidi_violation(field));
     }
+}
+
+fn bidi_violation(field: &str) -> FieldViolation {
+    FieldViolation::new(
+        field,
+        "BIDI_CONTROL",
+        "must not contain bidirectional override, embedding or isolate characters (U+202A–U+202E, U+2066–U+2069)",
+    )
 }
 
 /// The fields whose rendered values differ between two renderings of a
@@ -156,6 +189,23 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(expand_mask(&[], UPDATABLE, &[], "R").unwrap_err().reason(), "EMPTY_UPDATE_MASK");
+    }
+
+    #[test]
+    fn text_must_show_what_it_is() {
+        let reasons = |value: &str, min: usize| {
+            let mut v = Vec::new();
+            check_text(&mut v, "f", value, min, 100);
+            v.into_iter().map(|v| v.reason).collect::<Vec<_>>()
+        };
+        assert_eq!(reasons("\u{200B}\u{200C}\u{200D}\u{FEFF}", 1), ["REQUIRED"]);
+        assert_eq!(reasons("\u{2060}", 0), Vec::<&str>::new(), "an optional field may be blank");
+        assert_eq!(reasons("西安\u{202E}司公限有", 1), ["BIDI_CONTROL"]);
+        assert_eq!(reasons("a\u{2066}b\u{2069}", 1), ["BIDI_CONTROL"]);
+        assert_eq!(reasons("👩\u{200D}💻 studio", 1), Vec::<&str>::new(), "a joiner inside text is fine");
+        let mut v = Vec::new();
+        check_multiline(&mut v, "notes", "line\n\u{202D}x", 100);
+        assert_eq!(v[0].reason, "BIDI_CONTROL");
     }
 
     #[test]

@@ -16,9 +16,10 @@ use crate::domain::enterprise::Enterprise;
 use crate::domain::industry::IndustryCode;
 use crate::domain::time::{Date, Micros};
 use crate::error::{Error, Result};
-use crate::store::enterprises::{apply_enterprise, put_enterprise, IDX_ALLIANCE};
+use crate::store::enterprises::{apply_enterprise, put_enterprise};
+use crate::store::index;
 use crate::store::records::{self, Record};
-use crate::store::{blocking, codec, idempotency, keys, writer, Store, Txn};
+use crate::store::{blocking, codec, idempotency, keys, Store, Txn};
 
 /// The outcome of an alliance rule.
 pub type AllianceOutcome = (ChangeKind, Alliance);
@@ -80,9 +81,10 @@ impl Store {
         self.tree().get(keys::alliance(id))?.map(|b| codec::decode(&b)).transpose()
     }
 
-    /// Active members of an alliance (from the enterprise index counter).
+    /// Active members of an alliance that are live firms (from the
+    /// enterprise index).
     pub fn active_members(&self, id: &str) -> Result<u64> {
-        writer::read_u64(self.tree(), &keys::index_count(IDX_ALLIANCE, id.as_bytes()))
+        Ok(self.index()?.live_with(index::id::ALLIANCE, id.as_bytes()))
     }
 
     /// Applies an alliance rule atomically, logged and durable.
@@ -508,7 +510,7 @@ impl Record for Membership {
                 projected.memberships.sort_by(|a, b| a.alliance_id.cmp(&b.alliance_id));
             }
             if projected.memberships != firm.memberships {
-                put_enterprise(txn, Some(&firm), &projected);
+                put_enterprise(txn, Some(&firm), &projected)?;
             }
         }
         Ok(())

@@ -8,6 +8,12 @@ use crate::domain::time::Micros;
 use crate::error::{Error, Result};
 use crate::store::{blocking, codec, keys, writer, Store};
 
+/// The credit code of a resource whose history is chained through its
+/// record (`enterprises/{code}`), if it is one.
+fn chained_code(resource: &str) -> Option<&str> {
+    resource.strip_prefix("enterprises/").filter(|code| !code.is_empty() && !code.contains('/'))
+}
+
 /// Most change-log entries removed in one write job.
 pub const COMPACT_BATCH: usize = 10_000;
 
@@ -75,6 +81,39 @@ impl Store {
         .await
     }
 
+    /// The revisions of a chained resource's changes within `[start, end]`,
+    /// oldest first: its record names the newest, each entry the one before;
+    /// changes logged before the chain began (an older layout) are found in
+    /// the per-resource index below the chain's oldest entry.
+    fn chained_revisions(&self, resource: &str, start: u64, end: u64) -> Result<Vec<u64>> {
+        let tree = self.tree();
+        let code = chained_code(resource).unwrap_or_default();
+        let head = match tree.get(keys::enterprise(code))? {
+            Some(bytes) => codec::decode::<crate::domain::enterprise::Enterprise>(&bytes)?.log_head,
+            None => 0,
+        };
+        let mut out = Vec::new();
+        let (mut at, mut below) = (head, u64::MAX);
+        while at != 0 && at >= start {
+            let Some(bytes) = tree.get(keys::log(at))? else { break };
+            let change: Change = codec::decode(&bytes)?;
+            if at <= end {
+                out.push(at);
+            }
+            below = at;
+            at = change.previous_revision;
+        }
+        if at == 0 && below > start {
+            let from = keys::resource_log(resource, start);
+            let to = keys::resource_log(resource, end.min(below - 1));
+            for key in tree.range(from..=to).keys() {
+                out.push(keys::revision_of_resource_log(&key?).unwrap_or(0));
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
     fn list_changes_blocking(&self, q: &ChangeQuery) -> Result<ChangePage> {
         let tree = self.tree();
         let oldest = self.oldest_retained()?;
@@ -100,6 +139,11 @@ impl Store {
         // Revisions of the wanted changes, in order, one past the page size so
         // we know whether another page follows.
         let revisions: Vec<u64> = match &q.resource {
+            Some(resource) if chained_code(resource).is_some() => {
+                let mut all = self.chained_revisions(resource, q.start.max(oldest), end)?;
+                all.truncate(q.page_size + 1);
+                all
+            }
             Some(resource) => {
                 let from = keys::resource_log(resource, q.start);
                 let to = keys::resource_log(resource, end);

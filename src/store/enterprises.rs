@@ -1,75 +1,42 @@
-//! Enterprise records: the atomic mutation path (record + indexes + change log
-//! + idempotency in one batch) and index-driven listing.
+//! Enterprise records: the atomic mutation path (record + change log +
+//! idempotency in one batch, the in-memory index moved with it) and
+//! index-driven listing.
 //!
-//! Secondary indexes (`X` keys, see [`keys`]), one byte per index:
-//!
-//! | id  | value                                   | serves                     |
-//! |-----|-----------------------------------------|----------------------------|
-//! | `i` | every level of the industry code        | `industry_code = "C37"`    |
-//! | `r` | 2-, 4- and 6-digit region prefixes      | `region = "6101"`          |
-//! | `z` | promotion zone                          | `zone = "east"`            |
-//! | `o` | organisation type (code positions 1–2)  | `organisation_type = "91"` |
-//! | `t` | each tag                                | `tags:"x"`                 |
-//! | `c` | service commissioner                    | `service_commissioner = …` |
-//! | `n` | display name                            | `order_by display_name`    |
-//! | `k` | create time                             | `order_by create_time`     |
-//!
-//! Soft-deleted records keep their index entries (they are filtered out when
-//! read), so delete and undelete touch only the record.
+//! A firm costs one sled key (`E{code}`) plus its change-log entry; every
+//! secondary index and counter lives in the [`EnterpriseIndex`], which the
+//! writer moves with each group. A listing turns its filter into a
+//! candidate set ([`EnterpriseIndex::candidates`]), walks it in the
+//! requested order from the page token's position, and reads only the
+//! records it returns (plus, for conditions no index answers, the records
+//! it checks).
 
-use std::collections::BTreeSet;
-use std::ops::Bound;
+use std::collections::HashMap;
+
+use roaring::RoaringBitmap;
 
 use crate::domain::change::WriteMeta;
 use crate::domain::enterprise::{Enterprise, Outcome};
 use crate::domain::filter::{Field, Filter};
-use crate::domain::industry::IndustryCode;
 use crate::domain::time::{Date, Micros};
 use crate::error::{Error, Result};
+use crate::store::index::{self, Candidates, EnterpriseIndex, Entry, SortKey, StageView};
 use crate::store::records::{self, Record};
-use crate::store::{blocking, codec, keys, writer, Store, Txn};
+use crate::store::{blocking, codec, keys, Store, Txn};
 
-/// Most index or record entries one page request may examine; a page that
-/// hits the budget is returned short, with a token to continue.
+pub use crate::store::index::OrderKey;
+
+/// Most records one page request may read to check conditions no index
+/// answers; a page that reaches it is returned short, with a token to
+/// continue.
 pub const SCAN_BUDGET: usize = 10_000;
-/// Most entries a first page examines in all (its own and, once it is
-/// full, further ones only counted) to count `total_size` exactly; beyond
-/// it, or after [`COUNT_READS`] further records, the total is estimated
-/// from the share of matches among the entries examined.
-pub const COUNT_SAMPLE: u64 = 5_000;
-/// Most records a first page reads only to count, once it is full (an
-/// entry's index keys are checked first, so only candidates are read).
-pub const COUNT_READS: u64 = 250;
-
-const IDX_INDUSTRY: u8 = b'i';
-const IDX_REGION: u8 = b'r';
-const IDX_ZONE: u8 = b'z';
-const IDX_ORG_TYPE: u8 = b'o';
-const IDX_TAG: u8 = b't';
-const IDX_COMMISSIONER: u8 = b'c';
-const IDX_NAME: u8 = b'n';
-const IDX_CREATED: u8 = b'k';
-/// Index of active alliance memberships (value: alliance id).
-pub(crate) const IDX_ALLIANCE: u8 = b'a';
-/// Index of the stage as of the last designation change or sweep (value: rung number).
-const IDX_STAGE: u8 = b's';
-/// Index of the next date a firm's stage may change (value: `YYYY-MM-DD`), for the sweeper.
-pub(crate) const IDX_STAGE_DUE: u8 = b'T';
-/// Indexes whose values are counted (the equality indexes filters use).
-const COUNTED: &[u8] =
-    &[IDX_INDUSTRY, IDX_REGION, IDX_ZONE, IDX_ORG_TYPE, IDX_TAG, IDX_COMMISSIONER, IDX_ALLIANCE, IDX_STAGE];
-
-/// The sort order of a listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OrderKey {
-    /// By credit code (the default).
-    #[default]
-    CreditCode,
-    /// By legal name.
-    DisplayName,
-    /// By registration time in ladder.
-    CreateTime,
-}
+/// When some condition is checked on records, `total_size` is counted
+/// exactly by reading every candidate if there are at most this many;
+/// beyond, it is estimated from the share of matches among the candidates
+/// the page examined.
+pub const COUNT_READS: u64 = 2_000;
+/// Records read per round of a listing (the index lock is released between
+/// rounds).
+const ROUND: usize = 256;
 
 /// One page request of `ListEnterprises`, already validated.
 #[derive(Debug, Clone, Default)]
@@ -88,8 +55,24 @@ pub struct ListQuery {
     pub after: Option<Vec<u8>>,
     /// Count all matches (first page only).
     pub count_total: bool,
-    /// Most entries this page may examine (default [`SCAN_BUDGET`]).
+    /// Most records this page may read to check conditions (default
+    /// [`SCAN_BUDGET`]).
     pub scan_budget: Option<usize>,
+    /// Most candidates whose records are read to count `total_size`
+    /// exactly when a condition needs records (default [`COUNT_READS`]).
+    pub count_reads: Option<u64>,
+}
+
+/// The page-token position of `e` in `order`: a page that ends with `e`
+/// resumes after it (used when a page is shortened to fit a message).
+pub fn position_of(e: &Enterprise, order: OrderKey) -> Result<Vec<u8>> {
+    let code = index::code_of(&e.credit_code)?;
+    Ok(match order {
+        OrderKey::CreditCode => SortKey::Code(code),
+        OrderKey::DisplayName => SortKey::Name(e.display_name.as_str().into(), code),
+        OrderKey::CreateTime => SortKey::Created(e.create_time, code),
+    }
+    .encode())
 }
 
 /// One page of results.
@@ -101,6 +84,9 @@ pub struct ListPage {
     pub resume: Option<Vec<u8>>,
     /// Number of all matches, when counted.
     pub total: Option<u64>,
+    /// Whether `total` is exact (every condition answered by the index, or
+    /// every candidate checked).
+    pub exact_total: bool,
 }
 
 impl Store {
@@ -128,289 +114,200 @@ impl Store {
         self.write(dry_run, move |txn| apply_enterprise(txn, &credit_code, &meta, rule)).await
     }
 
-    /// Serves one page of `ListEnterprises` from the best index.
+    /// Serves one page of `ListEnterprises` from the in-memory index.
     pub async fn list_enterprises(&self, query: ListQuery) -> Result<ListPage> {
         let store = self.clone();
         blocking(move || store.list_blocking(&query)).await
     }
 
-    fn list_blocking(&self, q: &ListQuery) -> Result<ListPage> {
-        let tree = self.tree();
-        // A later page continues on the range the first page chose, even if
-        // writes in between changed which index is smallest.
-        let (driver, after) = match &q.after {
-            Some(bytes) => {
-                let position = Position::decode(bytes)?;
-                let mut driver = Driver::resumed(position.prefix);
-                let ranges = self.indexed_ranges(&q.filter)?;
-                driver.checks = key_checks(ranges.into_iter().filter(|(_, p)| *p != driver.prefix));
-                (driver, Some(position.key))
+    /// Reads the index (shared with the writer, which holds it only to
+    /// apply a group).
+    pub(crate) fn index(&self) -> Result<std::sync::RwLockReadGuard<'_, EnterpriseIndex>> {
+        self.inner.index.read().map_err(|_| Error::Internal("index lock poisoned".into()))
+    }
+
+    /// How stage conditions are answered on `day`: from the index today
+    /// (corrected by the records of the firms the sweeper has not moved
+    /// yet), from records on any other day.
+    fn stage_view(&self, filter: &Filter, day: Date) -> Result<StageView> {
+        if day != Date::today() {
+            return Ok(StageView::Records);
+        }
+        if !filter.conditions().iter().any(|c| c.field == Field::Stage) {
+            return Ok(StageView::Today(HashMap::new()));
+        }
+        let pending: Vec<(u32, index::Code)> = {
+            let index = self.index()?;
+            let set = index.pending_stages(&day.to_string());
+            set.iter().filter_map(|ord| index.code(ord).map(|c| (ord, *c))).collect()
+        };
+        let mut fixes = HashMap::with_capacity(pending.len());
+        for (ord, code) in pending {
+            if let Some(e) = self.get_enterprise(std::str::from_utf8(&code).unwrap_or_default())? {
+                fixes.insert(ord, e.stage_on(day) as i32);
             }
-            None => (self.choose_driver(q)?, None),
+        }
+        Ok(StageView::Today(fixes))
+    }
+
+    /// The firms a filter can match on `day`, masked to the visible ones.
+    fn candidate_set(&self, filter: &Filter, day: Date, show_deleted: bool) -> Result<(RoaringBitmap, bool)> {
+        let view = self.stage_view(filter, day)?;
+        let index = self.index()?;
+        let Candidates { set, exact } = index.candidates(&filter.expr, &view);
+        Ok((index.visible(set, show_deleted), exact))
+    }
+
+    fn list_blocking(&self, q: &ListQuery) -> Result<ListPage> {
+        let invalid = || Error::invalid_field("page_token", "INVALID_PAGE_TOKEN", "is not a page token of this server");
+        let mut after = match &q.after {
+            Some(bytes) => Some(SortKey::decode(bytes, q.order).ok_or_else(invalid)?),
+            None => None,
         };
         let show_deleted = q.show_deleted || q.filter.mentions_deleted();
+        let (set, exact) = self.candidate_set(&q.filter, Date::today(), show_deleted)?;
         let accept = |e: &Enterprise| (show_deleted || !e.is_deleted()) && q.filter.matches(e);
-
         let mut page = ListPage::default();
-        // The total is counted on the first page: from the counters when
-        // they know it, else by the same scan, which goes on counting past
-        // a full page (reading a record only when its keys pass the checks).
-        let mut counting = false;
-        if q.count_total && after.is_none() {
-            match self.counted_total(q)? {
-                Some(total) => page.total = Some(total),
-                None => counting = true,
+        let first = q.after.is_none();
+        if q.count_total && first {
+            if exact {
+                page.total = Some(set.len());
+                page.exact_total = true;
+            } else if set.len() <= q.count_reads.unwrap_or(COUNT_READS) {
+                page.total = Some(self.count_matching(&set, &accept)?);
+                page.exact_total = true;
             }
         }
-        let lower = match (&after, q.desc) {
-            (Some(after), false) => Bound::Excluded(after.clone()),
-            _ => Bound::Included(driver.prefix.clone()),
-        };
-        let upper = match (&after, q.desc) {
-            (Some(after), true) => Bound::Excluded(after.clone()),
-            _ => Bound::Excluded(keys::prefix_end(&driver.prefix)),
-        };
-        let range = tree.range::<Vec<u8>, _>((lower, upper));
-        let entries: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            if q.desc { Box::new(range.rev()) } else { Box::new(range) };
-
+        // Walk the candidates in order, reading each record: the page takes
+        // those that (still) match, up to one past its size.
         let budget = q.scan_budget.unwrap_or(SCAN_BUDGET).max(1);
-        let resume_after =
-            |key: Option<Vec<u8>>| key.map(|key| Position { prefix: driver.prefix.clone(), key }.encode());
-        let mut last_key: Option<Vec<u8>> = None;
-        let (mut examined, mut matched, mut counted_reads) = (0u64, 0u64, 0u64);
-        let mut full = false;
-        for entry in entries {
-            if full && !counting {
-                return Ok(page);
-            }
-            if full && (examined >= COUNT_SAMPLE || examined as usize >= budget || counted_reads >= COUNT_READS) {
-                // Counted enough: estimate over the rest of the range.
-                page.total = Some(self.estimate(q, &driver, examined, matched)?);
-                return Ok(page);
-            }
-            if !full && examined as usize == budget {
-                // Out of budget: hand back what we have and where to go on.
-                page.resume = resume_after(last_key);
-                if counting {
-                    page.total = Some(self.estimate(q, &driver, examined, matched)?);
-                }
-                return Ok(page);
-            }
-            let (key, value) = entry?;
-            examined += 1;
-            let candidate = driver.load(tree, &key, &value)?;
-            counted_reads += u64::from(full && candidate.is_some());
-            if let Some(record) = candidate.filter(|e| accept(e)) {
-                matched += 1;
-                if page.items.len() == q.page_size {
-                    // A further match exists: the page is full and not the
-                    // last; the next page starts right after the last key
-                    // examined before this match.
-                    if !full {
-                        page.resume = resume_after(last_key.take());
-                        full = true;
+        let (mut examined, mut matched) = (0u64, 0u64);
+        let mut last_returned: Option<SortKey> = None;
+        loop {
+            let want = if exact { q.page_size + 1 - page.items.len().min(q.page_size) } else { ROUND };
+            let walk = self.index()?.walk(&set, q.order, q.desc, after.as_ref(), want);
+            for (key, code) in walk.found {
+                let Some(record) = self.get_enterprise(std::str::from_utf8(&code).unwrap_or_default())? else {
+                    continue;
+                };
+                examined += 1;
+                if accept(&record) {
+                    matched += 1;
+                    if page.items.len() == q.page_size {
+                        // One more match exists: this page is not the last.
+                        page.resume = last_returned.map(|k| k.encode());
+                        return self.finish(page, q, first, &set, examined, matched);
                     }
-                } else {
                     page.items.push(record);
+                    last_returned = Some(key.clone());
                 }
+                if examined as usize >= budget {
+                    // Out of budget: hand back what we have and where to go on.
+                    page.resume = Some(key.encode());
+                    return self.finish(page, q, first, &set, examined, matched);
+                }
+                after = Some(key);
             }
-            if !full {
-                last_key = Some(key.to_vec());
+            if walk.done {
+                return self.finish(page, q, first, &set, examined, matched);
             }
+            after = walk.last.or(after);
         }
-        if counting {
-            // The range ended: every match was seen.
-            page.total = Some(matched);
+    }
+
+    /// Completes a page's total when it was not known exactly up front: an
+    /// estimate from the share of matches among the candidates examined.
+    fn finish(
+        &self,
+        mut page: ListPage,
+        q: &ListQuery,
+        first: bool,
+        set: &RoaringBitmap,
+        examined: u64,
+        matched: u64,
+    ) -> Result<ListPage> {
+        if q.count_total && first && page.total.is_none() {
+            page.total = Some(if page.resume.is_none() {
+                matched
+            } else {
+                let estimate = u128::from(matched) * u128::from(set.len()) / u128::from(examined.max(1));
+                u64::try_from(estimate).unwrap_or(u64::MAX).max(matched)
+            });
         }
         Ok(page)
     }
 
+    /// Counts the members of `set` whose records pass `accept`.
+    fn count_matching(&self, set: &RoaringBitmap, accept: &impl Fn(&Enterprise) -> bool) -> Result<u64> {
+        let mut count = 0;
+        for code in self.codes_of(set)? {
+            if self.get_enterprise(std::str::from_utf8(&code).unwrap_or_default())?.is_some_and(|e| accept(&e)) {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// The promotion zones that live firms name but `configured` does not
+    /// list, with how many firms name each (none when nothing is
+    /// configured: then any zone is accepted).
+    pub fn zones_outside(&self, configured: &[String]) -> Result<Vec<(String, u64)>> {
+        if configured.is_empty() {
+            return Ok(Vec::new());
+        }
+        let index = self.index()?;
+        Ok(index
+            .values_of(index::id::ZONE)
+            .filter(|zone| !configured.iter().any(|c| c.as_bytes() == *zone))
+            .map(|zone| (String::from_utf8_lossy(zone).into_owned(), index.live_with(index::id::ZONE, zone)))
+            .filter(|(_, firms)| *firms > 0)
+            .collect())
+    }
+
+    /// The credit codes of a set of ordinals.
+    fn codes_of(&self, set: &RoaringBitmap) -> Result<Vec<index::Code>> {
+        let index = self.index()?;
+        Ok(set.iter().filter_map(|ord| index.code(ord).copied()).collect())
+    }
+
     /// Calls `visit` for every live enterprise matching `filter` (stages
-    /// taken on `day`), walking the smallest index the filter can use (for
-    /// reports; no page budget).
+    /// taken on `day`), and with `on_ladder` only for those with any stage
+    /// span, reading only the records of the candidates the index gives
+    /// (for reports; no page budget).
     pub(crate) fn for_each_matching(
         &self,
         filter: &Filter,
         day: Date,
+        on_ladder: bool,
         mut visit: impl FnMut(Enterprise) -> Result<()>,
     ) -> Result<()> {
-        // The stage index reflects today: a report on another day walks the
-        // other indexes (or the records) and checks the stage on that day.
-        let mut indexable = filter.clone();
-        if day != Date::today() {
-            indexable.conditions.retain(|c| c.field != Field::Stage);
-        }
-        let q = ListQuery { filter: indexable, ..Default::default() };
-        let driver = self.choose_driver(&q)?;
         let show_deleted = filter.mentions_deleted();
-        for entry in self.tree().scan_prefix(&driver.prefix) {
-            let (key, value) = entry?;
-            if let Some(e) = driver.load(self.tree(), &key, &value)? {
-                if (show_deleted || !e.is_deleted()) && filter.matches_on(&e, day) {
-                    visit(e)?;
+        let (mut set, _) = self.candidate_set(filter, day, show_deleted)?;
+        if on_ladder {
+            set &= self.index()?.set(index::id::LADDER, b"").cloned().unwrap_or_default();
+        }
+        for chunk in self.codes_of(&set)?.chunks(ROUND) {
+            for code in chunk {
+                if let Some(e) = self.get_enterprise(std::str::from_utf8(code).unwrap_or_default())? {
+                    if (show_deleted || !e.is_deleted()) && filter.matches_on(&e, day) {
+                        visit(e)?;
+                    }
                 }
             }
         }
         Ok(())
     }
 
-    /// The total from the counters, when they know it: with no condition,
-    /// or with a single indexed one (deleted firms not shown).
-    fn counted_total(&self, q: &ListQuery) -> Result<Option<u64>> {
-        let tree = self.tree();
-        let show_deleted = q.show_deleted || q.filter.mentions_deleted();
-        if q.filter.conditions.is_empty() {
-            let deleted = if show_deleted { writer::read_u64(tree, keys::META_DELETED)? } else { 0 };
-            return Ok(Some(writer::read_u64(tree, keys::META_LIVE)? + deleted));
+    /// The number of live firms matching `filter` (stages taken on `day`):
+    /// the size of its set when the index answers it alone, else counted on
+    /// the candidates' records.
+    pub(crate) fn count_filter(&self, filter: &Filter, day: Date) -> Result<u64> {
+        let show_deleted = filter.mentions_deleted();
+        let (set, exact) = self.candidate_set(filter, day, show_deleted)?;
+        if exact {
+            return Ok(set.len());
         }
-        if let ([only], false) = (q.filter.conditions.as_slice(), show_deleted) {
-            if let Some((field, value)) = only.index_lookup() {
-                return Ok(Some(writer::read_u64(tree, &keys::index_count(index_of(field), value.as_bytes()))?));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Extrapolates `matched` of `examined` entries over the driving range
-    /// (its live entries, plus the deleted ones when they are shown).
-    fn estimate(&self, q: &ListQuery, driver: &Driver, examined: u64, matched: u64) -> Result<u64> {
-        let tree = self.tree();
-        let show_deleted = q.show_deleted || q.filter.mentions_deleted();
-        let deleted = if show_deleted { writer::read_u64(tree, keys::META_DELETED)? } else { 0 };
-        let range = match driver.size {
-            Some(size) => size,
-            None => writer::read_u64(tree, keys::META_LIVE)?,
-        }
-        .saturating_add(deleted);
-        let estimate = u128::from(matched) * u128::from(range.max(examined)) / u128::from(examined.max(1));
-        Ok(u64::try_from(estimate).unwrap_or(u64::MAX))
-    }
-
-    /// The index ranges of the filter's indexed conditions with their live
-    /// sizes (from the counters), smallest first.
-    fn indexed_ranges(&self, filter: &Filter) -> Result<Vec<(u64, Vec<u8>)>> {
-        let mut ranges = Vec::new();
-        for (field, value) in filter.conditions.iter().filter_map(|c| c.index_lookup()) {
-            let index = index_of(field);
-            let size = writer::read_u64(self.tree(), &keys::index_count(index, value.as_bytes()))?;
-            let prefix = keys::index_prefix(index, value.as_bytes());
-            if !ranges.iter().any(|(_, p)| *p == prefix) {
-                ranges.push((size, prefix));
-            }
-        }
-        ranges.sort_by_key(|(size, _)| *size);
-        Ok(ranges)
-    }
-
-    /// Picks the key range that drives the scan: the order index for a
-    /// non-default order, else the smallest index a condition can use, else
-    /// the records themselves. The other indexed conditions become key
-    /// checks, tried before any record is read.
-    fn choose_driver(&self, q: &ListQuery) -> Result<Driver> {
-        let mut ranges = self.indexed_ranges(&q.filter)?;
-        let mut driver = match q.order {
-            OrderKey::DisplayName => Driver::index(keys::index_root(IDX_NAME)),
-            OrderKey::CreateTime => Driver::index(keys::index_root(IDX_CREATED)),
-            OrderKey::CreditCode if !ranges.is_empty() => {
-                let (size, prefix) = ranges.remove(0);
-                Driver { prefix, is_index: true, size: Some(size), checks: Vec::new() }
-            }
-            OrderKey::CreditCode => {
-                Driver { prefix: vec![keys::ENTERPRISE], is_index: false, size: None, checks: Vec::new() }
-            }
-        };
-        driver.checks = key_checks(ranges.into_iter());
-        Ok(driver)
-    }
-}
-
-/// The key checks of the indexed ranges that do not drive the scan. A stage
-/// range is left out: the stage index reflects the last sweep, and a firm
-/// whose stage changed since is found by the check on its record (only a
-/// driving stage range may miss it, invariant 9).
-fn key_checks(ranges: impl Iterator<Item = (u64, Vec<u8>)>) -> Vec<Vec<u8>> {
-    ranges.map(|(_, prefix)| prefix).filter(|prefix| prefix.get(1) != Some(&IDX_STAGE)).collect()
-}
-
-/// Where a listing stopped: the driving range and the last key examined.
-/// Encoded as `prefix length (u16 BE) ‖ prefix ‖ key` inside the signed page token.
-struct Position {
-    prefix: Vec<u8>,
-    key: Vec<u8>,
-}
-
-impl Position {
-    fn encode(&self) -> Vec<u8> {
-        let len = u16::try_from(self.prefix.len()).unwrap_or(u16::MAX);
-        let mut out = Vec::with_capacity(2 + self.prefix.len() + self.key.len());
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&self.prefix);
-        out.extend_from_slice(&self.key);
-        out
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Position> {
-        let invalid = || Error::invalid_field("page_token", "INVALID_PAGE_TOKEN", "is not a page token of this server");
-        let (len, rest) = bytes.split_first_chunk::<2>().ok_or_else(invalid)?;
-        let len = usize::from(u16::from_be_bytes(*len));
-        if rest.len() < len {
-            return Err(invalid());
-        }
-        let (prefix, key) = rest.split_at(len);
-        let known = matches!(prefix.first(), Some(&keys::INDEX | &keys::ENTERPRISE));
-        if !known || !key.starts_with(prefix) {
-            return Err(invalid());
-        }
-        Ok(Position { prefix: prefix.to_vec(), key: key.to_vec() })
-    }
-}
-
-/// The key range a listing walks.
-struct Driver {
-    prefix: Vec<u8>,
-    is_index: bool,
-    /// Live entries in the range, when a counter knows it.
-    size: Option<u64>,
-    /// Index prefixes (`X{index}{value}\0`) the firm must also have an entry
-    /// under: the filter's other indexed conditions but stage, most selective
-    /// first.
-    /// Checking a key is far cheaper than reading and decoding the record,
-    /// so a selective combination of conditions reads few records.
-    checks: Vec<Vec<u8>>,
-}
-
-impl Driver {
-    fn index(prefix: Vec<u8>) -> Self {
-        Self { prefix, is_index: true, size: None, checks: Vec::new() }
-    }
-
-    /// The driver a page token's position was taken on.
-    fn resumed(prefix: Vec<u8>) -> Self {
-        let is_index = prefix.first() == Some(&keys::INDEX);
-        Self { prefix, is_index, size: None, checks: Vec::new() }
-    }
-
-    /// The record an entry of the range stands for, if it has an entry
-    /// under every check (`None` otherwise, without reading the record).
-    fn load(&self, tree: &sled::Tree, key: &[u8], value: &[u8]) -> Result<Option<Enterprise>> {
-        let code = if self.is_index { keys::code_of_index_entry(key) } else { std::str::from_utf8(&key[1..]).ok() };
-        let Some(code) = code else {
-            return Ok(None);
-        };
-        let mut probe = Vec::new();
-        for prefix in &self.checks {
-            probe.clear();
-            probe.extend_from_slice(prefix);
-            probe.extend_from_slice(code.as_bytes());
-            if !tree.contains_key(&probe)? {
-                return Ok(None);
-            }
-        }
-        if !self.is_index {
-            return codec::decode(value).map(Some);
-        }
-        tree.get(keys::enterprise(code))?.map(|bytes| codec::decode(&bytes)).transpose()
+        self.count_matching(&set, &|e: &Enterprise| (show_deleted || !e.is_deleted()) && filter.matches_on(e, day))
     }
 }
 
@@ -423,131 +320,53 @@ where
 }
 
 impl Record for Enterprise {
+    const CHAINED: bool = true;
+
     records::record_basics!();
 
+    fn log_head(&self) -> u64 {
+        self.log_head
+    }
+
+    fn set_log_head(&mut self, revision: u64) {
+        self.log_head = revision;
+    }
+
     fn put(txn: &mut Txn<'_>, old: Option<&Self>, new: &Self) -> Result<()> {
-        put_enterprise(txn, old, new);
-        Ok(())
+        put_enterprise(txn, old, new)
     }
 }
 
-/// Writes an enterprise record with its index entries and counters moved from
-/// `old`'s to `new`'s. Logs nothing: callers log.
-pub(crate) fn put_enterprise(txn: &mut Txn<'_>, old: Option<&Enterprise>, new: &Enterprise) {
-    reindex(txn, old, new);
-    recount(txn, old, new);
+/// Writes an enterprise record and records its index move from `old`'s
+/// entry to `new`'s (applied when the group commits). Logs nothing:
+/// callers log.
+pub(crate) fn put_enterprise(txn: &mut Txn<'_>, old: Option<&Enterprise>, new: &Enterprise) -> Result<()> {
+    let before = old.map(Entry::of).transpose()?;
+    let after = Entry::of(new)?;
     txn.put(keys::enterprise(&new.credit_code), codec::encode(new));
+    if before.as_ref() != Some(&after) {
+        txn.reindex((before, after));
+    }
+    Ok(())
 }
 
-fn index_of(field: Field) -> u8 {
-    match field {
-        Field::IndustryCode => IDX_INDUSTRY,
-        Field::Region => IDX_REGION,
-        Field::Zone => IDX_ZONE,
-        Field::OrganisationType => IDX_ORG_TYPE,
-        Field::Tags => IDX_TAG,
-        Field::ServiceCommissioner => IDX_COMMISSIONER,
-        Field::Alliance => IDX_ALLIANCE,
-        Field::Stage => IDX_STAGE,
-        // Only the fields above are returned by `Condition::index_lookup`.
-        _ => IDX_NAME,
-    }
-}
-
-/// Every (index, value) pair of a record.
-fn index_values(e: &Enterprise) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::with_capacity(16);
-    if let Ok(industry) = IndustryCode::parse(&e.industry_code) {
-        for level in industry.prefixes() {
-            out.push((IDX_INDUSTRY, level.as_str().as_bytes().to_vec()));
-        }
-    }
-    for len in [2, 4, 6] {
-        if let Some(prefix) = e.region_code.get(..len) {
-            out.push((IDX_REGION, prefix.as_bytes().to_vec()));
-        }
-    }
-    if !e.promotion_zone.is_empty() {
-        out.push((IDX_ZONE, e.promotion_zone.as_bytes().to_vec()));
-    }
-    if let Some(org_type) = e.credit_code.get(0..2) {
-        out.push((IDX_ORG_TYPE, org_type.as_bytes().to_vec()));
-    }
-    for tag in &e.tags {
-        out.push((IDX_TAG, tag.as_bytes().to_vec()));
-    }
-    if !e.service_commissioner.is_empty() {
-        out.push((IDX_COMMISSIONER, e.service_commissioner.as_bytes().to_vec()));
-    }
-    for m in &e.memberships {
-        out.push((IDX_ALLIANCE, m.alliance_id.as_bytes().to_vec()));
-    }
-    if e.indexed_stage != 0 {
-        out.push((IDX_STAGE, e.indexed_stage.to_string().into_bytes()));
-    }
-    if !e.next_stage_check.is_empty() {
-        out.push((IDX_STAGE_DUE, e.next_stage_check.as_bytes().to_vec()));
-    }
-    out.push((IDX_NAME, e.display_name.as_bytes().to_vec()));
-    out.push((IDX_CREATED, keys::ordered_i64(e.create_time).to_vec()));
-    out
-}
-
-/// Every index entry of a record.
-pub(super) fn index_entries(e: &Enterprise) -> BTreeSet<Vec<u8>> {
-    index_values(e).into_iter().map(|(index, value)| keys::index_entry(index, &value, &e.credit_code)).collect()
-}
-
-/// The counters a record contributes to: the live or deleted total and, while
-/// live, one per counted index value.
-pub(super) fn counters_of(e: &Enterprise) -> Vec<Vec<u8>> {
-    if e.is_deleted() {
-        return vec![keys::META_DELETED.to_vec()];
-    }
-    let mut out = vec![keys::META_LIVE.to_vec()];
-    out.extend(
-        index_values(e)
-            .into_iter()
-            .filter(|(index, _)| COUNTED.contains(index))
-            .map(|(index, value)| keys::index_count(index, &value)),
-    );
-    out
-}
-
-/// Moves the counters from `old`'s contribution to `new`'s.
-fn recount(txn: &mut Txn<'_>, old: Option<&Enterprise>, new: &Enterprise) {
-    for key in old.map(counters_of).unwrap_or_default() {
-        txn.count(key, -1);
-    }
-    for key in counters_of(new) {
-        txn.count(key, 1);
-    }
-}
-
-/// Writes the index entries `new` gains and removes those it loses.
-fn reindex(txn: &mut Txn<'_>, old: Option<&Enterprise>, new: &Enterprise) {
-    let before = old.map(index_entries).unwrap_or_default();
-    let after = index_entries(new);
-    for gone in before.difference(&after) {
-        txn.remove(gone.clone());
-    }
-    for added in after.difference(&before) {
-        txn.put(added.clone(), Vec::new());
-    }
-}
-
-/// Checks that every record has exactly its index entries and that the
-/// counters match the records: the invariant the crash tests verify.
+/// Checks that the in-memory index equals one rebuilt from the records, and
+/// that every record's projections and history agree with what they derive
+/// from: the invariant the crash tests verify.
 pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
     let tree = store.tree();
     let mut problems = Vec::new();
     let mut memberships = super::alliances::expected_projections(tree)?;
     let oldest_retained = store.oldest_retained()?;
-    let mut expected = BTreeSet::new();
-    let mut expected_counts: std::collections::BTreeMap<Vec<u8>, u64> = std::collections::BTreeMap::new();
-    for entry in tree.scan_prefix([keys::ENTERPRISE]) {
+    let head = store.next_revision()?.saturating_sub(1);
+    // The index is compared with the records as of one moment: no group may
+    // be applied between reading the records and reading the index.
+    let index = store.index()?;
+    let mut problems_of_records = Vec::new();
+    let rebuilt = EnterpriseIndex::build(tree.scan_prefix([keys::ENTERPRISE]).map(|entry| {
         let (key, value) = entry?;
         let record: Enterprise = codec::decode(&value)?;
+        let problems = &mut problems_of_records;
         if key[1..] != *record.credit_code.as_bytes() {
             problems.push(format!("record under {:?} holds {}", String::from_utf8_lossy(&key), record.credit_code));
         }
@@ -558,41 +377,52 @@ pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
             problems
                 .push(format!("{} projects memberships its membership records disagree with", record.resource_name()));
         }
-        for key in counters_of(&record) {
-            *expected_counts.entry(key).or_default() += 1;
-        }
-        let compacted = record.revision < oldest_retained;
-        if !compacted && tree.scan_prefix(keys::resource_log_prefix(&record.resource_name())).next().is_none() {
-            problems.push(format!("{} has no change-log entry", record.resource_name()));
-        }
-        expected.extend(index_entries(&record));
-    }
-    let actual: BTreeSet<Vec<u8>> =
-        tree.scan_prefix([keys::INDEX]).keys().map(|k| k.map(|k| k.to_vec())).collect::<sled::Result<_>>()?;
-    for missing in expected.difference(&actual) {
-        problems.push(format!("missing index entry {:?}", String::from_utf8_lossy(missing)));
-    }
-    for extra in actual.difference(&expected) {
-        problems.push(format!("index entry without record {:?}", String::from_utf8_lossy(extra)));
-    }
-    let mut stored_counts = std::collections::BTreeMap::new();
-    for entry in tree.scan_prefix([keys::COUNT]) {
-        let (key, _) = entry?;
-        stored_counts.insert(key.to_vec(), writer::read_u64(tree, &key)?);
-    }
-    for key in [keys::META_LIVE, keys::META_DELETED] {
-        stored_counts.insert(key.to_vec(), writer::read_u64(tree, key)?);
-        expected_counts.entry(key.to_vec()).or_default();
-    }
-    for (key, want) in &expected_counts {
-        let have = stored_counts.get(key).copied().unwrap_or(0);
-        if have != *want {
-            problems.push(format!("counter {:?} is {have}, records say {want}", String::from_utf8_lossy(key)));
-        }
-    }
-    for key in stored_counts.keys().filter(|k| !expected_counts.contains_key(*k)) {
-        problems.push(format!("counter {:?} has no records", String::from_utf8_lossy(key)));
-    }
+        problems.extend(check_history(store, &record, oldest_retained, head)?);
+        Entry::of(&record)
+    }))?;
+    problems.extend(problems_of_records);
+    problems.extend(index.differences(&rebuilt));
+    drop(index);
     problems.extend(super::supply_demand::check_postings(tree)?);
+    Ok(problems)
+}
+
+/// Checks that a firm's history is reachable: its newest change is logged
+/// under its name, and every chained entry points to an older one of the
+/// same resource.
+fn check_history(store: &Store, record: &Enterprise, oldest_retained: u64, head: u64) -> Result<Vec<String>> {
+    let name = record.resource_name();
+    let mut problems = Vec::new();
+    if record.log_head == 0 {
+        // Written by an older layout and not changed since: its history is
+        // in the per-resource index.
+        if record.revision >= oldest_retained
+            && store.tree().scan_prefix(keys::resource_log_prefix(&name)).next().is_none()
+        {
+            problems.push(format!("{name} has no change-log entry"));
+        }
+        return Ok(problems);
+    }
+    if record.log_head > head {
+        problems.push(format!("{name} names change {} beyond the head {head}", record.log_head));
+        return Ok(problems);
+    }
+    let mut at = record.log_head;
+    while at >= oldest_retained && at != 0 {
+        let Some(bytes) = store.tree().get(keys::log(at))? else {
+            problems.push(format!("{name}'s history names change {at}, which the log does not hold"));
+            break;
+        };
+        let change: crate::domain::change::Change = codec::decode(&bytes)?;
+        if change.resource != name {
+            problems.push(format!("{name}'s history names change {at}, which is of {}", change.resource));
+            break;
+        }
+        if change.previous_revision >= at {
+            problems.push(format!("{name}'s change {at} chains forward to {}", change.previous_revision));
+            break;
+        }
+        at = change.previous_revision;
+    }
     Ok(problems)
 }

@@ -6,11 +6,9 @@
 //! |--------|---------------------------------------------|---------------------------|
 //! | `M`    | `M` name                                    | metadata (revision, keys) |
 //! | `E`    | `E` credit_code                             | enterprise record         |
-//! | `X`    | `X` index-id value `0x00` credit_code       | empty                     |
 //! | `L`    | `L` revision (u64 BE)                       | change record             |
-//! | `R`    | `R` resource `0x00` revision (u64 BE)       | empty                     |
+//! | `R`    | `R` resource `0x00` revision (u64 BE)       | empty (not for firms)     |
 //! | `Q`    | `Q` request_id                              | idempotency record        |
-//! | `N`    | `N` index-id value                          | live records with it (u64)|
 //! | `A`    | `A` alliance_id                             | alliance record           |
 //! | `B`    | `B` alliance_id `0x00` credit_code          | membership record         |
 //! | `F`    | `F` credit_code `0x00` alliance_id          | empty (firm → alliances)  |
@@ -18,7 +16,6 @@
 //! | `Z`    | `Z` kind (i32 BE) certificate_number        | designation name (claim)  |
 //! | `Y`    | `Y` credit_code `0x00` year (u32 BE)        | annual indicators         |
 //! | `G`    | `G` run_id (time-ordered)                   | sync run record           |
-//! | `S`    | `S` source `0x00` credit_code               | last run id that sent it  |
 //! | `U`    | `U` run_id `0x00` ordinal (u64 BE)          | failed row of a run       |
 //! | `P`    | `P` posting_id (time-ordered)               | posting record            |
 //! | `I`    | `I` credit_code `0x00` posting_id           | empty (firm → postings)   |
@@ -29,32 +26,29 @@
 //! | `H`    | `H` match_id (time-ordered)                 | match record              |
 //! | `J`    | `J` posting_id `0x00` match_id              | empty (posting → matches) |
 //!
-//! Index values never contain `0x00` (they are validated text), so the
-//! separator keeps `X i C37 0x00 …` from colliding with `X i C374 …`.
+//! Enterprises have no secondary keys: their indexes and counters live in
+//! memory ([`super::index`]), and their history is chained through the
+//! record's `log_head` and each entry's `previous_revision` instead of `R`
+//! keys. Layout 2 also had `X` (index entries), `N` (counters) and `S`
+//! (seen by source); opening such a store migrates it (`store::migrate`).
+//! Values in keys never contain `0x00` (they are validated text), so the
+//! separator keeps `C C37 0x00 …` from colliding with `C C374 …`.
 
 /// Metadata: next revision to assign.
 pub const META_REVISION: &[u8] = b"Mrevision";
 /// Metadata: secret key that signs page tokens.
 pub const META_TOKEN_KEY: &[u8] = b"Mtoken-key";
-/// Metadata: number of active enterprises.
-pub const META_LIVE: &[u8] = b"Mcount-live";
-/// Metadata: number of soft-deleted enterprises.
-pub const META_DELETED: &[u8] = b"Mcount-deleted";
 /// Metadata: layout version of the whole store.
 pub const META_LAYOUT: &[u8] = b"Mlayout";
 
 /// Prefix of enterprise records.
 pub const ENTERPRISE: u8 = b'E';
-/// Prefix of secondary index entries.
-pub const INDEX: u8 = b'X';
 /// Prefix of change-log entries.
 pub const LOG: u8 = b'L';
 /// Prefix of the per-resource change index.
 pub const RESOURCE_LOG: u8 = b'R';
 /// Prefix of idempotency records.
 pub const REQUEST: u8 = b'Q';
-/// Prefix of per-index-value counters of live records.
-pub const COUNT: u8 = b'N';
 /// Prefix of alliance records.
 pub const ALLIANCE: u8 = b'A';
 /// Prefix of membership records.
@@ -69,8 +63,6 @@ pub const CERTIFICATE: u8 = b'Z';
 pub const INDICATORS: u8 = b'Y';
 /// Prefix of sync run records.
 pub const SYNC_RUN: u8 = b'G';
-/// Prefix of the firms each sync source has sent.
-pub const SEEN: u8 = b'S';
 /// Prefix of every failed row of the sync runs.
 pub const SYNC_FAILURE: u8 = b'U';
 /// Prefix of posting records.
@@ -143,41 +135,10 @@ pub fn enterprise(credit_code: &str) -> Vec<u8> {
     k
 }
 
-/// Prefix of all entries of one index value: `X id value 0x00`.
-pub fn index_prefix(index: u8, value: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(3 + value.len() + 18);
-    k.push(INDEX);
-    k.push(index);
-    k.extend_from_slice(value);
-    k.push(0);
-    k
-}
-
-/// Prefix of a whole index: `X id`.
-pub fn index_root(index: u8) -> Vec<u8> {
-    vec![INDEX, index]
-}
-
-/// An index entry: `X id value 0x00 credit_code`.
-pub fn index_entry(index: u8, value: &[u8], credit_code: &str) -> Vec<u8> {
-    let mut k = index_prefix(index, value);
-    k.extend_from_slice(credit_code.as_bytes());
-    k
-}
-
-/// The credit code at the end of an index entry (after the last `0x00`).
+/// The id at the end of an index entry (after the last `0x00`).
 pub fn code_of_index_entry(key: &[u8]) -> Option<&str> {
     let sep = key.iter().rposition(|b| *b == 0)?;
     std::str::from_utf8(&key[sep + 1..]).ok()
-}
-
-/// Counter of the live records with `value` in `index`: `N id value`.
-pub fn index_count(index: u8, value: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(2 + value.len());
-    k.push(COUNT);
-    k.push(index);
-    k.extend_from_slice(value);
-    k
 }
 
 /// Key of a change-log entry.
@@ -245,16 +206,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn index_entries_of_a_prefix_value_do_not_mix_with_longer_values() {
-        let short = index_prefix(b'i', b"C37");
-        let long = index_entry(b'i', b"C374", "91350100M000100Y43");
-        assert!(!long.starts_with(&short));
-        assert!(index_entry(b'i', b"C37", "91350100M000100Y43").starts_with(&short));
-    }
-
-    #[test]
     fn codes_and_revisions_round_trip() {
-        let e = index_entry(b't', "专精特新".as_bytes(), "91350100M000100Y43");
+        let mut e = b"Kd\xe7\x94\xb5\x00".to_vec();
+        e.extend_from_slice(b"91350100M000100Y43");
         assert_eq!(code_of_index_entry(&e), Some("91350100M000100Y43"));
         assert_eq!(revision_of_log(&log(77)), Some(77));
         assert_eq!(revision_of_resource_log(&resource_log("enterprises/x", 9)), Some(9));

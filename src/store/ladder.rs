@@ -15,7 +15,7 @@ use crate::domain::indicators::AnnualIndicators;
 use crate::domain::ladder::{self, Designation, DesignationKind, Stage, Status};
 use crate::domain::time::{Date, Micros};
 use crate::error::{Error, Result};
-use crate::store::enterprises::{put_enterprise, IDX_STAGE_DUE};
+use crate::store::enterprises::put_enterprise;
 use crate::store::records::{self, Record};
 use crate::store::{blocking, codec, keys, Store, Txn};
 
@@ -202,12 +202,11 @@ impl Store {
                         if next == firm {
                             continue;
                         }
-                        put_enterprise(txn, Some(&firm), &next);
                         if moved {
                             changed += 1;
                             let render =
                                 |v: i32| if v == 0 { String::new() } else { Stage::of(v).proto_name().to_string() };
-                            txn.log(Change {
+                            let change = Change {
                                 resource: firm.resource_name(),
                                 kind: ChangeKind::Updated as i32,
                                 field_changes: vec![FieldChange {
@@ -219,8 +218,12 @@ impl Store {
                                 origin: "stage-sweeper".into(),
                                 reason: format!("a designation's validity started or ended by {today}"),
                                 ..Default::default()
-                            });
+                            };
+                            // Logged under the firm without moving its etag:
+                            // the etag guards the fields staff edit.
+                            next.log_head = txn.log_chained(change, firm.log_head);
                         }
+                        put_enterprise(txn, Some(&firm), &next)?;
                     }
                     Ok((changed, more))
                 })
@@ -235,17 +238,8 @@ impl Store {
 
 /// Firms whose next stage check is due by `today` (at most [`SWEEP_BATCH`]).
 fn due_firms(store: &Store, today: Date) -> Result<Vec<String>> {
-    let root = keys::index_root(IDX_STAGE_DUE);
-    let mut end = keys::index_prefix(IDX_STAGE_DUE, today.to_string().as_bytes());
-    end = keys::prefix_end(&end);
-    let mut out = Vec::new();
-    for entry in store.tree().range(root..end).keys().take(SWEEP_BATCH) {
-        let key = entry?;
-        if let Some(code) = keys::code_of_index_entry(&key) {
-            out.push(code.to_string());
-        }
-    }
-    Ok(out)
+    let due = store.index()?.due_by(&today.to_string(), SWEEP_BATCH);
+    Ok(due.iter().map(|code| String::from_utf8_lossy(code).into_owned()).collect())
 }
 
 /// Rewrites a firm's stage projection from its designations (as buffered).
@@ -260,7 +254,7 @@ fn reproject(txn: &mut Txn<'_>, credit_code: &str) -> Result<()> {
     let mut next = firm.clone();
     next.reproject_stage(ladder::spans(&designations), today(txn));
     if next != firm {
-        put_enterprise(txn, Some(&firm), &next);
+        put_enterprise(txn, Some(&firm), &next)?;
     }
     Ok(())
 }
@@ -409,7 +403,9 @@ impl Store {
         let store = self.clone();
         blocking(move || {
             let mut counts = FunnelCounts::default();
-            store.for_each_matching(&filter, as_of, |e| {
+            // Firms off the ladder need no reading: they are the rest.
+            let firms = store.count_filter(&filter, as_of)?;
+            store.for_each_matching(&filter, as_of, true, |e| {
                 counts.firms += 1;
                 *counts.by_stage.entry(e.stage_on(as_of)).or_default() += 1;
                 if !e.stage_spans.is_empty() {
@@ -427,6 +423,13 @@ impl Store {
                 }
                 Ok(())
             })?;
+            let on_ladder: u64 =
+                counts.by_stage.iter().filter(|(s, _)| **s != Stage::Unspecified).map(|(_, n)| *n).sum();
+            counts.by_stage.insert(Stage::Unspecified, firms.saturating_sub(on_ladder));
+            if counts.by_stage.get(&Stage::Unspecified) == Some(&0) {
+                counts.by_stage.remove(&Stage::Unspecified);
+            }
+            counts.firms = firms;
             Ok(counts)
         })
         .await
@@ -437,7 +440,7 @@ impl Store {
         let store = self.clone();
         blocking(move || {
             let mut out = Vec::new();
-            store.for_each_matching(&filter, end, |e| {
+            store.for_each_matching(&filter, end, true, |e| {
                 if e.stage_spans.is_empty() {
                     return Ok(());
                 }
@@ -463,7 +466,7 @@ impl Store {
         let store = self.clone();
         blocking(move || {
             let mut out = Vec::new();
-            store.for_each_matching(&filter, today, |e| {
+            store.for_each_matching(&filter, today, true, |e| {
                 if e.stage_spans.is_empty() {
                     return Ok(());
                 }
@@ -495,7 +498,7 @@ impl Store {
         blocking(move || {
             let mut out = Vec::new();
             let at = Date::parse(&format!("{year:04}-12-31")).unwrap_or(today);
-            store.for_each_matching(&filter, today, |firm| {
+            store.for_each_matching(&filter, today, false, |firm| {
                 let designations = store.designations_of(&firm.credit_code)?;
                 let valid: Vec<&Designation> = designations.iter().filter(|d| d.counts_on(today)).collect();
                 let barred = designations

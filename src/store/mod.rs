@@ -11,7 +11,9 @@ pub mod codec;
 mod enterprises;
 pub mod floor;
 mod idempotency;
+pub(crate) mod index;
 mod ladder;
+mod migrate;
 mod records;
 mod supply_demand;
 mod sync;
@@ -20,25 +22,26 @@ pub mod keys;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 pub use alliances::{AllianceSummary, MembershipFilter, MembershipUpdate};
 pub use changes::{ChangePage, ChangeQuery, COMPACT_BATCH};
-pub use enterprises::{ListPage, ListQuery, OrderKey};
+pub use enterprises::{position_of, ListPage, ListQuery, OrderKey};
 pub use ladder::{CohortMember, DesignationFilter, Evaluated, FunnelCounts, Movement};
 pub use supply_demand::{
     group_code, ChainGap, GapQuery, MapData, MapFirm, MapQuery, MatchFilter, PostingFilter, Sourcing, Suggestion,
     Suggestions,
 };
-pub use sync::{ChunkResult, DrySeen, RevertConflict, RevertOutcome, SyncRow, CHUNK_ROWS};
+pub use sync::{ChunkResult, RevertConflict, RevertOutcome, RunProgress, RunSeen, SyncRow, CHUNK_BYTES, CHUNK_ROWS};
 pub use writer::Txn;
 
 use crate::error::{Error, Result};
 
-/// Layout version written into a new store; a store with another version is
-/// refused instead of misread.
-pub const LAYOUT_VERSION: u64 = 2;
+/// Layout version written into a new store. Layout 2 (secondary indexes
+/// and counters as sled keys) is migrated in place when opened; any other
+/// version is refused instead of misread.
+pub const LAYOUT_VERSION: u64 = 3;
 
 impl From<sled::Error> for Error {
     fn from(e: sled::Error) -> Self {
@@ -63,7 +66,17 @@ fn open_sled(options: &StoreOptions) -> Result<sled::Db> {
         .cache_capacity(options.cache_bytes)
         .mode(sled::Mode::HighThroughput)
         .open()
-        .map_err(|e| Error::Unavailable(format!("cannot open the store at {}: {e}", options.path.display())))
+        .map_err(|e| {
+            if e.to_string().contains("acquire lock") {
+                Error::Unavailable(format!(
+                    "another ladder process is using the store at {} (the folder is locked: one server per \
+                     data folder; stop the other first, or give this one another --data)",
+                    options.path.display()
+                ))
+            } else {
+                Error::Unavailable(format!("cannot open the store at {}: {e}", options.path.display()))
+            }
+        })
 }
 
 impl StoreOptions {
@@ -86,6 +99,7 @@ struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     token_key: Vec<u8>,
     head: tokio::sync::watch::Sender<u64>,
+    index: Arc<RwLock<index::EnterpriseIndex>>,
 }
 
 impl Store {
@@ -96,10 +110,13 @@ impl Store {
         let db = open_sled(options)?;
         let tree = db.open_tree("ladder")?;
         match writer::read_u64(&tree, keys::META_LAYOUT)? {
-            0 => {
+            0 if tree.first()?.is_none() => {
                 tree.insert(keys::META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
             }
             LAYOUT_VERSION => {}
+            // A layout-2 store (layout 2 wrote its version at creation, so a
+            // non-empty store without one is refused below).
+            2 => migrate::from_layout_2(&db, &tree, &options.path)?,
             other => {
                 return Err(Error::Unavailable(format!(
                     "the store at {} has layout {other}; this ladder reads layout {LAYOUT_VERSION}",
@@ -121,9 +138,10 @@ impl Store {
         if leftover > 0 {
             tracing::warn!(runs = leftover, "sync runs cut off by a crash are marked interrupted");
         }
-        db.flush()?;
+        flush(&db)?;
+        let index = Arc::new(RwLock::new(build_index(&tree, &options.path)?));
         let head = tokio::sync::watch::Sender::new(last);
-        let (writer, thread) = writer::Writer::start(db.clone(), tree.clone(), head.clone())?;
+        let (writer, thread) = writer::Writer::start(db.clone(), tree.clone(), Arc::clone(&index), head.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
@@ -132,6 +150,7 @@ impl Store {
                 thread: Mutex::new(Some(thread)),
                 token_key,
                 head,
+                index,
             }),
         })
     }
@@ -189,7 +208,7 @@ impl Store {
                 tracing::error!("the writer thread panicked");
             }
         }
-        if let Err(e) = self.inner.db.flush() {
+        if let Err(e) = flush(&self.inner.db) {
             tracing::error!(error = %e, "flush on close failed");
         }
     }
@@ -199,7 +218,116 @@ impl Store {
     }
 }
 
+/// sled 0.34 guards every database in the process with one lock: a batch
+/// takes it exclusively, and a flush holds it shared while it waits for the
+/// log flusher, which needs it shared too. A flush of one store meeting a
+/// batch of another (two stores in one process, as in the tests) can
+/// therefore deadlock. Every batch and flush of this crate goes through this
+/// lock, one at a time; with one store it is only ever taken by the
+/// committer, uncontended.
+static SLED_COMMITS: Mutex<()> = Mutex::new(());
+
+/// Applies a batch atomically (see [`SLED_COMMITS`]).
+pub(crate) fn apply_batch(tree: &sled::Tree, batch: sled::Batch) -> Result<()> {
+    let _one = SLED_COMMITS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok(tree.apply_batch(batch)?)
+}
+
+/// Makes every write so far durable (see [`SLED_COMMITS`]).
+pub(crate) fn flush(db: &sled::Db) -> Result<()> {
+    let _one = SLED_COMMITS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    db.flush()?;
+    Ok(())
+}
+
+/// Every this many records, building the index logs its progress.
+const PROGRESS_EVERY: usize = 250_000;
+
+/// Builds the in-memory index from the records: one thread reads and
+/// decodes them (only the fields the index needs), the calling thread
+/// builds the index. A record that does not decode stops the open with an
+/// error naming its key: serving an index that silently lacks a firm would
+/// give wrong answers.
+fn build_index(tree: &sled::Tree, path: &Path) -> Result<index::EnterpriseIndex> {
+    const BATCH: usize = 4096;
+    let started = std::time::Instant::now();
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Result<index::Entry>>>(8);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            for (seen, entry) in tree.scan_prefix([keys::ENTERPRISE]).enumerate() {
+                let entry = entry.map_err(Error::from).and_then(|(key, value)| decode_entry(&key, &value, path));
+                let failed = entry.is_err();
+                batch.push(entry);
+                let full = batch.len() == BATCH || failed;
+                if full && (send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() || failed) {
+                    return;
+                }
+                if (seen + 1) % PROGRESS_EVERY == 0 {
+                    let elapsed_ms = started.elapsed().as_millis() as u64;
+                    tracing::info!(firms = seen + 1, elapsed_ms, "building the index");
+                }
+            }
+            let _ = send.send(batch);
+        });
+        let built = index::EnterpriseIndex::build(receive.into_iter().flatten())?;
+        let firms = built.len();
+        if firms >= PROGRESS_EVERY {
+            tracing::info!(firms, elapsed_ms = started.elapsed().as_millis() as u64, "index built");
+        }
+        Ok(built)
+    })
+}
+
+/// The index entry of one stored record, or an error naming its key.
+fn decode_entry(key: &[u8], value: &[u8], path: &Path) -> Result<index::Entry> {
+    let corrupt = |why: String| {
+        Error::Unavailable(format!(
+            "the store at {} holds a damaged enterprise record under key {:?} ({why}); \
+             restore it from a backup, or see README \"Recovering a damaged store\"",
+            path.display(),
+            String::from_utf8_lossy(key)
+        ))
+    };
+    let fields: index::IndexedFields = codec::decode(value).map_err(|e| corrupt(e.to_string()))?;
+    let entry = index::Entry::of(&fields).map_err(|e| corrupt(e.to_string()))?;
+    if key.get(1..) != Some(entry.code().as_slice()) {
+        return Err(corrupt(format!("it holds {}", String::from_utf8_lossy(entry.code()))));
+    }
+    Ok(entry)
+}
+
 /// Runs a blocking store operation (a scan) on tokio's blocking pool.
 pub async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R> + Send + 'static) -> Result<R> {
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(format!("store task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_in_use_is_refused_with_one_clear_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions::new(dir.path());
+        let first = Store::open(&options).unwrap();
+        let err = Store::open(&options).err().expect("the second open fails").to_string();
+        assert!(err.contains("another ladder process is using the store"), "{err}");
+        first.close();
+    }
+
+    #[test]
+    fn a_damaged_record_stops_the_open_and_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions::new(dir.path());
+        Store::open(&options).unwrap().close();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let tree = db.open_tree("ladder").unwrap();
+            tree.insert(keys::enterprise("91610116MA6U000001"), &[1u8, 0xff, 0xff, 0xff][..]).unwrap();
+            flush(&db).unwrap();
+        }
+        let err = Store::open(&options).err().expect("the open fails").to_string();
+        assert!(err.contains("E91610116MA6U000001") && err.contains("damaged"), "{err}");
+    }
 }

@@ -14,12 +14,23 @@ use crate::store::{codec, idempotency, Txn};
 
 /// A record type stored under one key and audited in the change log.
 pub(crate) trait Record: prost::Message + Default + Clone {
+    /// Whether its history is chained through the record (`log_head` and
+    /// each entry's `previous_revision`) instead of per-resource index keys.
+    const CHAINED: bool = false;
     /// Its resource name, e.g. `enterprises/…`.
     fn resource_name(&self) -> String;
     /// The fields that differ, rendered for the change log.
     fn diff(old: &Self, new: &Self) -> Vec<FieldChange>;
     /// Sets the revision of its last change.
     fn set_revision(&mut self, revision: u64);
+    /// The revision of its last change (its etag).
+    fn revision(&self) -> u64;
+    /// The revision of its newest change, for chained records.
+    fn log_head(&self) -> u64 {
+        0
+    }
+    /// Records the revision of its newest change, for chained records.
+    fn set_log_head(&mut self, _revision: u64) {}
     /// Writes the record and everything derived from it (indexes, counters,
     /// projections).
     fn put(txn: &mut Txn<'_>, old: Option<&Self>, new: &Self) -> Result<()>;
@@ -40,6 +51,10 @@ macro_rules! record_basics {
         fn set_revision(&mut self, revision: u64) {
             self.revision = revision;
         }
+
+        fn revision(&self) -> u64 {
+            self.revision
+        }
     };
 }
 pub(crate) use record_basics;
@@ -56,6 +71,17 @@ where
         return Ok(replayed);
     }
     let current: Option<R> = txn.get_record(key)?;
+    apply_to(txn, current, meta, rule)
+}
+
+/// [`apply`] on a record the caller has already read from `txn` (`current`),
+/// for a request without a request id (a sync row), which has nothing to
+/// replay.
+pub(crate) fn apply_to<R, F>(txn: &mut Txn<'_>, current: Option<R>, meta: &WriteMeta, rule: F) -> Result<R>
+where
+    R: Record,
+    F: FnOnce(Option<R>, Micros) -> Result<(ChangeKind, R)>,
+{
     let (kind, next) = rule(current.clone(), txn.now())?;
     let stored = commit(txn, current.as_ref(), next, kind, meta)?;
     answer(txn, meta, &stored);
@@ -76,8 +102,12 @@ pub(crate) fn commit<R: Record>(
     if let (ChangeKind::Updated, true, Some(old)) = (kind, field_changes.is_empty(), old) {
         return Ok(old.clone());
     }
-    let revision = txn.log(change(next.resource_name(), kind, field_changes, meta));
-    next.set_revision(revision);
+    let entry = change(next.resource_name(), kind, field_changes, meta);
+    let revision = if R::CHAINED { txn.log_chained(entry, old.map_or(0, R::log_head)) } else { txn.log(entry) };
+    // A validate_only answer shows the record as it would be, but with the
+    // revision (and so the etag) it has now: no change was written.
+    next.set_revision(if txn.is_dry_run() { old.map_or(0, R::revision) } else { revision });
+    next.set_log_head(revision);
     R::put(txn, old, &next)?;
     Ok(next)
 }

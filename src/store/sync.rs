@@ -1,7 +1,8 @@
 //! Bulk sync in the store: chunks of rows applied as one write job (so one
 //! atomic batch and one flush per chunk), the firms each source has sent
-//! (`S{source}\0{code}` → the last run that sent it), and run records
-//! (`G{run_id}`, time-ordered ids).
+//! (the record's `synced_by`, indexed in memory), the firms a run has
+//! handled (in memory, for the run's life) and run records (`G{run_id}`,
+//! time-ordered ids).
 
 use std::sync::Arc;
 
@@ -11,13 +12,18 @@ use crate::domain::enterprise::{Enterprise, Rules};
 use crate::domain::indicators::{self, AnnualIndicators};
 use crate::domain::sync::{self, Failure, SyncRun, MAX_KEPT_MISSING};
 use crate::error::{Error, Result};
-use crate::store::enterprises::apply_enterprise;
+use crate::store::enterprises::{apply_enterprise, put_enterprise};
+use crate::store::index;
 use crate::store::ladder::indicators_key;
 use crate::store::records;
 use crate::store::{blocking, codec, keys, writer, Store, Txn};
 
 /// Rows per chunk: one atomic batch and one flush each.
 pub const CHUNK_ROWS: usize = 500;
+/// Bytes of rows per chunk (as received): a chunk of heavy rows is written
+/// before it has [`CHUNK_ROWS`] rows, so a stream holds at most about three
+/// times this much (two chunks in the writer, one being received).
+pub const CHUNK_BYTES: usize = 4 << 20;
 
 /// One row of a sync stream.
 #[derive(Debug, Clone)]
@@ -31,11 +37,21 @@ pub struct SyncRow {
     /// The year's figures sent with the row, if any: their resource name and
     /// the figures set.
     pub indicators: Option<(String, AnnualIndicators)>,
+    /// Why the row was refused as it arrived (a field beyond its limit): it
+    /// then carries only its credit code (cut) and fails with this error in
+    /// its place in the run, like any row the rules refuse.
+    pub rejected: Option<Error>,
 }
 
-/// The credit codes a dry run has handled so far (a dry run's writes are
-/// discarded after each chunk, so its duplicates are found through this).
-pub type DrySeen = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+/// A run's record as its chunks are applied (shared by the stream handler
+/// and the chunks in the writer, which update it in order).
+pub type RunProgress = Arc<std::sync::Mutex<SyncRun>>;
+
+/// The firms a run has handled so far (credit codes): a later row for one of
+/// them is a repeat, and in full mode the firms its source sent before but
+/// not in this run are the missing ones. Held for the run's life only (a
+/// run cut off by a crash is not continued, but run again).
+pub type RunSeen = Arc<std::sync::Mutex<std::collections::HashSet<index::Code>>>;
 
 /// What a chunk did.
 #[derive(Debug, Clone, Default)]
@@ -81,20 +97,6 @@ fn failure_key(run_id: &str, ordinal: u64) -> Vec<u8> {
     k
 }
 
-fn seen_prefix(source: &str) -> Vec<u8> {
-    let mut k = vec![keys::SEEN];
-    k.extend_from_slice(source.as_bytes());
-    k.push(0);
-    k
-}
-
-/// The seen-by-source entry of a firm: `S{source}\0{code}`.
-pub(super) fn seen_key(source: &str, credit_code: &str) -> Vec<u8> {
-    let mut k = seen_prefix(source);
-    k.extend_from_slice(credit_code.as_bytes());
-    k
-}
-
 impl Store {
     /// Applies one chunk of rows in one write job. Each row succeeds or fails
     /// on its own; the successful ones commit together, durably, with the
@@ -102,18 +104,17 @@ impl Store {
     /// crash never leaves applied chunks without their run.
     pub async fn sync_chunk(
         &self,
-        run: SyncRun,
+        progress: RunProgress,
+        received: i64,
         rows: Vec<SyncRow>,
         rules: Arc<Rules>,
-        dry_seen: Option<DrySeen>,
+        seen: RunSeen,
     ) -> Result<ChunkResult> {
+        let run = progress.lock().map_err(|_| Error::Internal("run progress poisoned".into()))?.clone();
         self.write(run.dry_run, move |txn| {
-            // In a dry run the seen index is not kept between chunks: the
-            // caller's set of codes stands in for it.
-            let mut dry_seen = match &dry_seen {
-                Some(set) => Some(set.lock().map_err(|_| Error::Internal("dry-run set poisoned".into()))?),
-                None => None,
-            };
+            // A chunk that fails whole (an internal error) ends its run, so
+            // the codes it adds need no undoing.
+            let mut seen = seen.lock().map_err(|_| Error::Internal("run set poisoned".into()))?;
             let (run_id, source) = (run.id.clone(), run.source.clone());
             let actor = run.actor.clone();
             let mut result = ChunkResult::default();
@@ -130,14 +131,10 @@ impl Store {
                     }
                 };
                 let before: Option<Enterprise> = txn.get_record(&keys::enterprise(&code))?;
-                let seen = seen_key(&source, &code);
+                let key = index::code_of(&code)?;
                 // One row per firm and run: a later row for a firm this run
                 // already handled fails, so re-running a file is stable.
-                let repeated = match &dry_seen {
-                    Some(set) => set.contains(&code),
-                    None => txn.get(&seen)?.is_some_and(|last| last == run_id.as_bytes()),
-                };
-                if repeated {
+                if seen.contains(&key) {
                     let error = Error::invalid_field(
                         "enterprise.credit_code",
                         "DUPLICATE_IN_STREAM",
@@ -149,10 +146,11 @@ impl Store {
                 // A firm in the file is not "missing from the source" in full
                 // mode, even when its row fails.
                 if before.is_some() {
-                    txn.put(seen.clone(), run_id.clone().into_bytes());
-                    if let Some(set) = dry_seen.as_mut() {
-                        set.insert(code.clone());
-                    }
+                    seen.insert(key);
+                }
+                if let Some(error) = &row.rejected {
+                    result.failures.push(Failure::of(row.row_number, &sent, error));
+                    continue;
                 }
                 // Figures are checked before the firm is touched: a row with
                 // bad figures fails whole.
@@ -168,6 +166,8 @@ impl Store {
                 };
                 let mut input = row.enterprise;
                 input.credit_code = code.clone();
+                // A firm this row creates records its source with it.
+                input.synced_by = vec![source.clone()];
                 // Implicitly, every updatable field sent; explicitly, exactly
                 // the fields named (an unknown name fails the row).
                 let fields = if row.fields.is_empty() {
@@ -178,7 +178,7 @@ impl Store {
                 };
                 let uid = *uuid::Uuid::new_v4().as_bytes();
                 let rules = Arc::clone(&rules);
-                match apply_enterprise(txn, &code, &meta, move |current, now| {
+                match records::apply_to(txn, before.clone(), &meta, move |current, now| {
                     sync::apply_row(current, input, &fields, &rules, uid, now)
                 }) {
                     Ok(after) => {
@@ -190,25 +190,35 @@ impl Store {
                                 let stored = records::apply(txn, &key, &meta, move |current, now| {
                                     indicators::upsert(current, &code, year, &patch, &mask, "", now)
                                 })?;
-                                previous.is_none_or(|p| p.revision != stored.revision)
+                                previous.as_ref() != Some(&stored)
                             }
                             None => false,
                         };
                         match &before {
                             None => result.created += 1,
-                            Some(b) if b.revision != after.revision || figures_changed => result.updated += 1,
+                            // Compared whole: a dry run keeps the revision it would move.
+                            Some(b) if *b != after || figures_changed => result.updated += 1,
                             Some(_) => result.unchanged += 1,
                         }
-                        txn.put(seen, run_id.clone().into_bytes());
-                        if let Some(set) = dry_seen.as_mut() {
-                            set.insert(code.clone());
+                        if !after.synced_by.contains(&source) {
+                            // First sent by this source: the record notes it,
+                            // without a change of its own.
+                            let mut noted = after.clone();
+                            noted.synced_by.push(source.clone());
+                            put_enterprise(txn, Some(&after), &noted)?;
+                        }
+                        if before.is_none() {
+                            seen.insert(key);
                         }
                     }
                     Err(e @ Error::Internal(_)) => return Err(e),
                     Err(e) => result.failures.push(Failure::of(row.row_number, &sent, &e)),
                 }
             }
-            let mut progress = run;
+            // The run as of this chunk: chunks run in the writer one after
+            // another, so the counts are those of every chunk up to this one.
+            let mut progress = progress.lock().map_err(|_| Error::Internal("run progress poisoned".into()))?;
+            progress.rows = progress.rows.max(received);
             // Every failure is kept under the run, numbered in order; the run
             // record itself carries only the first ones.
             let first = u64::try_from(progress.failed).unwrap_or(0);
@@ -216,7 +226,7 @@ impl Store {
                 txn.put(failure_key(&progress.id, first + i as u64), codec::encode(failure));
             }
             result.add_to(&mut progress);
-            txn.put(run_key(&progress.id), codec::encode(&progress));
+            txn.put(run_key(&progress.id), codec::encode(&*progress));
             Ok(result)
         })
         .await
@@ -245,26 +255,27 @@ impl Store {
     }
 
     /// Records a finished (or interrupted) run; in full mode first counts the
-    /// firms this source sent before but not in this run.
-    pub async fn finish_sync_run(&self, mut run: SyncRun, full: bool) -> Result<SyncRun> {
+    /// live firms this source sent before but not in this run (`seen`).
+    pub async fn finish_sync_run(&self, mut run: SyncRun, full: bool, seen: RunSeen) -> Result<SyncRun> {
         // Every change the run made is at or below the head now.
         run.last_revision = self.next_revision()? - 1;
         if full && !run.dry_run {
             let store = self.clone();
-            let (source, id) = (run.source.clone(), run.id.clone());
+            let source = run.source.clone();
             let (count, codes) = blocking(move || {
-                let prefix = seen_prefix(&source);
+                let seen = seen.lock().map_err(|_| Error::Internal("run set poisoned".into()))?;
+                let index = store.index()?;
+                let sent = index.live_set(index::id::SOURCE, source.as_bytes());
                 let mut count = 0i64;
                 let mut codes = Vec::new();
-                for entry in store.tree().scan_prefix(&prefix) {
-                    let (key, value) = entry?;
-                    if value.as_ref() != id.as_bytes() {
-                        count += 1;
-                        if codes.len() < MAX_KEPT_MISSING {
-                            codes.push(String::from_utf8_lossy(&key[prefix.len()..]).to_string());
-                        }
+                for code in sent.iter().filter_map(|ord| index.code(ord)).filter(|code| !seen.contains(*code)) {
+                    count += 1;
+                    if codes.len() < MAX_KEPT_MISSING {
+                        let code = String::from_utf8_lossy(code);
+                        codes.push(crate::error::clip(&code, sync::MAX_FAILURE_CODE_BYTES).into_owned());
                     }
                 }
+                codes.sort();
                 Ok((count, codes))
             })
             .await?;
@@ -277,6 +288,24 @@ impl Store {
             Ok(run)
         })
         .await
+    }
+
+    /// Whether `name` is a sync source that has sent firms to this store.
+    pub fn is_sync_source(&self, name: &str) -> Result<bool> {
+        Ok(self.index()?.set(index::id::SOURCE, name.as_bytes()).is_some_and(|firms| !firms.is_empty()))
+    }
+
+    /// Who ran the first run of `source` (runs removed by nothing, so a
+    /// source keeps its first caller), if it has run.
+    pub fn sync_source_owner(&self, source: &str) -> Result<Option<String>> {
+        for entry in self.tree().scan_prefix([keys::SYNC_RUN]) {
+            let (_, value) = entry?;
+            let run: SyncRun = codec::decode(&value)?;
+            if run.source == source {
+                return Ok(Some(run.actor));
+            }
+        }
+        Ok(None)
     }
 
     /// Reads a run.
@@ -357,6 +386,54 @@ fn plan_indicators(
     Ok((year, patch.clone(), mask))
 }
 
+/// What staff did under a firm after `since` (a revision), if anything: a
+/// designation, figures, a membership or a posting recorded or changed, or
+/// a stage change. A firm a sync run created and someone worked on since is
+/// kept when the run is reverted.
+fn worked_on_since(txn: &Txn<'_>, code: &str, since: u64) -> Result<Option<String>> {
+    fn prefix(tag: u8, code: &str) -> Vec<u8> {
+        let mut k = vec![tag];
+        k.extend_from_slice(code.as_bytes());
+        k.push(0);
+        k
+    }
+    let later = |revision: Option<u64>, what: &str| {
+        revision.filter(|r| *r > since).map(|r| format!("{what} since the run (revision {r})"))
+    };
+    let firm: Option<Enterprise> = txn.get_record(&keys::enterprise(code))?;
+    if let Some(head) = firm.map(|f| f.log_head).filter(|head| *head > since) {
+        return Ok(Some(format!("changed since the run (revision {head})")));
+    }
+    for (_, value) in txn.scan_prefix(&prefix(keys::DESIGNATION, code))? {
+        let d: crate::domain::ladder::Designation = codec::decode(&value)?;
+        if let Some(work) = later(Some(d.revision), "a designation") {
+            return Ok(Some(work));
+        }
+    }
+    for (_, value) in txn.scan_prefix(&prefix(keys::INDICATORS, code))? {
+        let figures: AnnualIndicators = codec::decode(&value)?;
+        if let Some(work) = later(Some(figures.revision), "figures") {
+            return Ok(Some(work));
+        }
+    }
+    for (key, _) in txn.scan_prefix(&prefix(keys::MEMBER_OF, code))? {
+        let alliance = String::from_utf8_lossy(&key[code.len() + 2..]).into_owned();
+        let m: Option<crate::domain::alliance::Membership> = txn.get_record(&keys::membership(&alliance, code))?;
+        if let Some(work) = later(m.map(|m| m.revision), "a membership") {
+            return Ok(Some(work));
+        }
+    }
+    for (key, _) in txn.scan_prefix(&prefix(keys::FIRM_POSTINGS, code))? {
+        let mut posting = vec![keys::POSTING];
+        posting.extend_from_slice(&key[code.len() + 2..]);
+        let p: Option<crate::domain::supply_demand::Posting> = txn.get_record(&posting)?;
+        if let Some(work) = later(p.map(|p| p.revision), "a posting") {
+            return Ok(Some(work));
+        }
+    }
+    Ok(None)
+}
+
 /// A field a revert left alone because it changed after the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevertConflict {
@@ -398,13 +475,19 @@ struct RunEffect {
 impl Store {
     /// Undoes a run: soft-deletes the firms it created and restores the
     /// fields it updated, except where they changed since (conflicts).
-    pub async fn revert_sync_run(&self, id: String, actor: String, rules: Arc<Rules>) -> Result<RevertOutcome> {
+    pub async fn revert_sync_run(
+        &self,
+        id: String,
+        actor: String,
+        rules: Arc<Rules>,
+        dry_run: bool,
+    ) -> Result<RevertOutcome> {
         let name = format!("syncRuns/{id}");
         // Check and mark in one write job: of two concurrent reverts, one
-        // wins and the other is refused.
+        // wins and the other is refused. A dry run checks and marks nothing.
         let (run, resumed) = {
             let name = name.clone();
-            self.write(false, move |txn| {
+            self.write(dry_run, move |txn| {
                 let mut run: SyncRun =
                     txn.get_record(&run_key(&id))?.ok_or_else(|| Error::NotFound { resource: name.clone() })?;
                 // A revert cut off by a restart (started before this opening)
@@ -492,8 +575,9 @@ impl Store {
         for chunk in effects.chunks(CHUNK_ROWS) {
             let chunk = chunk.to_vec();
             let (meta, rules) = (meta.clone(), Arc::clone(&rules));
+            let last_revision = run.last_revision;
             let (deleted, restored, conflicts) = self
-                .write(false, move |txn| {
+                .write(dry_run, move |txn| {
                     let (mut deleted, mut restored, mut conflicts) = (0i64, 0i64, Vec::new());
                     for (resource, effect) in chunk {
                         let code = resource.trim_start_matches("enterprises/").to_string();
@@ -533,13 +617,18 @@ impl Store {
                         }
                         let current: Option<Enterprise> = txn.get_record(&keys::enterprise(&code))?;
                         let Some(current) = current else { continue };
-                        if effect.created && current.revision != effect.last_revision {
+                        let since = if current.revision != effect.last_revision {
+                            Some(format!("edited since the run (revision {})", current.revision))
+                        } else {
+                            worked_on_since(txn, &code, last_revision)?
+                        };
+                        if let (true, Some(work)) = (effect.created, since) {
                             // Someone worked on the firm since: keep it.
                             conflicts.push(RevertConflict {
                                 resource: resource.clone(),
                                 field: String::new(),
                                 run_value: "created".into(),
-                                current_value: format!("changed since the run (revision {})", current.revision),
+                                current_value: format!("kept: {work}"),
                             });
                             continue;
                         }
@@ -616,6 +705,12 @@ impl Store {
             outcome.conflict_count += i64::try_from(conflicts.len()).unwrap_or(i64::MAX);
             let room = sync::MAX_KEPT_FAILURES.saturating_sub(outcome.conflicts.len());
             outcome.conflicts.extend(conflicts.into_iter().take(room));
+        }
+        if dry_run {
+            outcome.run = run;
+            outcome.run.reverting = false;
+            outcome.run.revert_time = 0;
+            return Ok(outcome);
         }
         let id = run.id.clone();
         outcome.run = self

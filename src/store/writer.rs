@@ -6,12 +6,24 @@
 //! [`MAX_GROUP`]) and runs each against a [`Txn`] that buffers its writes on
 //! top of the group's. A job that fails leaves nothing behind; the writes of
 //! the jobs that succeed are merged and applied as **one** atomic
-//! `apply_batch` (records, index entries, change-log entries, counters and the
-//! revision counter together). Then the writer calls `flush` (fsync) once and
-//! only then answers the jobs: an acknowledged write is durable, and a crash
-//! can lose only unacknowledged groups, whole.
+//! `apply_batch` (records, change-log entries, counters and the revision
+//! counter together). Then `flush` (fsync) runs once and only then are the
+//! jobs answered: an acknowledged write is durable, and a crash can lose only
+//! unacknowledged groups, whole.
+//!
+//! Two threads share the work, as a pipeline. The **executor**
+//! (`ladder-writer`) runs the jobs of group N+1 while the **committer**
+//! (`ladder-commit`) applies group N's batch, moves the in-memory index,
+//! flushes and answers. Until a group is applied, its final writes stay in
+//! the *pending* list, and the executor's transactions read through them
+//! (own writes → the group's → pending groups, newest first → the tree), so
+//! every job still sees every earlier write. Groups are committed and
+//! answered in order; a job that wrote nothing is answered only once the
+//! groups before it are durable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
@@ -19,6 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::change::Change;
 use crate::domain::time::{now_micros, Micros};
 use crate::error::{Error, Result};
+use crate::store::index::{Delta, EnterpriseIndex};
 use crate::store::{codec, keys};
 
 /// Most jobs committed by one flush.
@@ -34,27 +47,52 @@ type Job = Box<dyn FnOnce(&mut Txn<'_>) -> (bool, Completion) + Send>;
 /// Buffered writes: `None` marks a removal.
 type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
+/// The final writes of the groups handed to the committer and not applied
+/// yet, oldest first.
+type Pending = Arc<Mutex<VecDeque<Arc<Writes>>>>;
+
 /// What the jobs of one group have written so far.
 #[derive(Default)]
 struct Group {
     writes: Writes,
     counters: BTreeMap<Vec<u8>, i64>,
+    index: Vec<Delta>,
 }
 
 /// The buffered writes of one job. Reads see the job's own earlier writes,
 /// then those of the earlier jobs of its group, then the store.
 pub struct Txn<'a> {
     tree: &'a sled::Tree,
+    /// Groups not applied yet, oldest first.
+    pending: &'a [Arc<Writes>],
     group: &'a Group,
     writes: Writes,
     counters: BTreeMap<Vec<u8>, i64>,
+    index: Vec<Delta>,
     next_revision: u64,
     now: Micros,
+    /// A `validate_only` run: never committed.
+    dry: bool,
 }
 
 impl<'a> Txn<'a> {
-    fn new(tree: &'a sled::Tree, group: &'a Group, next_revision: u64) -> Self {
-        Self { tree, group, writes: BTreeMap::new(), counters: BTreeMap::new(), next_revision, now: now_micros() }
+    fn new(tree: &'a sled::Tree, pending: &'a [Arc<Writes>], group: &'a Group, next_revision: u64) -> Self {
+        Self {
+            tree,
+            pending,
+            group,
+            writes: BTreeMap::new(),
+            counters: BTreeMap::new(),
+            index: Vec::new(),
+            next_revision,
+            now: now_micros(),
+            dry: false,
+        }
+    }
+
+    /// Whether this transaction only validates (it is never committed).
+    pub fn is_dry_run(&self) -> bool {
+        self.dry
     }
 
     /// The commit time of this transaction.
@@ -67,7 +105,7 @@ impl<'a> Txn<'a> {
         if let Some(pending) = self.writes.get(key).or_else(|| self.group.writes.get(key)) {
             return Ok(pending.clone());
         }
-        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+        read_through(self.tree, self.pending, key)
     }
 
     /// Every key and value under `prefix`, in key order, seeing buffered
@@ -78,7 +116,8 @@ impl<'a> Txn<'a> {
             let (k, v) = entry?;
             merged.insert(k.to_vec(), Some(v.to_vec()));
         }
-        for layer in [&self.group.writes, &self.writes] {
+        let layers = self.pending.iter().map(|w| &**w).chain([&self.group.writes, &self.writes]);
+        for layer in layers {
             for (k, v) in layer.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)) {
                 merged.insert(k.clone(), v.clone());
             }
@@ -106,15 +145,31 @@ impl<'a> Txn<'a> {
         *self.counters.entry(key).or_default() += delta;
     }
 
-    /// Appends a change to the log, assigning and returning its revision.
-    pub fn log(&mut self, mut change: Change) -> u64 {
+    /// Appends a change to the log, assigning and returning its revision,
+    /// and indexes it under its resource (`R{resource}\0{revision}`).
+    pub fn log(&mut self, change: Change) -> u64 {
+        let resource = keys::resource_log(&change.resource, self.next_revision);
+        self.put(resource, Vec::new());
+        self.log_chained(change, 0)
+    }
+
+    /// Appends a change of a resource whose history is chained through its
+    /// record (an enterprise's `log_head`): the entry names the resource's
+    /// `previous` change instead of taking a per-resource index key.
+    pub fn log_chained(&mut self, mut change: Change, previous: u64) -> u64 {
         let revision = self.next_revision;
         self.next_revision += 1;
         change.revision = revision;
         change.time = self.now;
-        self.put(keys::resource_log(&change.resource, revision), Vec::new());
+        change.previous_revision = previous;
         self.put(keys::log(revision), codec::encode(&change));
         revision
+    }
+
+    /// Records that an enterprise's index entry moves from `old` to `new`
+    /// when this transaction commits.
+    pub(crate) fn reindex(&mut self, delta: Delta) {
+        self.index.push(delta);
     }
 
     /// Whether the transaction wrote nothing (a no-op needs no commit).
@@ -122,44 +177,59 @@ impl<'a> Txn<'a> {
         self.writes.is_empty() && self.counters.is_empty()
     }
 
-    /// The buffered writes and counter changes, and the next revision.
-    fn into_parts(self) -> (Writes, BTreeMap<Vec<u8>, i64>, u64) {
-        (self.writes, self.counters, self.next_revision)
+    /// The buffered writes, counter changes and index deltas, and the next
+    /// revision.
+    fn into_parts(self) -> (Writes, BTreeMap<Vec<u8>, i64>, Vec<Delta>, u64) {
+        (self.writes, self.counters, self.index, self.next_revision)
     }
 }
 
 impl Group {
-    fn absorb(&mut self, writes: Writes, counters: BTreeMap<Vec<u8>, i64>) {
+    fn absorb(&mut self, writes: Writes, counters: BTreeMap<Vec<u8>, i64>, index: Vec<Delta>) {
+        self.index.extend(index);
         self.writes.extend(writes);
         for (key, delta) in counters {
             *self.counters.entry(key).or_default() += delta;
         }
     }
 
-    /// One batch with every write of the group, the counters folded into
-    /// their stored values and the revision counter.
-    fn into_batch(self, tree: &sled::Tree, next_revision: u64) -> Result<sled::Batch> {
-        let mut batch = sled::Batch::default();
+    /// Every write of the group, the counters folded into their current
+    /// values (read through the pending groups) and the revision counter.
+    fn finish(self, tree: &sled::Tree, pending: &[Arc<Writes>], next_revision: u64) -> Result<(Writes, Vec<Delta>)> {
+        let mut writes = self.writes;
         for (key, delta) in self.counters {
             if delta == 0 {
                 continue;
             }
-            let updated = read_u64(tree, &key)?.saturating_add_signed(delta);
-            if updated == 0 {
-                batch.remove(key);
-            } else {
-                batch.insert(key, updated.to_be_bytes().to_vec());
-            }
+            let current = read_through(tree, pending, &key)?.map_or(0, |v| decode_u64(&v));
+            let updated = current.saturating_add_signed(delta);
+            writes.insert(key, (updated != 0).then(|| updated.to_be_bytes().to_vec()));
         }
-        for (key, value) in self.writes {
-            match value {
-                Some(v) => batch.insert(key, v),
-                None => batch.remove(key),
-            }
-        }
-        batch.insert(keys::META_REVISION, next_revision.to_be_bytes().to_vec());
-        Ok(batch)
+        writes.insert(keys::META_REVISION.to_vec(), Some(next_revision.to_be_bytes().to_vec()));
+        Ok((writes, self.index))
     }
+}
+
+/// The sled batch of a group's final writes.
+fn batch_of(writes: &Writes) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (key, value) in writes {
+        match value {
+            Some(v) => batch.insert(key.as_slice(), v.as_slice()),
+            None => batch.remove(key.as_slice()),
+        }
+    }
+    batch
+}
+
+/// Reads a key as it will be once the pending groups are applied.
+fn read_through(tree: &sled::Tree, pending: &[Arc<Writes>], key: &[u8]) -> Result<Option<Vec<u8>>> {
+    for writes in pending.iter().rev() {
+        if let Some(value) = writes.get(key) {
+            return Ok(value.clone());
+        }
+    }
+    Ok(tree.get(key)?.map(|v| v.to_vec()))
 }
 
 /// Pins sled's epoch this many times after each group, collecting garbage.
@@ -195,18 +265,20 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread over `tree`; it publishes the head revision
-    /// to `head` after every durable group.
+    /// Starts the writer thread over `tree`; it moves `index` with every
+    /// group it applies and publishes the head revision to `head` after
+    /// every durable group.
     pub fn start(
         db: sled::Db,
         tree: sled::Tree,
+        index: Arc<RwLock<EnterpriseIndex>>,
         head: tokio::sync::watch::Sender<u64>,
     ) -> Result<(Writer, JoinHandle<()>)> {
         let next_revision = read_u64(&tree, keys::META_REVISION)?.max(1);
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("ladder-writer".into())
-            .spawn(move || run(&db, &tree, jobs, next_revision, &head))
+            .spawn(move || run(&db, &tree, &index, jobs, next_revision, &head))
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok((Writer { queue }, thread))
     }
@@ -245,18 +317,52 @@ impl Writer {
 pub fn dry_run<R>(tree: &sled::Tree, op: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
     let next = read_u64(tree, keys::META_REVISION)?.max(1);
     let group = Group::default();
-    op(&mut Txn::new(tree, &group, next))
+    let mut txn = Txn::new(tree, &[], &group, next);
+    txn.dry = true;
+    op(&mut txn)
 }
 
+/// A group handed from the executor to the committer.
+struct Commit {
+    /// Its final writes (`None`: the group wrote nothing; its jobs are
+    /// answered once the groups before it are).
+    writes: Option<Arc<Writes>>,
+    deltas: Vec<Delta>,
+    waiting: Vec<Completion>,
+    /// The head revision once it is durable.
+    head: u64,
+}
+
+/// The executor: runs the jobs, group by group, and hands each group's
+/// final writes to the committer.
 fn run(
     db: &sled::Db,
     tree: &sled::Tree,
+    index: &Arc<RwLock<EnterpriseIndex>>,
     mut jobs: mpsc::Receiver<Job>,
     mut next_revision: u64,
     head: &tokio::sync::watch::Sender<u64>,
 ) {
+    let pending: Pending = Arc::default();
+    let broken = Arc::new(AtomicBool::new(false));
+    // Two groups may wait for the committer: the executor runs ahead by at
+    // most that much.
+    let (commits, to_commit) = std::sync::mpsc::sync_channel::<Commit>(2);
+    let committer = {
+        let (db, tree, index, head) = (db.clone(), tree.clone(), Arc::clone(index), head.clone());
+        let (pending, broken) = (Arc::clone(&pending), Arc::clone(&broken));
+        std::thread::Builder::new()
+            .name("ladder-commit".into())
+            .spawn(move || commit_groups(&db, &tree, &index, &pending, &broken, to_commit, &head))
+    };
+    let committer = match committer {
+        Ok(thread) => thread,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the commit thread; the store takes no writes");
+            return;
+        }
+    };
     let mut queued: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    let mut waiting: Vec<Completion> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = jobs.blocking_recv() {
         queued.push(first);
         while queued.len() < MAX_GROUP {
@@ -265,11 +371,26 @@ fn run(
                 Err(_) => break,
             }
         }
+        if broken.load(Ordering::Acquire) {
+            // A batch failed to apply: what later groups read may never
+            // have reached the store. Refuse writes until a restart.
+            let empty = Group::default();
+            for job in queued.drain(..) {
+                let mut txn = Txn::new(tree, &[], &empty, next_revision);
+                let (_, done) = job(&mut txn);
+                done(Err(Error::Unavailable(
+                    "the store failed to apply a write; restart the server (see its log)".into(),
+                )));
+            }
+            continue;
+        }
+        let snapshot: Vec<Arc<Writes>> = pending.lock().map(|p| p.iter().cloned().collect()).unwrap_or_default();
         let mut group = Group::default();
         let mut group_revision = next_revision;
         let mut wrote = false;
+        let mut waiting: Vec<Completion> = Vec::with_capacity(queued.len());
         for job in queued.drain(..) {
-            let mut txn = Txn::new(tree, &group, group_revision);
+            let mut txn = Txn::new(tree, &snapshot, &group, group_revision);
             // A panicking job must not take the writer down: its reply
             // channel is dropped (its caller sees an error) and its writes
             // are discarded.
@@ -282,47 +403,104 @@ fn run(
                 continue;
             }
             if !txn.is_empty() {
-                let (writes, counters, next) = txn.into_parts();
-                group.absorb(writes, counters);
+                let (writes, counters, deltas, next) = txn.into_parts();
+                group.absorb(writes, counters, deltas);
                 group_revision = next;
                 wrote = true;
             }
             // Answered after the flush even when it wrote nothing itself: a
-            // retry or no-op may report state an earlier job of this group
-            // wrote, which is durable only after the flush.
+            // retry or no-op may report state an earlier job wrote, which is
+            // durable only after the flush.
             waiting.push(done);
         }
-        if !wrote {
-            for done in waiting.drain(..) {
+        let commit = if wrote {
+            match group.finish(tree, &snapshot, group_revision) {
+                Ok((writes, deltas)) => {
+                    // The revisions are taken once handed over, even if the
+                    // commit fails: the batch may reach disk later, and its
+                    // revisions must never be handed out again.
+                    next_revision = group_revision;
+                    let writes = Arc::new(writes);
+                    if let Ok(mut p) = pending.lock() {
+                        p.push_back(Arc::clone(&writes));
+                    }
+                    Commit { writes: Some(writes), deltas, waiting, head: next_revision - 1 }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a group could not be prepared");
+                    for done in waiting {
+                        done(Err(e.clone()));
+                    }
+                    continue;
+                }
+            }
+        } else {
+            Commit { writes: None, deltas: Vec::new(), waiting, head: next_revision - 1 }
+        };
+        if commits.send(commit).is_err() {
+            tracing::error!("the commit thread stopped");
+            break;
+        }
+    }
+    drop(commits);
+    if committer.join().is_err() {
+        tracing::error!("the commit thread panicked");
+    }
+    if let Err(e) = crate::store::flush(db) {
+        tracing::error!(error = %e, "final flush failed");
+    }
+}
+
+/// The committer: applies each group's batch and moves the index (under
+/// the index's write lock, so readers see both or neither), flushes,
+/// publishes the head and answers the group's jobs, in order.
+fn commit_groups(
+    db: &sled::Db,
+    tree: &sled::Tree,
+    index: &RwLock<EnterpriseIndex>,
+    pending: &Mutex<VecDeque<Arc<Writes>>>,
+    broken: &AtomicBool,
+    groups: std::sync::mpsc::Receiver<Commit>,
+    head: &tokio::sync::watch::Sender<u64>,
+) {
+    for Commit { writes, deltas, waiting, head: group_head } in groups {
+        let Some(writes) = writes else {
+            for done in waiting {
                 done(Ok(()));
             }
             continue;
+        };
+        let applied = if broken.load(Ordering::Acquire) {
+            Err(Error::Unavailable("the store failed to apply an earlier write; restart the server".into()))
+        } else {
+            index.write().map_err(|_| Error::Internal("index lock poisoned".into())).and_then(|mut index| {
+                crate::store::apply_batch(tree, batch_of(&writes))?;
+                index.apply(deltas);
+                Ok(())
+            })
+        };
+        if let Ok(mut p) = pending.lock() {
+            p.pop_front();
         }
-        let applied = group.into_batch(tree, group_revision).and_then(|batch| Ok(tree.apply_batch(batch)?));
-        if applied.is_ok() {
-            // The revisions are taken even if the flush fails below: the
-            // batch may reach disk later, and its revisions must never be
-            // handed out again.
-            next_revision = group_revision;
+        if let Err(e) = &applied {
+            tracing::error!(error = %e, "a group could not be applied; the store takes no more writes");
+            broken.store(true, Ordering::Release);
         }
         let committed = applied.and_then(|()| {
-            db.flush()
-                .map(|_| ())
+            crate::store::flush(db)
                 .map_err(|e| Error::Unavailable(format!("the store could not make the write durable: {e}")))
         });
         match &committed {
             Ok(()) => {
-                head.send_replace(next_revision - 1);
+                head.send_replace(group_head);
             }
             Err(e) => tracing::error!(error = %e, jobs = waiting.len(), "group commit failed"),
         }
-        for done in waiting.drain(..) {
+        for done in waiting {
             done(committed.clone());
         }
+        drop(writes);
         reclaim();
-    }
-    if let Err(e) = db.flush() {
-        tracing::error!(error = %e, "final flush failed");
     }
 }
 
@@ -341,27 +519,27 @@ mod tests {
     fn jobs_see_earlier_jobs_of_their_group_and_failed_jobs_leave_nothing() {
         let (_dir, _db, tree) = open();
         let mut group = Group::default();
-        let mut first = Txn::new(&tree, &group, 1);
+        let mut first = Txn::new(&tree, &[], &group, 1);
         first.put(b"a".to_vec(), b"1".to_vec());
         first.count(b"Mc".to_vec(), 2);
-        let (w, c, next) = first.into_parts();
-        group.absorb(w, c);
+        let (w, c, i, next) = first.into_parts();
+        group.absorb(w, c, i);
         assert_eq!(next, 1);
 
-        let mut second = Txn::new(&tree, &group, next);
+        let mut second = Txn::new(&tree, &[], &group, next);
         assert_eq!(second.get(b"a").unwrap(), Some(b"1".to_vec()), "sees the first job");
         second.put(b"b".to_vec(), b"2".to_vec());
         drop(second); // failed: never absorbed
 
-        let mut third = Txn::new(&tree, &group, next);
+        let mut third = Txn::new(&tree, &[], &group, next);
         assert_eq!(third.get(b"b").unwrap(), None, "a failed job's writes are gone");
         third.count(b"Mc".to_vec(), 1);
         let revision = third.log(Change { resource: "r".into(), ..Default::default() });
-        let (w, c, next) = third.into_parts();
-        group.absorb(w, c);
+        let (w, c, i, next) = third.into_parts();
+        group.absorb(w, c, i);
         assert_eq!((revision, next), (1, 2));
 
-        tree.apply_batch(group.into_batch(&tree, next).unwrap()).unwrap();
+        tree.apply_batch(batch_of(&group.finish(&tree, &[], next).unwrap().0)).unwrap();
         assert_eq!(read_u64(&tree, b"Mc").unwrap(), 3);
         assert_eq!(read_u64(&tree, keys::META_REVISION).unwrap(), 2);
         assert!(tree.get(b"b").unwrap().is_none());
@@ -373,8 +551,8 @@ mod tests {
         let (_dir, _db, tree) = open();
         tree.insert(b"Mc", &1u64.to_be_bytes()).unwrap();
         let mut group = Group::default();
-        group.absorb(Writes::new(), BTreeMap::from([(b"Mc".to_vec(), -1)]));
-        tree.apply_batch(group.into_batch(&tree, 1).unwrap()).unwrap();
+        group.absorb(Writes::new(), BTreeMap::from([(b"Mc".to_vec(), -1)]), Vec::new());
+        tree.apply_batch(batch_of(&group.finish(&tree, &[], 1).unwrap().0)).unwrap();
         assert!(tree.get(b"Mc").unwrap().is_none());
     }
 }
