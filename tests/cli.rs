@@ -862,3 +862,86 @@ async fn the_errors_file_is_safe_to_open_and_errors_are_cut() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("unknown column") && out.stderr.len() < 4096, "{} bytes", out.stderr.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_name_alliances_show_china_time_and_write_no_empty_errors_file() {
+    let server = TestServer::start().await;
+    let c1 = code(1);
+    let out = ladder(args(&server, &["enterprise", "create", &c1, "--name", "航天甲", "--industry", "C3742"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = ladder(args(&server, &["member", "add", "commercial-space", &c1])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Alliances by their names, not their ids, in both tables that show them.
+    let listed = stdout(&ladder(args(&server, &["enterprise", "list"])).await);
+    let roster = stdout(&ladder(args(&server, &["member", "list", "--firm", &c1])).await);
+    let name = json(&ladder(args(&server, &["alliance", "show", "commercial-space", "--json"])).await)["alliance"]
+        ["display_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for table in [&listed, &roster] {
+        let row = table.lines().find(|l| l.contains(&c1)).unwrap_or_else(|| panic!("{table}"));
+        assert!(row.contains(&name) && !row.contains("commercial-space"), "{row}");
+    }
+    let got = json(&ladder(args(&server, &["member", "list", "--firm", &c1, "--json"])).await);
+    assert_eq!(got["memberships"][0]["alliance_display_name"], name.as_str());
+
+    // The change log's times are China Standard Time and say so; --utc
+    // shows UTC; the two differ by exactly eight hours.
+    let created = json(&ladder(args(&server, &["enterprise", "get", &c1, "--json"])).await)["create_time"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let utc: chrono_free::Stamp = created.parse().unwrap();
+    let cst = stdout(&ladder(args(&server, &["changes", "--resource", &c1])).await);
+    assert!(cst.lines().next().unwrap().contains("时间 TIME (UTC+8)"), "{cst}");
+    assert!(cst.contains(&utc.shifted(8).to_string()), "{cst} lacks {}", utc.shifted(8));
+    let plain = stdout(&ladder(args(&server, &["changes", "--resource", &c1, "--utc"])).await);
+    assert!(plain.lines().next().unwrap().contains("时间 TIME (UTC)"), "{plain}");
+    assert!(plain.contains(&utc.to_string()), "{plain} lacks {utc}");
+    let shown = stdout(&ladder(args(&server, &["enterprise", "get", &c1])).await);
+    assert!(shown.contains(&format!("{} UTC+8", utc.shifted(8))), "{shown}");
+
+    // A sync with no failures writes no --errors file and says so.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ok.csv");
+    std::fs::write(&csv, format!("credit_code,display_name\n{},航天乙\n", code(2))).unwrap();
+    let errors = dir.path().join("failed.csv");
+    let out = ladder(args(
+        &server,
+        &["sync", &csv.display().to_string(), "--source", "x", "--errors", &errors.display().to_string()],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!errors.exists());
+    assert!(stderr(&out).contains("no rows failed"), "{}", stderr(&out));
+}
+
+/// Just enough time arithmetic for the test above, without a date crate.
+mod chrono_free {
+    /// `YYYY-MM-DD HH:MM:SS` read from an RFC 3339 UTC time.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Stamp(i64);
+
+    impl std::str::FromStr for Stamp {
+        type Err = String;
+        fn from_str(s: &str) -> Result<Self, String> {
+            let t: prost_types::Timestamp = s.parse().map_err(|e| format!("{e:?}"))?;
+            Ok(Stamp(t.seconds))
+        }
+    }
+
+    impl Stamp {
+        pub fn shifted(self, hours: i64) -> Stamp {
+            Stamp(self.0 + hours * 3600)
+        }
+    }
+
+    impl std::fmt::Display for Stamp {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let s = prost_types::Timestamp { seconds: self.0, nanos: 0 }.to_string();
+            f.write_str(s.trim_end_matches('Z').replacen('T', " ", 1).as_str())
+        }
+    }
+}

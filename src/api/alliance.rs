@@ -40,7 +40,8 @@ impl AllianceApi {
 
     fn membership_pb(&self, m: alliance::Membership) -> Result<v1::Membership> {
         let name = self.store.get_enterprise(&m.credit_code)?.map(|e| e.display_name).unwrap_or_default();
-        Ok(convert::membership_to_pb(m, name))
+        let alliance = self.store.get_alliance(&m.alliance_id)?.map(|a| a.display_name).unwrap_or_default();
+        Ok(convert::membership_to_pb(m, name, alliance))
     }
 }
 

@@ -169,8 +169,13 @@ pub fn alliance_from_pb(id: &str, a: v1::Alliance) -> Result<Alliance> {
 }
 
 /// The API view of a membership.
-pub fn membership_to_pb(m: Membership, enterprise_display_name: String) -> v1::Membership {
+pub fn membership_to_pb(
+    m: Membership,
+    enterprise_display_name: String,
+    alliance_display_name: String,
+) -> v1::Membership {
     v1::Membership {
+        alliance_display_name,
         name: m.resource_name(),
         enterprise: resource_name(&m.credit_code),
         enterprise_display_name,

@@ -203,6 +203,7 @@ fn alliance_json(a: &v1::Alliance) -> Value {
 fn membership_json(m: &v1::Membership) -> Value {
     json!({
         "name": m.name, "enterprise": m.enterprise, "enterprise_display_name": m.enterprise_display_name,
+        "alliance_display_name": m.alliance_display_name,
         "role": Role::of(m.role).name(),
         "state": if m.state == v1::MembershipState::Active as i32 { "ACTIVE" } else { "ENDED" },
         "join_date": m.join_date, "end_date": m.end_date,
@@ -225,12 +226,12 @@ fn membership_text(m: &v1::Membership) -> String {
         format!("ended {} ({})", m.end_date, reason.label_zh())
     };
     let mut out = table::render_pairs(&[
-        ("membership", m.name.clone()),
-        ("member", format!("{} {}", m.enterprise, m.enterprise_display_name)),
-        ("role", role_label(m.role)),
-        ("state", state),
-        ("note", m.note.clone()),
-        ("etag", m.etag.clone()),
+        ("成员资格 membership", m.name.clone()),
+        ("成员 member", format!("{} {}", m.enterprise, m.enterprise_display_name)),
+        ("角色 role", role_label(m.role)),
+        ("状态 state", state),
+        ("备注 note", m.note.clone()),
+        ("版本 etag", m.etag.clone()),
     ]);
     let rows: Vec<Vec<String>> = m
         .events
@@ -251,7 +252,7 @@ fn membership_text(m: &v1::Membership) -> String {
         })
         .collect();
     out.push('\n');
-    out.push_str(&table::render(&["DATE", "EVENT", "ROLE / REASON", "NOTE", "BY"], &rows));
+    out.push_str(&table::render(&["日期 DATE", "事件 EVENT", "角色/原因 ROLE/REASON", "备注 NOTE", "经办 BY"], &rows));
     out
 }
 
@@ -296,7 +297,7 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
             print!(
                 "{}",
                 table::render_pairs(&[
-                    ("alliance", a.name.clone()),
+                    ("联盟 alliance", a.name.clone()),
                     ("名称 name", a.display_name.clone()),
                     ("类型 kind", kind_label(a.kind).to_string()),
                     ("简介 description", a.description.clone()),
@@ -314,7 +315,7 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
                             String::new()
                         }
                     ),
-                    ("etag", a.etag.clone()),
+                    ("版本 etag", a.etag.clone()),
                 ])
             );
         }
@@ -351,7 +352,7 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
                         ]
                     })
                     .collect();
-                print!("{}", table::render(&["ID", "名称 NAME", "类型 KIND", "成员 MEMBERS", "NOTE"], &rows));
+                print!("{}", table::render(&["编号 ID", "名称 NAME", "类型 KIND", "成员 MEMBERS", "备注 NOTE"], &rows));
             }
             Ok(())
         }
@@ -385,7 +386,7 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
                 let section = |title: &str, counts: &[v1::Count]| {
                     let rows: Vec<Vec<String>> =
                         counts.iter().map(|c| vec![c.key.clone(), c.label.clone(), c.count.to_string()]).collect();
-                    format!("\n{title}\n{}", table::render(&["KEY", "LABEL", "COUNT"], &rows))
+                    format!("\n{title}\n{}", table::render(&["代码 KEY", "名称 LABEL", "数量 COUNT"], &rows))
                 };
                 print!("{}", section("按角色 by role", &s.by_role));
                 print!("{}", section("按行业大类 by industry division", &s.by_industry_division));
@@ -585,8 +586,10 @@ pub async fn member(cmd: MemberCommand) -> ExitCode {
                 let rows: Vec<Vec<String>> = all
                     .iter()
                     .map(|m| {
-                        let alliance =
-                            m.name.trim_start_matches("alliances/").split('/').next().unwrap_or("").to_string();
+                        let alliance = match m.alliance_display_name.as_str() {
+                            "" => m.name.trim_start_matches("alliances/").split('/').next().unwrap_or("").to_string(),
+                            name => name.to_string(),
+                        };
                         let state = if m.state == v1::MembershipState::Active as i32 {
                             "active".to_string()
                         } else {
@@ -602,7 +605,13 @@ pub async fn member(cmd: MemberCommand) -> ExitCode {
                         ]
                     })
                     .collect();
-                print!("{}", table::render(&["ALLIANCE", "CODE", "名称 NAME", "角色 ROLE", "JOINED", "STATE"], &rows));
+                print!(
+                    "{}",
+                    table::render(
+                        &["联盟 ALLIANCE", "信用代码 CODE", "名称 NAME", "角色 ROLE", "加入 JOINED", "状态 STATE"],
+                        &rows
+                    )
+                );
                 eprintln!("{} memberships", all.len());
             }
             Ok(())

@@ -803,7 +803,10 @@ async fn sync(n: usize, seed: u64, external: bool, args: &ClientArgs) -> Result<
             ]
         })
         .collect();
-    print!("{}", table::render(&["RUN", "ROWS", "SECONDS", "ROWS/S", "KEYS/ROW"], &table_rows));
+    print!(
+        "{}",
+        table::render(&["运行 RUN", "行数 ROWS", "秒 SECONDS", "行/秒 ROWS/S", "键/行 KEYS/ROW"], &table_rows)
+    );
     println!("created {}, then unchanged {} (updated {})", first.created, again.unchanged, again.updated);
     println!("sync_over_floor = {ratio:.2}");
     if let (Some(rss), Some(disk)) = (rss, disk) {
@@ -1152,7 +1155,19 @@ fn report(
         .collect();
     print!(
         "{}",
-        table::render(&["CALL", "N", "PER S", "P50 MS", "P90 MS", "P99 MS", "P99.9 MS", "MAX MS"], &table_rows)
+        table::render(
+            &[
+                "调用 CALL",
+                "次数 N",
+                "每秒 PER S",
+                "P50 毫秒 MS",
+                "P90 毫秒 MS",
+                "P99 毫秒 MS",
+                "P99.9 毫秒 MS",
+                "最大 MAX MS"
+            ],
+            &table_rows
+        )
     );
     for (k, x) in ratios {
         println!("{k} = {x:.2}");

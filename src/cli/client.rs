@@ -314,6 +314,9 @@ pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Connects with a per-call time limit, or none (for long streams such as a sync).
 pub(crate) async fn connect_with(args: &ClientArgs, call_timeout: Option<Duration>) -> Result<Intercepted, String> {
+    // Every client command connects here, so this is where the output's
+    // time zone is chosen.
+    render::set_utc(args.utc);
     let url = if args.server.contains("://") { args.server.clone() } else { format!("http://{}", args.server) };
     let mut endpoint = Channel::from_shared(url.clone())
         .map_err(|e| format!("--server {url:?} is not a valid address: {e}"))?
@@ -553,11 +556,11 @@ pub async fn enterprise(cmd: EnterpriseCommand) -> ExitCode {
                     print!(
                         "{}",
                         crate::cli::table::render_pairs(&[
-                            ("code", r.credit_code),
-                            ("check", verdict),
-                            ("type", format!("{} {}", r.organisation_type, r.organisation_type_label)),
-                            ("region", format!("{} {}", r.registration_region_code, r.region_name)),
-                            ("registered", r.registered_as),
+                            ("信用代码 code", r.credit_code),
+                            ("校验 check", verdict),
+                            ("类型 type", format!("{} {}", r.organisation_type, r.organisation_type_label)),
+                            ("登记机关 region", format!("{} {}", r.registration_region_code, r.region_name)),
+                            ("已登记 registered", r.registered_as),
                         ])
                     );
                 }

@@ -181,7 +181,19 @@ fn designation_rows(items: &[v1::Designation]) -> String {
             ]
         })
         .collect();
-    table::render(&["ID", "CODE", "类型 KIND", "梯度 STAGE", "STATUS", "FROM", "UNTIL", "CERTIFICATE"], &rows)
+    table::render(
+        &[
+            "编号 ID",
+            "信用代码 CODE",
+            "类型 KIND",
+            "梯度 STAGE",
+            "状态 STATUS",
+            "起 FROM",
+            "止 UNTIL",
+            "证书 CERTIFICATE",
+        ],
+        &rows,
+    )
 }
 
 async fn client_for(args: &ClientArgs) -> Result<CultivationServiceClient<Intercepted>, ExitCode> {
@@ -418,14 +430,17 @@ pub async fn stage(credit_code: String, as_of: String, args: ClientArgs) -> Exit
         })
         .collect();
     println!("\n梯度变化 history");
-    print!("{}", table::render(&["DATE", "STAGE", "CAUSE", "DESIGNATION", "BY", "REASON"], &rows));
+    print!(
+        "{}",
+        table::render(&["日期 DATE", "梯度 STAGE", "起因 CAUSE", "认定 DESIGNATION", "经办 BY", "说明 REASON"], &rows)
+    );
     let spells: Vec<Vec<String>> = s
         .spells
         .iter()
         .map(|p| vec![stage_label(p.stage), p.entered.clone(), p.exited.clone(), p.days.to_string()])
         .collect();
     println!("\n各阶段用时 time per stage");
-    print!("{}", table::render(&["STAGE", "ENTERED", "EXITED", "DAYS"], &spells));
+    print!("{}", table::render(&["梯度 STAGE", "进入 ENTERED", "离开 EXITED", "天数 DAYS"], &spells));
     ExitCode::SUCCESS
 }
 
@@ -524,7 +539,7 @@ pub async fn indicators(cmd: IndicatorsCommand) -> ExitCode {
             "{}",
             table::render(
                 &[
-                    "YEAR",
+                    "年度 YEAR",
                     "营收 REVENUE",
                     "主营 MAIN",
                     "人员 STAFF",
@@ -567,11 +582,11 @@ pub async fn funnel(as_of: String, filter: String, args: ClientArgs) -> ExitCode
         .rev()
         .map(|c| vec![c.label.clone(), c.count.to_string(), "█".repeat(bar(c.count, f.firms))])
         .collect();
-    print!("{}", table::render(&["梯度 STAGE", "FIRMS", ""], &rows));
+    print!("{}", table::render(&["梯度 STAGE", "企业数 FIRMS", "分布 SHARE"], &rows));
     let kinds: Vec<Vec<String>> =
         f.by_kind.iter().filter(|c| c.count > 0).map(|c| vec![c.label.clone(), c.count.to_string()]).collect();
     println!();
-    print!("{}", table::render(&["认定 DESIGNATION", "FIRMS"], &kinds));
+    print!("{}", table::render(&["认定 DESIGNATION", "企业数 FIRMS"], &kinds));
     ExitCode::SUCCESS
 }
 
@@ -648,7 +663,7 @@ pub async fn candidates(
             .iter()
             .map(|k| vec![k.description.clone(), k.value.clone(), k.threshold.clone(), verdict(k.status).to_string()])
             .collect();
-        print!("{}", table::render(&["CRITERION", "VALUE", "THRESHOLD", ""], &rows));
+        print!("{}", table::render(&["条件 CRITERION", "数值 VALUE", "门槛 THRESHOLD", "结论 STATUS"], &rows));
     }
     ExitCode::SUCCESS
 }
@@ -699,6 +714,9 @@ pub async fn expiring(days: i32, kind: Option<String>, args: ClientArgs) -> Exit
             ]
         })
         .collect();
-    print!("{}", table::render(&["ENDS", "名称 NAME", "类型 KIND", "CERTIFICATE", "CODE", "ID"], &rows));
+    print!(
+        "{}",
+        table::render(&["到期 ENDS", "名称 NAME", "类型 KIND", "证书 CERTIFICATE", "信用代码 CODE", "编号 ID"], &rows)
+    );
     ExitCode::SUCCESS
 }

@@ -10,6 +10,7 @@ mod bench;
 mod client;
 mod ladder;
 mod map;
+mod progress;
 mod render;
 mod seed;
 mod supply_demand;
@@ -216,6 +217,10 @@ pub struct ClientArgs {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Show times in UTC instead of China Standard Time (UTC+8). JSON
+    /// always carries RFC 3339 times in UTC.
+    #[arg(long, global = true)]
+    pub utc: bool,
 }
 
 /// Entry point of the binary.

@@ -8,13 +8,47 @@ use tonic_types::StatusExt;
 use crate::cli::table;
 use crate::pb::v1;
 
-/// `2024-05-01 08:30:00` (UTC) or empty.
+/// Whether times are shown in UTC (`--utc`) instead of China Standard Time.
+static UTC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Shows times in UTC from now on (`--utc`, for scripts that want UTC).
+pub fn set_utc(utc: bool) {
+    UTC.store(utc, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The zone the CLI shows times in: `UTC+8` (China Standard Time, the
+/// default) or `UTC`.
+pub fn zone() -> &'static str {
+    if UTC.load(std::sync::atomic::Ordering::Relaxed) {
+        "UTC"
+    } else {
+        "UTC+8"
+    }
+}
+
+/// A column header for times, naming the zone: `时间 TIME (UTC+8)`.
+pub fn time_header(label: &str) -> String {
+    format!("{label} ({})", zone())
+}
+
+/// `2024-05-01 16:30:00` in China Standard Time (UTC with `--utc`), or
+/// empty. The zone is named by the column header ([`time_header`]) or
+/// by [`stamp`].
 pub fn time(ts: Option<&Timestamp>) -> String {
+    let shift = if zone() == "UTC" { 0 } else { crate::domain::time::CHINA_OFFSET_MICROS / 1_000_000 };
     ts.map(|t| {
-        let s = Timestamp { seconds: t.seconds, nanos: 0 }.to_string();
+        let s = Timestamp { seconds: t.seconds.saturating_add(shift), nanos: 0 }.to_string();
         s.trim_end_matches('Z').replacen('T', " ", 1)
     })
     .unwrap_or_default()
+}
+
+/// A time with its zone, for label lists: `2024-05-01 16:30:00 UTC+8`.
+pub fn stamp(ts: Option<&Timestamp>) -> String {
+    match time(ts) {
+        t if t.is_empty() => t,
+        t => format!("{t} {}", zone()),
+    }
 }
 
 fn time_json(ts: Option<&Timestamp>) -> Value {
@@ -108,14 +142,14 @@ pub fn enterprise_text(e: &v1::Enterprise) -> String {
         (
             "状态 state",
             if e.delete_time.is_some() {
-                format!("deleted {} {}", time(e.delete_time.as_ref()), e.delete_reason)
+                format!("deleted {} {}", stamp(e.delete_time.as_ref()), e.delete_reason)
             } else {
                 "active".into()
             },
         ),
-        ("登记 created", time(e.create_time.as_ref())),
-        ("更新 updated", time(e.update_time.as_ref())),
-        ("etag", e.etag.clone()),
+        ("登记 created", stamp(e.create_time.as_ref())),
+        ("更新 updated", stamp(e.update_time.as_ref())),
+        ("版本 etag", e.etag.clone()),
     ]);
     table::render_pairs(&pairs)
 }
@@ -126,6 +160,28 @@ fn stage_text(e: &v1::Enterprise) -> String {
     match e.stage_since.as_str() {
         "" => stage.label_zh().to_string(),
         since => format!("{} {} (since {since})", stage.label_zh(), stage.proto_name()),
+    }
+}
+
+/// An alliance a firm belongs to, by its name (its id when the name is
+/// not known).
+fn alliance_name(m: &v1::ActiveMembership) -> &str {
+    match m.alliance_display_name.as_str() {
+        "" => m.alliance.trim_start_matches("alliances/"),
+        name => name,
+    }
+}
+
+/// Names for one table cell: all of them when few, else how many and the
+/// first few (`12 家：甲、乙、丙…`).
+pub fn names_cell<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 3;
+    let total = names.len();
+    let first: Vec<&str> = names.take(SHOWN).collect();
+    if total <= SHOWN {
+        first.join("、")
+    } else {
+        format!("{total} 家：{}…", first.join("、"))
     }
 }
 
@@ -142,7 +198,7 @@ pub fn enterprise_table(items: &[v1::Enterprise]) -> String {
                 e.region_name.clone(),
                 e.promotion_zone.clone(),
                 e.tags.join(","),
-                e.memberships.iter().map(|m| m.alliance.trim_start_matches("alliances/")).collect::<Vec<_>>().join(","),
+                e.memberships.iter().map(alliance_name).collect::<Vec<_>>().join(","),
                 if e.delete_time.is_some() { "deleted".into() } else { String::new() },
             ]
         })
@@ -157,7 +213,7 @@ pub fn enterprise_table(items: &[v1::Enterprise]) -> String {
             "片区 ZONE",
             "标签 TAGS",
             "联盟 ALLIANCES",
-            "",
+            "状态 STATE",
         ],
         &rows,
     )
@@ -213,7 +269,11 @@ pub fn change_table(changes: &[v1::Change]) -> String {
             rows.push([lead, vec![f.field.clone(), change]].concat());
         }
     }
-    table::render(&["REV", "TIME (UTC)", "RESOURCE", "KIND", "ACTOR (ORIGIN)", "FIELD", "CHANGE"], &rows)
+    let when = time_header("时间 TIME");
+    table::render(
+        &["修订 REV", &when, "资源 RESOURCE", "类型 KIND", "经办(来源) ACTOR (ORIGIN)", "字段 FIELD", "变更 CHANGE"],
+        &rows,
+    )
 }
 
 /// Longest error text the CLI prints, in bytes: an error echoing a huge

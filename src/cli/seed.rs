@@ -150,6 +150,9 @@ pub async fn seed(a: SeedArgs) -> ExitCode {
         let request = v1::ListEnterprisesRequest { page_size: 1000, page_token, ..Default::default() };
         async move { c.list_enterprises(request).await.map(|r| r.into_inner()).map(|r| (r.enterprises, r.next_page_token)) }
     });
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!("reading the registered firms…");
+    }
     let firms = match pages.await {
         Ok((firms, _)) => firms,
         Err(status) => return fail(json, &status),
@@ -192,6 +195,8 @@ pub async fn seed(a: SeedArgs) -> ExitCode {
             }
         }
     };
+    let mut progress = crate::cli::progress::Progress::new("seeded", "firms", firms.len());
+    let mut done = 0;
     for (n, firm) in firms.iter().enumerate() {
         let plan = FirmPlan {
             request_id: format!("seed-{}-{}", a.seed, firm.credit_code),
@@ -203,11 +208,16 @@ pub async fn seed(a: SeedArgs) -> ExitCode {
         tasks.spawn(seed_firm(clients.clone(), plan, head));
         if tasks.len() >= IN_FLIGHT {
             collect(tasks.join_next().await);
+            done += 1;
+            progress.tick(done);
         }
     }
     while !tasks.is_empty() {
         collect(tasks.join_next().await);
+        done += 1;
+        progress.tick(done);
     }
+    progress.finish(done);
     for i in 0..a.postings {
         let firm = rng.pick(&firms);
         let p = sample::posting(&mut rng, &firm.credit_code, Some(&firm.industry_code));

@@ -8,7 +8,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 use crate::cli::client::{collect_pages, connect, fail, Intercepted};
-use crate::cli::{map, table, ClientArgs};
+use crate::cli::{map, render, table, ClientArgs};
 use crate::domain::supply_demand::{MatchCloseReason, MatchState, PostingCloseReason, PostingKind, SourceList};
 use crate::pb::v1;
 use crate::pb::v1::supply_demand_service_client::SupplyDemandServiceClient;
@@ -323,7 +323,7 @@ fn posting_json(p: &v1::Posting) -> Value {
 
 fn posting_text(p: &v1::Posting) -> String {
     table::render_pairs(&[
-        ("posting", p.name.clone()),
+        ("供需 posting", p.name.clone()),
         ("类型 kind", kind_label(p.kind).to_string()),
         ("企业 firm", format!("{} {}", p.credit_code, p.enterprise_display_name)),
         ("标题 title", p.title.clone()),
@@ -341,7 +341,7 @@ fn posting_text(p: &v1::Posting) -> String {
         ),
         ("状态 state", posting_state(p.state).to_string()),
         ("关键词 keywords", p.keywords.join(" ")),
-        ("etag", p.etag.clone()),
+        ("版本 etag", p.etag.clone()),
     ])
 }
 
@@ -360,7 +360,10 @@ fn posting_rows(items: &[v1::Posting]) -> String {
             ]
         })
         .collect();
-    table::render(&["ID", "类型", "标题 TITLE", "企业 FIRM", "行业", "数量/金额", "STATE"], &rows)
+    table::render(
+        &["编号 ID", "类型 KIND", "标题 TITLE", "企业 FIRM", "行业 IND.", "数量/金额 QTY/AMOUNT", "状态 STATE"],
+        &rows,
+    )
 }
 
 fn match_json(m: &v1::Match) -> Value {
@@ -383,7 +386,7 @@ fn match_json(m: &v1::Match) -> Value {
 fn match_text(m: &v1::Match) -> String {
     let state = match_state(m.state);
     let mut out = table::render_pairs(&[
-        ("match", m.name.clone()),
+        ("对接 match", m.name.clone()),
         ("供方 supplier", format!("{} {}", m.supplier_credit_code, m.supplier_display_name)),
         ("需方 demander", format!("{} {}", m.demander_credit_code, m.demander_display_name)),
         ("供给 supply", m.supply_posting.clone()),
@@ -396,7 +399,7 @@ fn match_text(m: &v1::Match) -> String {
         ("经办 broker", m.broker.clone()),
         ("评分 score", format!("{:.1}  {}", m.score, m.reasons.join("；"))),
         ("备注 notes", m.notes.clone()),
-        ("etag", m.etag.clone()),
+        ("版本 etag", m.etag.clone()),
     ]);
     let rows: Vec<Vec<String>> = m
         .events
@@ -412,7 +415,10 @@ fn match_text(m: &v1::Match) -> String {
         })
         .collect();
     out.push('\n');
-    out.push_str(&table::render(&["DATE", "STATE", "AMOUNT / REASON", "NOTE", "BY"], &rows));
+    out.push_str(&table::render(
+        &["日期 DATE", "状态 STATE", "金额/原因 AMOUNT/REASON", "备注 NOTE", "经办 BY"],
+        &rows,
+    ));
     out
 }
 
@@ -644,7 +650,10 @@ pub async fn matches(cmd: MatchCommand) -> ExitCode {
                     .collect();
                 print!(
                     "{}",
-                    table::render(&["ID", "STATE", "供方 SUPPLIER", "需方 DEMANDER", "签约额", "经办 BROKER"], &rows)
+                    table::render(
+                        &["编号 ID", "状态 STATE", "供方 SUPPLIER", "需方 DEMANDER", "签约额 AMOUNT", "经办 BROKER"],
+                        &rows
+                    )
                 );
             }
             Ok(())
@@ -703,7 +712,7 @@ fn print_suggestions(r: &v1::SuggestMatchesResponse, json_out: bool, explain: bo
             ]
         })
         .collect();
-    print!("{}", table::render(&["#", "SCORE", "POSTING", "企业 FIRM", "标题 TITLE", "理由 WHY"], &rows));
+    print!("{}", table::render(&["序 #", "得分 SCORE", "供需 POSTING", "企业 FIRM", "标题 TITLE", "理由 WHY"], &rows));
     if explain {
         for (i, s) in r.suggestions.iter().enumerate() {
             println!("\n#{} {:.1}", i + 1, s.score);
@@ -721,7 +730,10 @@ fn print_suggestions(r: &v1::SuggestMatchesResponse, json_out: bool, explain: bo
                     ]
                 })
                 .collect();
-            print!("{}", table::render(&["FACTOR", "WEIGHT", "VALUE", "POINTS", "REASON"], &rows));
+            print!(
+                "{}",
+                table::render(&["因素 FACTOR", "权重 WEIGHT", "取值 VALUE", "得分 POINTS", "理由 REASON"], &rows)
+            );
         }
     }
     println!("\n{} candidates examined", r.candidates_examined);
@@ -831,7 +843,6 @@ pub async fn gaps(a: GapsArgs) -> ExitCode {
     let rows: Vec<Vec<String>> = gaps
         .iter()
         .map(|g| {
-            let firms: Vec<&str> = g.demanding_firms.iter().map(|f| f.display_name.as_str()).collect();
             vec![
                 if g.in_zone_supplies == 0 { "缺链".into() } else { String::new() },
                 format!("{} {}", g.industry_code, g.industry_name),
@@ -840,14 +851,23 @@ pub async fn gaps(a: GapsArgs) -> ExitCode {
                 g.in_zone_supplies.to_string(),
                 g.out_of_zone_supplies.to_string(),
                 g.chain_segments.join("、"),
-                firms.join("、"),
+                render::names_cell(g.demanding_firms.iter().map(|f| f.display_name.as_str())),
             ]
         })
         .collect();
     print!(
         "{}",
         table::render(
-            &["", "类别 CATEGORY", "需求数", "需求额(万元)", "园区内供给", "园区外供给", "环节", "需求企业"],
+            &[
+                "缺链 GAP",
+                "类别 CATEGORY",
+                "需求数 DEMANDS",
+                "需求额(万元) AMOUNT",
+                "园区内供给 IN-ZONE",
+                "园区外供给 OUTSIDE",
+                "环节 SEGMENT",
+                "需求企业 FIRMS"
+            ],
             &rows
         )
     );
@@ -897,6 +917,12 @@ pub async fn sourcing(from: String, to: String, args: ClientArgs) -> ExitCode {
     let mut rows = vec![row("全园区 zone".into(), r.zone.as_ref())];
     rows.extend(r.alliances.iter().map(|a| row(a.display_name.clone(), a.figures.as_ref())));
     println!("本地配套率 local sourcing rate, {} – {}", r.start_date, r.end_date);
-    print!("{}", table::render(&["", "签约数", "签约额(万元)", "园区内供给(万元)", "本地配套率"], &rows));
+    print!(
+        "{}",
+        table::render(
+            &["范围 SCOPE", "签约数 DEALS", "签约额(万元) AMOUNT", "园区内供给(万元) IN-ZONE", "本地配套率 LOCAL RATE"],
+            &rows
+        )
+    );
     ExitCode::SUCCESS
 }

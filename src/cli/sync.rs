@@ -378,7 +378,7 @@ fn failure_table(failures: &[v1::SyncFailure]) -> String {
             ]
         })
         .collect();
-    table::render(&["ROW", "CODE", "FIELD", "REASON", "PROBLEM"], &rows)
+    table::render(&["行 ROW", "信用代码 CODE", "字段 FIELD", "原因 REASON", "问题 PROBLEM"], &rows)
 }
 
 /// Runs `ladder sync FILE`.
@@ -446,23 +446,16 @@ pub async fn sync(
         if tx.send(header_message).await.is_err() {
             return;
         }
-        let started = Instant::now();
-        let progress = std::io::stderr().is_terminal();
+        let mut progress = crate::cli::progress::Progress::new("sent", "rows", total);
         for (sent, (line, record)) in shared.iter().skip(1).enumerate() {
             let message =
                 v1::SyncEnterprisesRequest { message: Some(Message::Row(to_row(&columns_to_send, *line, record))) };
             if tx.send(message).await.is_err() {
                 return;
             }
-            if progress && sent % 5000 == 0 {
-                let rate = sent as f64 / started.elapsed().as_secs_f64().max(0.001);
-                eprint!("\r{sent}/{total} rows sent, {rate:.0} rows/s   ");
-                let _ = std::io::stderr().flush();
-            }
+            progress.tick(sent + 1);
         }
-        if progress {
-            eprintln!("\r{total}/{total} rows sent in {:.1}s          ", started.elapsed().as_secs_f64());
-        }
+        progress.finish(total);
     });
     let started = Instant::now();
     let result = client.sync_enterprises(tokio_stream::wrappers::ReceiverStream::new(rx)).await;
@@ -507,7 +500,11 @@ pub async fn sync(
             }
         }
     }
-    if let Some(path) = errors {
+    if let (Some(path), 0) = (&errors, run.failed) {
+        // Nothing to write: an empty file (or a stale one from an earlier
+        // run, left as it is) must not read as this run's failures.
+        eprintln!("no rows failed: {} not written", path.display());
+    } else if let Some(path) = errors {
         // Every failed row, paged from the server when there are more than
         // the run record carries.
         let mut all = run.failures.clone();
@@ -771,7 +768,18 @@ pub async fn run(cmd: RunCommand) -> ExitCode {
             format!("syncRuns/{}", run.trim())
         }
     };
-    let header = ["RUN", "SOURCE", "STARTED (UTC)", "ROWS", "CREATED", "UPDATED", "UNCHANGED", "FAILED", ""];
+    let started = render::time_header("开始 STARTED");
+    let header = [
+        "批次 RUN",
+        "来源 SOURCE",
+        &started,
+        "行数 ROWS",
+        "新增 CREATED",
+        "更新 UPDATED",
+        "未变 UNCHANGED",
+        "失败 FAILED",
+        "状态 STATE",
+    ];
     match cmd {
         RunCommand::List { source, .. } => {
             match client.list_sync_runs(v1::ListSyncRunsRequest { source, page_size: 50 }).await {
@@ -861,7 +869,10 @@ fn print_revert(run: &str, r: &v1::RevertSyncRunResponse, preview: bool) {
         .map(|c| vec![c.resource.clone(), c.field.clone(), c.run_value.clone(), c.current_value.clone()])
         .collect();
     if !rows.is_empty() {
-        print!("{}", table::render(&["RESOURCE", "FIELD", "RUN WROTE", "NOW (KEPT)"], &rows));
+        print!(
+            "{}",
+            table::render(&["资源 RESOURCE", "字段 FIELD", "本次写入 RUN WROTE", "现值(保留) NOW (KEPT)"], &rows)
+        );
     }
     let more = r.conflict_count - r.conflicts.len() as i64;
     if more > 0 {

@@ -6,9 +6,21 @@ use unicode_width::UnicodeWidthStr;
 /// Longest cell shown in a table, in display columns; longer text is cut with `…`.
 pub const MAX_CELL_WIDTH: usize = 40;
 
+/// Whether a column header follows the CLI's one rule: Chinese first, then
+/// English (`名称 NAME`, `签约额(万元) AMOUNT`), so every column reads for
+/// zone staff and for the English-reading. Scripts use `--json`.
+pub fn bilingual(header: &str) -> bool {
+    let chinese = header.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    let english = header.chars().any(|c| c.is_ascii_alphabetic() || c == '#');
+    chinese && english
+}
+
 /// Renders a header and rows as aligned columns separated by two spaces.
 /// The last column is shown whole (nothing needs to line up after it).
+/// Every header is [`bilingual`] (checked in debug builds, so every CLI
+/// test checks the tables it prints).
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    debug_assert!(header.iter().all(|h| bilingual(h)), "a column header is not 中文 ENGLISH: {header:?}");
     let last = header.len().saturating_sub(1);
     let cells: Vec<Vec<String>> = rows
         .iter()
@@ -46,8 +58,10 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Renders label/value pairs, labels aligned.
+/// Renders label/value pairs, labels aligned. Labels are [`bilingual`]
+/// like column headers (checked in debug builds).
 pub fn render_pairs(pairs: &[(&str, String)]) -> String {
+    debug_assert!(pairs.iter().all(|(k, _)| bilingual(k)), "a label is not 中文 english: {pairs:?}");
     let width = pairs.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
     pairs
         .iter()
@@ -80,13 +94,19 @@ mod tests {
     fn an_empty_table_says_none() {
         let out = render(&["企业 FIRM", "梯度 STAGE"], &[]);
         assert_eq!(out.lines().nth(1), Some("（无）none"));
-        assert!(!render(&["A"], &[vec!["x".into()]]).contains("none"));
+        assert!(!render(&["甲 A"], &[vec!["x".into()]]).contains("none"));
+    }
+
+    #[test]
+    fn headers_are_chinese_then_english() {
+        assert!(bilingual("名称 NAME") && bilingual("序 #") && bilingual("签约额(万元) AMOUNT"));
+        assert!(!bilingual("NAME") && !bilingual("名称") && !bilingual(""));
     }
 
     #[test]
     fn columns_align_with_double_width_text() {
         let out = render(
-            &["code", "name", "x"],
+            &["代码code", "名称name", "乙x"],
             &[vec!["1".into(), "航天".into(), "a".into()], vec!["2".into(), "abcdef".into(), "b".into()]],
         );
         let lines: Vec<&str> = out.lines().collect();
@@ -102,7 +122,7 @@ mod tests {
         assert!(cut.width() <= MAX_CELL_WIDTH && cut.ends_with('…'));
         // Only the columns something lines up after are cut.
         let long = "航".repeat(100);
-        let out = render(&["a", "b"], &[vec![long.clone(), long.clone()]]);
+        let out = render(&["甲 a", "乙 b"], &[vec![long.clone(), long.clone()]]);
         let row = out.lines().nth(1).unwrap();
         assert!(row.contains('…') && row.ends_with(&long), "{row}");
     }

@@ -199,8 +199,11 @@ impl Store {
     /// Stops accepting writes, lets the writer commit and flush what is
     /// queued, and waits for it. Idempotent.
     pub fn close(&self) {
-        if let Ok(mut writer) = self.inner.writer.lock() {
-            writer.take();
+        // Stopping the writer explicitly, not by dropping this handle: a
+        // request task holding a clone may sit on the caller's own runtime,
+        // which cannot run while this thread waits for the writer below.
+        if let Some(writer) = self.inner.writer.lock().ok().and_then(|mut w| w.take()) {
+            writer.shutdown();
         }
         let thread = self.inner.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(thread) = thread {
@@ -305,6 +308,47 @@ pub async fn blocking<R: Send + 'static>(f: impl FnOnce() -> Result<R> + Send + 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A task parked on the closing thread's own runtime still holds a
+    /// writer handle (the answer to its write arrived, but the task cannot
+    /// run to drop the handle): close must not wait for it. It did, now and
+    /// then, when a test server was dropped inside its test's runtime.
+    #[tokio::test(flavor = "current_thread")]
+    async fn close_returns_while_a_parked_task_holds_a_writer_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreOptions::new(dir.path())).unwrap();
+        let writer = store.clone();
+        let task = tokio::spawn(async move {
+            writer
+                .write(false, |txn| {
+                    txn.put(b"test".to_vec(), b"1".to_vec());
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        });
+        // The task runs until it waits for its answer, holding the handle.
+        tokio::task::yield_now().await;
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            if finished.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+                eprintln!("Store::close hung with a writer handle held by a parked task");
+                std::process::exit(101);
+            }
+        });
+        store.close();
+        done.send(()).unwrap();
+        task.await.unwrap();
+        // A write after the close is refused, not lost in a queue.
+        let err = store
+            .write(false, |txn| {
+                txn.put(b"test".to_vec(), b"2".to_vec());
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("shutting down"), "{err}");
+    }
 
     #[test]
     fn a_store_in_use_is_refused_with_one_clear_reason() {

@@ -257,11 +257,13 @@ pub fn decode_u64(bytes: &[u8]) -> u64 {
     <[u8; 8]>::try_from(bytes).map_or(0, u64::from_be_bytes)
 }
 
-/// Handle to the writer thread. Dropping every handle stops the thread after
-/// it has committed and flushed the jobs already queued.
+/// Handle to the writer thread. [`Writer::shutdown`] (or dropping every
+/// handle) stops the thread after it has committed and flushed the jobs
+/// already queued.
 #[derive(Clone)]
 pub struct Writer {
-    queue: mpsc::Sender<Job>,
+    /// Jobs; `None` asks the thread to stop taking new ones.
+    queue: mpsc::Sender<Option<Job>>,
 }
 
 impl Writer {
@@ -281,6 +283,26 @@ impl Writer {
             .spawn(move || run(&db, &tree, &index, jobs, next_revision, &head))
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok((Writer { queue }, thread))
+    }
+
+    /// Tells the thread to finish the jobs already queued and stop, even
+    /// while other handles live on (a request task parked on the caller's
+    /// own runtime may hold one and never run again); writes sent after
+    /// this are refused as UNAVAILABLE. Returns once the request is queued,
+    /// not when the thread has stopped (join its handle for that).
+    pub fn shutdown(&self) {
+        let queue = self.queue.clone();
+        // From a thread of its own: a blocking send may not run on an async
+        // runtime's thread, and the caller may be one.
+        let sent = std::thread::Builder::new()
+            .name("ladder-writer-stop".into())
+            .spawn(move || {
+                let _ = queue.blocking_send(None);
+            })
+            .map(|t| t.join());
+        if sent.is_err() {
+            tracing::error!("cannot ask the writer to stop: it stops when its last handle is dropped");
+        }
     }
 
     /// Runs `op` in the writer and answers once its writes are durable. An
@@ -305,7 +327,7 @@ impl Writer {
                 }),
             ),
         });
-        self.queue.send(job).await.map_err(|_| Error::Unavailable("the store is shutting down".into()))?;
+        self.queue.send(Some(job)).await.map_err(|_| Error::Unavailable("the store is shutting down".into()))?;
         answer.await.map_err(|_| {
             Error::Internal("the write failed inside the store before it was confirmed (see the server log)".into())
         })?
@@ -339,7 +361,7 @@ fn run(
     db: &sled::Db,
     tree: &sled::Tree,
     index: &Arc<RwLock<EnterpriseIndex>>,
-    mut jobs: mpsc::Receiver<Job>,
+    mut jobs: mpsc::Receiver<Option<Job>>,
     mut next_revision: u64,
     head: &tokio::sync::watch::Sender<u64>,
 ) {
@@ -364,12 +386,21 @@ fn run(
     };
     let mut queued: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = jobs.blocking_recv() {
-        queued.push(first);
+        // A stop request closes the queue: the jobs already in it are still
+        // received (and committed), then `blocking_recv` ends the loop.
+        match first {
+            Some(job) => queued.push(job),
+            None => jobs.close(),
+        }
         while queued.len() < MAX_GROUP {
             match jobs.try_recv() {
-                Ok(job) => queued.push(job),
+                Ok(Some(job)) => queued.push(job),
+                Ok(None) => jobs.close(),
                 Err(_) => break,
             }
+        }
+        if queued.is_empty() {
+            continue;
         }
         if broken.load(Ordering::Acquire) {
             // A batch failed to apply: what later groups read may never
