@@ -1069,10 +1069,14 @@ pub fn advance_match(
     }
     let mut v = Vec::new();
     let to = a.to;
-    if matches!(to, MatchState::Unspecified | MatchState::Proposed) {
+    // A missing target is a malformed request; a target the state machine
+    // does not allow from here (PROPOSED included: nothing moves back to
+    // it) is ILLEGAL_TRANSITION like every other refused move, so a script
+    // branches on one reason.
+    if to == MatchState::Unspecified {
         v.push(FieldViolation::new(
             "state",
-            "INVALID_STATE",
+            "REQUIRED",
             "name the state to enter: CONTACTED, NEGOTIATING, SIGNED, DELIVERED or CLOSED",
         ));
     }
@@ -1374,6 +1378,13 @@ mod tests {
         assert_eq!(closed.close_reason(), MatchCloseReason::NoFit);
         let reopen = advance_match(Some(closed), "matches/m1", &adv(MatchState::Contacted, 0.0), "", &step());
         assert_eq!(reopen.unwrap_err().reason(), "ILLEGAL_TRANSITION");
+        // Back to PROPOSED is refused like any backward move, with the same
+        // code and reason; a missing target is a missing field.
+        let proposed = advance_match(Some(m.clone()), "matches/m1", &adv(MatchState::Proposed, 0.0), "", &step());
+        let err = proposed.unwrap_err();
+        assert!(matches!(err, Error::FailedPrecondition { reason: "ILLEGAL_TRANSITION", .. }), "{err:?}");
+        let none = advance_match(Some(m.clone()), "matches/m1", &adv(MatchState::Unspecified, 0.0), "", &step());
+        assert!(matches!(none.unwrap_err(), Error::InvalidArgument { reason: "REQUIRED", .. }));
         let mut future = adv(MatchState::Contacted, 0.0);
         future.date = "2027-01-01".into();
         assert_eq!(advance_match(Some(m), "matches/m1", &future, "", &step()).unwrap_err().reason(), "DATE_IN_FUTURE");
