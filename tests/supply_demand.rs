@@ -535,6 +535,64 @@ async fn chain_gaps_and_the_map_show_what_is_missing_and_who_deals() {
         .iter()
         .any(|e| e.kind == v1::MapEdgeKind::Demand as i32 && e.from == "cat:I6520" && e.to == code(1)));
 
+    // Nodes carry their counts and amounts; a signed deal shows on both firms
+    // and on the demand's category.
+    c.advance_match(v1::AdvanceMatchRequest {
+        name: m.name.clone(),
+        state: v1::MatchState::Signed as i32,
+        amount_wan: 120.0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let map = c.get_supply_demand_map(v1::GetSupplyDemandMapRequest::default()).await.unwrap().into_inner();
+    assert_eq!((map.level, map.qualifying_firms, map.truncated), (v1::MapLevel::Firm as i32, 3, false));
+    let node = |map: &v1::SupplyDemandMap, id: &str| map.nodes.iter().find(|n| n.id == id).cloned().unwrap();
+    let rocket = node(&map, &code(1));
+    assert_eq!((rocket.demand_postings, rocket.demand_amount_wan, rocket.supply_postings), (2, 500.0, 0));
+    assert_eq!((rocket.signed_matches, rocket.signed_amount_wan), (1, 120.0));
+    let antenna_maker = node(&map, &code(2));
+    assert_eq!((antenna_maker.supply_postings, antenna_maker.signed_matches), (1, 1));
+    let antennas_cat = node(&map, "cat:C3743");
+    assert_eq!((antennas_cat.supply_postings, antennas_cat.demand_postings, antennas_cat.firms), (1, 1, 2));
+    assert_eq!((antennas_cat.signed_matches, antennas_cat.signed_amount_wan), (1, 120.0));
+
+    // More firms than fit: AUTO draws the category overview, every posting
+    // counted and no edges; FIRM keeps the firm level, cut and flagged.
+    let overview = c
+        .get_supply_demand_map(v1::GetSupplyDemandMapRequest { max_firms: 2, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((overview.level, overview.qualifying_firms), (v1::MapLevel::Category as i32, 3));
+    assert!(overview.edges.is_empty() && !overview.truncated);
+    let ids: Vec<&str> = overview.nodes.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(ids, ["cat:C3743", "cat:I6520"]);
+    assert_eq!(overview.nodes[0], antennas_cat, "the same totals at both levels");
+    let chips_cat = &overview.nodes[1];
+    assert_eq!((chips_cat.demand_postings, chips_cat.demand_amount_wan, chips_cat.supply_postings), (1, 500.0, 1));
+    let cut = c
+        .get_supply_demand_map(v1::GetSupplyDemandMapRequest {
+            max_firms: 2,
+            level: v1::MapLevel::Firm as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cut.level, v1::MapLevel::Firm as i32);
+    assert!(cut.truncated);
+    assert_eq!(cut.nodes.iter().filter(|n| n.kind == v1::MapNodeKind::Firm as i32).count(), 2);
+    let asked = c
+        .get_supply_demand_map(v1::GetSupplyDemandMapRequest {
+            level: v1::MapLevel::Category as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(asked.level, v1::MapLevel::Category as i32, "the overview on request, however few firms");
+
     // One alliance: only its member's postings (and no match, whose supplier is outside).
     let narrow = c
         .get_supply_demand_map(v1::GetSupplyDemandMapRequest {

@@ -31,7 +31,7 @@ pub const DEFAULT_SUGGESTIONS: usize = 10;
 /// Most suggestions.
 pub const MAX_SUGGESTIONS: usize = 50;
 /// Default firms on the map.
-pub const DEFAULT_MAP_FIRMS: usize = 300;
+pub const DEFAULT_MAP_FIRMS: usize = 100;
 /// Most firms on the map.
 pub const MAX_MAP_FIRMS: usize = 2000;
 
@@ -507,6 +507,11 @@ impl v1::supply_demand_service_server::SupplyDemandService for SupplyDemandApi {
             state: enum_field("state", r.state)?,
             include_closed_matches: r.include_closed_matches,
             max_firms,
+            level: match enum_field("level", r.level)? {
+                v1::MapLevel::Unspecified | v1::MapLevel::Auto => crate::store::MapLevel::Auto,
+                v1::MapLevel::Firm => crate::store::MapLevel::Firm,
+                v1::MapLevel::Category => crate::store::MapLevel::Category,
+            },
         };
         let today = Date::today();
         let data = self.store.supply_demand_map(query, today).await?;
@@ -608,16 +613,63 @@ fn optional_alliance(store: &Store, field: &str, id: &str) -> Result<Option<Stri
     Ok(Some(id.to_string()))
 }
 
-/// The map as nodes and edges: firm nodes, category nodes (one per posting
-/// category), a supply edge firm → category and a demand edge category →
-/// firm per firm and category, and a match edge supplier → demander per pair.
+/// A category node with its totals.
+fn category_node(code: &str, c: &crate::store::MapCategory) -> v1::MapNode {
+    let name = IndustryCode::parse(code).ok().and_then(|c| c.name()).unwrap_or("");
+    v1::MapNode {
+        id: format!("cat:{code}"),
+        kind: v1::MapNodeKind::Category as i32,
+        label: if name.is_empty() { code.to_string() } else { format!("{code} {name}") },
+        industry_code: code.to_string(),
+        supply_postings: count32(c.supply_postings),
+        demand_postings: count32(c.demand_postings),
+        supply_amount_wan: round2(c.supply_amount_wan),
+        demand_amount_wan: round2(c.demand_amount_wan),
+        signed_matches: count32(c.signed_matches),
+        signed_amount_wan: round2(c.signed_amount_wan),
+        firms: count32(c.firms),
+        ..Default::default()
+    }
+}
+
+fn count32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// The map as nodes and edges. Firm level: firm nodes, category nodes (one
+/// per posting category), a supply edge firm → category and a demand edge
+/// category → firm per firm and category, and a match edge supplier →
+/// demander per pair. Category level: the category nodes alone.
 fn map_pb(data: crate::store::MapData, today: Date) -> v1::SupplyDemandMap {
+    let level =
+        if data.level == crate::store::MapLevel::Category { v1::MapLevel::Category } else { v1::MapLevel::Firm };
+    let mut out = v1::SupplyDemandMap {
+        truncated: data.truncated,
+        postings_examined: count32(data.examined),
+        level: level as i32,
+        qualifying_firms: count32(data.qualifying_firms),
+        ..Default::default()
+    };
+    if level == v1::MapLevel::Category {
+        out.nodes = data.categories.iter().map(|(code, c)| category_node(code, c)).collect();
+        return out;
+    }
+    // Signed deals per firm, among the matches drawn.
+    let mut signed: HashMap<&str, (i32, f64)> = HashMap::new();
+    for m in data.matches.iter().filter(|m| m.state().is_signed()) {
+        for code in [&m.supplier_credit_code, &m.demander_credit_code] {
+            let s = signed.entry(code.as_str()).or_default();
+            s.0 += 1;
+            s.1 += m.amount_wan;
+        }
+    }
     let mut nodes = Vec::new();
     let mut categories: BTreeMap<String, ()> = BTreeMap::new();
     let mut posting_edges: BTreeMap<(String, String, i32), (Vec<String>, f64)> = BTreeMap::new();
     for firm in &data.firms {
         let e = &firm.enterprise;
-        nodes.push(v1::MapNode {
+        let (deals, deal_amount) = signed.get(e.credit_code.as_str()).copied().unwrap_or_default();
+        let mut node = v1::MapNode {
             id: e.credit_code.clone(),
             kind: v1::MapNodeKind::Firm as i32,
             label: e.display_name.clone(),
@@ -628,28 +680,36 @@ fn map_pb(data: crate::store::MapData, today: Date) -> v1::SupplyDemandMap {
             alliances: e.memberships.iter().map(|m| m.alliance_id.clone()).collect(),
             industry_code: e.industry_code.clone(),
             in_zone: !e.promotion_zone.is_empty(),
-        });
+            signed_matches: deals,
+            signed_amount_wan: round2(deal_amount),
+            ..Default::default()
+        };
         for p in &firm.postings {
             let cat = format!("cat:{}", p.industry_code);
             categories.insert(p.industry_code.clone(), ());
             let (from, to, kind) = match p.kind() {
-                PostingKind::Supply => (e.credit_code.clone(), cat, v1::MapEdgeKind::Supply),
-                _ => (cat, e.credit_code.clone(), v1::MapEdgeKind::Demand),
+                PostingKind::Supply => {
+                    node.supply_postings += 1;
+                    node.supply_amount_wan += p.amount_wan;
+                    (e.credit_code.clone(), cat, v1::MapEdgeKind::Supply)
+                }
+                _ => {
+                    node.demand_postings += 1;
+                    node.demand_amount_wan += p.amount_wan;
+                    (cat, e.credit_code.clone(), v1::MapEdgeKind::Demand)
+                }
             };
             let edge = posting_edges.entry((from, to, kind as i32)).or_default();
             edge.0.push(p.resource_name());
             edge.1 += p.amount_wan;
         }
+        node.supply_amount_wan = round2(node.supply_amount_wan);
+        node.demand_amount_wan = round2(node.demand_amount_wan);
+        nodes.push(node);
     }
+    let empty = crate::store::MapCategory::default();
     for code in categories.keys() {
-        let name = IndustryCode::parse(code).ok().and_then(|c| c.name()).unwrap_or("");
-        nodes.push(v1::MapNode {
-            id: format!("cat:{code}"),
-            kind: v1::MapNodeKind::Category as i32,
-            label: if name.is_empty() { code.clone() } else { format!("{code} {name}") },
-            industry_code: code.clone(),
-            ..Default::default()
-        });
+        nodes.push(category_node(code, data.categories.get(code).unwrap_or(&empty)));
     }
     let mut edges: Vec<v1::MapEdge> = posting_edges
         .into_iter()
@@ -689,12 +749,9 @@ fn map_pb(data: crate::store::MapData, today: Date) -> v1::SupplyDemandMap {
             match_state: state as i32,
         });
     }
-    v1::SupplyDemandMap {
-        nodes,
-        edges,
-        truncated: data.truncated,
-        postings_examined: i32::try_from(data.examined).unwrap_or(i32::MAX),
-    }
+    out.nodes = nodes;
+    out.edges = edges;
+    out
 }
 
 #[cfg(test)]

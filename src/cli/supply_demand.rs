@@ -222,11 +222,26 @@ pub struct MapArgs {
     /// Also draw closed matches.
     #[arg(long)]
     closed_matches: bool,
-    /// Most firms (default 300).
-    #[arg(long, default_value_t = 300)]
+    /// Most firms on a firm-level map.
+    #[arg(long, default_value_t = 100)]
     max_firms: i32,
+    /// auto (firms when they fit in --max-firms, else the category
+    /// overview), firm or category.
+    #[arg(long, value_enum, default_value = "auto")]
+    level: MapLevelArg,
     #[command(flatten)]
     client: ClientArgs,
+}
+
+/// `--level` of `ladder map`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MapLevelArg {
+    /// Firms when they fit, else categories.
+    Auto,
+    /// Firms, their postings and matches.
+    Firm,
+    /// Categories with counts and amounts.
+    Category,
 }
 
 /// Arguments of `ladder gaps`.
@@ -758,6 +773,11 @@ pub async fn draw_map(a: MapArgs) -> ExitCode {
         state: state as i32,
         include_closed_matches: a.closed_matches,
         max_firms: a.max_firms,
+        level: match a.level {
+            MapLevelArg::Auto => v1::MapLevel::Auto,
+            MapLevelArg::Firm => v1::MapLevel::Firm,
+            MapLevelArg::Category => v1::MapLevel::Category,
+        } as i32,
     };
     let graph = match client.get_supply_demand_map(request).await {
         Ok(r) => r.into_inner(),
@@ -783,13 +803,31 @@ pub async fn draw_map(a: MapArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
             let firms = graph.nodes.iter().filter(|n| n.kind == v1::MapNodeKind::Firm as i32).count();
-            eprintln!(
-                "wrote {} ({firms} firms, {} nodes, {} edges{})",
-                path.display(),
-                graph.nodes.len(),
-                graph.edges.len(),
-                if graph.truncated { ", truncated: narrow it with --alliance or --industry" } else { "" }
-            );
+            if graph.level == v1::MapLevel::Category as i32 {
+                eprintln!(
+                    "wrote {} (category overview: {} categories, {} firms{})",
+                    path.display(),
+                    graph.nodes.len(),
+                    graph.qualifying_firms,
+                    if matches!(a.level, MapLevelArg::Auto) {
+                        format!(
+                            "; more than {} firms for a firm-level map: narrow it with --alliance or --industry, \
+                             or ask for --level firm",
+                            a.max_firms
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+            } else {
+                eprintln!(
+                    "wrote {} ({firms} firms, {} nodes, {} edges{})",
+                    path.display(),
+                    graph.nodes.len(),
+                    graph.edges.len(),
+                    if graph.truncated { ", truncated: narrow it with --alliance or --industry" } else { "" }
+                );
+            }
         }
         None => {
             use std::io::Write as _;

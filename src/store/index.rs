@@ -520,6 +520,11 @@ impl EnterpriseIndex {
         self.by_code.get(code).copied()
     }
 
+    /// Whether the firm with this credit code is registered and not deleted.
+    pub(crate) fn is_live(&self, code: &str) -> bool {
+        <Code>::try_from(code.as_bytes()).ok().and_then(|c| self.ordinal(&c)).is_some_and(|o| self.live.contains(o))
+    }
+
     /// Up to `limit` firms whose stage may have changed by `day` (`YYYY-MM-DD`).
     pub(crate) fn due_by(&self, day: &str, limit: usize) -> Vec<Code> {
         self.due

@@ -30,8 +30,8 @@ pub use changes::{ChangePage, ChangeQuery, COMPACT_BATCH};
 pub use enterprises::{position_of, ListPage, ListQuery, OrderKey};
 pub use ladder::{CohortMember, DesignationFilter, Evaluated, FunnelCounts, Movement};
 pub use supply_demand::{
-    group_code, ChainGap, GapQuery, MapData, MapFirm, MapQuery, MatchFilter, PostingFilter, Sourcing, Suggestion,
-    Suggestions,
+    group_code, ChainGap, GapQuery, MapCategory, MapData, MapFirm, MapLevel, MapQuery, MatchFilter, PostingFilter,
+    Sourcing, Suggestion, Suggestions,
 };
 pub use sync::{ChunkResult, RevertConflict, RevertOutcome, RunProgress, RunSeen, SyncRow, CHUNK_BYTES, CHUNK_ROWS};
 pub use writer::Txn;
@@ -60,23 +60,38 @@ pub struct StoreOptions {
 
 /// Opens the sled database the way every store (and the benchmark's raw
 /// floor) does: the configured cache, tuned for throughput.
+///
+/// A folder locked by this same process is retried for a moment: after a
+/// store in this process is closed, sled's background threads may hold
+/// the locked file a little longer (a reopen right after a close, as in
+/// restarts and tests, would otherwise fail now and then). A lock another
+/// process holds stays, and is reported once the moment has passed.
 fn open_sled(options: &StoreOptions) -> Result<sled::Db> {
-    sled::Config::new()
-        .path(&options.path)
-        .cache_capacity(options.cache_bytes)
-        .mode(sled::Mode::HighThroughput)
-        .open()
-        .map_err(|e| {
-            if e.to_string().contains("acquire lock") {
-                Error::Unavailable(format!(
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let opened = sled::Config::new()
+            .path(&options.path)
+            .cache_capacity(options.cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open();
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(e) if e.to_string().contains("acquire lock") => {
+                if std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                    continue;
+                }
+                return Err(Error::Unavailable(format!(
                     "another ladder process is using the store at {} (the folder is locked: one server per \
                      data folder; stop the other first, or give this one another --data)",
                     options.path.display()
-                ))
-            } else {
-                Error::Unavailable(format!("cannot open the store at {}: {e}", options.path.display()))
+                )));
             }
-        })
+            Err(e) => {
+                return Err(Error::Unavailable(format!("cannot open the store at {}: {e}", options.path.display())))
+            }
+        }
+    }
 }
 
 impl StoreOptions {

@@ -297,18 +297,93 @@ pub struct MapFirm {
     pub postings: Vec<Posting>,
 }
 
-/// The map's content before conversion: firms with their postings, and the
-/// matches between them.
+/// The map's content before conversion: firms with their postings and the
+/// matches between them (firm level), or the categories with their totals
+/// (category level).
 #[derive(Debug, Clone, Default)]
 pub struct MapData {
-    /// Firms, most postings first.
+    /// Which level was gathered.
+    pub level: MapLevel,
+    /// Firms, most postings first (firm level).
     pub firms: Vec<MapFirm>,
-    /// Matches among the postings shown.
+    /// Matches among the postings shown (firm level).
     pub matches: Vec<Match>,
+    /// Every category of the postings that passed, with its totals, by code
+    /// (both levels: the firm level draws its category nodes from them).
+    pub categories: BTreeMap<String, MapCategory>,
     /// Not everything fit.
     pub truncated: bool,
     /// Postings read.
     pub examined: usize,
+    /// Live firms with at least one posting that passed the filters.
+    pub qualifying_firms: usize,
+}
+
+/// Which map to draw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MapLevel {
+    /// Firms when they all fit in `max_firms`, else categories.
+    #[default]
+    Auto,
+    /// Firms and their postings and matches, cut at `max_firms`.
+    Firm,
+    /// Categories with their counts and amounts: every posting counted.
+    Category,
+}
+
+/// Most categories an overview shows before it rolls up a level.
+pub const MAX_OVERVIEW_CATEGORIES: usize = 60;
+
+/// Each category's totals, with posting codes grouped at `level` (codes
+/// less precise than it stay as they are).
+fn map_categories(
+    by_firm: &BTreeMap<String, Vec<Posting>>,
+    level: Level,
+    signed: &HashMap<&str, (usize, f64)>,
+) -> BTreeMap<String, MapCategory> {
+    let mut out: BTreeMap<String, MapCategory> = BTreeMap::new();
+    for ps in by_firm.values() {
+        let mut counted: HashSet<String> = HashSet::new();
+        for p in ps {
+            let code = group_code(&p.industry_code, level);
+            let c = out.entry(code.clone()).or_default();
+            if counted.insert(code) {
+                c.firms += 1;
+            }
+            if p.kind() == PostingKind::Supply {
+                c.supply_postings += 1;
+                c.supply_amount_wan += p.amount_wan;
+            } else {
+                c.demand_postings += 1;
+                c.demand_amount_wan += p.amount_wan;
+                if let Some((n, amount)) = signed.get(p.id.as_str()) {
+                    c.signed_matches += n;
+                    c.signed_amount_wan += amount;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The totals of one category on the map (postings of live firms that
+/// passed the filters).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MapCategory {
+    /// Supply postings.
+    pub supply_postings: usize,
+    /// Demand postings.
+    pub demand_postings: usize,
+    /// Sum of the supply postings' amounts, 万元.
+    pub supply_amount_wan: f64,
+    /// Sum of the demand postings' amounts, 万元.
+    pub demand_amount_wan: f64,
+    /// Firms with a posting in it.
+    pub firms: usize,
+    /// Matches on its demand postings that were signed (SIGNED or DELIVERED).
+    pub signed_matches: usize,
+    /// Their signed amounts, 万元.
+    pub signed_amount_wan: f64,
 }
 
 /// What the map shows.
@@ -326,6 +401,8 @@ pub struct MapQuery {
     pub include_closed_matches: bool,
     /// Most firms.
     pub max_firms: usize,
+    /// Firms, categories, or whichever fits.
+    pub level: MapLevel,
 }
 
 /// A category with open demand.
@@ -886,22 +963,57 @@ impl Store {
                     consider(codec::decode(&v)?, &mut data);
                 }
             }
+            // Postings of deleted firms are not on the map, at either level.
             let mut by_firm: BTreeMap<String, Vec<Posting>> = BTreeMap::new();
-            for p in postings {
-                by_firm.entry(p.credit_code.clone()).or_default().push(p);
+            {
+                let index = store.index()?;
+                for p in postings {
+                    if index.is_live(&p.credit_code) {
+                        by_firm.entry(p.credit_code.clone()).or_default().push(p);
+                    }
+                }
+            }
+            data.qualifying_firms = by_firm.len();
+            data.level = match q.level {
+                MapLevel::Auto if by_firm.len() > q.max_firms => MapLevel::Category,
+                MapLevel::Auto => MapLevel::Firm,
+                level => level,
+            };
+            // Signed deals on each demand posting, read once.
+            let mut signed: HashMap<&str, (usize, f64)> = HashMap::new();
+            for p in by_firm.values().flatten().filter(|p| p.kind() == PostingKind::Demand) {
+                for m in store.matches_of(&p.id)?.into_iter().filter(|m| m.state().is_signed()) {
+                    let s = signed.entry(p.id.as_str()).or_default();
+                    s.0 += 1;
+                    s.1 += m.amount_wan;
+                }
+            }
+            // The firm level names each posting's own class; the overview
+            // rolls up to groups (中类) or divisions (大类) when classes are
+            // too many to read.
+            let levels: &[Level] = if data.level == MapLevel::Category {
+                &[Level::Class, Level::Group, Level::Division]
+            } else {
+                &[Level::Class]
+            };
+            for (i, &level) in levels.iter().enumerate() {
+                data.categories = map_categories(&by_firm, level, &signed);
+                if data.categories.len() <= MAX_OVERVIEW_CATEGORIES || i + 1 == levels.len() {
+                    break;
+                }
+            }
+            if data.level == MapLevel::Category {
+                return Ok(data);
             }
             let mut firms: Vec<(String, Vec<Posting>)> = by_firm.into_iter().collect();
             firms.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
             let mut shown: HashSet<String> = HashSet::new();
             for (code, ps) in firms {
-                let Some(e) = store.get_enterprise(&code)? else { continue };
-                if e.is_deleted() {
-                    continue;
-                }
                 if data.firms.len() >= q.max_firms {
                     data.truncated = true;
                     break;
                 }
+                let Some(e) = store.get_enterprise(&code)? else { continue };
                 shown.extend(ps.iter().map(|p| p.id.clone()));
                 data.firms.push(MapFirm { enterprise: e, postings: ps });
             }
