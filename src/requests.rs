@@ -21,6 +21,7 @@ pub const LONG_RUNNING_METHODS: &[&str] = &[
     "/ladder.v1.SyncService/SyncEnterprises",
     "/ladder.v1.SyncService/RevertSyncRun",
     "/ladder.v1.ChangeService/WatchChanges",
+    "/ladder.v1.AdminService/Backup",
     "/grpc.reflection.v1.ServerReflection/",
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.health.v1.Health/Watch",

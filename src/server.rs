@@ -108,6 +108,10 @@ pub async fn serve(
         v1::supply_demand_service_server::SupplyDemandServiceServer<SupplyDemandApi>,
         SupplyDemandApi::new(store.clone())
     );
+    let admin = service!(
+        v1::admin_service_server::AdminServiceServer<crate::api::admin::AdminApi>,
+        crate::api::admin::AdminApi::new(store.clone())
+    );
     // Build the segmenter's dictionary now, not on the first posting.
     tokio::task::spawn_blocking(crate::domain::matching::warm_up);
 
@@ -124,6 +128,7 @@ pub async fn serve(
     health_reporter.set_serving::<v1::cultivation_service_server::CultivationServiceServer<CultivationApi>>().await;
     health_reporter.set_serving::<v1::sync_service_server::SyncServiceServer<SyncApi>>().await;
     health_reporter.set_serving::<v1::supply_demand_service_server::SupplyDemandServiceServer<SupplyDemandApi>>().await;
+    health_reporter.set_serving::<v1::admin_service_server::AdminServiceServer<crate::api::admin::AdminApi>>().await;
 
     let sweeper = tokio::spawn(sweep_stages(store.clone()));
     let compactor = tokio::spawn(compact_log(store.clone(), limits.change_log_retention_days));
@@ -154,6 +159,7 @@ pub async fn serve(
         .add_service(cultivation)
         .add_service(sync)
         .add_service(supply_demand)
+        .add_service(admin)
         .serve_with_incoming_shutdown(Incoming::new(listener, config.connection_limits()), async move {
             shutdown.await;
             notify.notify_one();

@@ -2,6 +2,7 @@
 //! validate → call the domain and the store → convert). Errors become
 //! `tonic::Status` in one place, [`status`].
 
+pub mod admin;
 pub mod alliance;
 pub mod change;
 pub mod convert;

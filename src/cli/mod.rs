@@ -5,6 +5,7 @@
 //! `ladder generate`, `ladder posting …`, `ladder match …`, `ladder map`, `ladder gaps`,
 //! `ladder sourcing`).
 
+mod admin;
 mod alliance;
 mod bench;
 mod client;
@@ -160,6 +161,31 @@ enum Command {
         #[arg(long, default_value_t = 4754)]
         seed: u64,
     },
+    /// Back up a running server, consistently, into a new folder (admin).
+    Backup {
+        /// The folder to write (new or empty): ladder.backup and manifest.json.
+        dir: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Build a new store from a backup folder, then check it.
+    Restore {
+        /// The backup folder (or its ladder.backup file).
+        dir: PathBuf,
+        /// The new store's data folder (must not exist or be empty).
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Check a store no server is using: records, index, projections,
+    /// histories, posting indexes and the change log.
+    Check {
+        /// The data folder.
+        #[arg(long, env = "LADDER_DATA", default_value = "ladder-data")]
+        data: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Designations whose validity ends (or re-review falls due) soon.
     Expiring {
         /// Within this many days.
@@ -277,6 +303,9 @@ pub fn main() -> ExitCode {
         Command::Map(args) => runtime.block_on(supply_demand::draw_map(args)),
         Command::Gaps(args) => runtime.block_on(supply_demand::gaps(args)),
         Command::Sourcing { from, to, client } => runtime.block_on(supply_demand::sourcing(from, to, client)),
+        Command::Backup { dir, client } => runtime.block_on(admin::backup(dir, client)),
+        Command::Restore { dir, data } => admin::restore(&dir, &data),
+        Command::Check { data, json } => admin::check(&data, json),
     }
 }
 

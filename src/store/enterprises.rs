@@ -126,6 +126,12 @@ impl Store {
         self.inner.index.read().map_err(|_| Error::Internal("index lock poisoned".into()))
     }
 
+    /// The index's write lock: the committer holds it while it applies a
+    /// group, so holding it marks a moment between two groups.
+    pub(crate) fn index_for_writes(&self) -> Result<std::sync::RwLockWriteGuard<'_, EnterpriseIndex>> {
+        self.inner.index.write().map_err(|_| Error::Internal("index lock poisoned".into()))
+    }
+
     /// How stage conditions are answered on `day`: from the index today
     /// (corrected by the records of the firms the sweeper has not moved
     /// yet), from records on any other day.

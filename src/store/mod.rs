@@ -6,6 +6,7 @@
 //! scans on the blocking pool).
 
 mod alliances;
+pub mod backup;
 mod changes;
 pub mod codec;
 mod enterprises;
@@ -115,6 +116,8 @@ struct Inner {
     token_key: Vec<u8>,
     head: tokio::sync::watch::Sender<u64>,
     index: Arc<RwLock<index::EnterpriseIndex>>,
+    /// The backup in progress, whose before images the committer keeps.
+    snapshot: backup::Snapshot,
 }
 
 impl Store {
@@ -156,7 +159,9 @@ impl Store {
         flush(&db)?;
         let index = Arc::new(RwLock::new(build_index(&tree, &options.path)?));
         let head = tokio::sync::watch::Sender::new(last);
-        let (writer, thread) = writer::Writer::start(db.clone(), tree.clone(), Arc::clone(&index), head.clone())?;
+        let snapshot = backup::Snapshot::default();
+        let (writer, thread) =
+            writer::Writer::start(db.clone(), tree.clone(), Arc::clone(&index), head.clone(), Arc::clone(&snapshot))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
@@ -166,6 +171,7 @@ impl Store {
                 token_key,
                 head,
                 index,
+                snapshot,
             }),
         })
     }

@@ -275,12 +275,13 @@ impl Writer {
         tree: sled::Tree,
         index: Arc<RwLock<EnterpriseIndex>>,
         head: tokio::sync::watch::Sender<u64>,
+        snapshot: super::backup::Snapshot,
     ) -> Result<(Writer, JoinHandle<()>)> {
         let next_revision = read_u64(&tree, keys::META_REVISION)?.max(1);
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("ladder-writer".into())
-            .spawn(move || run(&db, &tree, &index, jobs, next_revision, &head))
+            .spawn(move || run(&db, &tree, &index, jobs, next_revision, &head, snapshot))
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok((Writer { queue }, thread))
     }
@@ -364,6 +365,7 @@ fn run(
     mut jobs: mpsc::Receiver<Option<Job>>,
     mut next_revision: u64,
     head: &tokio::sync::watch::Sender<u64>,
+    snapshot: super::backup::Snapshot,
 ) {
     let pending: Pending = Arc::default();
     let broken = Arc::new(AtomicBool::new(false));
@@ -373,9 +375,10 @@ fn run(
     let committer = {
         let (db, tree, index, head) = (db.clone(), tree.clone(), Arc::clone(index), head.clone());
         let (pending, broken) = (Arc::clone(&pending), Arc::clone(&broken));
-        std::thread::Builder::new()
-            .name("ladder-commit".into())
-            .spawn(move || commit_groups(&db, &tree, &index, &pending, &broken, to_commit, &head))
+        std::thread::Builder::new().name("ladder-commit".into()).spawn(move || {
+            let shared = Committer { db, tree, index, pending, broken, head, snapshot };
+            commit_groups(&shared, to_commit);
+        })
     };
     let committer = match committer {
         Ok(thread) => thread,
@@ -482,18 +485,23 @@ fn run(
     }
 }
 
+/// What the committer works with.
+struct Committer {
+    db: sled::Db,
+    tree: sled::Tree,
+    index: Arc<RwLock<EnterpriseIndex>>,
+    pending: Pending,
+    broken: Arc<AtomicBool>,
+    head: tokio::sync::watch::Sender<u64>,
+    /// The backup in progress, whose before images it keeps.
+    snapshot: super::backup::Snapshot,
+}
+
 /// The committer: applies each group's batch and moves the index (under
 /// the index's write lock, so readers see both or neither), flushes,
 /// publishes the head and answers the group's jobs, in order.
-fn commit_groups(
-    db: &sled::Db,
-    tree: &sled::Tree,
-    index: &RwLock<EnterpriseIndex>,
-    pending: &Mutex<VecDeque<Arc<Writes>>>,
-    broken: &AtomicBool,
-    groups: std::sync::mpsc::Receiver<Commit>,
-    head: &tokio::sync::watch::Sender<u64>,
-) {
+fn commit_groups(shared: &Committer, groups: std::sync::mpsc::Receiver<Commit>) {
+    let Committer { db, tree, index, pending, broken, head, snapshot } = shared;
     for Commit { writes, deltas, waiting, head: group_head } in groups {
         let Some(writes) = writes else {
             for done in waiting {
@@ -505,6 +513,8 @@ fn commit_groups(
             Err(Error::Unavailable("the store failed to apply an earlier write; restart the server".into()))
         } else {
             index.write().map_err(|_| Error::Internal("index lock poisoned".into())).and_then(|mut index| {
+                // A backup running keeps what this group overwrites.
+                super::backup::save_before_images(snapshot, tree, writes.keys())?;
                 crate::store::apply_batch(tree, batch_of(&writes))?;
                 index.apply(deltas);
                 Ok(())
