@@ -945,3 +945,82 @@ mod chrono_free {
         }
     }
 }
+
+/// A workbook's sheets, each as rows of cells (calamine, the reader `ladder
+/// sync` imports XLSX with).
+fn read_workbook(path: &std::path::Path) -> Vec<(String, Vec<Vec<calamine::Data>>)> {
+    use calamine::Reader as _;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(path).expect("a readable workbook");
+    let names = book.sheet_names().to_vec();
+    names
+        .into_iter()
+        .map(|name| {
+            let range = book.worksheet_range(&name).expect("sheet");
+            (name, range.rows().map(<[calamine::Data]>::to_vec).collect())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_and_reports_export_to_excel_with_real_dates_and_numbers() {
+    use calamine::Data;
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // 2,500 firms: the list arrives in three pages and lands in one sheet.
+    let generated = ladder(vec!["generate".into(), "--firms".into(), "2500".into()]).await;
+    let csv = dir.path().join("firms.csv");
+    std::fs::write(&csv, &generated.stdout).unwrap();
+    let out = ladder(args(&server, &["sync", &csv.display().to_string(), "--source", "registry"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let xlsx = dir.path().join("firms.xlsx");
+    let out = ladder(args(
+        &server,
+        &["enterprise", "list", "--all", "--page-size", "1000", "--xlsx", &xlsx.display().to_string()],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "the table goes to the file, not the terminal");
+    assert!(stderr(&out).contains("2500 rows in 1 sheets"), "{}", stderr(&out));
+    let book = read_workbook(&xlsx);
+    assert_eq!(book.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["表1", "导出说明"]);
+    let rows = &book[0].1;
+    assert_eq!(rows.len(), 1 + 2500);
+    assert_eq!(rows[0][0], Data::String("信用代码".into()));
+    assert_eq!(rows[0][1], Data::String("名称".into()));
+    let codes: std::collections::HashSet<String> = rows[1..].iter().map(|r| r[0].to_string()).collect();
+    assert_eq!(codes.len(), 2500, "every firm once");
+    assert!(rows[1..].iter().all(|r| r[0].to_string().len() == 18), "codes stay text");
+    let about = &book[1].1;
+    assert!(about[0][1].to_string().contains("enterprise list --all"), "{about:?}");
+    assert!(about[1][1].to_string().ends_with("UTC+8"), "{about:?}");
+
+    // Times are date-times (China Standard Time) and counts are numbers.
+    let changes = dir.path().join("changes.xlsx");
+    let out = ladder(args(&server, &["changes", "--limit", "5", "--xlsx", &changes.display().to_string()])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let book = read_workbook(&changes);
+    let rows = &book[0].1;
+    assert_eq!(rows[0][1], Data::String("时间 (UTC+8)".into()));
+    assert!(matches!(rows[1][0], Data::Float(_)), "the revision is a number: {:?}", rows[1][0]);
+    assert!(matches!(rows[1][1], Data::DateTime(_)), "the time is a date-time: {:?}", rows[1][1]);
+
+    // A command that fails leaves no file; an existing file is never overwritten.
+    let failed = dir.path().join("failed.xlsx");
+    let out = ladder(args(
+        &server,
+        &["enterprise", "list", "--filter", "colour = red", "--xlsx", &failed.display().to_string()],
+    ))
+    .await;
+    assert!(!out.status.success());
+    assert!(!failed.exists());
+    let out = ladder(args(&server, &["funnel", "--xlsx", &changes.display().to_string()])).await;
+    assert!(!out.status.success() && stderr(&out).contains("exists"), "{}", stderr(&out));
+
+    // CSV: UTF-8 with a byte-order mark and the Chinese headers.
+    let csv_out = dir.path().join("funnel.csv");
+    let out = ladder(args(&server, &["funnel", "--csv", &csv_out.display().to_string()])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&csv_out).unwrap();
+    assert!(text.starts_with("\u{feff}梯度,企业数,分布"), "{text}");
+}

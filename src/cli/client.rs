@@ -317,6 +317,14 @@ pub(crate) async fn connect_with(args: &ClientArgs, call_timeout: Option<Duratio
     // Every client command connects here, so this is where the output's
     // time zone is chosen.
     render::set_utc(args.utc);
+    // ... and where its tables go.
+    if let Some((path, xlsx)) = args.xlsx.as_ref().map(|p| (p, true)).or(args.csv.as_ref().map(|p| (p, false))) {
+        if args.json {
+            return Err("--json prints JSON; --xlsx and --csv write tables: choose one".into());
+        }
+        let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+        crate::cli::export::start(path, xlsx, format!("ladder {command}"))?;
+    }
     let url = if args.server.contains("://") { args.server.clone() } else { format!("http://{}", args.server) };
     let mut endpoint = Channel::from_shared(url.clone())
         .map_err(|e| format!("--server {url:?} is not a valid address: {e}"))?
@@ -505,12 +513,21 @@ pub async fn enterprise(cmd: EnterpriseCommand) -> ExitCode {
                 order_by,
                 show_deleted,
             };
+            // Exporting, each page is written as it arrives: a list of any
+            // size takes the memory of one page.
+            let streaming = crate::cli::export::active();
             let mut items = Vec::new();
+            let mut shown = 0usize;
             let (total, next) = loop {
                 match client.list_enterprises(request.clone()).await {
                     Ok(r) => {
                         let r = r.into_inner();
-                        items.extend(r.enterprises);
+                        shown += r.enterprises.len();
+                        if streaming {
+                            print!("{}", render::enterprise_table(&r.enterprises));
+                        } else {
+                            items.extend(r.enterprises);
+                        }
                         if !all || r.next_page_token.is_empty() {
                             break (r.total_size, r.next_page_token);
                         }
@@ -527,8 +544,10 @@ pub async fn enterprise(cmd: EnterpriseCommand) -> ExitCode {
                 });
                 println!("{out}");
             } else {
-                print!("{}", render::enterprise_table(&items));
-                eprintln!("{} shown of {total}", items.len());
+                if !streaming {
+                    print!("{}", render::enterprise_table(&items));
+                }
+                eprintln!("{shown} shown of {total}");
                 if !next.is_empty() {
                     eprintln!("more: --page-token {next}  (or --all)");
                 }

@@ -9,6 +9,7 @@ mod admin;
 mod alliance;
 mod bench;
 mod client;
+mod export;
 mod ladder;
 mod map;
 mod progress;
@@ -247,6 +248,15 @@ pub struct ClientArgs {
     /// always carries RFC 3339 times in UTC.
     #[arg(long, global = true)]
     pub utc: bool,
+    /// Write the tables to this Excel workbook instead of printing them
+    /// (Chinese headers, real dates and numbers, a frozen header row and
+    /// filters, the query and export time on a last sheet).
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "csv")]
+    pub xlsx: Option<PathBuf>,
+    /// Write the tables to this CSV file (UTF-8 with BOM, for Excel) instead
+    /// of printing them.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
 }
 
 /// Entry point of the binary.
@@ -260,7 +270,20 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match cli.command {
+    let code = run_command(cli.command, &runtime);
+    match export::finish(code == ExitCode::SUCCESS) {
+        Ok(Some(message)) => eprintln!("{message}"),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    code
+}
+
+fn run_command(command: Command, runtime: &tokio::runtime::Runtime) -> ExitCode {
+    match command {
         Command::Serve(args) => {
             init_logging();
             match runtime.block_on(serve(args)) {

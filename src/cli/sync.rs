@@ -560,7 +560,7 @@ pub async fn sync(
 /// One CSV line. A cell Excel would read as a formula (starting with `=`,
 /// `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, which
 /// Excel shows as text and [`to_row`] removes when the file is read back.
-fn csv_line<'a>(fields: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn csv_line<'a>(fields: impl Iterator<Item = &'a str>) -> String {
     let quoted: Vec<String> = fields
         .map(|f| {
             let f = if f.starts_with(FORMULA_STARTS) { format!("'{f}") } else { f.to_string() };

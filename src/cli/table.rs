@@ -19,8 +19,19 @@ pub fn bilingual(header: &str) -> bool {
 /// The last column is shown whole (nothing needs to line up after it).
 /// Every header is [`bilingual`] (checked in debug builds, so every CLI
 /// test checks the tables it prints).
+///
+/// With `--xlsx` or `--csv` the table goes to that file instead and nothing
+/// is returned to print (see `export`).
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     debug_assert!(header.iter().all(|h| bilingual(h)), "a column header is not 中文 ENGLISH: {header:?}");
+    match crate::cli::export::table(header, rows) {
+        Ok(true) => return String::new(),
+        Ok(false) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
     let last = header.len().saturating_sub(1);
     let cells: Vec<Vec<String>> = rows
         .iter()
