@@ -648,6 +648,40 @@ pub async fn candidates(
         r.year,
         r.policy_version
     );
+    if crate::cli::export::active() {
+        // In a workbook, one sheet: a row per firm and criterion, with the
+        // firm on every row so it can be filtered and sorted.
+        let rows: Vec<Vec<String>> = r
+            .candidates
+            .iter()
+            .flat_map(|c| {
+                c.criteria.iter().map(move |k| {
+                    vec![
+                        c.enterprise.trim_start_matches("enterprises/").to_string(),
+                        c.display_name.clone(),
+                        stage_label(c.stage).to_string(),
+                        format!("{}/{}/{}", c.met, c.missed, c.unknown),
+                        k.description.clone(),
+                        k.value.clone(),
+                        k.threshold.clone(),
+                        verdict(k.status).to_string(),
+                    ]
+                })
+            })
+            .collect();
+        let header = [
+            "信用代码 CODE",
+            "名称 NAME",
+            "梯度 STAGE",
+            "达标/未达/未知 MET/MISSED/UNKNOWN",
+            "条件 CRITERION",
+            "数值 VALUE",
+            "门槛 THRESHOLD",
+            "结论 STATUS",
+        ];
+        print!("{}", table::render(&header, &rows));
+        return ExitCode::SUCCESS;
+    }
     for c in &r.candidates {
         println!(
             "\n{} {} ({}): {} met, {} missed, {} unknown",
