@@ -4,7 +4,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -15,17 +15,7 @@ use ladder::pb::v1::admin_service_client::AdminServiceClient;
 use tonic::Code;
 
 async fn ladder(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_ladder"))
-            .args(&args)
-            .env_remove("LADDER_TOKEN")
-            .env_remove("LADDER_SERVER")
-            .env_remove("LADDER_DATA")
-            .output()
-            .expect("run ladder")
-    })
-    .await
-    .unwrap()
+    common::run_ladder(args).await
 }
 
 fn text(o: &Output) -> String {

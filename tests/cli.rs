@@ -10,16 +10,7 @@ use serde_json::Value;
 
 /// Runs the CLI (off the async runtime, so the in-process server keeps serving).
 async fn ladder(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_ladder"))
-            .args(&args)
-            .env_remove("LADDER_TOKEN")
-            .env_remove("LADDER_SERVER")
-            .output()
-            .expect("run ladder")
-    })
-    .await
-    .unwrap()
+    common::run_ladder(args).await
 }
 
 fn args(server: &TestServer, words: &[&str]) -> Vec<String> {

@@ -168,3 +168,19 @@ pub fn expect_error(status: &Status, code: Code, reason: &str) -> Vec<(String, S
         .map(|b| b.field_violations.iter().map(|v| (v.field.clone(), v.description.clone())).collect())
         .unwrap_or_default()
 }
+
+/// Runs the real `ladder` binary (off the async runtime, so an in-process
+/// server keeps serving), with none of the caller's LADDER_* settings.
+pub async fn run_ladder(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ladder"))
+            .args(&args)
+            .env_remove("LADDER_TOKEN")
+            .env_remove("LADDER_SERVER")
+            .env_remove("LADDER_DATA")
+            .output()
+            .expect("run ladder")
+    })
+    .await
+    .unwrap()
+}
