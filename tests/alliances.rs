@@ -287,7 +287,7 @@ async fn bad_membership_input_is_refused_and_writes_nothing() {
         })
         .await
         .unwrap_err();
-    let violations = expect_error(&status, Code::InvalidArgument, "END_BEFORE_JOIN");
+    let violations = expect_error(&status, Code::InvalidArgument, "DATE_BEFORE_JOIN");
     assert_eq!(violations[0].0, "end_date");
     let status = client
         .list_memberships(v1::ListMembershipsRequest {
@@ -497,7 +497,7 @@ async fn membership_history_stays_in_date_order_and_system_reasons_are_reserved(
     client.update_membership(role(R::Director, "2025-06-01")).await.unwrap();
     let before = server.store.next_revision().unwrap();
     let status = client.update_membership(role(R::ViceChair, "2024-06-01")).await.unwrap_err();
-    expect_error(&status, Code::InvalidArgument, "EVENT_OUT_OF_ORDER");
+    expect_error(&status, Code::InvalidArgument, "DATE_OUT_OF_ORDER");
     let end = |date: &str, reason: EndReason| v1::EndMembershipRequest {
         name: member("drones", 1),
         end_date: date.into(),
@@ -505,7 +505,7 @@ async fn membership_history_stays_in_date_order_and_system_reasons_are_reserved(
         ..Default::default()
     };
     let status = client.end_membership(end("2024-03-01", EndReason::Withdrew)).await.unwrap_err();
-    expect_error(&status, Code::InvalidArgument, "EVENT_OUT_OF_ORDER");
+    expect_error(&status, Code::InvalidArgument, "DATE_OUT_OF_ORDER");
     let status = client.end_membership(end("2025-07-01", EndReason::EnterpriseDeleted)).await.unwrap_err();
     expect_error(&status, Code::InvalidArgument, "SYSTEM_REASON");
     assert_eq!(server.store.next_revision().unwrap(), before, "refused changes wrote nothing");

@@ -298,7 +298,7 @@ async fn a_match_goes_from_proposed_to_delivered_with_its_history() {
         })
         .await
         .unwrap_err();
-    expect_error(&err, Code::InvalidArgument, "PERIOD_REVERSED");
+    expect_error(&err, Code::InvalidArgument, "INVALID_RANGE");
     assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
 }
 
@@ -327,7 +327,7 @@ async fn bad_postings_and_matches_are_refused_precisely_and_write_nothing() {
     let mut reversed = posting(1, K::Demand, "采购电芯", "C3841", &[]);
     reversed.valid_from = "2026-12-01".into();
     reversed.valid_until = "2026-11-01".into();
-    let fields = expect_error(&post(&mut c, reversed).await.unwrap_err(), Code::InvalidArgument, "VALIDITY_REVERSED");
+    let fields = expect_error(&post(&mut c, reversed).await.unwrap_err(), Code::InvalidArgument, "UNTIL_BEFORE_FROM");
     assert_eq!(fields[0].0, "posting.valid_until");
 
     let mut hidden = posting(1, K::Demand, "采购电芯", "C3841", &[]);
@@ -717,7 +717,7 @@ async fn expiry_visibility_retries_and_dry_runs() {
     };
     let expired = c.update_posting(set_until("2020-01-01")).await;
     // valid_until before valid_from (today) is refused; move both.
-    expect_error(&expired.unwrap_err(), Code::InvalidArgument, "VALIDITY_REVERSED");
+    expect_error(&expired.unwrap_err(), Code::InvalidArgument, "UNTIL_BEFORE_FROM");
     let both = v1::UpdatePostingRequest {
         posting: Some(v1::Posting {
             name: members_only.name.clone(),

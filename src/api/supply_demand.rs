@@ -575,7 +575,7 @@ impl v1::supply_demand_service_server::SupplyDemandService for SupplyDemandApi {
         let start = optional_date("start_date", &r.start_date, jan1)?;
         let end = optional_date("end_date", &r.end_date, today)?;
         if end < start {
-            return Err(Error::invalid_field("end_date", "PERIOD_REVERSED", format!("{end} is before {start}")).into());
+            return Err(Error::invalid_field("end_date", "INVALID_RANGE", format!("{end} is before {start}")).into());
         }
         let (zone, by_alliance) = self.store.sourcing_rate(start, end).await?;
         let mut alliances: Vec<v1::AllianceSourcing> = Vec::new();

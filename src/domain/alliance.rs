@@ -694,7 +694,7 @@ fn check_in_order(m: &Membership, field: &str, date: Date) -> Result<()> {
     match m.events.iter().filter_map(|e| Date::parse(&e.date)).max() {
         Some(last) if date < last => Err(Error::invalid_field(
             field,
-            "EVENT_OUT_OF_ORDER",
+            "DATE_OUT_OF_ORDER",
             format!("{date} is before the latest event of {} ({last})", m.resource_name()),
         )),
         _ => Ok(()),
@@ -754,7 +754,7 @@ pub fn end(mut m: Membership, date: Date, reason: EndReason, note: &str, by: &Re
     if Date::parse(&m.join_date).is_some_and(|joined| date < joined) {
         return Err(Error::invalid_field(
             "end_date",
-            "END_BEFORE_JOIN",
+            "DATE_BEFORE_JOIN",
             format!("{date} is before the member joined ({})", m.join_date),
         ));
     }
@@ -912,7 +912,7 @@ mod tests {
         );
         assert_eq!(
             end(m.clone(), d("2023-12-31"), EndReason::Withdrew, "", &by()).unwrap_err().reason(),
-            "END_BEFORE_JOIN"
+            "DATE_BEFORE_JOIN"
         );
         assert_eq!(
             end(m.clone(), d("2024-12-31"), EndReason::Unspecified, "", &by()).unwrap_err().reason(),
@@ -933,11 +933,11 @@ mod tests {
         let m = change_role(m, Role::Director, d("2025-06-01"), &by()).unwrap();
         assert_eq!(
             change_role(m.clone(), Role::ViceChair, d("2024-06-01"), &by()).unwrap_err().reason(),
-            "EVENT_OUT_OF_ORDER"
+            "DATE_OUT_OF_ORDER"
         );
         assert_eq!(
             end(m.clone(), d("2024-03-01"), EndReason::Withdrew, "", &by()).unwrap_err().reason(),
-            "EVENT_OUT_OF_ORDER"
+            "DATE_OUT_OF_ORDER"
         );
         let ended = end(m, d("2025-06-10"), EndReason::Withdrew, "", &by()).unwrap();
         let err = join(Some(ended.clone()), "drones", "X", Role::Member, d("2025-06-09"), "", &by()).unwrap_err();

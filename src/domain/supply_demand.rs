@@ -444,7 +444,7 @@ impl Posting {
         if self.region_code.len() != 6 || !self.region_code.bytes().all(|b| b.is_ascii_digit()) {
             v.push(FieldViolation::new(
                 "region_code",
-                "INVALID_REGION",
+                "INVALID_REGION_CODE",
                 format!("{:?} is not a 6-digit GB/T 2260 division code", self.region_code),
             ));
         }
@@ -465,7 +465,7 @@ impl Posting {
                 )),
                 (Some(from), Some(until)) if until < from => v.push(FieldViolation::new(
                     "valid_until",
-                    "VALIDITY_REVERSED",
+                    "UNTIL_BEFORE_FROM",
                     format!("{until} is before valid_from {from}"),
                 )),
                 _ => {}
@@ -1236,7 +1236,7 @@ mod tests {
         let Error::InvalidArgument { violations, .. } = err else { panic!("{err:?}") };
         let got: Vec<(&str, &str)> = violations.iter().map(|v| (v.field.as_str(), v.reason)).collect();
         assert!(got.contains(&("posting.quantity", "QUANTITY_OR_AMOUNT_REQUIRED")), "{got:?}");
-        assert!(got.contains(&("posting.valid_until", "VALIDITY_REVERSED")), "{got:?}");
+        assert!(got.contains(&("posting.valid_until", "UNTIL_BEFORE_FROM")), "{got:?}");
         assert!(got.contains(&("posting.title", "REQUIRED")), "{got:?}");
         assert!(got.iter().any(|(f, _)| *f == "posting.industry_code"), "{got:?}");
 
