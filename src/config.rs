@@ -72,6 +72,10 @@ pub struct ServerConfig {
     /// request for a removed revision gets OUT_OF_RANGE naming the oldest
     /// retained one. 0 (the default) keeps the whole history.
     pub change_log_retention_days: u64,
+    /// Days a request id is remembered (default 7): a retry within them
+    /// gets the first answer back; after them the id is forgotten (hourly)
+    /// and the same id writes again. 0 remembers them for ever.
+    pub request_id_retention_days: u64,
     /// Sync streams (`SyncEnterprises`) served at once, server-wide (default
     /// [`DEFAULT_MAX_SYNC_STREAMS`]). Each holds up to three chunks of rows
     /// (at most 500 rows or 4 MiB each); a stream beyond the limit is refused
@@ -119,6 +123,7 @@ impl Default for ServerConfig {
             allow_unauthenticated: false,
             policy_file: None,
             change_log_retention_days: 0,
+            request_id_retention_days: 7,
             max_sync_streams: DEFAULT_MAX_SYNC_STREAMS,
             max_connections: 4096,
             max_connections_per_peer: 512,

@@ -132,6 +132,7 @@ pub async fn serve(
 
     let sweeper = tokio::spawn(sweep_stages(store.clone()));
     let compactor = tokio::spawn(compact_log(store.clone(), limits.change_log_retention_days));
+    let expirer = tokio::spawn(expire_request_ids(store.clone(), limits.request_id_retention_days));
     let reflection_v1 = reflection_builder().build_v1().context("building reflection v1")?;
     let reflection_v1alpha = reflection_builder().build_v1alpha().context("building reflection v1alpha")?;
 
@@ -178,6 +179,7 @@ pub async fn serve(
     }
     sweeper.abort();
     compactor.abort();
+    expirer.abort();
     tracing::info!("stopped accepting requests; in-flight requests finished");
     Ok(())
 }
@@ -206,6 +208,29 @@ pub const COMPACT_INTERVAL: Duration = Duration::from_secs(3600);
 /// every [`COMPACT_INTERVAL`], a bounded batch per write so writers are not
 /// held up.
 async fn compact_log(store: Store, days: u64) {
+    hourly_in_batches(days, "change-log entries", |cutoff| {
+        let store = store.clone();
+        async move { store.compact_log(cutoff).await }
+    })
+    .await;
+}
+
+/// Forgets request ids older than `days` (0: never), the same way.
+async fn expire_request_ids(store: Store, days: u64) {
+    hourly_in_batches(days, "request ids", |cutoff| {
+        let store = store.clone();
+        async move { store.expire_request_ids(cutoff).await }
+    })
+    .await;
+}
+
+/// Every [`COMPACT_INTERVAL`] (and at start), calls `batch` with the time
+/// `days` ago until it removes fewer than [`crate::store::COMPACT_BATCH`].
+async fn hourly_in_batches<F, Fut>(days: u64, what: &'static str, mut batch: F)
+where
+    F: FnMut(crate::domain::time::Micros) -> Fut,
+    Fut: std::future::Future<Output = crate::error::Result<usize>>,
+{
     if days == 0 {
         return;
     }
@@ -216,7 +241,7 @@ async fn compact_log(store: Store, days: u64) {
         let cutoff = crate::domain::time::now_micros().saturating_sub(keep);
         let mut total = 0;
         loop {
-            match store.compact_log(cutoff).await {
+            match batch(cutoff).await {
                 Ok(n) => {
                     total += n;
                     if n < crate::store::COMPACT_BATCH {
@@ -224,13 +249,13 @@ async fn compact_log(store: Store, days: u64) {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "change-log compaction failed; will retry");
+                    tracing::warn!(error = %e, what, "removing old entries failed; will retry");
                     break;
                 }
             }
         }
         if total > 0 {
-            tracing::info!(removed = total, days, "compacted the change log");
+            tracing::info!(removed = total, days, what, "removed entries past their retention");
         }
     }
 }
