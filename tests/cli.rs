@@ -1015,3 +1015,75 @@ async fn lists_and_reports_export_to_excel_with_real_dates_and_numbers() {
     let text = std::fs::read_to_string(&csv_out).unwrap();
     assert!(text.starts_with("\u{feff}梯度,企业数,分布"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_official_list_is_matched_by_code_name_and_former_name_and_imported_once() {
+    let server = TestServer::start().await;
+    let mut c = server.enterprises().await;
+    for (n, name) in [
+        (1, "西安甲航天有限公司"),
+        (2, "西安乙电子有限公司"),
+        (3, "西安同名科技有限公司"),
+        (4, "西安同名科技有限公司"),
+        (5, "西安丙新材料有限公司"),
+    ] {
+        c.create_enterprise(common::create(common::firm(n, name))).await.unwrap();
+    }
+    let renamed = ladder::pb::v1::Enterprise {
+        name: format!("enterprises/{}", code(2)),
+        display_name: "西安乙电子股份有限公司".into(),
+        ..Default::default()
+    };
+    c.update_enterprise(ladder::pb::v1::UpdateEnterpriseRequest {
+        enterprise: Some(renamed),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["display_name".into()] }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("2024年高企名单.csv");
+    std::fs::write(
+        &list,
+        format!(
+            "序号,企业名称,统一社会信用代码,证书编号\n\
+             1,,{},GR001\n\
+             2,西安甲航天有限公司,,GR002\n\
+             3,西安乙电子有限公司,,GR003\n\
+             4,西安同名科技有限公司,,GR004\n\
+             5,西安甲航天有限责任公司,,GR005\n",
+            code(5)
+        ),
+    )
+    .unwrap();
+    let path = list.display().to_string();
+    let import = |apply: bool| {
+        let mut words = vec!["designation", "import", &path, "--kind", "高企", "--valid-from", "2024-12-01", "--json"];
+        if apply {
+            words.push("--apply");
+        }
+        args(&server, &words)
+    };
+    let dry = json(&ladder(import(false)).await);
+    assert_eq!(
+        (dry["matched"].as_u64(), dry["ambiguous"].as_u64(), dry["unmatched"].as_u64()),
+        (Some(3), Some(1), Some(1))
+    );
+    let rows = dry["rows"].as_array().unwrap();
+    let how: Vec<&str> = rows.iter().map(|r| r["detail"].as_str().unwrap()).collect();
+    assert!(how[0].contains("信用代码") && how[1].contains("名称") && how[2].contains("曾用名"), "{how:?}");
+    assert_eq!(rows[2]["credit_code"], code(2), "the former name finds the renamed firm");
+    assert!(how[3].contains(&code(3)) && how[3].contains(&code(4)), "both namesakes are named: {}", how[3]);
+    assert!(how[4].contains(&code(1)), "the closest registered name is offered: {}", how[4]);
+    assert_eq!(dry["written"], 0, "a dry run writes nothing");
+
+    let applied = json(&ladder(import(true)).await);
+    assert_eq!(applied["written"], 3);
+    let held = json(&ladder(args(&server, &["designation", "list", &code(2), "--json"])).await);
+    let held = held["designations"].as_array().unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["certificate_number"], "GR003");
+    // Importing the same list again records nothing new.
+    let again = json(&ladder(import(true)).await);
+    assert_eq!((again["written"].as_u64(), again["already_recorded"].as_u64()), (Some(0), Some(3)));
+}

@@ -79,6 +79,9 @@ pub enum DesignationCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Import an official list (XLSX or CSV, by credit code or company
+    /// name): a dry run by default, `--apply` records the matched rows.
+    Import(crate::cli::import::ImportArgs),
 }
 
 /// `ladder indicators …`
@@ -222,7 +225,7 @@ fn english_kinds() -> String {
     DesignationKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
 }
 
-fn parse_kind(value: &str) -> Result<DesignationKind, String> {
+pub(crate) fn parse_kind(value: &str) -> Result<DesignationKind, String> {
     DesignationKind::parse(value).ok_or_else(|| {
         format!(
             "{value:?} is not a designation kind. 认定类型 (official name or short form): {}; or the code: {}",
@@ -242,10 +245,15 @@ fn parse_status(value: &str) -> Result<i32, String> {
 
 /// Runs `ladder designation …`.
 pub async fn designation(cmd: DesignationCommand) -> ExitCode {
+    let cmd = match cmd {
+        DesignationCommand::Import(args) => return crate::cli::import::import(args).await,
+        other => other,
+    };
     let args = match &cmd {
         DesignationCommand::Add { client, .. }
         | DesignationCommand::List { client, .. }
         | DesignationCommand::Revoke { client, .. } => client.clone(),
+        DesignationCommand::Import(_) => unreachable!("imports are handled above"),
     };
     let json_out = args.json;
     let mut client = match client_for(&args).await {
@@ -260,6 +268,7 @@ pub async fn designation(cmd: DesignationCommand) -> ExitCode {
         }
     };
     let result = match cmd {
+        DesignationCommand::Import(_) => unreachable!("imports are handled above"),
         DesignationCommand::Add {
             credit_code,
             kind,

@@ -10,6 +10,7 @@ mod alliance;
 mod bench;
 mod client;
 mod export;
+mod import;
 mod ladder;
 mod map;
 mod progress;
