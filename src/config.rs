@@ -23,11 +23,25 @@ pub struct Config {
     /// Promotion zones (包片招商片区) that `promotion_zone` may name.
     #[serde(default)]
     pub zones: Vec<Zone>,
+    /// Sync sources the zone expects to run regularly; `ListSources` and
+    /// `ladder sources` report them late when no run completes in time.
+    #[serde(default)]
+    pub sources: Vec<SourceExpectation>,
     /// Alliances a new, empty store is seeded with on first start; when none
     /// are listed, the built-in defaults (seven industry alliances plus finance
     /// and talent) are used.
     #[serde(default)]
     pub alliances: Vec<AllianceSeed>,
+}
+
+/// A sync source and how often it is expected to complete a run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceExpectation {
+    /// The source's name, as its runs give it.
+    pub name: String,
+    /// Hours between completed runs (a daily feed: 24).
+    pub expect_every_hours: u64,
 }
 
 /// A promotion zone.
@@ -226,6 +240,11 @@ impl Config {
             handshake_timeout: std::time::Duration::from_secs(s.handshake_timeout_secs),
             idle_timeout: (s.idle_timeout_secs > 0).then(|| std::time::Duration::from_secs(s.idle_timeout_secs)),
         }
+    }
+
+    /// Hours between completed runs the config expects, by source.
+    pub fn expected_sources(&self) -> std::collections::BTreeMap<String, u64> {
+        self.sources.iter().filter(|s| s.expect_every_hours > 0).map(|s| (s.name.clone(), s.expect_every_hours)).collect()
     }
 
     /// Ids of the configured zones.

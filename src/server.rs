@@ -99,6 +99,7 @@ pub async fn serve(
     let sync = service!(
         v1::sync_service_server::SyncServiceServer<SyncApi>,
         SyncApi::with_max_streams(store.clone(), rules.clone(), limits.max_sync_streams)
+            .with_expected_sources(config.expected_sources())
     );
     let cultivation = service!(
         v1::cultivation_service_server::CultivationServiceServer<CultivationApi>,
@@ -133,6 +134,7 @@ pub async fn serve(
     let sweeper = tokio::spawn(sweep_stages(store.clone()));
     let compactor = tokio::spawn(compact_log(store.clone(), limits.change_log_retention_days));
     let expirer = tokio::spawn(expire_request_ids(store.clone(), limits.request_id_retention_days));
+    let watchman = tokio::spawn(warn_late_sources(store.clone(), config.expected_sources()));
     let reflection_v1 = reflection_builder().build_v1().context("building reflection v1")?;
     let reflection_v1alpha = reflection_builder().build_v1alpha().context("building reflection v1alpha")?;
 
@@ -180,6 +182,7 @@ pub async fn serve(
     sweeper.abort();
     compactor.abort();
     expirer.abort();
+    watchman.abort();
     tracing::info!("stopped accepting requests; in-flight requests finished");
     Ok(())
 }
@@ -222,6 +225,31 @@ async fn expire_request_ids(store: Store, days: u64) {
         async move { store.expire_request_ids(cutoff).await }
     })
     .await;
+}
+
+/// Logs a warning for each late sync source, at start and every hour.
+async fn warn_late_sources(store: Store, expected: std::collections::BTreeMap<String, u64>) {
+    if expected.is_empty() {
+        return;
+    }
+    let mut tick = tokio::time::interval(COMPACT_INTERVAL);
+    loop {
+        tick.tick().await;
+        match crate::api::sync::source_health(&store, &expected, crate::domain::time::now_micros()) {
+            Ok(sources) => {
+                for s in sources.iter().filter(|s| s.late) {
+                    let last = s.last_success_time.as_ref().map_or("never".to_string(), ToString::to_string);
+                    tracing::warn!(
+                        source = %s.source,
+                        expected_every_hours = s.expected_interval_hours,
+                        last_completed = %last,
+                        "a sync source is late: no run completed within its expected interval"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the sync sources"),
+        }
+    }
 }
 
 /// Every [`COMPACT_INTERVAL`] (and at start), calls `batch` with the time

@@ -746,3 +746,50 @@ async fn sync_streams_beyond_the_limit_are_refused_until_one_finishes() {
     }
     sync(&server, vec![header("one-more", v1::SyncMode::Upsert, false), row(1, "甲", "C3742")]).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_report_their_last_runs_their_firms_and_whether_they_are_late() {
+    let config = ladder::config::Config {
+        sources: vec![
+            ladder::config::SourceExpectation { name: "market-registry".into(), expect_every_hours: 24 },
+            ladder::config::SourceExpectation { name: "tax-bureau".into(), expect_every_hours: 168 },
+        ],
+        ..Default::default()
+    };
+    let server = TestServer::with_config(config).await;
+    let mut messages = vec![header("market-registry", v1::SyncMode::Upsert, false)];
+    messages.extend((0..30).map(|n| row(n, &format!("企业{n}"), "C3742")));
+    let done = sync(&server, messages).await.unwrap();
+    let mut dry = vec![header("market-registry", v1::SyncMode::Upsert, true)];
+    dry.extend((30..40).map(|n| row(n, &format!("企业{n}"), "C3742")));
+    sync(&server, dry).await.unwrap();
+    let mut erp = vec![header("erp", v1::SyncMode::Upsert, false)];
+    erp.extend((0..5).map(|n| row(n, &format!("企业{n}"), "C3742")));
+    sync(&server, erp).await.unwrap();
+
+    let mut client = SyncServiceClient::new(server.channel().await);
+    let sources = client.list_sources(v1::ListSourcesRequest {}).await.unwrap().into_inner().sources;
+    let names: Vec<&str> = sources.iter().map(|s| s.source.as_str()).collect();
+    assert_eq!(names, ["tax-bureau", "erp", "market-registry"], "late first, then by name");
+    let tax = &sources[0];
+    assert!(tax.late && tax.last_run.is_none() && tax.runs == 0, "expected and never run: late");
+    let erp = &sources[1];
+    assert!(!erp.late && erp.expected_interval_hours == 0, "not expected: never late");
+    assert_eq!(erp.firms, 5);
+    let registry = &sources[2];
+    assert!(!registry.late);
+    assert_eq!((registry.runs, registry.firms), (2, 30), "the dry run counts as a run, not as firms sent");
+    assert!(registry.last_run.as_ref().unwrap().dry_run, "the newest run is the dry run");
+    // The last completed run is the one that wrote, and it is due 24 hours after its end.
+    assert_eq!(registry.last_success_time, done.end_time);
+    let due = registry.due_time.unwrap().seconds - done.end_time.unwrap().seconds;
+    assert_eq!(due, 24 * 3600);
+    assert_eq!(registry.owner, erp.owner);
+    // A day and an hour later with no new run, the daily feed is late.
+    let expected = [("market-registry".to_string(), 24)].into_iter().collect();
+    let later = ladder::domain::time::now_micros() + 25 * 3_600_000_000;
+    let health = ladder::api::sync::source_health(&server.store, &expected, later).unwrap();
+    let registry = health.iter().find(|s| s.source == "market-registry").unwrap();
+    assert!(registry.late);
+    assert!(!health.iter().find(|s| s.source == "erp").unwrap().late);
+}

@@ -23,6 +23,8 @@ use crate::store::{ChunkResult, RunProgress, RunSeen, Store, SyncRow, CHUNK_BYTE
 pub struct SyncApi {
     store: Store,
     rules: Arc<Rules>,
+    /// Hours the config expects between completed runs, by source.
+    expected: Arc<std::collections::BTreeMap<String, u64>>,
     /// One permit per sync stream served at once, server-wide.
     streams: Arc<Semaphore>,
     max_streams: usize,
@@ -39,7 +41,20 @@ impl SyncApi {
     /// (`server.max_sync_streams`).
     pub fn with_max_streams(store: Store, rules: Rules, max_streams: usize) -> Self {
         let max_streams = max_streams.max(1);
-        Self { store, rules: Arc::new(rules), streams: Arc::new(Semaphore::new(max_streams)), max_streams }
+        Self {
+            store,
+            rules: Arc::new(rules),
+            expected: Arc::default(),
+            streams: Arc::new(Semaphore::new(max_streams)),
+            max_streams,
+        }
+    }
+
+    /// This service, reporting a source late when no run of it completes
+    /// within its expected hours.
+    pub fn with_expected_sources(mut self, expected: std::collections::BTreeMap<String, u64>) -> Self {
+        self.expected = Arc::new(expected);
+        self
     }
 
     /// A permit for one more stream, or RESOURCE_EXHAUSTED.
@@ -238,6 +253,40 @@ impl Drop for Pipeline {
             }
         });
     }
+}
+
+/// Every source that has run or is expected, with its health at `now`:
+/// late ones first, then by name.
+pub fn source_health(
+    store: &Store,
+    expected: &std::collections::BTreeMap<String, u64>,
+    now: crate::domain::time::Micros,
+) -> Result<Vec<v1::SyncSource>> {
+    const HOUR: i64 = 3_600_000_000;
+    let mut out: Vec<v1::SyncSource> = Vec::new();
+    let mut stats: std::collections::BTreeMap<String, crate::store::SourceStats> =
+        store.sync_sources()?.into_iter().map(|s| (s.source.clone(), s)).collect();
+    let names: std::collections::BTreeSet<String> = stats.keys().chain(expected.keys()).cloned().collect();
+    for name in names {
+        let hours = expected.get(&name).copied().unwrap_or(0);
+        let s = stats.remove(&name);
+        let last_success = s.as_ref().map_or(0, |s| s.last_success);
+        let due = (hours > 0 && last_success > 0)
+            .then(|| last_success.saturating_add(i64::try_from(hours).unwrap_or(i64::MAX / HOUR).saturating_mul(HOUR)));
+        out.push(v1::SyncSource {
+            source: name,
+            runs: s.as_ref().map_or(0, |s| i64::try_from(s.runs).unwrap_or(i64::MAX)),
+            last_run: s.as_ref().map(|s| sync_run_to_pb(s.last_run.clone())),
+            last_success_time: (last_success > 0).then(|| timestamp(last_success)).flatten(),
+            firms: s.as_ref().map_or(0, |s| i64::try_from(s.firms).unwrap_or(i64::MAX)),
+            expected_interval_hours: i64::try_from(hours).unwrap_or(i64::MAX),
+            due_time: due.and_then(timestamp),
+            late: hours > 0 && due.is_none_or(|d| d < now),
+            owner: s.map(|s| s.owner).unwrap_or_default(),
+        });
+    }
+    out.sort_by(|a, b| b.late.cmp(&a.late).then(a.source.cmp(&b.source)));
+    Ok(out)
 }
 
 /// The API view of a run.
@@ -471,6 +520,12 @@ impl v1::sync_service_server::SyncService for SyncApi {
                 .unwrap_or_default(),
             total_size,
         }))
+    }
+
+    async fn list_sources(&self, request: Request<v1::ListSourcesRequest>) -> Reply<v1::ListSourcesResponse> {
+        require(&request, Permission::Read)?;
+        let sources = source_health(&self.store, &self.expected, now_micros())?;
+        Ok(Response::new(v1::ListSourcesResponse { sources }))
     }
 
     async fn list_sync_runs(&self, request: Request<v1::ListSyncRunsRequest>) -> Reply<v1::ListSyncRunsResponse> {

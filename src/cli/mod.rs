@@ -154,6 +154,12 @@ enum Command {
     /// List, show and revert past sync runs.
     #[command(subcommand)]
     Run(sync::RunCommand),
+    /// The feeds: each sync source's last run, last completed run, firms
+    /// sent, and whether it is late (exit status 1 when one is).
+    Sources {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Write N realistic sample firms as CSV to stdout (for trying ladder out).
     Generate {
         /// How many firms.
@@ -320,6 +326,7 @@ fn run_command(command: Command, runtime: &tokio::runtime::Runtime) -> ExitCode 
         }
         Command::Generate { firms, seed } => sync::generate(firms, seed),
         Command::Run(cmd) => runtime.block_on(sync::run(cmd)),
+        Command::Sources { client } => runtime.block_on(sync::sources(client)),
         Command::Bench(cmd) => runtime.block_on(bench::bench(cmd)),
         Command::Seed(args) => runtime.block_on(seed::seed(args)),
         Command::Posting(cmd) => runtime.block_on(supply_demand::posting(cmd)),

@@ -879,3 +879,78 @@ fn print_revert(run: &str, r: &v1::RevertSyncRunResponse, preview: bool) {
         println!("… and {more} more conflicts (the server lists the first {})", r.conflicts.len());
     }
 }
+
+/// Runs `ladder sources`: exit status 1 when a source is late, so a
+/// monitoring script can call it.
+pub async fn sources(args: ClientArgs) -> ExitCode {
+    let mut client = match connect_with(&args, Some(CALL_TIMEOUT)).await {
+        Ok(c) => SyncServiceClient::new(c),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sources = match client.list_sources(v1::ListSourcesRequest {}).await {
+        Ok(r) => r.into_inner().sources,
+        Err(status) => return fail(args.json, &status),
+    };
+    let late = sources.iter().filter(|s| s.late).count();
+    if args.json {
+        let out: Vec<serde_json::Value> = sources
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "source": s.source, "runs": s.runs, "firms": s.firms, "late": s.late, "owner": s.owner,
+                    "expected_interval_hours": s.expected_interval_hours,
+                    "last_run": s.last_run.as_ref().map(render::sync_run_json),
+                    "last_success_time": s.last_success_time.as_ref().map(ToString::to_string),
+                    "due_time": s.due_time.as_ref().map(ToString::to_string),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "sources": out, "late": late }));
+    } else {
+        let rows: Vec<Vec<String>> = sources
+            .iter()
+            .map(|s| {
+                let last = s.last_run.as_ref().map_or(String::new(), |r| {
+                    let state = v1::SyncRunState::try_from(r.state)
+                        .map(|s| s.as_str_name())
+                        .unwrap_or("")
+                        .trim_start_matches("SYNC_RUN_STATE_")
+                        .to_lowercase();
+                    format!("{} {state}{}", render::time(r.start_time.as_ref()), if r.dry_run { " (dry run)" } else { "" })
+                });
+                vec![
+                    s.source.clone(),
+                    if s.late { "迟到 LATE".into() } else { "正常 OK".into() },
+                    last,
+                    render::time(s.last_success_time.as_ref()),
+                    if s.expected_interval_hours > 0 { s.expected_interval_hours.to_string() } else { String::new() },
+                    render::time(s.due_time.as_ref()),
+                    s.runs.to_string(),
+                    s.firms.to_string(),
+                    s.owner.clone(),
+                ]
+            })
+            .collect();
+        let (last, done, due) =
+            (render::time_header("最近一次 LAST RUN"), render::time_header("最近完成 COMPLETED"), render::time_header("应到 DUE"));
+        print!(
+            "{}",
+            table::render(
+                &["来源 SOURCE", "状态 STATE", &last, &done, "间隔(小时) EVERY H", &due, "次数 RUNS", "企业数 FIRMS", "负责 OWNER"],
+                &rows
+            )
+        );
+        if late > 0 {
+            eprintln!("{late} sources are late");
+        }
+    }
+    if late > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+

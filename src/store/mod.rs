@@ -34,7 +34,9 @@ pub use supply_demand::{
     group_code, ChainGap, GapQuery, MapCategory, MapData, MapFirm, MapLevel, MapQuery, MatchFilter, PostingFilter,
     Sourcing, Suggestion, Suggestions,
 };
-pub use sync::{ChunkResult, RevertConflict, RevertOutcome, RunProgress, RunSeen, SyncRow, CHUNK_BYTES, CHUNK_ROWS};
+pub use sync::{
+    ChunkResult, RevertConflict, RevertOutcome, RunProgress, RunSeen, SourceStats, SyncRow, CHUNK_BYTES, CHUNK_ROWS,
+};
 pub use writer::Txn;
 
 use crate::error::{Error, Result};

@@ -11,6 +11,7 @@ use crate::domain::credit_code::CreditCode;
 use crate::domain::enterprise::{Enterprise, Rules};
 use crate::domain::indicators::{self, AnnualIndicators};
 use crate::domain::sync::{self, Failure, SyncRun, MAX_KEPT_MISSING};
+use crate::domain::time::Micros;
 use crate::error::{Error, Result};
 use crate::store::enterprises::{apply_enterprise, put_enterprise};
 use crate::store::index;
@@ -724,3 +725,55 @@ impl Store {
         Ok(outcome)
     }
 }
+
+/// What the store knows of one sync source.
+#[derive(Debug, Clone)]
+pub struct SourceStats {
+    /// The source's name.
+    pub source: String,
+    /// Runs it has made (dry runs included).
+    pub runs: u64,
+    /// Its newest run (without its failed rows).
+    pub last_run: SyncRun,
+    /// When its newest run that wrote and completed ended (0: none has).
+    pub last_success: Micros,
+    /// Who ran its first run.
+    pub owner: String,
+    /// Live firms it has sent.
+    pub firms: u64,
+}
+
+impl Store {
+    /// Every source that has run, by name, with its runs and the firms it
+    /// has sent (one read of the run records).
+    pub fn sync_sources(&self) -> Result<Vec<SourceStats>> {
+        let mut by_source: std::collections::BTreeMap<String, SourceStats> = std::collections::BTreeMap::new();
+        for entry in self.tree().scan_prefix([keys::SYNC_RUN]) {
+            let (_, value) = entry?;
+            let mut run: SyncRun = codec::decode(&value)?;
+            run.failures.clear();
+            run.missing_codes.clear();
+            let succeeded = !run.dry_run && run.state == 2 && run.revert_time == 0;
+            // Runs are stored oldest first (time-ordered ids).
+            let stats = by_source.entry(run.source.clone()).or_insert_with(|| SourceStats {
+                source: run.source.clone(),
+                runs: 0,
+                last_run: run.clone(),
+                last_success: 0,
+                owner: run.actor.clone(),
+                firms: 0,
+            });
+            stats.runs += 1;
+            if succeeded {
+                stats.last_success = stats.last_success.max(run.end_time);
+            }
+            stats.last_run = run;
+        }
+        let index = self.index()?;
+        for stats in by_source.values_mut() {
+            stats.firms = index.live_with(index::id::SOURCE, stats.source.as_bytes());
+        }
+        Ok(by_source.into_values().collect())
+    }
+}
+
