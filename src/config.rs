@@ -90,6 +90,10 @@ pub struct ServerConfig {
     /// gets the first answer back; after them the id is forgotten (hourly)
     /// and the same id writes again. 0 remembers them for ever.
     pub request_id_retention_days: u64,
+    /// Address to serve Prometheus metrics on (`/metrics`, plain HTTP, no
+    /// authentication: keep it on loopback or a monitoring network);
+    /// none by default.
+    pub metrics_listen: Option<String>,
     /// Sync streams (`SyncEnterprises`) served at once, server-wide (default
     /// [`DEFAULT_MAX_SYNC_STREAMS`]). Each holds up to three chunks of rows
     /// (at most 500 rows or 4 MiB each); a stream beyond the limit is refused
@@ -138,6 +142,7 @@ impl Default for ServerConfig {
             policy_file: None,
             change_log_retention_days: 0,
             request_id_retention_days: 7,
+            metrics_listen: None,
             max_sync_streams: DEFAULT_MAX_SYNC_STREAMS,
             max_connections: 4096,
             max_connections_per_peer: 512,
@@ -244,7 +249,11 @@ impl Config {
 
     /// Hours between completed runs the config expects, by source.
     pub fn expected_sources(&self) -> std::collections::BTreeMap<String, u64> {
-        self.sources.iter().filter(|s| s.expect_every_hours > 0).map(|s| (s.name.clone(), s.expect_every_hours)).collect()
+        self.sources
+            .iter()
+            .filter(|s| s.expect_every_hours > 0)
+            .map(|s| (s.name.clone(), s.expect_every_hours))
+            .collect()
     }
 
     /// Ids of the configured zones.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod connections;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod pb;
 pub mod requests;
 pub mod sample;

@@ -139,7 +139,13 @@ where
                 let body = tonic::body::Body::new(Holding { body, _busy: busy });
                 http::Response::from_parts(parts, body)
             });
-            let micros = started.elapsed().as_micros();
+            let elapsed = started.elapsed();
+            let micros = elapsed.as_micros();
+            let code = match &result {
+                Ok(response) => tonic::Code::from(grpc_status(response)),
+                Err(_) => tonic::Code::Unavailable,
+            };
+            crate::metrics::observe_call(&method, code, elapsed);
             match &result {
                 // Errors travel as trailers-only responses (grpc-status in
                 // the headers); a successful unary call has it in trailers.

@@ -329,7 +329,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // One plain line on stdout, for people and for scripts that start ladder
     // on port 0 and need the port it got.
     println!("ladder listening on {bound}");
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(metrics) = config.server.metrics_listen.as_deref().filter(|m| !m.is_empty()) {
+        let at: SocketAddr =
+            metrics.parse().with_context(|| format!("--metrics {metrics:?} is not an address like 127.0.0.1:9464"))?;
+        let listener = TcpListener::bind(at).await.with_context(|| format!("cannot listen on {at} for metrics"))?;
+        if !at.ip().is_loopback() {
+            tracing::warn!(%at, "metrics are served without authentication on a non-loopback address");
+        }
+        tracing::info!(addr = %listener.local_addr().map_or(at, |a| a), "serving metrics at /metrics");
+        tokio::spawn(crate::metrics::serve(listener, store.clone(), async {
+            let _ = metrics_stopped.await;
+        }));
+    }
     let result = serve(listener, &config, store.clone(), shutdown_signal()).await;
+    let _ = stop_metrics.send(());
     // Closing joins the writer thread: keep that off the async workers.
     let closing = store.clone();
     if tokio::task::spawn_blocking(move || closing.close()).await.is_err() {

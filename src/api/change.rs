@@ -91,6 +91,7 @@ struct WatcherSlot {
 
 impl Drop for WatcherSlot {
     fn drop(&mut self) {
+        crate::metrics::watchers(-1);
         let mut w = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
         w.total = w.total.saturating_sub(1);
         if let Some(n) = w.per_caller.get_mut(&self.caller) {
@@ -163,6 +164,7 @@ impl ChangeApi {
         }
         w.total += 1;
         *w.per_caller.entry(caller.to_string()).or_insert(0) += 1;
+        crate::metrics::watchers(1);
         Ok(WatcherSlot { watchers: std::sync::Arc::clone(&self.watchers), caller: caller.to_string() })
     }
 }

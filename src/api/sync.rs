@@ -417,6 +417,7 @@ impl v1::sync_service_server::SyncService for SyncApi {
             match stream.message().await {
                 Ok(Some(v1::SyncEnterprisesRequest { message: Some(Message::Row(row)) })) => {
                     pipeline.rows += 1;
+                    crate::metrics::add_sync_rows(1);
                     let row_number = if row.row_number > 0 { row.row_number } else { pipeline.rows };
                     let row = admit_row(row, row_number);
                     if row.rejected.is_none() {

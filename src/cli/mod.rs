@@ -220,6 +220,10 @@ struct ServeArgs {
     /// Allow serving on a non-loopback address with no tokens configured.
     #[arg(long)]
     allow_unauthenticated: bool,
+    /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9464
+    /// (path /metrics) [default: none, or the config file's].
+    #[arg(long, env = "LADDER_METRICS")]
+    metrics: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -381,6 +385,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.server.data = data;
     }
     config.server.allow_unauthenticated |= args.allow_unauthenticated;
+    if let Some(metrics) = args.metrics {
+        config.server.metrics_listen = Some(metrics);
+    }
     crate::server::run(config).await
 }
 

@@ -919,7 +919,11 @@ pub async fn sources(args: ClientArgs) -> ExitCode {
                         .unwrap_or("")
                         .trim_start_matches("SYNC_RUN_STATE_")
                         .to_lowercase();
-                    format!("{} {state}{}", render::time(r.start_time.as_ref()), if r.dry_run { " (dry run)" } else { "" })
+                    format!(
+                        "{} {state}{}",
+                        render::time(r.start_time.as_ref()),
+                        if r.dry_run { " (dry run)" } else { "" }
+                    )
                 });
                 vec![
                     s.source.clone(),
@@ -934,12 +938,25 @@ pub async fn sources(args: ClientArgs) -> ExitCode {
                 ]
             })
             .collect();
-        let (last, done, due) =
-            (render::time_header("最近一次 LAST RUN"), render::time_header("最近完成 COMPLETED"), render::time_header("应到 DUE"));
+        let (last, done, due) = (
+            render::time_header("最近一次 LAST RUN"),
+            render::time_header("最近完成 COMPLETED"),
+            render::time_header("应到 DUE"),
+        );
         print!(
             "{}",
             table::render(
-                &["来源 SOURCE", "状态 STATE", &last, &done, "间隔(小时) EVERY H", &due, "次数 RUNS", "企业数 FIRMS", "负责 OWNER"],
+                &[
+                    "来源 SOURCE",
+                    "状态 STATE",
+                    &last,
+                    &done,
+                    "间隔(小时) EVERY H",
+                    &due,
+                    "次数 RUNS",
+                    "企业数 FIRMS",
+                    "负责 OWNER"
+                ],
                 &rows
             )
         );
@@ -953,4 +970,3 @@ pub async fn sources(args: ClientArgs) -> ExitCode {
         ExitCode::SUCCESS
     }
 }
-

@@ -412,6 +412,11 @@ impl EnterpriseIndex {
         Ok(index)
     }
 
+    /// Live (not deleted) firms.
+    pub(crate) fn live_count(&self) -> u64 {
+        self.live.len()
+    }
+
     /// Firms indexed (live and deleted).
     pub(crate) fn len(&self) -> usize {
         self.codes.len()

@@ -193,6 +193,16 @@ impl Store {
         self.inner.head.subscribe()
     }
 
+    /// Writes waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.writer.lock().ok().and_then(|w| w.as_ref().map(writer::Writer::queued)).unwrap_or(0)
+    }
+
+    /// Registered firms that are not deleted.
+    pub fn live_firms(&self) -> Result<u64> {
+        Ok(self.index()?.live_count())
+    }
+
     /// Bytes the database occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
         Ok(self.inner.db.size_on_disk()?)

@@ -776,4 +776,3 @@ impl Store {
         Ok(by_source.into_values().collect())
     }
 }
-

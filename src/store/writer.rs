@@ -286,6 +286,11 @@ impl Writer {
         Ok((Writer { queue }, thread))
     }
 
+    /// Jobs waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Tells the thread to finish the jobs already queued and stop, even
     /// while other handles live on (a request task parked on the caller's
     /// own runtime may hold one and never run again); writes sent after
@@ -527,10 +532,12 @@ fn commit_groups(shared: &Committer, groups: std::sync::mpsc::Receiver<Commit>) 
             tracing::error!(error = %e, "a group could not be applied; the store takes no more writes");
             broken.store(true, Ordering::Release);
         }
+        let flushing = std::time::Instant::now();
         let committed = applied.and_then(|()| {
             crate::store::flush(db)
                 .map_err(|e| Error::Unavailable(format!("the store could not make the write durable: {e}")))
         });
+        crate::metrics::observe_group(waiting.len(), flushing.elapsed());
         match &committed {
             Ok(()) => {
                 head.send_replace(group_head);
