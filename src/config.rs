@@ -94,6 +94,11 @@ pub struct ServerConfig {
     /// authentication: keep it on loopback or a monitoring network);
     /// none by default.
     pub metrics_listen: Option<String>,
+    /// TLS certificate chain (PEM) to serve gRPC over TLS with; with
+    /// `tls_key`. Without them ladder serves plain HTTP/2.
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    pub tls_key: Option<PathBuf>,
     /// Sync streams (`SyncEnterprises`) served at once, server-wide (default
     /// [`DEFAULT_MAX_SYNC_STREAMS`]). Each holds up to three chunks of rows
     /// (at most 500 rows or 4 MiB each); a stream beyond the limit is refused
@@ -143,6 +148,8 @@ impl Default for ServerConfig {
             change_log_retention_days: 0,
             request_id_retention_days: 7,
             metrics_listen: None,
+            tls_cert: None,
+            tls_key: None,
             max_sync_streams: DEFAULT_MAX_SYNC_STREAMS,
             max_connections: 4096,
             max_connections_per_peer: 512,

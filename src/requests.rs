@@ -117,7 +117,17 @@ where
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let guard = self.in_flight.enter();
-        let busy = request.extensions().get::<crate::connections::ConnectionInfo>().map(|c| c.busy());
+        let busy = request
+            .extensions()
+            .get::<crate::connections::ConnectionInfo>()
+            .or_else(|| {
+                // Over TLS the connection's info is wrapped in the TLS one.
+                request
+                    .extensions()
+                    .get::<tonic::transport::server::TlsConnectInfo<crate::connections::ConnectionInfo>>()
+                    .map(|tls| tls.get_ref())
+            })
+            .map(|c| c.busy());
         let method = request.uri().path().to_string();
         let request =
             if CLIENT_STREAMING_METHODS.contains(&method.as_str()) { request.map(read_ahead) } else { request };

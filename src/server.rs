@@ -144,7 +144,12 @@ pub async fn serve(
     let in_flight = InFlight::with_timeout(Duration::from_secs(limits.request_timeout_secs));
     let signalled = Arc::new(Notify::new());
     let notify = Arc::clone(&signalled);
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls_config(&config.server)? {
+        builder = builder.tls_config(tls).context("the TLS certificate or key is not usable")?;
+        tracing::info!("serving gRPC over TLS");
+    }
+    let server = builder
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .initial_stream_window_size(STREAM_WINDOW)
@@ -299,6 +304,19 @@ fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
 
 /// Refuses an unauthenticated server on a non-loopback address unless the
 /// configuration explicitly allows it.
+/// The server's TLS identity from `tls_cert` and `tls_key`, if both are set.
+fn tls_config(server: &crate::config::ServerConfig) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+    match (&server.tls_cert, &server.tls_key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => {
+            let read = |p: &std::path::Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+            let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+            Ok(Some(tonic::transport::ServerTlsConfig::new().identity(identity)))
+        }
+        _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and its key (--tls-key)"),
+    }
+}
+
 pub fn check_exposure(addr: &SocketAddr, config: &Config) -> anyhow::Result<()> {
     if config.tokens.is_empty() && !addr.ip().is_loopback() {
         anyhow::ensure!(
@@ -308,6 +326,13 @@ pub fn check_exposure(addr: &SocketAddr, config: &Config) -> anyhow::Result<()> 
              or pass --allow-unauthenticated for a closed network"
         );
         tracing::warn!(%addr, "serving WITHOUT authentication on a non-loopback address: every caller is admin");
+    }
+    if !config.tokens.is_empty() && !addr.ip().is_loopback() && config.server.tls_cert.is_none() {
+        tracing::warn!(
+            %addr,
+            "serving tokens on a non-loopback address without TLS: they cross the network in clear \
+             (give --tls-cert and --tls-key)"
+        );
     }
     Ok(())
 }

@@ -336,6 +336,19 @@ pub(crate) async fn connect_with(args: &ClientArgs, call_timeout: Option<Duratio
     if let Some(limit) = call_timeout {
         endpoint = endpoint.timeout(limit);
     }
+    if url.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new();
+        tls = match &args.ca {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| format!("cannot read --ca {}: {e}", path.display()))?;
+                tls.ca_certificate(tonic::transport::Certificate::from_pem(pem))
+            }
+            None => tls.with_native_roots(),
+        };
+        endpoint = endpoint.tls_config(tls).map_err(|e| format!("TLS for {url}: {e}"))?;
+    } else if args.ca.is_some() {
+        return Err(format!("--ca is for https:// servers; {url} is plain HTTP"));
+    }
     let channel = endpoint.connect().await.map_err(|e| {
         format!(
             "cannot reach the ladder server at {url}: {e} (is `ladder serve` running? see --server / LADDER_SERVER)"

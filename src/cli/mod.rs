@@ -224,6 +224,13 @@ struct ServeArgs {
     /// (path /metrics) [default: none, or the config file's].
     #[arg(long, env = "LADDER_METRICS")]
     metrics: Option<String>,
+    /// Serve gRPC over TLS with this certificate chain (PEM) [default: the
+    /// config file's, or plain HTTP/2].
+    #[arg(long, env = "LADDER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, env = "LADDER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,9 +253,13 @@ enum TokenCommand {
 /// Options every client command takes.
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
-    /// Server address.
+    /// Server address (`https://…` for a server with TLS).
     #[arg(long, env = "LADDER_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
     pub server: String,
+    /// CA certificate (PEM) to trust for an `https://` server, e.g. the
+    /// zone's own CA [default: the system's trusted roots].
+    #[arg(long, env = "LADDER_CA", global = true, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     /// Bearer token (see `ladder token mint`).
     #[arg(long, env = "LADDER_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
@@ -387,6 +398,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.server.allow_unauthenticated |= args.allow_unauthenticated;
     if let Some(metrics) = args.metrics {
         config.server.metrics_listen = Some(metrics);
+    }
+    if args.tls_cert.is_some() {
+        config.server.tls_cert = args.tls_cert;
+        config.server.tls_key = args.tls_key;
     }
     crate::server::run(config).await
 }
