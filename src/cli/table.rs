@@ -32,8 +32,27 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
             std::process::exit(1);
         }
     }
+    layout(header, rows, terminal_width())
+}
+
+/// The width tables must fit: the terminal's (`COLUMNS`, else 120) when
+/// standard output is a terminal; none when it is a file or a pipe (the
+/// last column is then shown whole).
+fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal as _;
+    std::io::stdout()
+        .is_terminal()
+        .then(|| std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|&c: &usize| c >= 40).unwrap_or(120))
+}
+
+/// Narrowest a column is cut to when a table must fit.
+const MIN_FIT_WIDTH: usize = 8;
+
+/// Lays the table out, fitting `fit` columns when given: the widest
+/// columns give way first, and cut cells end with `…`.
+fn layout(header: &[&str], rows: &[Vec<String>], fit: Option<usize>) -> String {
     let last = header.len().saturating_sub(1);
-    let cells: Vec<Vec<String>> = rows
+    let mut cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             r.iter().enumerate().map(|(i, c)| if i == last { c.replace('\n', " ") } else { truncate(c) }).collect()
@@ -47,6 +66,32 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
+    let mut header: Vec<String> = header.iter().map(|h| (*h).to_string()).collect();
+    if let Some(limit) = fit {
+        let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+        while total(&widths) > limit {
+            let Some((widest, _)) = widths
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| **w > MIN_FIT_WIDTH)
+                .max_by_key(|(i, w)| (**w, usize::MAX - i))
+            else {
+                break; // every column is as narrow as it may be
+            };
+            widths[widest] -= 1;
+        }
+        for (i, w) in widths.iter().enumerate() {
+            if let Some(h) = header.get_mut(i) {
+                *h = cut(h, *w);
+            }
+            for row in &mut cells {
+                if let Some(c) = row.get_mut(i) {
+                    *c = cut(c, *w);
+                }
+            }
+        }
+    }
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut out = String::new();
     let line = |out: &mut String, row: &[String]| {
         let last = row.len().saturating_sub(1);
@@ -82,15 +127,22 @@ pub fn render_pairs(pairs: &[(&str, String)]) -> String {
 }
 
 fn truncate(cell: &str) -> String {
-    let one_line = cell.replace(['\n', '\r'], " ");
-    if one_line.width() <= MAX_CELL_WIDTH {
-        return one_line;
+    cut(&cell.replace(['\n', '\r'], " "), MAX_CELL_WIDTH)
+}
+
+/// `text` cut to `width` display columns, ending with `…` when cut.
+fn cut(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
     }
     let mut out = String::new();
-    for ch in one_line.chars() {
-        if out.width() + unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0) > MAX_CELL_WIDTH - 1 {
+    let mut used = 0;
+    for ch in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
+        if used + w > width.saturating_sub(1) {
             break;
         }
+        used += w;
         out.push(ch);
     }
     out.push('…');
@@ -125,6 +177,21 @@ mod tests {
         let col = |l: &str| l[..l.rfind(' ').unwrap() + 1].width();
         assert_eq!(col(lines[0]), col(lines[1]));
         assert_eq!(col(lines[1]), col(lines[2]));
+    }
+
+    #[test]
+    fn a_wide_table_fits_the_terminal_with_the_widest_columns_cut() {
+        let long = "航天".repeat(40);
+        let rows = vec![vec!["91610116MA6TG1L59C".into(), long.clone(), "C3742".into(), long.clone()]];
+        let out = layout(&["信用代码 CODE", "名称 NAME", "行业 IND.", "备注 NOTES"], &rows, Some(120));
+        for line in out.lines() {
+            assert!(line.width() <= 120, "{} columns: {line}", line.width());
+        }
+        let row = out.lines().nth(1).unwrap();
+        assert!(row.starts_with("91610116MA6TG1L59C") && row.contains("C3742"), "narrow columns stay whole: {row}");
+        assert!(row.contains('…'));
+        // Not on a terminal, the last column is shown whole.
+        assert!(layout(&["信用代码 CODE", "备注 NOTES"], &[vec!["x".into(), long.clone()]], None).contains(&long));
     }
 
     #[test]
