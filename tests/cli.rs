@@ -1087,3 +1087,59 @@ async fn an_official_list_is_matched_by_code_name_and_former_name_and_imported_o
     let again = json(&ladder(import(true)).await);
     assert_eq!((again["written"].as_u64(), again["already_recorded"].as_u64()), (Some(0), Some(3)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figures_and_rosters_import_by_name_once() {
+    let server = TestServer::start().await;
+    let mut c = server.enterprises().await;
+    for (n, name) in [(1, "西安甲航天有限公司"), (2, "西安乙电子有限公司")] {
+        c.create_enterprise(common::create(common::firm(n, name))).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let figures = dir.path().join("2025年指标.csv");
+    std::fs::write(
+        &figures,
+        "企业名称,营业收入(万元),从业人员\n西安甲航天有限公司,\"1,200.5\",80\n西安乙电子有限公司,很多,10\n",
+    )
+    .unwrap();
+    let path = figures.display().to_string();
+    let run = |apply: bool| {
+        let mut words = vec!["indicators", "import", &path, "--year", "2025", "--json"];
+        if apply {
+            words.push("--apply");
+        }
+        args(&server, &words)
+    };
+    let dry = json(&ladder(run(false)).await);
+    assert_eq!((dry["matched"].as_u64(), dry["invalid"].as_u64()), (Some(1), Some(1)), "{dry}");
+    assert!(dry["rows"][1]["detail"].as_str().unwrap().contains("not a number"));
+    assert_eq!(json(&ladder(run(true)).await)["written"], 1);
+    let shown = json(&ladder(args(&server, &["indicators", "list", &code(1), "--json"])).await);
+    let year = &shown["indicators"][0];
+    assert_eq!(
+        (year["year"].as_i64(), year["revenue"].as_f64(), year["employees"].as_i64()),
+        (Some(2025), Some(1200.5), Some(80)),
+        "{shown}"
+    );
+    let again = json(&ladder(run(true)).await);
+    assert_eq!((again["written"].as_u64(), again["already_recorded"].as_u64()), (Some(0), Some(1)));
+
+    let roster = dir.path().join("联盟名册.csv");
+    std::fs::write(&roster, "单位名称,角色,入会日期\n西安甲航天有限公司,理事长单位,2024-01-01\n西安乙电子有限公司,,\n")
+        .unwrap();
+    let path = roster.display().to_string();
+    let run = |apply: bool| {
+        let mut words = vec!["member", "import", &path, "--alliance", "commercial-space", "--json"];
+        if apply {
+            words.push("--apply");
+        }
+        args(&server, &words)
+    };
+    assert_eq!(json(&ladder(run(false)).await)["matched"], 2);
+    assert_eq!(json(&ladder(run(true)).await)["written"], 2);
+    let members = json(&ladder(args(&server, &["member", "list", "--firm", &code(1), "--json"])).await);
+    assert_eq!(members["memberships"][0]["role"], "CHAIR");
+    assert_eq!(members["memberships"][0]["join_date"], "2024-01-01");
+    let again = json(&ladder(run(true)).await);
+    assert_eq!((again["written"].as_u64(), again["already_recorded"].as_u64()), (Some(0), Some(2)));
+}

@@ -100,6 +100,10 @@ pub enum AllianceCommand {
 /// `ladder member …`
 #[derive(Debug, Subcommand)]
 pub enum MemberCommand {
+    /// Import an alliance roster from XLSX or CSV (by credit code or company
+    /// name, with 角色 and 入会日期 when given): a dry run by default,
+    /// `--apply` adds the members.
+    Import(crate::cli::import::RosterImportArgs),
     /// Add a registered firm to an alliance (or rejoin it).
     Add {
         /// Alliance id.
@@ -468,7 +472,12 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
 
 /// Runs `ladder member …`.
 pub async fn member(cmd: MemberCommand) -> ExitCode {
+    let cmd = match cmd {
+        MemberCommand::Import(args) => return crate::cli::import::import_roster(args).await,
+        other => other,
+    };
     let args = match &cmd {
+        MemberCommand::Import(_) => unreachable!("imports are handled above"),
         MemberCommand::Add { client, .. }
         | MemberCommand::End { client, .. }
         | MemberCommand::Role { client, .. }
@@ -489,6 +498,7 @@ pub async fn member(cmd: MemberCommand) -> ExitCode {
     };
     let name = |alliance: &str, code: &str| format!("alliances/{alliance}/memberships/{}", code.trim());
     let result = match cmd {
+        MemberCommand::Import(_) => unreachable!("imports are handled above"),
         MemberCommand::Add { alliance, credit_code, role, date, note, .. } => {
             let role = match parse_role(&role) {
                 Ok(r) => r,

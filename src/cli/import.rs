@@ -1,6 +1,8 @@
-//! `ladder designation import FILE --kind KIND`: records the designations of
-//! an official list (a province's published 高新技术企业 or 专精特新 list, an
-//! XLSX or CSV file, often with company names and no credit codes).
+//! Imports of lists that name firms, often by company name and with no
+//! credit codes: `ladder designation import` (an official list, e.g. a
+//! province's published 高新技术企业 list), `ladder indicators import` (a
+//! year's figures) and `ladder member import` (an alliance roster). XLSX or
+//! CSV files.
 //!
 //! Each row is matched to a registered firm by credit code when it has one,
 //! else by exact legal name, else by former name; a name that matches
@@ -54,40 +56,6 @@ pub struct ImportArgs {
     apply: bool,
     #[command(flatten)]
     client: ClientArgs,
-}
-
-/// Which column holds what, by the header's words.
-#[derive(Debug, Default)]
-struct Columns {
-    name: Option<usize>,
-    code: Option<usize>,
-    certificate: Option<usize>,
-    date: Option<usize>,
-    batch: Option<usize>,
-}
-
-impl Columns {
-    fn of(header: &[String]) -> Result<Self, String> {
-        let find = |words: &[&str]| {
-            header.iter().position(|h| {
-                let h = fold(h).to_lowercase();
-                words.iter().any(|w| h == *w)
-            })
-        };
-        let c = Columns {
-            name: find(&["企业名称", "单位名称", "公司名称", "名称", "企业", "单位", "name", "display_name"]),
-            code: find(&["统一社会信用代码", "社会信用代码", "信用代码", "credit_code", "code"]),
-            certificate: find(&["证书编号", "证书号", "证书号码", "编号", "certificate", "certificate_number"]),
-            date: find(&["认定日期", "认定时间", "发证日期", "发证时间", "日期", "valid_from", "date"]),
-            batch: find(&["批次", "batch"]),
-        };
-        if c.name.is_none() && c.code.is_none() {
-            return Err(format!(
-                "no name column (企业名称/单位名称/名称) and no credit-code column (统一社会信用代码) among {header:?}"
-            ));
-        }
-        Ok(c)
-    }
 }
 
 /// A name as compared: full-width forms folded to ASCII, spaces removed.
@@ -221,9 +189,6 @@ struct Row {
     line: usize,
     name: String,
     code: String,
-    certificate: String,
-    valid_from: String,
-    batch: String,
     outcome: Outcome,
 }
 
@@ -251,56 +216,170 @@ fn match_row(register: &Register, name: &str, code: &str) -> Outcome {
     Outcome::Unmatched(register.closest(name))
 }
 
-/// The request id of a row's designation: the same row imported again
-/// replays instead of writing twice.
-fn request_id(kind: &str, code: &str, certificate: &str, valid_from: &str) -> String {
-    let digest = Sha256::digest(format!("{kind}|{code}|{certificate}|{valid_from}").as_bytes());
+/// The request id of a row's write: the same row imported again replays
+/// instead of writing twice.
+fn request_id(parts: &[&str]) -> String {
+    let digest = Sha256::digest(parts.join("|").as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("import-{hex}")
 }
 
-/// Runs `ladder designation import`.
-pub async fn import(a: ImportArgs) -> ExitCode {
-    let usage = |message: String| {
-        eprintln!("error: {}", render::clipped(&message));
-        ExitCode::from(2)
-    };
-    let kind = match parse_kind(&a.kind) {
-        Ok(k) => k,
-        Err(e) => return usage(e),
-    };
-    let level = match a.level.trim().to_ascii_lowercase().as_str() {
+/// What is imported: the target reads a row's own fields, says whether the
+/// matched firm already holds them, and records them.
+trait Target {
+    /// A row's own fields.
+    type Data;
+    /// What the list holds, for the summary line (e.g. 高新技术企业).
+    fn what(&self) -> String;
+    /// The row's fields, or why the row is wrong.
+    fn read(&self, record: &[String]) -> Result<Self::Data, String>;
+    /// Whether the firm already holds what the row says.
+    async fn held(&mut self, code: &str, data: &Self::Data) -> Result<bool, tonic::Status>;
+    /// Records the row through the API (replay-safe).
+    async fn write(&mut self, code: &str, data: &Self::Data, evidence: String) -> Result<(), tonic::Status>;
+}
+
+/// A cell of `record` in `column`, trimmed.
+fn cell(record: &[String], column: Option<usize>) -> String {
+    column.and_then(|c| record.get(c)).map(|v| v.trim().to_string()).unwrap_or_default()
+}
+
+/// The first column whose folded header is one of `words`.
+fn column(header: &[String], words: &[&str]) -> Option<usize> {
+    header.iter().position(|h| {
+        let h = fold(h).to_lowercase();
+        words.iter().any(|w| h == *w)
+    })
+}
+
+/// The list file's header and rows, or the usage error.
+fn read_list(file: &std::path::Path) -> Result<(Vec<String>, crate::cli::sync::Records), String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let (records, _) = crate::cli::sync::read_table(bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut records = records.into_iter();
+    let Some((_, header)) = records.next() else { return Err(format!("{} is empty", file.display())) };
+    Ok((header, records.collect()))
+}
+
+/// The level argument as the proto's enum.
+fn issuing_level(level: &str) -> Result<i32, String> {
+    Ok(match level.trim().to_ascii_lowercase().as_str() {
         "" => 0,
         "national" => v1::IssuingLevel::National as i32,
         "provincial" => v1::IssuingLevel::Provincial as i32,
         "municipal" => v1::IssuingLevel::Municipal as i32,
         "district" => v1::IssuingLevel::District as i32,
         "other" => v1::IssuingLevel::Other as i32,
-        other => return usage(format!("--level {other:?}: use national, provincial, municipal, district or other")),
+        other => return Err(format!("--level {other:?}: use national, provincial, municipal, district or other")),
+    })
+}
+
+/// Designations of one kind (`ladder designation import`).
+struct Designations {
+    kind: crate::domain::ladder::DesignationKind,
+    level: i32,
+    authority: String,
+    batch: String,
+    valid_from: String,
+    columns: [Option<usize>; 3],
+    client: CultivationServiceClient<crate::cli::client::Intercepted>,
+}
+
+/// A designation row: certificate, first day, batch.
+struct DesignationRow {
+    certificate: String,
+    valid_from: String,
+    batch: String,
+}
+
+impl Target for Designations {
+    type Data = DesignationRow;
+
+    fn what(&self) -> String {
+        self.kind.label_zh().to_string()
+    }
+
+    fn read(&self, record: &[String]) -> Result<DesignationRow, String> {
+        let [certificate, date, batch] = self.columns;
+        let valid_from = match cell(record, date) {
+            d if d.is_empty() && self.valid_from.is_empty() => return Err("no 认定日期 and no --valid-from".into()),
+            d if d.is_empty() => self.valid_from.clone(),
+            d => date_of(&d).ok_or_else(|| format!("{d:?} is not a date"))?,
+        };
+        let batch = match cell(record, batch) {
+            b if b.is_empty() => self.batch.clone(),
+            b => b,
+        };
+        Ok(DesignationRow { certificate: cell(record, certificate), valid_from, batch })
+    }
+
+    /// Held: the firm has this kind with the same certificate number (or,
+    /// without one, from the same day).
+    async fn held(&mut self, code: &str, row: &DesignationRow) -> Result<bool, tonic::Status> {
+        let request = v1::ListDesignationsRequest {
+            parent: format!("enterprises/{code}"),
+            filter: format!("kind = {}", self.kind.name()),
+            page_size: 1000,
+            ..Default::default()
+        };
+        let held = self.client.list_designations(request).await?.into_inner().designations;
+        Ok(held.iter().any(|d| {
+            if row.certificate.is_empty() {
+                d.valid_from == row.valid_from
+            } else {
+                d.certificate_number == row.certificate
+            }
+        }))
+    }
+
+    async fn write(&mut self, code: &str, row: &DesignationRow, evidence: String) -> Result<(), tonic::Status> {
+        let request = v1::CreateDesignationRequest {
+            parent: format!("enterprises/{code}"),
+            designation: Some(v1::Designation {
+                kind: self.kind as i32,
+                status: v1::DesignationStatus::Granted as i32,
+                valid_from: row.valid_from.clone(),
+                certificate_number: row.certificate.clone(),
+                authority: self.authority.clone(),
+                batch: row.batch.clone(),
+                level: self.level,
+                evidence,
+                ..Default::default()
+            }),
+            request_id: request_id(&[self.kind.name(), code, &row.certificate, &row.valid_from]),
+            ..Default::default()
+        };
+        self.client.create_designation(request).await.map(|_| ())
+    }
+}
+
+/// Runs `ladder designation import`.
+pub async fn import(a: ImportArgs) -> ExitCode {
+    let kind = match parse_kind(&a.kind) {
+        Ok(k) => k,
+        Err(e) => return usage(e),
     };
-    let default_from = match a.valid_from.trim() {
+    let level = match issuing_level(&a.level) {
+        Ok(l) => l,
+        Err(e) => return usage(e),
+    };
+    let valid_from = match a.valid_from.trim() {
         "" => String::new(),
         d => match date_of(d) {
             Some(d) => d,
             None => return usage(format!("--valid-from {d:?} is not a date YYYY-MM-DD")),
         },
     };
-    let bytes = match std::fs::read(&a.file) {
-        Ok(b) => b,
-        Err(e) => return usage(format!("cannot read {}: {e}", a.file.display())),
+    let (header, rows) = match read_list(&a.file) {
+        Ok(list) => list,
+        Err(e) => return usage(e),
     };
-    let records = match crate::cli::sync::read_table(bytes) {
-        Ok((r, _)) => r,
-        Err(e) => return usage(format!("{}: {e}", a.file.display())),
-    };
-    let Some(((_, header), rows)) = records.split_first() else {
-        return usage(format!("{} is empty", a.file.display()));
-    };
-    let columns = match Columns::of(header) {
-        Ok(c) => c,
-        Err(e) => return usage(format!("{}: {e}", a.file.display())),
-    };
-    if columns.date.is_none() && default_from.is_empty() {
+    let columns = [
+        column(&header, &["证书编号", "证书号", "证书号码", "编号", "certificate", "certificate_number"]),
+        column(&header, &["认定日期", "认定时间", "发证日期", "发证时间", "日期", "valid_from", "date"]),
+        column(&header, &["批次", "batch"]),
+    ];
+    if columns[1].is_none() && valid_from.is_empty() {
         return usage(format!(
             "{} has no 认定日期 column: give the first day the designations count with --valid-from",
             a.file.display()
@@ -313,7 +392,319 @@ pub async fn import(a: ImportArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let enterprises = EnterpriseServiceClient::new(channel.clone());
+    let target = Designations {
+        kind,
+        level,
+        authority: a.authority.trim().to_string(),
+        batch: a.batch.trim().to_string(),
+        valid_from,
+        columns,
+        client: CultivationServiceClient::new(channel.clone()),
+    };
+    run(&a.file, &header, rows, a.apply, &a.client, channel, target).await
+}
+
+/// Arguments of `ladder indicators import`.
+#[derive(Debug, clap::Args)]
+pub struct IndicatorsImportArgs {
+    /// The figures: XLSX or CSV with a name and/or credit-code column and
+    /// figure columns (营业收入, 主营业务收入, 从业人员, 科技人员, 研发费用,
+    /// 境内研发费用占比, 高新技术产品收入, 资产总额, 负债总额, 股权融资, 估值;
+    /// money in 万元) and optionally 年度.
+    file: PathBuf,
+    /// The year of the figures (used when the file has no 年度 column).
+    #[arg(long, default_value_t = 0)]
+    year: i32,
+    /// Record the matched rows (without it: a dry run that writes nothing).
+    #[arg(long)]
+    apply: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// The figure columns: header words → the field of `AnnualIndicators`.
+const FIGURES: &[(&[&str], &str)] = &[
+    (&["营业收入", "营业收入(万元)", "revenue"], "revenue"),
+    (&["主营业务收入", "主营业务收入(万元)", "main_business_revenue"], "main_business_revenue"),
+    (&["从业人员", "职工人数", "从业人数", "employees"], "employees"),
+    (&["科技人员", "科技人员数", "tech_staff"], "tech_staff"),
+    (&["研发费用", "研发费用(万元)", "rd_expense"], "rd_expense"),
+    (&["境内研发费用占比", "rd_domestic_share"], "rd_domestic_share"),
+    (&["高新技术产品收入", "高新技术产品(服务)收入", "high_tech_revenue"], "high_tech_revenue"),
+    (&["资产总额", "资产总额(万元)", "total_assets"], "total_assets"),
+    (&["负债总额", "负债总额(万元)", "total_liabilities"], "total_liabilities"),
+    (&["股权融资", "股权融资(万元)", "equity_financing"], "equity_financing"),
+    (&["估值", "估值(万元)", "valuation"], "valuation"),
+];
+
+/// A year's figures (`ladder indicators import`).
+struct Figures {
+    year: i32,
+    year_column: Option<usize>,
+    columns: Vec<(usize, &'static str)>,
+    client: CultivationServiceClient<crate::cli::client::Intercepted>,
+}
+
+impl Figures {
+    fn set(figures: &mut v1::AnnualIndicators, field: &str, value: f64) {
+        let whole = value.round() as i64;
+        match field {
+            "revenue" => figures.revenue = Some(value),
+            "main_business_revenue" => figures.main_business_revenue = Some(value),
+            "employees" => figures.employees = Some(whole),
+            "tech_staff" => figures.tech_staff = Some(whole),
+            "rd_expense" => figures.rd_expense = Some(value),
+            "rd_domestic_share" => figures.rd_domestic_share = Some(value),
+            "high_tech_revenue" => figures.high_tech_revenue = Some(value),
+            "total_assets" => figures.total_assets = Some(value),
+            "total_liabilities" => figures.total_liabilities = Some(value),
+            "equity_financing" => figures.equity_financing = Some(value),
+            _ => figures.valuation = Some(value),
+        }
+    }
+}
+
+impl Target for Figures {
+    type Data = (v1::AnnualIndicators, Vec<String>);
+
+    fn what(&self) -> String {
+        if self.year_column.is_some() {
+            "年度指标".into()
+        } else {
+            format!("{} 年度指标", self.year)
+        }
+    }
+
+    fn read(&self, record: &[String]) -> Result<Self::Data, String> {
+        let year = match cell(record, self.year_column) {
+            y if y.is_empty() => self.year,
+            y => y.trim_end_matches('年').parse().map_err(|_| format!("{y:?} is not a year"))?,
+        };
+        if year == 0 {
+            return Err("no 年度 and no --year".into());
+        }
+        let mut figures = v1::AnnualIndicators { year, ..Default::default() };
+        let mut mask = Vec::new();
+        for (c, field) in &self.columns {
+            let text = cell(record, Some(*c)).replace([',', '，'], "");
+            let text = text.trim_end_matches('%').trim();
+            if text.is_empty() {
+                continue;
+            }
+            let value: f64 = text.parse().map_err(|_| format!("{field}: {text:?} is not a number"))?;
+            Self::set(&mut figures, field, value);
+            mask.push((*field).to_string());
+        }
+        if mask.is_empty() {
+            return Err("no figure in this row".into());
+        }
+        Ok((figures, mask))
+    }
+
+    /// Held: the stored year has every figure of the row, equal.
+    async fn held(&mut self, code: &str, (figures, mask): &Self::Data) -> Result<bool, tonic::Status> {
+        let name = format!("enterprises/{code}/indicators/{}", figures.year);
+        let stored = match self.client.get_annual_indicators(v1::GetAnnualIndicatorsRequest { name }).await {
+            Ok(r) => r.into_inner(),
+            Err(s) if s.code() == tonic::Code::NotFound => return Ok(false),
+            Err(s) => return Err(s),
+        };
+        let same = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+            _ => false,
+        };
+        Ok(mask.iter().all(|field| match field.as_str() {
+            "revenue" => same(stored.revenue, figures.revenue),
+            "main_business_revenue" => same(stored.main_business_revenue, figures.main_business_revenue),
+            "employees" => stored.employees.is_some() && stored.employees == figures.employees,
+            "tech_staff" => stored.tech_staff.is_some() && stored.tech_staff == figures.tech_staff,
+            "rd_expense" => same(stored.rd_expense, figures.rd_expense),
+            "rd_domestic_share" => same(stored.rd_domestic_share, figures.rd_domestic_share),
+            "high_tech_revenue" => same(stored.high_tech_revenue, figures.high_tech_revenue),
+            "total_assets" => same(stored.total_assets, figures.total_assets),
+            "total_liabilities" => same(stored.total_liabilities, figures.total_liabilities),
+            "equity_financing" => same(stored.equity_financing, figures.equity_financing),
+            _ => same(stored.valuation, figures.valuation),
+        }))
+    }
+
+    async fn write(
+        &mut self,
+        code: &str,
+        (figures, mask): &Self::Data,
+        _evidence: String,
+    ) -> Result<(), tonic::Status> {
+        let mut figures = figures.clone();
+        figures.name = format!("enterprises/{code}/indicators/{}", figures.year);
+        let key = format!("{figures:?}");
+        let request = v1::UpdateAnnualIndicatorsRequest {
+            indicators: Some(figures),
+            update_mask: Some(prost_types::FieldMask { paths: mask.clone() }),
+            request_id: request_id(&[code, &key]),
+            ..Default::default()
+        };
+        self.client.update_annual_indicators(request).await.map(|_| ())
+    }
+}
+
+/// Runs `ladder indicators import`.
+pub async fn import_indicators(a: IndicatorsImportArgs) -> ExitCode {
+    let (header, rows) = match read_list(&a.file) {
+        Ok(list) => list,
+        Err(e) => return usage(e),
+    };
+    let columns: Vec<(usize, &'static str)> =
+        FIGURES.iter().filter_map(|(words, field)| column(&header, words).map(|c| (c, *field))).collect();
+    if columns.is_empty() {
+        return usage(format!(
+            "{}: no figure column (营业收入, 从业人员, 研发费用…) among {header:?}",
+            a.file.display()
+        ));
+    }
+    let year_column = column(&header, &["年度", "年份", "year"]);
+    if year_column.is_none() && a.year == 0 {
+        return usage(format!("{} has no 年度 column: give the year with --year", a.file.display()));
+    }
+    let channel = match connect(&a.client).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let target = Figures { year: a.year, year_column, columns, client: CultivationServiceClient::new(channel.clone()) };
+    run(&a.file, &header, rows, a.apply, &a.client, channel, target).await
+}
+
+/// Arguments of `ladder member import`.
+#[derive(Debug, clap::Args)]
+pub struct RosterImportArgs {
+    /// The roster: XLSX or CSV with a name and/or credit-code column, and
+    /// optionally 角色/职务 (理事长单位, 副理事长单位, 常务理事单位, 理事单位,
+    /// 会员单位, 秘书处) and 入会日期.
+    file: PathBuf,
+    /// The alliance's id.
+    #[arg(long)]
+    alliance: String,
+    /// The role of rows without a 角色 column or value.
+    #[arg(long, default_value = "MEMBER")]
+    role: String,
+    /// Record the matched rows (without it: a dry run that writes nothing).
+    #[arg(long)]
+    apply: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// An alliance's roster (`ladder member import`).
+struct Roster {
+    alliance: String,
+    role: crate::domain::alliance::Role,
+    role_column: Option<usize>,
+    date_column: Option<usize>,
+    client: crate::pb::v1::alliance_service_client::AllianceServiceClient<crate::cli::client::Intercepted>,
+}
+
+impl Target for Roster {
+    type Data = (crate::domain::alliance::Role, String);
+
+    fn what(&self) -> String {
+        format!("联盟 {}", self.alliance)
+    }
+
+    fn read(&self, record: &[String]) -> Result<Self::Data, String> {
+        let role = match cell(record, self.role_column) {
+            r if r.is_empty() => self.role,
+            r => crate::domain::alliance::Role::parse(&r).ok_or_else(|| format!("{r:?} is not a role"))?,
+        };
+        let date = match cell(record, self.date_column) {
+            d if d.is_empty() => String::new(),
+            d => date_of(&d).ok_or_else(|| format!("{d:?} is not a date"))?,
+        };
+        Ok((role, date))
+    }
+
+    /// Held: the firm is an active member already.
+    async fn held(&mut self, code: &str, _: &Self::Data) -> Result<bool, tonic::Status> {
+        let name = format!("alliances/{}/memberships/{code}", self.alliance);
+        match self.client.get_membership(v1::GetMembershipRequest { name }).await {
+            Ok(m) => Ok(m.into_inner().state == v1::MembershipState::Active as i32),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
+            Err(s) => Err(s),
+        }
+    }
+
+    async fn write(&mut self, code: &str, (role, date): &Self::Data, evidence: String) -> Result<(), tonic::Status> {
+        let request = v1::CreateMembershipRequest {
+            parent: format!("alliances/{}", self.alliance),
+            credit_code: code.to_string(),
+            membership: Some(v1::Membership {
+                role: *role as i32,
+                join_date: date.clone(),
+                note: evidence,
+                ..Default::default()
+            }),
+            request_id: request_id(&[&self.alliance, code, date]),
+            ..Default::default()
+        };
+        self.client.create_membership(request).await.map(|_| ())
+    }
+}
+
+/// Runs `ladder member import`.
+pub async fn import_roster(a: RosterImportArgs) -> ExitCode {
+    let Some(role) = crate::domain::alliance::Role::parse(&a.role) else {
+        return usage(format!("--role {:?} is not a role", a.role));
+    };
+    let (header, rows) = match read_list(&a.file) {
+        Ok(list) => list,
+        Err(e) => return usage(e),
+    };
+    let channel = match connect(&a.client).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let target = Roster {
+        alliance: a.alliance.trim().to_string(),
+        role,
+        role_column: column(&header, &["角色", "职务", "会员类别", "role"]),
+        date_column: column(&header, &["入会日期", "加入日期", "入会时间", "join_date", "date"]),
+        client: crate::pb::v1::alliance_service_client::AllianceServiceClient::new(channel.clone()),
+    };
+    run(&a.file, &header, rows, a.apply, &a.client, channel, target).await
+}
+
+fn usage(message: String) -> ExitCode {
+    eprintln!("error: {}", render::clipped(&message));
+    ExitCode::from(2)
+}
+
+/// The common part of every import: match each row, check what is held,
+/// record on `--apply`, report.
+async fn run<T: Target>(
+    file: &std::path::Path,
+    header: &[String],
+    rows: crate::cli::sync::Records,
+    apply: bool,
+    client: &ClientArgs,
+    channel: crate::cli::client::Intercepted,
+    mut target: T,
+) -> ExitCode {
+    let name_column = column(
+        header,
+        &["企业名称", "单位名称", "公司名称", "会员单位", "名称", "企业", "单位", "name", "display_name"],
+    );
+    let code_column = column(header, &["统一社会信用代码", "社会信用代码", "信用代码", "credit_code", "code"]);
+    if name_column.is_none() && code_column.is_none() {
+        return usage(format!(
+            "{}: no name column (企业名称/单位名称/名称) and no credit-code column (统一社会信用代码) among {header:?}",
+            file.display()
+        ));
+    }
+    let enterprises = EnterpriseServiceClient::new(channel);
     let pages = collect_pages(usize::MAX, |page_token| {
         let mut c = enterprises.clone();
         let request = v1::ListEnterprisesRequest { page_size: 1000, page_token, ..Default::default() };
@@ -321,60 +712,29 @@ pub async fn import(a: ImportArgs) -> ExitCode {
     });
     let register = match pages.await {
         Ok((firms, _)) => Register::new(firms),
-        Err(status) => return fail(a.client.json, &status),
+        Err(status) => return fail(client.json, &status),
     };
-    let mut cultivation = CultivationServiceClient::new(channel);
-    let cell = |record: &[String], column: Option<usize>| {
-        column.and_then(|c| record.get(c)).map(|v| v.trim().to_string()).unwrap_or_default()
-    };
-    let mut list: Vec<Row> = Vec::with_capacity(rows.len());
-    for (line, record) in rows {
-        let (name, code) = (cell(record, columns.name), cell(record, columns.code).to_uppercase());
+    let mut list: Vec<(Row, Option<T::Data>)> = Vec::with_capacity(rows.len());
+    for (line, record) in &rows {
+        let (name, code) = (cell(record, name_column), cell(record, code_column).to_uppercase());
         if name.is_empty() && code.is_empty() {
             continue;
         }
-        let certificate = cell(record, columns.certificate);
-        let batch = match cell(record, columns.batch) {
-            b if b.is_empty() => a.batch.trim().to_string(),
-            b => b,
+        let (data, mut outcome) = match target.read(record) {
+            Ok(data) => (Some(data), match_row(&register, &name, &code)),
+            Err(why) => (None, Outcome::Invalid(why)),
         };
-        let (valid_from, mut outcome) = match columns.date.map(|c| cell(record, Some(c))) {
-            Some(d) if !d.is_empty() => match date_of(&d) {
-                Some(d) => (d, match_row(&register, &name, &code)),
-                None => (String::new(), Outcome::Invalid(format!("{d:?} is not a date"))),
-            },
-            _ if default_from.is_empty() => (String::new(), Outcome::Invalid("no 认定日期 and no --valid-from".into())),
-            _ => (default_from.clone(), match_row(&register, &name, &code)),
-        };
-        // Already recorded: the firm holds this kind with the same
-        // certificate number (or, without one, from the same day).
-        if let Outcome::Matched { firm, how } = outcome {
-            let request = v1::ListDesignationsRequest {
-                parent: format!("enterprises/{}", register.firms[firm].0),
-                filter: format!("kind = {}", kind.name()),
-                page_size: 1000,
-                ..Default::default()
-            };
-            match cultivation.list_designations(request).await {
-                Ok(r) => {
-                    let held = r.into_inner().designations.iter().any(|d| {
-                        if certificate.is_empty() {
-                            d.valid_from == valid_from
-                        } else {
-                            d.certificate_number == certificate
-                        }
-                    });
-                    if held {
-                        outcome = Outcome::Recorded { firm, how };
-                    }
-                }
-                Err(status) => return fail(a.client.json, &status),
+        if let (Outcome::Matched { firm, how }, Some(d)) = (&outcome, &data) {
+            match target.held(&register.firms[*firm].0, d).await {
+                Ok(true) => outcome = Outcome::Recorded { firm: *firm, how },
+                Ok(false) => {}
+                Err(status) => return fail(client.json, &status),
             }
         }
-        list.push(Row { line: *line, name, code, certificate, valid_from, batch, outcome });
+        list.push((Row { line: *line, name, code, outcome }, data));
     }
 
-    let count = |f: fn(&Outcome) -> bool| list.iter().filter(|r| f(&r.outcome)).count();
+    let count = |f: fn(&Outcome) -> bool| list.iter().filter(|(r, _)| f(&r.outcome)).count();
     let matched = count(|o| matches!(o, Outcome::Matched { .. }));
     let recorded = count(|o| matches!(o, Outcome::Recorded { .. }));
     let ambiguous = count(|o| matches!(o, Outcome::Ambiguous(_)));
@@ -382,50 +742,31 @@ pub async fn import(a: ImportArgs) -> ExitCode {
     let invalid = count(|o| matches!(o, Outcome::Invalid(_)));
     let mut written = 0usize;
     let mut failed = Vec::new();
-    if a.apply {
-        for row in list.iter().filter(|r| matches!(r.outcome, Outcome::Matched { .. })) {
-            let Outcome::Matched { firm, .. } = row.outcome else { continue };
-            let code = &register.firms[firm].0;
-            let request = v1::CreateDesignationRequest {
-                parent: format!("enterprises/{code}"),
-                designation: Some(v1::Designation {
-                    kind: kind as i32,
-                    status: v1::DesignationStatus::Granted as i32,
-                    valid_from: row.valid_from.clone(),
-                    certificate_number: row.certificate.clone(),
-                    authority: a.authority.trim().to_string(),
-                    batch: row.batch.clone(),
-                    level,
-                    evidence: format!("{} 第 {} 行", a.file.display(), row.line),
-                    ..Default::default()
-                }),
-                request_id: request_id(kind.name(), code, &row.certificate, &row.valid_from),
-                ..Default::default()
-            };
-            match cultivation.create_designation(request).await {
-                Ok(_) => written += 1,
+    if apply {
+        for (row, data) in &list {
+            let (Outcome::Matched { firm, .. }, Some(data)) = (&row.outcome, data) else { continue };
+            let evidence = format!("{} 第 {} 行", file.display(), row.line);
+            match target.write(&register.firms[*firm].0, data, evidence).await {
+                Ok(()) => written += 1,
                 Err(status) => failed.push((row.line, render::status_error(&status))),
             }
         }
     }
-
-    if a.client.json {
+    let firm_of = |r: &Row| match &r.outcome {
+        Outcome::Matched { firm, .. } | Outcome::Recorded { firm, .. } => Some(register.firms[*firm].0.clone()),
+        _ => None,
+    };
+    if client.json {
         let rows: Vec<serde_json::Value> = list
             .iter()
-            .map(|r| {
-                let firm = match &r.outcome {
-                    Outcome::Matched { firm, .. } | Outcome::Recorded { firm, .. } => {
-                        Some(register.firms[*firm].0.clone())
-                    }
-                    _ => None,
-                };
-                serde_json::json!({"row": r.line, "name": r.name, "credit_code": firm, "outcome": r.outcome.label(),
+            .map(|(r, _)| {
+                serde_json::json!({"row": r.line, "name": r.name, "credit_code": firm_of(r), "outcome": r.outcome.label(),
                                    "detail": detail(&register, &r.outcome)})
             })
             .collect();
         println!(
             "{}",
-            serde_json::json!({"kind": kind.name(), "applied": a.apply, "matched": matched, "already_recorded": recorded,
+            serde_json::json!({"list": target.what(), "applied": apply, "matched": matched, "already_recorded": recorded,
                                "ambiguous": ambiguous, "unmatched": unmatched, "invalid": invalid,
                                "written": written, "failed": failed.len(), "rows": rows})
         );
@@ -433,24 +774,21 @@ pub async fn import(a: ImportArgs) -> ExitCode {
         println!(
             "{}: {} rows for {}: {matched} to record, {recorded} already recorded, {ambiguous} ambiguous, \
              {unmatched} unmatched, {invalid} invalid",
-            a.file.display(),
+            file.display(),
             list.len(),
-            kind.label_zh()
+            target.what()
         );
         // On a terminal the rows that need a person; in a file, every row.
         let everything = crate::cli::export::active();
         let shown: Vec<Vec<String>> = list
             .iter()
+            .map(|(r, _)| r)
             .filter(|r| everything || !matches!(r.outcome, Outcome::Matched { .. } | Outcome::Recorded { .. }))
             .map(|r| {
-                let firm = match &r.outcome {
-                    Outcome::Matched { firm, .. } | Outcome::Recorded { firm, .. } => register.firms[*firm].0.clone(),
-                    _ => r.code.clone(),
-                };
                 vec![
                     r.line.to_string(),
                     r.name.clone(),
-                    firm,
+                    firm_of(r).unwrap_or_else(|| r.code.clone()),
                     r.outcome.label().to_string(),
                     detail(&register, &r.outcome),
                 ]
@@ -462,8 +800,8 @@ pub async fn import(a: ImportArgs) -> ExitCode {
                 table::render(&["行 ROW", "名称 NAME", "信用代码 CODE", "结果 RESULT", "说明 DETAIL"], &shown)
             );
         }
-        if a.apply {
-            println!("recorded {written} designations; {} failed", failed.len());
+        if apply {
+            println!("recorded {written}; {} failed", failed.len());
         } else if matched > 0 {
             println!("dry run: nothing written; run again with --apply to record the {matched} matched rows");
         }

@@ -87,6 +87,9 @@ pub enum DesignationCommand {
 /// `ladder indicators …`
 #[derive(Debug, Subcommand)]
 pub enum IndicatorsCommand {
+    /// Import a year's figures for many firms from XLSX or CSV (by credit
+    /// code or company name): a dry run by default, `--apply` writes.
+    Import(crate::cli::import::IndicatorsImportArgs),
     /// Write a firm's figures for a year (万元, people, percent); only the
     /// figures given change.
     Set {
@@ -455,14 +458,20 @@ pub async fn stage(credit_code: String, as_of: String, args: ClientArgs) -> Exit
 
 /// Runs `ladder indicators …`.
 pub async fn indicators(cmd: IndicatorsCommand) -> ExitCode {
+    let cmd = match cmd {
+        IndicatorsCommand::Import(args) => return crate::cli::import::import_indicators(args).await,
+        other => other,
+    };
     let args = match &cmd {
         IndicatorsCommand::Set { client, .. } | IndicatorsCommand::List { client, .. } => client.clone(),
+        IndicatorsCommand::Import(_) => unreachable!("imports are handled above"),
     };
     let mut client = match client_for(&args).await {
         Ok(c) => c,
         Err(code) => return code,
     };
     let result = match cmd {
+        IndicatorsCommand::Import(_) => unreachable!("imports are handled above"),
         IndicatorsCommand::Set {
             credit_code,
             year,
