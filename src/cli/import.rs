@@ -262,7 +262,7 @@ fn read_list(file: &std::path::Path) -> Result<(Vec<String>, crate::cli::sync::R
 }
 
 /// The level argument as the proto's enum.
-fn issuing_level(level: &str) -> Result<i32, String> {
+pub(crate) fn issuing_level(level: &str) -> Result<i32, String> {
     Ok(match level.trim().to_ascii_lowercase().as_str() {
         "" => 0,
         "national" => v1::IssuingLevel::National as i32,

@@ -293,18 +293,9 @@ pub async fn designation(cmd: DesignationCommand) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage_error(e),
             };
-            let level = match level.trim().to_ascii_lowercase().as_str() {
-                "" => 0,
-                "national" => v1::IssuingLevel::National as i32,
-                "provincial" => v1::IssuingLevel::Provincial as i32,
-                "municipal" => v1::IssuingLevel::Municipal as i32,
-                "district" => v1::IssuingLevel::District as i32,
-                "other" => v1::IssuingLevel::Other as i32,
-                other => {
-                    return usage_error(format!(
-                        "--level {other:?}: use national, provincial, municipal, district or other"
-                    ))
-                }
+            let level = match crate::cli::import::issuing_level(&level) {
+                Ok(l) => l,
+                Err(e) => return usage_error(e),
             };
             client
                 .create_designation(v1::CreateDesignationRequest {
