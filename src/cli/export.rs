@@ -352,6 +352,9 @@ pub fn finish(success: bool) -> Result<Option<String>, String> {
         }
         Sink::Xlsx(x) => {
             if !success {
+                // Nothing was saved yet (a workbook is written at the end),
+                // but a save that failed half-way may have left a file.
+                let _ = std::fs::remove_file(&x.path);
                 return Ok(None);
             }
             let path = x.path.clone();

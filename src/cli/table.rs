@@ -29,6 +29,8 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         Ok(false) => {}
         Err(e) => {
             eprintln!("error: {e}");
+            // The partial file goes with the command.
+            let _ = crate::cli::export::finish(false);
             std::process::exit(1);
         }
     }
