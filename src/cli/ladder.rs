@@ -673,7 +673,12 @@ pub async fn candidates(
                         k.description.clone(),
                         k.value.clone(),
                         k.threshold.clone(),
-                        verdict(k.status).to_string(),
+                        match verdict(k.status) {
+                            "met" => "达标 met",
+                            "missed" => "未达标 missed",
+                            _ => "待补数据 unknown",
+                        }
+                        .to_string(),
                     ]
                 })
             })
