@@ -1086,6 +1086,47 @@ async fn an_official_list_is_matched_by_code_name_and_former_name_and_imported_o
     // Importing the same list again records nothing new.
     let again = json(&ladder(import(true)).await);
     assert_eq!((again["written"].as_u64(), again["already_recorded"].as_u64()), (Some(0), Some(3)));
+
+    // A designation revoked by mistake is recorded again by the same list
+    // (the state the import saw changed, so it is a new request, not a replay).
+    let held = json(&ladder(args(&server, &["designation", "list", &code(2), "--json"])).await);
+    let name = held["designations"][0]["name"].as_str().unwrap().to_string();
+    let mut cultivation =
+        ladder::pb::v1::cultivation_service_client::CultivationServiceClient::new(server.channel().await);
+    cultivation
+        .delete_designation(ladder::pb::v1::DeleteDesignationRequest { name, ..Default::default() })
+        .await
+        .unwrap();
+    let redo = json(&ladder(import(true)).await);
+    assert_eq!(redo["written"], 1, "{redo}");
+    let held = json(&ladder(args(&server, &["designation", "list", &code(2), "--json"])).await);
+    assert_eq!(held["designations"].as_array().unwrap().len(), 1, "recorded again: {held}");
+
+    // A code is authoritative: an unregistered code does not fall back to
+    // the name, a registered code with another firm's name is a conflict,
+    // and a firm listed twice is a repeat.
+    let tricky = dir.path().join("tricky.csv");
+    std::fs::write(
+        &tricky,
+        format!(
+            "企业名称,统一社会信用代码,证书编号\n西安乙电子有限公司,{},GR101\n西安甲航天有限公司,{},GR102\n西安丙新材料有限公司,,GR103\n西安丙新材料有限公司,,GR103\n",
+            code(77),
+            code(5)
+        ),
+    )
+    .unwrap();
+    let tricky = tricky.display().to_string();
+    let got = json(
+        &ladder(args(
+            &server,
+            &["designation", "import", &tricky, "--kind", "高企", "--valid-from", "2024-12-01", "--json"],
+        ))
+        .await,
+    );
+    let outcomes: Vec<&str> = got["rows"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["未匹配 unmatched", "有误 invalid", "可导入 matched", "有误 invalid"], "{got}");
+    assert!(got["rows"][1]["detail"].as_str().unwrap().contains("代码与名称不符"));
+    assert!(got["rows"][3]["detail"].as_str().unwrap().contains("重复"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -194,26 +194,39 @@ struct Row {
 
 /// Matches a row to the register.
 fn match_row(register: &Register, name: &str, code: &str) -> Outcome {
+    let folded = fold(name);
     if !code.is_empty() {
         let Ok(parsed) = CreditCode::parse(code) else {
             return Outcome::Invalid(format!("{code} is not a valid credit code"));
         };
-        if let Some(&i) = register.by_code.get(parsed.as_str()) {
-            return Outcome::Matched { firm: i, how: "信用代码 code" };
+        // A code is authoritative: it matches its own firm or none, and a
+        // name that is neither that firm's current nor a former name is a
+        // conflict for a person to settle, not a silent match.
+        let Some(&i) = register.by_code.get(parsed.as_str()) else {
+            return Outcome::Unmatched(if name.is_empty() { Vec::new() } else { register.closest(name) });
+        };
+        let known = |map: &HashMap<String, Vec<usize>>| map.get(&folded).is_some_and(|firms| firms.contains(&i));
+        if !name.is_empty() && !known(&register.by_name) && !known(&register.by_former) {
+            return Outcome::Invalid(format!(
+                "代码与名称不符 the code is {} {}, not {name}",
+                register.firms[i].0, register.firms[i].1
+            ));
         }
-        if name.is_empty() {
-            return Outcome::Unmatched(Vec::new());
-        }
+        return Outcome::Matched { firm: i, how: "信用代码 code" };
     }
-    let folded = fold(name);
-    for (map, how) in [(&register.by_name, "名称 name"), (&register.by_former, "曾用名 former name")] {
-        match map.get(&folded).map(Vec::as_slice) {
-            Some([one]) => return Outcome::Matched { firm: *one, how },
-            Some(many) if many.len() > 1 => return Outcome::Ambiguous(many.to_vec()),
-            _ => {}
-        }
+    // By name: a firm's current name or a former one; a name that several
+    // firms have (as current or former names) is ambiguous.
+    let current = register.by_name.get(&folded).map(Vec::as_slice).unwrap_or(&[]);
+    let former = register.by_former.get(&folded).map(Vec::as_slice).unwrap_or(&[]);
+    let mut firms: Vec<usize> = current.iter().chain(former).copied().collect();
+    firms.sort_unstable();
+    firms.dedup();
+    match firms.as_slice() {
+        [] => Outcome::Unmatched(register.closest(name)),
+        [one] if current.contains(one) => Outcome::Matched { firm: *one, how: "名称 name" },
+        [one] => Outcome::Matched { firm: *one, how: "曾用名 former name" },
+        _ => Outcome::Ambiguous(firms),
     }
-    Outcome::Unmatched(register.closest(name))
 }
 
 /// The request id of a row's write: the same row imported again replays
@@ -233,10 +246,18 @@ trait Target {
     fn what(&self) -> String;
     /// The row's fields, or why the row is wrong.
     fn read(&self, record: &[String]) -> Result<Self::Data, String>;
-    /// Whether the firm already holds what the row says.
-    async fn held(&mut self, code: &str, data: &Self::Data) -> Result<bool, tonic::Status>;
-    /// Records the row through the API (replay-safe).
-    async fn write(&mut self, code: &str, data: &Self::Data, evidence: String) -> Result<(), tonic::Status>;
+    /// What makes two rows for the same firm the same entry (a second one
+    /// is reported as a repeat, not written twice).
+    fn key(&self, data: &Self::Data) -> String;
+    /// Whether the firm already holds what the row says, and the state
+    /// that answer was read from (it goes into the request id, so a write
+    /// after that state changed is a new request, not a replay).
+    async fn held(&mut self, code: &str, data: &Self::Data) -> Result<(bool, String), tonic::Status>;
+    /// Records the row through the API; `id` makes it replay-safe.
+    async fn write(&mut self, code: &str, data: &Self::Data, evidence: String, id: String)
+        -> Result<(), tonic::Status>;
+    /// Every field the write sends, for its request id.
+    fn fields(&self, data: &Self::Data) -> String;
 }
 
 /// A cell of `record` in `column`, trimmed.
@@ -313,9 +334,26 @@ impl Target for Designations {
         Ok(DesignationRow { certificate: cell(record, certificate), valid_from, batch })
     }
 
+    fn key(&self, row: &DesignationRow) -> String {
+        format!("{}|{}", row.certificate, row.valid_from)
+    }
+
+    fn fields(&self, row: &DesignationRow) -> String {
+        format!(
+            "{}|{}|{}|{}|{}|{}",
+            self.kind.name(),
+            row.certificate,
+            row.valid_from,
+            row.batch,
+            self.authority,
+            self.level
+        )
+    }
+
     /// Held: the firm has this kind with the same certificate number (or,
-    /// without one, from the same day).
-    async fn held(&mut self, code: &str, row: &DesignationRow) -> Result<bool, tonic::Status> {
+    /// without one, from the same day). The state: its designations of the
+    /// kind.
+    async fn held(&mut self, code: &str, row: &DesignationRow) -> Result<(bool, String), tonic::Status> {
         let request = v1::ListDesignationsRequest {
             parent: format!("enterprises/{code}"),
             filter: format!("kind = {}", self.kind.name()),
@@ -323,16 +361,24 @@ impl Target for Designations {
             ..Default::default()
         };
         let held = self.client.list_designations(request).await?.into_inner().designations;
-        Ok(held.iter().any(|d| {
+        let state = held.iter().map(|d| format!("{}@{}", d.name, d.revision)).collect::<Vec<_>>().join(",");
+        let holds = held.iter().any(|d| {
             if row.certificate.is_empty() {
                 d.valid_from == row.valid_from
             } else {
                 d.certificate_number == row.certificate
             }
-        }))
+        });
+        Ok((holds, state))
     }
 
-    async fn write(&mut self, code: &str, row: &DesignationRow, evidence: String) -> Result<(), tonic::Status> {
+    async fn write(
+        &mut self,
+        code: &str,
+        row: &DesignationRow,
+        evidence: String,
+        id: String,
+    ) -> Result<(), tonic::Status> {
         let request = v1::CreateDesignationRequest {
             parent: format!("enterprises/{code}"),
             designation: Some(v1::Designation {
@@ -346,7 +392,7 @@ impl Target for Designations {
                 evidence,
                 ..Default::default()
             }),
-            request_id: request_id(&[self.kind.name(), code, &row.certificate, &row.valid_from]),
+            request_id: id,
             ..Default::default()
         };
         self.client.create_designation(request).await.map(|_| ())
@@ -501,19 +547,29 @@ impl Target for Figures {
         Ok((figures, mask))
     }
 
-    /// Held: the stored year has every figure of the row, equal.
-    async fn held(&mut self, code: &str, (figures, mask): &Self::Data) -> Result<bool, tonic::Status> {
+    fn key(&self, (figures, _): &Self::Data) -> String {
+        figures.year.to_string()
+    }
+
+    fn fields(&self, (figures, mask): &Self::Data) -> String {
+        format!("{figures:?}|{mask:?}")
+    }
+
+    /// Held: the stored year has every figure of the row, equal. The
+    /// state: the stored year's etag.
+    async fn held(&mut self, code: &str, (figures, mask): &Self::Data) -> Result<(bool, String), tonic::Status> {
         let name = format!("enterprises/{code}/indicators/{}", figures.year);
         let stored = match self.client.get_annual_indicators(v1::GetAnnualIndicatorsRequest { name }).await {
             Ok(r) => r.into_inner(),
-            Err(s) if s.code() == tonic::Code::NotFound => return Ok(false),
+            Err(s) if s.code() == tonic::Code::NotFound => return Ok((false, "none".into())),
             Err(s) => return Err(s),
         };
+        let state = stored.etag.clone();
         let same = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => (a - b).abs() < 1e-9,
             _ => false,
         };
-        Ok(mask.iter().all(|field| match field.as_str() {
+        let holds = mask.iter().all(|field| match field.as_str() {
             "revenue" => same(stored.revenue, figures.revenue),
             "main_business_revenue" => same(stored.main_business_revenue, figures.main_business_revenue),
             "employees" => stored.employees.is_some() && stored.employees == figures.employees,
@@ -525,7 +581,8 @@ impl Target for Figures {
             "total_liabilities" => same(stored.total_liabilities, figures.total_liabilities),
             "equity_financing" => same(stored.equity_financing, figures.equity_financing),
             _ => same(stored.valuation, figures.valuation),
-        }))
+        });
+        Ok((holds, state))
     }
 
     async fn write(
@@ -533,14 +590,14 @@ impl Target for Figures {
         code: &str,
         (figures, mask): &Self::Data,
         _evidence: String,
+        id: String,
     ) -> Result<(), tonic::Status> {
         let mut figures = figures.clone();
         figures.name = format!("enterprises/{code}/indicators/{}", figures.year);
-        let key = format!("{figures:?}");
         let request = v1::UpdateAnnualIndicatorsRequest {
             indicators: Some(figures),
             update_mask: Some(prost_types::FieldMask { paths: mask.clone() }),
-            request_id: request_id(&[code, &key]),
+            request_id: id,
             ..Default::default()
         };
         self.client.update_annual_indicators(request).await.map(|_| ())
@@ -624,17 +681,36 @@ impl Target for Roster {
         Ok((role, date))
     }
 
-    /// Held: the firm is an active member already.
-    async fn held(&mut self, code: &str, _: &Self::Data) -> Result<bool, tonic::Status> {
+    fn key(&self, _: &Self::Data) -> String {
+        // One membership per firm and alliance: a firm listed twice is a repeat.
+        String::new()
+    }
+
+    fn fields(&self, (role, date): &Self::Data) -> String {
+        format!("{}|{}|{date}", self.alliance, role.name())
+    }
+
+    /// Held: the firm is an active member already. The state: the
+    /// membership's etag.
+    async fn held(&mut self, code: &str, _: &Self::Data) -> Result<(bool, String), tonic::Status> {
         let name = format!("alliances/{}/memberships/{code}", self.alliance);
         match self.client.get_membership(v1::GetMembershipRequest { name }).await {
-            Ok(m) => Ok(m.into_inner().state == v1::MembershipState::Active as i32),
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
+            Ok(m) => {
+                let m = m.into_inner();
+                Ok((m.state == v1::MembershipState::Active as i32, m.etag))
+            }
+            Err(s) if s.code() == tonic::Code::NotFound => Ok((false, "none".into())),
             Err(s) => Err(s),
         }
     }
 
-    async fn write(&mut self, code: &str, (role, date): &Self::Data, evidence: String) -> Result<(), tonic::Status> {
+    async fn write(
+        &mut self,
+        code: &str,
+        (role, date): &Self::Data,
+        evidence: String,
+        id: String,
+    ) -> Result<(), tonic::Status> {
         let request = v1::CreateMembershipRequest {
             parent: format!("alliances/{}", self.alliance),
             credit_code: code.to_string(),
@@ -644,7 +720,7 @@ impl Target for Roster {
                 note: evidence,
                 ..Default::default()
             }),
-            request_id: request_id(&[&self.alliance, code, date]),
+            request_id: id,
             ..Default::default()
         };
         self.client.create_membership(request).await.map(|_| ())
@@ -704,6 +780,14 @@ async fn run<T: Target>(
             file.display()
         ));
     }
+    // The store's revision when the run starts goes into every request id:
+    // a run repeated on an unchanged store replays, and after any change
+    // (a designation deleted by mistake, figures corrected) it writes anew.
+    let mut changes = crate::pb::v1::change_service_client::ChangeServiceClient::new(channel.clone());
+    let head = match changes.list_changes(v1::ListChangesRequest { page_size: 1, ..Default::default() }).await {
+        Ok(r) => r.into_inner().head_revision,
+        Err(status) => return fail(client.json, &status),
+    };
     let enterprises = EnterpriseServiceClient::new(channel);
     let pages = collect_pages(usize::MAX, |page_token| {
         let mut c = enterprises.clone();
@@ -714,7 +798,9 @@ async fn run<T: Target>(
         Ok((firms, _)) => Register::new(firms),
         Err(status) => return fail(client.json, &status),
     };
-    let mut list: Vec<(Row, Option<T::Data>)> = Vec::with_capacity(rows.len());
+    let mut list: Vec<(Row, Option<T::Data>, String)> = Vec::with_capacity(rows.len());
+    // The first row for each firm and entry; a later one is a repeat.
+    let mut first: HashMap<(usize, String), usize> = HashMap::new();
     for (line, record) in &rows {
         let (name, code) = (cell(record, name_column), cell(record, code_column).to_uppercase());
         if name.is_empty() && code.is_empty() {
@@ -724,17 +810,23 @@ async fn run<T: Target>(
             Ok(data) => (Some(data), match_row(&register, &name, &code)),
             Err(why) => (None, Outcome::Invalid(why)),
         };
+        let mut state = String::new();
         if let (Outcome::Matched { firm, how }, Some(d)) = (&outcome, &data) {
-            match target.held(&register.firms[*firm].0, d).await {
-                Ok(true) => outcome = Outcome::Recorded { firm: *firm, how },
-                Ok(false) => {}
-                Err(status) => return fail(client.json, &status),
+            if let Some(earlier) = first.get(&(*firm, target.key(d))) {
+                outcome = Outcome::Invalid(format!("与第 {earlier} 行重复 repeats row {earlier}"));
+            } else {
+                first.insert((*firm, target.key(d)), *line);
+                match target.held(&register.firms[*firm].0, d).await {
+                    Ok((true, _)) => outcome = Outcome::Recorded { firm: *firm, how },
+                    Ok((false, observed)) => state = observed,
+                    Err(status) => return fail(client.json, &status),
+                }
             }
         }
-        list.push((Row { line: *line, name, code, outcome }, data));
+        list.push((Row { line: *line, name, code, outcome }, data, state));
     }
 
-    let count = |f: fn(&Outcome) -> bool| list.iter().filter(|(r, _)| f(&r.outcome)).count();
+    let count = |f: fn(&Outcome) -> bool| list.iter().filter(|(r, _, _)| f(&r.outcome)).count();
     let matched = count(|o| matches!(o, Outcome::Matched { .. }));
     let recorded = count(|o| matches!(o, Outcome::Recorded { .. }));
     let ambiguous = count(|o| matches!(o, Outcome::Ambiguous(_)));
@@ -743,10 +835,15 @@ async fn run<T: Target>(
     let mut written = 0usize;
     let mut failed = Vec::new();
     if apply {
-        for (row, data) in &list {
+        for (row, data, state) in &list {
             let (Outcome::Matched { firm, .. }, Some(data)) = (&row.outcome, data) else { continue };
             let evidence = format!("{} 第 {} 行", file.display(), row.line);
-            match target.write(&register.firms[*firm].0, data, evidence).await {
+            let code = &register.firms[*firm].0;
+            // Everything the request says, the state it was decided on and
+            // the store's revision at the start: the same row against the
+            // same store replays, anything else is a new request.
+            let id = request_id(&[code, &target.fields(data), &evidence, state, &head.to_string()]);
+            match target.write(code, data, evidence, id).await {
                 Ok(()) => written += 1,
                 Err(status) => failed.push((row.line, render::status_error(&status))),
             }
@@ -759,7 +856,7 @@ async fn run<T: Target>(
     if client.json {
         let rows: Vec<serde_json::Value> = list
             .iter()
-            .map(|(r, _)| {
+            .map(|(r, _, _)| {
                 serde_json::json!({"row": r.line, "name": r.name, "credit_code": firm_of(r), "outcome": r.outcome.label(),
                                    "detail": detail(&register, &r.outcome)})
             })
@@ -782,7 +879,7 @@ async fn run<T: Target>(
         let everything = crate::cli::export::active();
         let shown: Vec<Vec<String>> = list
             .iter()
-            .map(|(r, _)| r)
+            .map(|(r, _, _)| r)
             .filter(|r| everything || !matches!(r.outcome, Outcome::Matched { .. } | Outcome::Recorded { .. }))
             .map(|r| {
                 vec![
