@@ -111,7 +111,7 @@ pub async fn serve(
     );
     let admin = service!(
         v1::admin_service_server::AdminServiceServer<crate::api::admin::AdminApi>,
-        crate::api::admin::AdminApi::new(store.clone())
+        crate::api::admin::AdminApi::new(store.clone(), limits.max_message_bytes)
     );
     // Build the segmenter's dictionary now, not on the first posting.
     tokio::task::spawn_blocking(crate::domain::matching::warm_up);

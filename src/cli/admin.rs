@@ -30,7 +30,8 @@ pub async fn backup(dir: PathBuf, args: ClientArgs) -> ExitCode {
     }
     // A backup takes as long as the store is large: no per-call limit.
     let mut client = match connect_with(&args, None).await {
-        Ok(c) => AdminServiceClient::new(c),
+        // Whatever the server's message limit, a backup chunk fits.
+        Ok(c) => AdminServiceClient::new(c).max_decoding_message_size(64 * 1024 * 1024),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;

@@ -12,8 +12,10 @@
 //! that changes it is applied, so whenever the walk sees a changed value the
 //! image is already there. The result is the store exactly as it was at the
 //! noted revision, and writers wait only for the moment the backup starts.
-//! The images cost memory in proportion to the keys written during the
-//! backup.
+//! Only keys ahead of the walk need an image (the walk already holds the
+//! others' values), so each key is sent once; the images are capped at
+//! [`MAX_IMAGE_BYTES`], past which the backup ends with
+//! RESOURCE_EXHAUSTED `BACKUP_TOO_SLOW`.
 
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -25,25 +27,57 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::store::{keys, writer, Store, StoreOptions};
 
-/// Before images of the keys written since the backup began.
-pub(crate) type Images = Arc<Mutex<HashMap<Vec<u8>, Option<sled::IVec>>>>;
+/// Most bytes of before images a backup keeps; writes that outpace the
+/// backup past this end it (RESOURCE_EXHAUSTED `BACKUP_TOO_SLOW`) instead
+/// of growing the server's memory.
+pub const MAX_IMAGE_BYTES: usize = 256 * 1024 * 1024;
+
+/// What the committer keeps for a running backup.
+#[derive(Default)]
+pub(crate) struct Recording {
+    /// Before images of the keys written since the backup began, ahead of
+    /// the walk.
+    images: HashMap<Vec<u8>, Option<sled::IVec>>,
+    /// The last key the walk has read: keys at or before it need no image
+    /// (the walk already has their value as of the start, or never will
+    /// see them).
+    cursor: Option<Vec<u8>>,
+    /// Approximate bytes held in `images`.
+    bytes: usize,
+    /// The images outgrew [`MAX_IMAGE_BYTES`]: the backup is abandoned.
+    overflowed: bool,
+}
+
+/// The recording of a backup in progress.
+pub(crate) type Images = Arc<Mutex<Recording>>;
 
 /// The backup in progress, if any (at most one at a time).
 pub(crate) type Snapshot = Arc<Mutex<Option<Images>>>;
 
 /// Called by the committer, under the index's write lock, before it applies
-/// a group: saves the current value of each key the group writes that has
-/// no before image yet.
+/// a group: saves the current value of each key the group writes that lies
+/// ahead of the walk and has no before image yet.
 pub(crate) fn save_before_images<'a>(
     snapshot: &Snapshot,
     tree: &sled::Tree,
     keys: impl Iterator<Item = &'a Vec<u8>>,
 ) -> Result<()> {
     let Some(images) = snapshot.lock().ok().and_then(|s| s.clone()) else { return Ok(()) };
-    let mut images = images.lock().map_err(|_| Error::Internal("backup images poisoned".into()))?;
+    let mut r = images.lock().map_err(|_| Error::Internal("backup images poisoned".into()))?;
+    if r.overflowed {
+        return Ok(());
+    }
     for key in keys {
-        if !images.contains_key(key) {
-            images.insert(key.clone(), tree.get(key)?);
+        if r.cursor.as_deref().is_some_and(|c| key.as_slice() <= c) || r.images.contains_key(key) {
+            continue;
+        }
+        let value = tree.get(key)?;
+        r.bytes += key.len() + value.as_ref().map_or(0, |v| v.len()) + 64;
+        r.images.insert(key.clone(), value);
+        if r.bytes > MAX_IMAGE_BYTES {
+            r.overflowed = true;
+            r.images = HashMap::new();
+            break;
         }
     }
     Ok(())
@@ -114,12 +148,13 @@ impl Backup {
         if let Some(walk) = &mut self.walk {
             for entry in walk.by_ref() {
                 let (key, value) = entry?;
-                let changed = self
-                    .images
-                    .lock()
-                    .map_err(|_| Error::Internal("backup images poisoned".into()))?
-                    .contains_key(key.as_ref());
-                if !changed {
+                let mut r = self.images.lock().map_err(|_| Error::Internal("backup images poisoned".into()))?;
+                if r.overflowed {
+                    return Err(too_slow());
+                }
+                // From now on a write of this key needs no image.
+                r.cursor = Some(key.to_vec());
+                if !r.images.contains_key(key.as_ref()) {
                     return Ok(Some((key.to_vec(), value.to_vec())));
                 }
             }
@@ -128,7 +163,12 @@ impl Backup {
             // created since had none).
             self.walk = None;
             self.stop();
-            let images = std::mem::take(&mut *self.images.lock().map_err(|_| Error::Internal("poisoned".into()))?);
+            let mut r = self.images.lock().map_err(|_| Error::Internal("backup images poisoned".into()))?;
+            if r.overflowed {
+                return Err(too_slow());
+            }
+            let images = std::mem::take(&mut r.images);
+            drop(r);
             let mut kept: Vec<(Vec<u8>, sled::IVec)> =
                 images.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
             kept.sort_by(|a, b| a.0.cmp(&b.0));
@@ -149,6 +189,17 @@ impl Backup {
 impl Drop for Backup {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+fn too_slow() -> Error {
+    Error::ResourceExhausted {
+        reason: "BACKUP_TOO_SLOW",
+        message: format!(
+            "writes outpaced the backup: it would have kept more than {} MiB of earlier values; \
+             retry when the store is quieter, or read the backup faster",
+            MAX_IMAGE_BYTES / (1024 * 1024)
+        ),
     }
 }
 
@@ -460,8 +511,12 @@ mod tests {
         let mut backup = store.backup().unwrap();
         // Only one at a time.
         assert_eq!(store.backup().err().unwrap().reason(), "BACKUP_IN_PROGRESS");
-        // Read part of the walk, then change keys on both sides of it.
-        let mut got: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = backup.next_batch(1).unwrap().into_iter().collect();
+        // Walk up to and including `xa`, then change keys on both sides of
+        // the walk.
+        let mut sent: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        while !sent.iter().any(|(k, _)| k.as_slice() == b"xa") {
+            sent.extend(backup.next_batch(1).unwrap());
+        }
         put(b"xa", Some(b"new")).await;
         put(b"xc", Some(b"new")).await;
         put(b"xd", None).await;
@@ -471,11 +526,14 @@ mod tests {
             if batch.is_empty() {
                 break;
             }
-            got.extend(batch);
+            sent.extend(batch);
         }
-        // Exactly the store at the start: old values, the removed key kept,
-        // the created one absent.
+        // Each key once, and exactly the store at the start: old values on
+        // both sides of the walk, the removed key kept, the created one absent.
+        let got: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = sent.iter().cloned().collect();
+        assert_eq!(sent.len(), got.len(), "no key is sent twice");
         assert_eq!(got, before);
+        assert_eq!(got.get(&b"xa"[..]).map(Vec::as_slice), Some(&b"old"[..]));
         assert_eq!(got.get(&b"xc"[..]).map(Vec::as_slice), Some(&b"old"[..]));
         assert!(got.contains_key(&b"xd"[..]) && !got.contains_key(&b"xe"[..]));
         drop(backup);
