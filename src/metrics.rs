@@ -8,9 +8,9 @@
 //! (`api/change.rs`). Read at each scrape: the writer's queue depth, the
 //! store's size on disk, live firms and the head revision.
 //!
-//! Method labels are bounded: at most [`MAX_METHODS`] distinct methods are
-//! named, later ones count as `other`, so a client sending made-up paths
-//! cannot grow the registry.
+//! Method labels are bounded: only methods the server serves are named
+//! (at most [`MAX_METHODS`]); any other path counts as `other`, so a client
+//! sending made-up paths cannot grow the registry.
 
 use std::collections::HashSet;
 use std::sync::atomic::AtomicI64;
@@ -106,16 +106,45 @@ fn metrics() -> &'static Metrics {
     })
 }
 
-/// The method as a label: itself while fewer than [`MAX_METHODS`] are
-/// known, else `other`.
+/// The methods the server serves: ladder's (from its descriptor set),
+/// health and reflection.
+fn known_methods() -> &'static HashSet<String> {
+    static KNOWN: OnceLock<HashSet<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        use prost::Message as _;
+        let mut known: HashSet<String> = [
+            "/grpc.health.v1.Health/Check",
+            "/grpc.health.v1.Health/Watch",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        if let Ok(set) = prost_types::FileDescriptorSet::decode(crate::pb::FILE_DESCRIPTOR_SET) {
+            for file in set.file {
+                for service in &file.service {
+                    for method in &service.method {
+                        known.insert(format!("/{}.{}/{}", file.package(), service.name(), method.name()));
+                    }
+                }
+            }
+        }
+        known
+    })
+}
+
+/// The method as a label: itself when the server serves it, else `other`
+/// (a client sending made-up paths cannot grow the registry or take the
+/// label slots of real methods).
 fn method_label(method: &str) -> String {
     let m = metrics();
-    let mut known = m.methods.lock().unwrap_or_else(|e| e.into_inner());
-    if known.contains(method) {
-        return method.to_string();
+    if !known_methods().contains(method) {
+        return "other".to_string();
     }
-    if known.len() < MAX_METHODS && method.len() <= 200 {
-        known.insert(method.to_string());
+    let mut seen = m.methods.lock().unwrap_or_else(|e| e.into_inner());
+    if seen.len() < MAX_METHODS || seen.contains(method) {
+        seen.insert(method.to_string());
         return method.to_string();
     }
     "other".to_string()
@@ -219,9 +248,13 @@ pub async fn serve(listener: tokio::net::TcpListener, store: Store, shutdown: im
                 "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
-            let _ = socket.write_all(head.as_bytes()).await;
-            let _ = socket.write_all(body.as_bytes()).await;
-            let _ = socket.shutdown().await;
+            // A scraper that does not read its answer gives its slot back.
+            let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                socket.write_all(head.as_bytes()).await?;
+                socket.write_all(body.as_bytes()).await?;
+                socket.shutdown().await
+            })
+            .await;
         });
     }
 }
@@ -231,11 +264,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn method_labels_are_bounded() {
+    fn only_served_methods_are_named() {
         for n in 0..(MAX_METHODS + 10) {
-            method_label(&format!("/ladder.v1.Made/Up{n}"));
+            assert_eq!(method_label(&format!("/ladder.v1.Made/Up{n}")), "other");
         }
-        assert_eq!(method_label("/ladder.v1.Made/Up99999"), "other");
-        assert!(metrics().methods.lock().unwrap().len() <= MAX_METHODS);
+        let real = "/ladder.v1.EnterpriseService/GetEnterprise";
+        assert_eq!(method_label(real), real, "a real method keeps its name after a flood of made-up ones");
+        assert!(known_methods().contains("/ladder.v1.AdminService/Backup"));
     }
 }

@@ -240,7 +240,12 @@ async fn warn_late_sources(store: Store, expected: std::collections::BTreeMap<St
     let mut tick = tokio::time::interval(COMPACT_INTERVAL);
     loop {
         tick.tick().await;
-        match crate::api::sync::source_health(&store, &expected, crate::domain::time::now_micros()) {
+        let (reading, wanted) = (store.clone(), expected.clone());
+        let health = crate::store::blocking(move || {
+            crate::api::sync::source_health(&reading, &wanted, crate::domain::time::now_micros())
+        })
+        .await;
+        match health {
             Ok(sources) => {
                 for s in sources.iter().filter(|s| s.late) {
                     let last = s.last_success_time.as_ref().map_or("never".to_string(), ToString::to_string);

@@ -525,7 +525,8 @@ impl v1::sync_service_server::SyncService for SyncApi {
 
     async fn list_sources(&self, request: Request<v1::ListSourcesRequest>) -> Reply<v1::ListSourcesResponse> {
         require(&request, Permission::Read)?;
-        let sources = source_health(&self.store, &self.expected, now_micros())?;
+        let (store, expected) = (self.store.clone(), Arc::clone(&self.expected));
+        let sources = crate::store::blocking(move || source_health(&store, &expected, now_micros())).await?;
         Ok(Response::new(v1::ListSourcesResponse { sources }))
     }
 

@@ -563,7 +563,9 @@ pub async fn sync(
 pub(crate) fn csv_line<'a>(fields: impl Iterator<Item = &'a str>) -> String {
     let quoted: Vec<String> = fields
         .map(|f| {
-            let f = if f.starts_with(FORMULA_STARTS) { format!("'{f}") } else { f.to_string() };
+            // A number (-12, -3.5%) is not a formula: it stays a number.
+            let number = f.trim_end_matches('%').parse::<f64>().is_ok();
+            let f = if f.starts_with(FORMULA_STARTS) && !number { format!("'{f}") } else { f.to_string() };
             if f.contains([',', '"', '\n', '\r']) {
                 format!("\"{}\"", f.replace('"', "\"\""))
             } else {
@@ -621,7 +623,9 @@ mod tests {
         let rows = vec![(2, header(&["a", "b", "", " "])), (3, header(&["a", "b", "", "x"]))];
         assert!(check_width(2, &rows[..1]).is_ok());
         assert!(check_width(2, &rows).unwrap_err().starts_with("line 3: cell 4 is beyond"));
-        assert_eq!(csv_line(["=1+1", "-3", "@x", "a,b", "ok"].into_iter()), "'=1+1,'-3,'@x,\"a,b\",ok\r\n");
+        assert_eq!(csv_line(["=1+1", "-1+1", "@x", "a,b", "ok"].into_iter()), "'=1+1,'-1+1,'@x,\"a,b\",ok\r\n");
+        // A negative number is a number, not a formula: it stays one.
+        assert_eq!(csv_line(["-3", "-12.5%"].into_iter()), "-3,-12.5%\r\n");
         assert_eq!(
             (column_letters(0), column_letters(25), column_letters(26), column_letters(16383)),
             ("A".to_string(), "Z".to_string(), "AA".to_string(), "XFD".to_string())

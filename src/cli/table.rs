@@ -71,12 +71,15 @@ fn layout(header: &[&str], rows: &[Vec<String>], fit: Option<usize>) -> String {
     let mut header: Vec<String> = header.iter().map(|h| (*h).to_string()).collect();
     if let Some(limit) = fit {
         let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+        // Codes and ids are never cut: half a credit code is no use.
+        let floor: Vec<usize> = header
+            .iter()
+            .zip(&widths)
+            .map(|(h, w)| if h.contains("CODE") || h.contains(" ID") { *w } else { MIN_FIT_WIDTH.min(*w) })
+            .collect();
         while total(&widths) > limit {
-            let Some((widest, _)) = widths
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| **w > MIN_FIT_WIDTH)
-                .max_by_key(|(i, w)| (**w, usize::MAX - i))
+            let Some((widest, _)) =
+                widths.iter().enumerate().filter(|(i, w)| **w > floor[*i]).max_by_key(|(i, w)| (**w, usize::MAX - i))
             else {
                 break; // every column is as narrow as it may be
             };
@@ -191,6 +194,10 @@ mod tests {
         }
         let row = out.lines().nth(1).unwrap();
         assert!(row.starts_with("91610116MA6TG1L59C") && row.contains("C3742"), "narrow columns stay whole: {row}");
+        // Even squeezed hard, a credit code is never cut.
+        let narrow =
+            layout(&["信用代码 CODE", "名称 NAME"], &[vec!["91610116MA6TG1L59C".into(), long.clone()]], Some(40));
+        assert!(narrow.lines().nth(1).unwrap().starts_with("91610116MA6TG1L59C "), "{narrow}");
         assert!(row.contains('…'));
         // Not on a terminal, the last column is shown whole.
         assert!(layout(&["信用代码 CODE", "备注 NOTES"], &[vec!["x".into(), long.clone()]], None).contains(&long));

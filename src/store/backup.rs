@@ -406,6 +406,14 @@ pub fn restore(file: &Path, options: &StoreOptions) -> Result<Restored> {
             message: format!("{} exists and is not empty: restore into a new folder", target.display()),
         });
     }
+    let existed = target.exists();
+    // A failed restore leaves the target as it found it: absent, or empty.
+    let clean_up = || {
+        let _ = std::fs::remove_dir_all(target);
+        if existed {
+            let _ = std::fs::create_dir_all(target);
+        }
+    };
     let mut reader = BackupReader::open(file)?;
     let revision = reader.header().revision;
     let written = (|| -> Result<u64> {
@@ -429,15 +437,25 @@ pub fn restore(file: &Path, options: &StoreOptions) -> Result<Restored> {
     let entries = match written {
         Ok(n) => n,
         Err(e) => {
-            let _ = std::fs::remove_dir_all(target);
+            clean_up();
             return Err(e);
         }
     };
-    let store = Store::open(options)?;
-    let mut problems = super::check_consistency(&store)?;
-    problems.extend(check_log(&store)?);
+    let store = match Store::open(options) {
+        Ok(s) => s,
+        Err(e) => {
+            clean_up();
+            return Err(e);
+        }
+    };
+    let checked = super::check_consistency(&store).and_then(|mut problems| {
+        problems.extend(check_log(&store)?);
+        Ok(problems)
+    });
     store.close();
-    Ok(Restored { revision, entries, problems })
+    // A store that opens but fails its check is kept for inspection; the
+    // problems are reported.
+    Ok(Restored { revision, entries, problems: checked? })
 }
 
 /// Checks the change log: gap-free revisions from the oldest retained to

@@ -509,8 +509,15 @@ fn commit_groups(shared: &Committer, groups: std::sync::mpsc::Receiver<Commit>) 
     let Committer { db, tree, index, pending, broken, head, snapshot } = shared;
     for Commit { writes, deltas, waiting, head: group_head } in groups {
         let Some(writes) = writes else {
+            // A group that wrote nothing may report what an earlier group
+            // wrote: after a failed group, that may never have been applied.
+            let answer = if broken.load(Ordering::Acquire) {
+                Err(Error::Unavailable("the store failed to apply an earlier write; restart the server".into()))
+            } else {
+                Ok(())
+            };
             for done in waiting {
-                done(Ok(()));
+                done(answer.clone());
             }
             continue;
         };
