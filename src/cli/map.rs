@@ -271,7 +271,7 @@ fn category_svg(map: &v1::SupplyDemandMap, title: &str) -> String {
         if map.truncated { " · 已达读取上限，仅统计部分" } else { "" }
     );
     svg_head(&mut s, width, height, title, &summary);
-    let hint = "企业太多，无法逐一绘制：用 --alliance 或 --industry 缩小范围可查看企业级图谱";
+    let hint = "按产业类别汇总：用 --alliance 或 --industry 缩小范围，或用 --level firm，可查看企业级图谱";
     let _ = writeln!(s, r##"<text x="{MARGIN}" y="72" font-size="12" fill="#888">{}</text>"##, xml(hint));
     for (heading, x, anchor) in [
         ("供给（条）", sx + BAR / 2.0, "middle"),
