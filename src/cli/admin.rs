@@ -18,15 +18,11 @@ const MANIFEST: &str = "manifest.json";
 /// Runs `ladder backup DIR`: streams the server's backup into `DIR/ladder.backup`
 /// (a new or empty folder) and writes `DIR/manifest.json`.
 pub async fn backup(dir: PathBuf, args: ClientArgs) -> ExitCode {
-    let usage = |message: String| {
-        eprintln!("error: {message}");
-        ExitCode::from(2)
-    };
     if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return usage(format!("{} exists and is not empty: back up into a new folder", dir.display()));
+        return render::usage_error(format!("{} exists and is not empty: back up into a new folder", dir.display()));
     }
     if let Err(e) = std::fs::create_dir_all(&dir) {
-        return usage(format!("cannot create {}: {e}", dir.display()));
+        return render::usage_error(format!("cannot create {}: {e}", dir.display()));
     }
     // A backup takes as long as the store is large: no per-call limit.
     let mut client = match connect_with(&args, None).await {

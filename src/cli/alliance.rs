@@ -267,11 +267,6 @@ fn parse_role(value: &str) -> Result<Role, String> {
     })
 }
 
-fn usage_error(message: String) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(2)
-}
-
 async fn client_for(args: &ClientArgs) -> Result<AllianceServiceClient<Intercepted>, ExitCode> {
     connect(args).await.map(AllianceServiceClient::new).map_err(|e| {
         eprintln!("error: {e}");
@@ -399,7 +394,9 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
             }),
         AllianceCommand::Create { id, name, kind, description, secretariat, .. } => {
             let Some(kind) = AllianceKind::parse(&kind) else {
-                return usage_error(format!("--kind {kind:?}: use industry, finance, talent or other"));
+                return crate::cli::render::usage_error(format!(
+                    "--kind {kind:?}: use industry, finance, talent or other"
+                ));
             };
             client
                 .create_alliance(v1::CreateAllianceRequest {
@@ -438,7 +435,9 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
             }
             if let Some(v) = kind {
                 let Some(k) = AllianceKind::parse(&v) else {
-                    return usage_error(format!("--kind {v:?}: use industry, finance, talent or other"));
+                    return crate::cli::render::usage_error(format!(
+                        "--kind {v:?}: use industry, finance, talent or other"
+                    ));
                 };
                 a.kind = k as i32;
                 mask.push("kind".to_string());
@@ -452,7 +451,9 @@ pub async fn alliance(cmd: AllianceCommand) -> ExitCode {
                 mask.push("secretariat".to_string());
             }
             if mask.is_empty() {
-                return usage_error("nothing to update: give --name, --kind, --description or --secretariat".into());
+                return crate::cli::render::usage_error(
+                    "nothing to update: give --name, --kind, --description or --secretariat".into(),
+                );
             }
             client
                 .update_alliance(v1::UpdateAllianceRequest {
@@ -502,7 +503,7 @@ pub async fn member(cmd: MemberCommand) -> ExitCode {
         MemberCommand::Add { alliance, credit_code, role, date, note, .. } => {
             let role = match parse_role(&role) {
                 Ok(r) => r,
-                Err(e) => return usage_error(e),
+                Err(e) => return crate::cli::render::usage_error(e),
             };
             client
                 .create_membership(v1::CreateMembershipRequest {
@@ -516,7 +517,7 @@ pub async fn member(cmd: MemberCommand) -> ExitCode {
         }
         MemberCommand::End { alliance, credit_code, reason, date, note, .. } => {
             let Some(reason) = EndReason::parse(&reason) else {
-                return usage_error(format!(
+                return crate::cli::render::usage_error(format!(
                     "--reason {reason:?}: use WITHDREW, LAPSED, EXPELLED, ORGANISATION_DISSOLVED or OTHER"
                 ));
             };
@@ -534,11 +535,11 @@ pub async fn member(cmd: MemberCommand) -> ExitCode {
         MemberCommand::Role { alliance, credit_code, role, date, previous_chair_role, .. } => {
             let role = match parse_role(&role) {
                 Ok(r) => r,
-                Err(e) => return usage_error(e),
+                Err(e) => return crate::cli::render::usage_error(e),
             };
             let previous = match previous_chair_role.as_deref().map(parse_role).transpose() {
                 Ok(p) => p.map_or(0, |r| r as i32),
-                Err(e) => return usage_error(e),
+                Err(e) => return crate::cli::render::usage_error(e),
             };
             client
                 .update_membership(v1::UpdateMembershipRequest {

@@ -312,6 +312,15 @@ pub(crate) async fn connect(args: &ClientArgs) -> Result<Intercepted, String> {
 /// Longest a client call may take before the CLI gives up.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Connects (default call limit), or prints why not: the exit status to
+/// return.
+pub(crate) async fn connect_or_exit(args: &ClientArgs) -> Result<Intercepted, std::process::ExitCode> {
+    connect(args).await.map_err(|e| {
+        eprintln!("error: {e}");
+        std::process::ExitCode::FAILURE
+    })
+}
+
 /// Connects with a per-call time limit, or none (for long streams such as a sync).
 pub(crate) async fn connect_with(args: &ClientArgs, call_timeout: Option<Duration>) -> Result<Intercepted, String> {
     // Every client command connects here, so this is where the output's

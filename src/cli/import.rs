@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use sha2::{Digest, Sha256};
 
-use crate::cli::client::{collect_pages, connect, fail};
+use crate::cli::client::{collect_pages, fail};
 use crate::cli::ladder::{kind_help, parse_kind};
 use crate::cli::{render, table, ClientArgs};
 use crate::domain::credit_code::CreditCode;
@@ -403,22 +403,22 @@ impl Target for Designations {
 pub async fn import(a: ImportArgs) -> ExitCode {
     let kind = match parse_kind(&a.kind) {
         Ok(k) => k,
-        Err(e) => return usage(e),
+        Err(e) => return render::usage_error(e),
     };
     let level = match issuing_level(&a.level) {
         Ok(l) => l,
-        Err(e) => return usage(e),
+        Err(e) => return render::usage_error(e),
     };
     let valid_from = match a.valid_from.trim() {
         "" => String::new(),
         d => match date_of(d) {
             Some(d) => d,
-            None => return usage(format!("--valid-from {d:?} is not a date YYYY-MM-DD")),
+            None => return render::usage_error(format!("--valid-from {d:?} is not a date YYYY-MM-DD")),
         },
     };
     let (header, rows) = match read_list(&a.file) {
         Ok(list) => list,
-        Err(e) => return usage(e),
+        Err(e) => return render::usage_error(e),
     };
     let columns = [
         column(&header, &["证书编号", "证书号", "证书号码", "编号", "certificate", "certificate_number"]),
@@ -426,17 +426,14 @@ pub async fn import(a: ImportArgs) -> ExitCode {
         column(&header, &["批次", "batch"]),
     ];
     if columns[1].is_none() && valid_from.is_empty() {
-        return usage(format!(
+        return render::usage_error(format!(
             "{} has no 认定日期 column: give the first day the designations count with --valid-from",
             a.file.display()
         ));
     }
-    let channel = match connect(&a.client).await {
+    let channel = match crate::cli::client::connect_or_exit(&a.client).await {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let target = Designations {
         kind,
@@ -608,26 +605,23 @@ impl Target for Figures {
 pub async fn import_indicators(a: IndicatorsImportArgs) -> ExitCode {
     let (header, rows) = match read_list(&a.file) {
         Ok(list) => list,
-        Err(e) => return usage(e),
+        Err(e) => return render::usage_error(e),
     };
     let columns: Vec<(usize, &'static str)> =
         FIGURES.iter().filter_map(|(words, field)| column(&header, words).map(|c| (c, *field))).collect();
     if columns.is_empty() {
-        return usage(format!(
+        return render::usage_error(format!(
             "{}: no figure column (营业收入, 从业人员, 研发费用…) among {header:?}",
             a.file.display()
         ));
     }
     let year_column = column(&header, &["年度", "年份", "year"]);
     if year_column.is_none() && a.year == 0 {
-        return usage(format!("{} has no 年度 column: give the year with --year", a.file.display()));
+        return render::usage_error(format!("{} has no 年度 column: give the year with --year", a.file.display()));
     }
-    let channel = match connect(&a.client).await {
+    let channel = match crate::cli::client::connect_or_exit(&a.client).await {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let target = Figures { year: a.year, year_column, columns, client: CultivationServiceClient::new(channel.clone()) };
     run(&a.file, &header, rows, a.apply, &a.client, channel, target).await
@@ -730,18 +724,15 @@ impl Target for Roster {
 /// Runs `ladder member import`.
 pub async fn import_roster(a: RosterImportArgs) -> ExitCode {
     let Some(role) = crate::domain::alliance::Role::parse(&a.role) else {
-        return usage(format!("--role {:?} is not a role", a.role));
+        return render::usage_error(format!("--role {:?} is not a role", a.role));
     };
     let (header, rows) = match read_list(&a.file) {
         Ok(list) => list,
-        Err(e) => return usage(e),
+        Err(e) => return render::usage_error(e),
     };
-    let channel = match connect(&a.client).await {
+    let channel = match crate::cli::client::connect_or_exit(&a.client).await {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let target = Roster {
         alliance: a.alliance.trim().to_string(),
@@ -751,11 +742,6 @@ pub async fn import_roster(a: RosterImportArgs) -> ExitCode {
         client: crate::pb::v1::alliance_service_client::AllianceServiceClient::new(channel.clone()),
     };
     run(&a.file, &header, rows, a.apply, &a.client, channel, target).await
-}
-
-fn usage(message: String) -> ExitCode {
-    eprintln!("error: {}", render::clipped(&message));
-    ExitCode::from(2)
 }
 
 /// The common part of every import: match each row, check what is held,
@@ -775,7 +761,7 @@ async fn run<T: Target>(
     );
     let code_column = column(header, &["统一社会信用代码", "社会信用代码", "信用代码", "credit_code", "code"]);
     if name_column.is_none() && code_column.is_none() {
-        return usage(format!(
+        return render::usage_error(format!(
             "{}: no name column (企业名称/单位名称/名称) and no credit-code column (统一社会信用代码) among {header:?}",
             file.display()
         ));

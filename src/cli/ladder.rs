@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use crate::cli::client::{connect, fail, Intercepted};
+use crate::cli::client::{fail, Intercepted};
 use crate::cli::{table, ClientArgs};
 use crate::domain::ladder::{DesignationKind, Stage};
 use crate::pb::v1;
@@ -203,15 +203,7 @@ fn designation_rows(items: &[v1::Designation]) -> String {
 }
 
 async fn client_for(args: &ClientArgs) -> Result<CultivationServiceClient<Intercepted>, ExitCode> {
-    connect(args).await.map(CultivationServiceClient::new).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::FAILURE
-    })
-}
-
-fn usage_error(message: String) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(2)
+    crate::cli::client::connect_or_exit(args).await.map(CultivationServiceClient::new)
 }
 
 /// The `--help` text of a designation-kind option: the official Chinese
@@ -287,15 +279,15 @@ pub async fn designation(cmd: DesignationCommand) -> ExitCode {
         } => {
             let kind = match parse_kind(&kind) {
                 Ok(k) => k,
-                Err(e) => return usage_error(e),
+                Err(e) => return crate::cli::render::usage_error(e),
             };
             let status = match parse_status(&status) {
                 Ok(s) => s,
-                Err(e) => return usage_error(e),
+                Err(e) => return crate::cli::render::usage_error(e),
             };
             let level = match crate::cli::import::issuing_level(&level) {
                 Ok(l) => l,
-                Err(e) => return usage_error(e),
+                Err(e) => return crate::cli::render::usage_error(e),
             };
             client
                 .create_designation(v1::CreateDesignationRequest {
@@ -322,7 +314,7 @@ pub async fn designation(cmd: DesignationCommand) -> ExitCode {
             if let Some(k) = kind {
                 match parse_kind(&k) {
                     Ok(k) => conditions.push(format!("kind = {}", k.name())),
-                    Err(e) => return usage_error(e),
+                    Err(e) => return crate::cli::render::usage_error(e),
                 }
             }
             if let Some(s) = status {
@@ -617,7 +609,7 @@ pub async fn candidates(
 ) -> ExitCode {
     let target = match parse_kind(&target) {
         Ok(k) => k,
-        Err(e) => return usage_error(e),
+        Err(e) => return crate::cli::render::usage_error(e),
     };
     let mut client = match client_for(&args).await {
         Ok(c) => c,
@@ -720,7 +712,7 @@ pub async fn candidates(
 pub async fn expiring(days: i32, kind: Option<String>, args: ClientArgs) -> ExitCode {
     let kind = match kind.as_deref().map(parse_kind).transpose() {
         Ok(k) => k.map_or(0, |k| k as i32),
-        Err(e) => return usage_error(e),
+        Err(e) => return crate::cli::render::usage_error(e),
     };
     let mut client = match client_for(&args).await {
         Ok(c) => c,

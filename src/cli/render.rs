@@ -276,6 +276,12 @@ pub fn change_table(changes: &[v1::Change]) -> String {
     )
 }
 
+/// A mistake on the command line: one clipped line on stderr, exit status 2.
+pub fn usage_error(message: String) -> std::process::ExitCode {
+    eprintln!("error: {}", clipped(&message));
+    std::process::ExitCode::from(2)
+}
+
 /// Longest error text the CLI prints, in bytes: an error echoing a huge
 /// input (a 50 MB header cell) is cut, not printed whole.
 pub const MAX_ERROR_BYTES: usize = 2000;

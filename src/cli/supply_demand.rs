@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
-use crate::cli::client::{collect_pages, connect, fail, Intercepted};
+use crate::cli::client::{collect_pages, fail, Intercepted};
 use crate::cli::{map, render, table, ClientArgs};
 use crate::domain::supply_demand::{MatchCloseReason, MatchState, PostingCloseReason, PostingKind, SourceList};
 use crate::pb::v1;
@@ -281,16 +281,8 @@ fn match_name(s: &str) -> String {
     }
 }
 
-fn usage_error(message: String) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(2)
-}
-
 async fn client_for(args: &ClientArgs) -> Result<SupplyDemandServiceClient<Intercepted>, ExitCode> {
-    connect(args).await.map(SupplyDemandServiceClient::new).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::FAILURE
-    })
+    crate::cli::client::connect_or_exit(args).await.map(SupplyDemandServiceClient::new)
 }
 
 fn kind_label(kind: i32) -> &'static str {
@@ -479,7 +471,7 @@ pub async fn posting(cmd: PostingCommand) -> ExitCode {
                 ..
             } = *a;
             let Some(kind) = PostingKind::parse(&kind) else {
-                return usage_error(format!("--kind {kind:?}: use supply (供给) or demand (需求)"));
+                return crate::cli::render::usage_error(format!("--kind {kind:?}: use supply (供给) or demand (需求)"));
             };
             let source_list = if list.trim().is_empty() {
                 SourceList::Unspecified
@@ -487,7 +479,7 @@ pub async fn posting(cmd: PostingCommand) -> ExitCode {
                 match SourceList::parse(&list) {
                     Some(l) => l,
                     None => {
-                        return usage_error(format!(
+                        return crate::cli::render::usage_error(format!(
                             "--list {list:?}: use 需求清单, 供给清单, 采购清单 or 协作机会清单"
                         ))
                     }
@@ -522,7 +514,9 @@ pub async fn posting(cmd: PostingCommand) -> ExitCode {
         }
         PostingCommand::Close { posting, reason, note, .. } => {
             let Some(reason) = PostingCloseReason::parse(&reason) else {
-                return usage_error(format!("--reason {reason:?}: use FULFILLED, WITHDRAWN, MISTAKE or OTHER"));
+                return crate::cli::render::usage_error(format!(
+                    "--reason {reason:?}: use FULFILLED, WITHDRAWN, MISTAKE or OTHER"
+                ));
             };
             client
                 .close_posting(v1::ClosePostingRequest {
@@ -606,14 +600,20 @@ pub async fn matches(cmd: MatchCommand) -> ExitCode {
             .map(|r| show(r.get_ref())),
         MatchCommand::Advance { r#match, to, amount, reason, date, note, .. } => {
             let Some(state) = MatchState::parse(&to) else {
-                return usage_error(format!("--to {to:?}: use CONTACTED, NEGOTIATING, SIGNED, DELIVERED or CLOSED"));
+                return crate::cli::render::usage_error(format!(
+                    "--to {to:?}: use CONTACTED, NEGOTIATING, SIGNED, DELIVERED or CLOSED"
+                ));
             };
             let close_reason = if reason.trim().is_empty() {
                 MatchCloseReason::Unspecified
             } else {
                 match MatchCloseReason::parse(&reason) {
                     Some(r) => r,
-                    None => return usage_error(format!("--reason {reason:?}: use NO_FIT, EXPIRED or WITHDRAWN")),
+                    None => {
+                        return crate::cli::render::usage_error(format!(
+                            "--reason {reason:?}: use NO_FIT, EXPIRED or WITHDRAWN"
+                        ))
+                    }
                 }
             };
             client
@@ -764,7 +764,7 @@ pub async fn draw_map(a: MapArgs) -> ExitCode {
         "OPEN" => v1::PostingState::Open,
         "CLOSED" => v1::PostingState::Closed,
         "EXPIRED" => v1::PostingState::Expired,
-        other => return usage_error(format!("--state {other:?}: use OPEN, CLOSED or EXPIRED")),
+        other => return crate::cli::render::usage_error(format!("--state {other:?}: use OPEN, CLOSED or EXPIRED")),
     };
     let request = v1::GetSupplyDemandMapRequest {
         alliance_id: a.alliance.clone(),
@@ -844,7 +844,7 @@ pub async fn gaps(a: GapsArgs) -> ExitCode {
         "class" | "小类" => v1::CategoryLevel::Class,
         "group" | "中类" => v1::CategoryLevel::Group,
         "division" | "大类" => v1::CategoryLevel::Division,
-        other => return usage_error(format!("--level {other:?}: use class, group or division")),
+        other => return crate::cli::render::usage_error(format!("--level {other:?}: use class, group or division")),
     };
     let mut client = match client_for(&a.client).await {
         Ok(c) => c,

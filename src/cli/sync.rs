@@ -390,35 +390,31 @@ pub async fn sync(
     errors: Option<PathBuf>,
     args: ClientArgs,
 ) -> ExitCode {
-    let usage = |message: String| {
-        eprintln!("error: {}", render::clipped(&message));
-        ExitCode::from(2)
-    };
     let bytes = match std::fs::read(&file) {
         Ok(b) => b,
-        Err(e) => return usage(format!("cannot read {}: {e}", file.display())),
+        Err(e) => return render::usage_error(format!("cannot read {}: {e}", file.display())),
     };
     let (records, encoding) = match read_table(bytes) {
         Ok((r, encoding)) => (std::sync::Arc::new(r), encoding),
-        Err(e) => return usage(format!("{}: {e}", file.display())),
+        Err(e) => return render::usage_error(format!("{}: {e}", file.display())),
     };
     let Some(((_, header), rows)) = records.split_first() else {
-        return usage(format!("{} is empty", file.display()));
+        return render::usage_error(format!("{} is empty", file.display()));
     };
     let columns = match columns(header) {
         Ok(c) => c,
-        Err(e) => return usage(format!("{}: {e}", file.display())),
+        Err(e) => return render::usage_error(format!("{}: {e}", file.display())),
     };
     if !columns.contains(&"credit_code") {
-        return usage(format!("{}: no 统一社会信用代码 / credit_code column", file.display()));
+        return render::usage_error(format!("{}: no 统一社会信用代码 / credit_code column", file.display()));
     }
     if let Err(e) = check_width(header.len(), rows) {
-        return usage(format!("{}: {e}", file.display()));
+        return render::usage_error(format!("{}: {e}", file.display()));
     }
     // An empty run would read as a sync that found nothing to do (and, in
     // full mode, report every firm of the source as missing).
     if rows.is_empty() {
-        return usage(format!(
+        return render::usage_error(format!(
             "{} has a header row but no data rows: nothing to sync (was the export cut short?)",
             file.display()
         ));
