@@ -44,6 +44,8 @@ pub(crate) struct Recording {
     cursor: Option<Vec<u8>>,
     /// Approximate bytes held in `images`.
     bytes: usize,
+    /// Most bytes of images kept ([`MAX_IMAGE_BYTES`]).
+    cap: usize,
     /// The images outgrew [`MAX_IMAGE_BYTES`]: the backup is abandoned.
     overflowed: bool,
 }
@@ -74,7 +76,7 @@ pub(crate) fn save_before_images<'a>(
         let value = tree.get(key)?;
         r.bytes += key.len() + value.as_ref().map_or(0, |v| v.len()) + 64;
         r.images.insert(key.clone(), value);
-        if r.bytes > MAX_IMAGE_BYTES {
+        if r.bytes > r.cap {
             r.overflowed = true;
             r.images = HashMap::new();
             break;
@@ -98,6 +100,11 @@ impl Store {
     /// Starts a point-in-time backup at the current revision. Only one runs
     /// at a time: FAILED_PRECONDITION `BACKUP_IN_PROGRESS` otherwise.
     pub fn backup(&self) -> Result<Backup> {
+        self.backup_keeping(MAX_IMAGE_BYTES)
+    }
+
+    /// [`Store::backup`] keeping at most `cap` bytes of before images.
+    pub(crate) fn backup_keeping(&self, cap: usize) -> Result<Backup> {
         // The index's write lock is held by the committer while it applies
         // a group: holding it here puts the start between two groups.
         let index = self.index_for_writes()?;
@@ -109,7 +116,7 @@ impl Store {
             });
         }
         let revision = writer::read_u64(self.tree(), keys::META_REVISION)?.max(1) - 1;
-        let images: Images = Arc::default();
+        let images: Images = Arc::new(Mutex::new(Recording { cap, ..Default::default() }));
         *snapshot = Some(Arc::clone(&images));
         let walk = self.tree().iter();
         drop(snapshot);
@@ -559,6 +566,35 @@ mod tests {
         let after = entries(&store);
         assert_eq!(after.get(&b"xc"[..]).map(Vec::as_slice), Some(&b"new"[..]));
         assert!(!after.contains_key(&b"xd"[..]) && after.contains_key(&b"xe"[..]));
+        store.close();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_that_outpace_a_backup_end_it_instead_of_growing_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreOptions::new(dir.path())).unwrap();
+        let mut backup = store.backup_keeping(1_000).unwrap();
+        // Keys ahead of the walk, more than the cap in images.
+        for n in 0..40u32 {
+            store
+                .write(false, move |txn| {
+                    txn.put(format!("z{n:04}").into_bytes(), vec![7u8; 64]);
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        let err = loop {
+            match backup.next_batch(1024) {
+                Ok(batch) if batch.is_empty() => panic!("the backup finished past its cap"),
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.reason(), "BACKUP_TOO_SLOW");
+        drop(backup);
+        // The slot is free again.
+        assert!(store.backup().is_ok());
         store.close();
     }
 
