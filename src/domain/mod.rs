@@ -25,6 +25,7 @@ pub mod industry;
 pub mod ladder;
 pub mod matching;
 pub mod policy;
+pub mod project;
 pub mod supply_demand;
 pub mod sync;
 pub mod time;
