@@ -32,6 +32,41 @@ pub struct Config {
     /// and talent) are used.
     #[serde(default)]
     pub alliances: Vec<AllianceSeed>,
+    /// Investment-promotion projects.
+    #[serde(default)]
+    pub projects: ProjectsConfig,
+}
+
+/// `[projects]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectsConfig {
+    /// Days without a step after which an active project counts as stalled
+    /// in ListStalledProjects (default 30).
+    pub stall_days: u32,
+    /// Thresholds for particular stages, by stage name, e.g.
+    /// `{ NEGOTIATION = 60, LAND = 90 }` (or 洽谈, 拿地).
+    pub stall_days_by_stage: std::collections::BTreeMap<String, u32>,
+}
+
+impl Default for ProjectsConfig {
+    fn default() -> Self {
+        Self { stall_days: 30, stall_days_by_stage: Default::default() }
+    }
+}
+
+impl ProjectsConfig {
+    /// The stall thresholds (stage names already checked at load).
+    pub fn stall_rule(&self) -> crate::domain::project::reports::StallRule {
+        crate::domain::project::reports::StallRule {
+            default_days: self.stall_days,
+            by_stage: self
+                .stall_days_by_stage
+                .iter()
+                .filter_map(|(name, days)| crate::domain::project::parse_stage(name).map(|s| (s, *days)))
+                .collect(),
+        }
+    }
 }
 
 /// A sync source and how often it is expected to complete a run.
@@ -192,6 +227,12 @@ impl Config {
                 zone.id
             );
             anyhow::ensure!(ids.insert(&zone.id), "zone id {:?} appears twice", zone.id);
+        }
+        for name in self.projects.stall_days_by_stage.keys() {
+            anyhow::ensure!(
+                crate::domain::project::parse_stage(name).is_some(),
+                "[projects] stall_days_by_stage: {name:?} is not a stage (LEAD … STATISTICS or 线索 … 入统)"
+            );
         }
         let mut alliance_ids = std::collections::HashSet::new();
         for seed in &self.alliances {

@@ -109,6 +109,10 @@ pub async fn serve(
         v1::supply_demand_service_server::SupplyDemandServiceServer<SupplyDemandApi>,
         SupplyDemandApi::new(store.clone())
     );
+    let projects = service!(
+        v1::project_service_server::ProjectServiceServer<crate::api::project::ProjectApi>,
+        crate::api::project::ProjectApi::new(store.clone(), config)
+    );
     let admin = service!(
         v1::admin_service_server::AdminServiceServer<crate::api::admin::AdminApi>,
         crate::api::admin::AdminApi::new(store.clone(), limits.max_message_bytes)
@@ -129,6 +133,9 @@ pub async fn serve(
     health_reporter.set_serving::<v1::cultivation_service_server::CultivationServiceServer<CultivationApi>>().await;
     health_reporter.set_serving::<v1::sync_service_server::SyncServiceServer<SyncApi>>().await;
     health_reporter.set_serving::<v1::supply_demand_service_server::SupplyDemandServiceServer<SupplyDemandApi>>().await;
+    health_reporter
+        .set_serving::<v1::project_service_server::ProjectServiceServer<crate::api::project::ProjectApi>>()
+        .await;
     health_reporter.set_serving::<v1::admin_service_server::AdminServiceServer<crate::api::admin::AdminApi>>().await;
 
     let sweeper = tokio::spawn(sweep_stages(store.clone()));
@@ -167,6 +174,7 @@ pub async fn serve(
         .add_service(cultivation)
         .add_service(sync)
         .add_service(supply_demand)
+        .add_service(projects)
         .add_service(admin)
         .serve_with_incoming_shutdown(Incoming::new(listener, config.connection_limits()), async move {
             shutdown.await;

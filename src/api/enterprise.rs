@@ -171,11 +171,7 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
         meta.reason = r.reason.trim().to_string();
         let name = resource_name(&code);
         let rule = move |current, now| enterprise::delete(current, &name, &r.etag, &r.reason, now);
-        let stored = if r.force {
-            self.store.force_delete_enterprise(code, meta, r.validate_only, rule).await?
-        } else {
-            self.store.mutate_enterprise(code, meta, r.validate_only, rule).await?
-        };
+        let stored = self.store.delete_enterprise(code, meta, r.validate_only, r.force, rule).await?;
         Ok(Response::new(self.view(stored)?))
     }
 

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod cultivation;
 pub mod enterprise;
 pub mod page_token;
+pub mod project;
 pub mod status;
 pub mod supply_demand;
 pub mod sync;

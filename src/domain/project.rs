@@ -441,6 +441,14 @@ pub fn parse_investment_name(field: &str, name: &str) -> Result<(String, i32)> {
     Ok((id.to_string(), year))
 }
 
+/// The id of `targets/{id}` (or of a bare id).
+pub fn check_target_name(field: &str, name: &str) -> Result<String> {
+    let name = name.trim();
+    let id = name.strip_prefix(TARGETS).unwrap_or(name);
+    crate::domain::supply_demand::check_id(field, id)?;
+    Ok(id.to_string())
+}
+
 /// INVALID_YEAR outside [`FIRST_YEAR`]–[`LAST_YEAR`].
 pub fn check_year(field: &str, year: i32) -> Result<()> {
     if !(FIRST_YEAR..=LAST_YEAR).contains(&year) {

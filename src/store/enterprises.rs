@@ -351,7 +351,7 @@ pub(crate) fn put_enterprise(txn: &mut Txn<'_>, old: Option<&Enterprise>, new: &
     let after = Entry::of(new)?;
     txn.put(keys::enterprise(&new.credit_code), codec::encode(new));
     if before.as_ref() != Some(&after) {
-        txn.reindex((before, after));
+        txn.reindex(crate::store::index::Delta::Firm(before, after));
     }
     Ok(())
 }
@@ -369,7 +369,7 @@ pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
     // be applied between reading the records and reading the index.
     let index = store.index()?;
     let mut problems_of_records = Vec::new();
-    let rebuilt = EnterpriseIndex::build(tree.scan_prefix([keys::ENTERPRISE]).map(|entry| {
+    let mut rebuilt = EnterpriseIndex::build(tree.scan_prefix([keys::ENTERPRISE]).map(|entry| {
         let (key, value) = entry?;
         let record: Enterprise = codec::decode(&value)?;
         let problems = &mut problems_of_records;
@@ -388,8 +388,11 @@ pub fn check_consistency(store: &Store) -> Result<Vec<String>> {
     }))?;
     problems.extend(problems_of_records);
     problems.extend(index.differences(&rebuilt));
+    rebuilt.projects = super::projects::ProjectIndex::load(tree)?;
+    problems.extend(index.projects.differences(&rebuilt.projects));
     drop(index);
     problems.extend(super::supply_demand::check_postings(tree)?);
+    problems.extend(super::projects::check_projects(tree)?);
     Ok(problems)
 }
 

@@ -262,8 +262,17 @@ impl Entry {
     }
 }
 
-/// A change of one firm's entry, applied by the writer after its batch.
-pub(crate) type Delta = (Option<Entry>, Entry);
+/// A move of the in-memory indexes, applied by the committer with its
+/// group's batch.
+#[derive(Debug)]
+pub(crate) enum Delta {
+    /// A firm's entry moves from the old one (none for a new firm).
+    Firm(Option<Entry>, Entry),
+    /// A project's new state.
+    Project(Box<crate::domain::project::Project>),
+    /// A project's new figures for a year.
+    Investment(Box<crate::domain::project::ProjectInvestment>),
+}
 
 /// The sort orders a listing can walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -376,6 +385,9 @@ pub(crate) struct EnterpriseIndex {
     live: RoaringBitmap,
     deleted: RoaringBitmap,
     due: BTreeMap<Box<str>, RoaringBitmap>,
+    /// The projects and their figures (`store::projects`): they ride the
+    /// same lock, so a group's records and both indexes move together.
+    pub(crate) projects: super::projects::ProjectIndex,
 }
 
 impl PartialEq for EnterpriseIndex {
@@ -424,7 +436,14 @@ impl EnterpriseIndex {
 
     /// Applies the deltas of a committed group, in order.
     pub(crate) fn apply(&mut self, deltas: Vec<Delta>) {
-        for (old, new) in deltas {
+        for delta in deltas {
+            let (old, new) = match delta {
+                Delta::Firm(old, new) => (old, new),
+                other => {
+                    self.projects.apply(other);
+                    continue;
+                }
+            };
             let ord = match self.by_code.get(&new.code) {
                 Some(ord) => *ord,
                 None => {

@@ -25,6 +25,10 @@
 //! | `V`    | `V` kind                                    | open postings of the kind |
 //! | `H`    | `H` match_id (time-ordered)                 | match record              |
 //! | `J`    | `J` posting_id `0x00` match_id              | empty (posting → matches) |
+//! | `O`    | `O` project_id (time-ordered)               | project record            |
+//! | `o`    | `o` project_id `0x00` year (u32 BE)         | a project's yearly figures|
+//! | `p`    | `p` credit_code `0x00` project_id           | empty (firm → projects)   |
+//! | `T`    | `T` target_id (time-ordered)                | target record             |
 //!
 //! Enterprises have no secondary keys: their indexes and counters live in
 //! memory ([`super::index`]), and their history is chained through the
@@ -81,6 +85,14 @@ pub const OPEN_POSTINGS: u8 = b'V';
 pub const MATCH: u8 = b'H';
 /// Prefix of the posting → matches index.
 pub const POSTING_MATCHES: u8 = b'J';
+/// Prefix of project records.
+pub const PROJECT: u8 = b'O';
+/// Prefix of projects' yearly investment figures.
+pub const PROJECT_YEAR: u8 = b'o';
+/// Prefix of the firm → projects link index.
+pub const FIRM_PROJECTS: u8 = b'p';
+/// Prefix of target records.
+pub const TARGET: u8 = b'T';
 /// Metadata: the oldest change-log revision still retained (absent = 1:
 /// nothing was ever compacted).
 pub const META_LOG_START: &[u8] = b"Mlog-start";

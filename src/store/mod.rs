@@ -15,6 +15,7 @@ mod idempotency;
 pub(crate) mod index;
 mod ladder;
 mod migrate;
+mod projects;
 mod records;
 mod supply_demand;
 mod sync;
@@ -30,6 +31,7 @@ pub use alliances::{AllianceSummary, MembershipFilter, MembershipUpdate};
 pub use changes::{ChangePage, ChangeQuery, COMPACT_BATCH};
 pub use enterprises::{position_of, ListPage, ListQuery, OrderKey};
 pub use ladder::{CohortMember, DesignationFilter, Evaluated, FunnelCounts, Movement};
+pub use projects::{set_keys as project_set_keys, ProjectCondition, ProjectFilter};
 pub use supply_demand::{
     group_code, ChainGap, GapQuery, MapCategory, MapData, MapFirm, MapLevel, MapQuery, MatchFilter, PostingFilter,
     Sourcing, Suggestion, Suggestions,
@@ -159,7 +161,9 @@ impl Store {
             tracing::warn!(runs = leftover, "sync runs cut off by a crash are marked interrupted");
         }
         flush(&db)?;
-        let index = Arc::new(RwLock::new(build_index(&tree, &options.path)?));
+        let mut index = build_index(&tree, &options.path)?;
+        index.projects = projects::ProjectIndex::load(&tree)?;
+        let index = Arc::new(RwLock::new(index));
         let head = tokio::sync::watch::Sender::new(last);
         let snapshot = backup::Snapshot::default();
         let (writer, thread) =

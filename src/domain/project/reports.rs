@@ -362,6 +362,23 @@ pub fn pipeline<'a>(
     }
 }
 
+/// When an active project counts as stalled, per stage (`[projects]` in
+/// the configuration).
+#[derive(Debug, Clone)]
+pub struct StallRule {
+    /// Days for every stage not listed.
+    pub default_days: u32,
+    /// Days per stage.
+    pub by_stage: BTreeMap<Stage, u32>,
+}
+
+impl StallRule {
+    /// The threshold of `stage`.
+    pub fn days(&self, stage: Stage) -> u32 {
+        self.by_stage.get(&stage).copied().unwrap_or(self.default_days)
+    }
+}
+
 /// Days an active project has gone without a step or resume as of `today`,
 /// or `None` when it is on hold, lost, deleted or finished (入统).
 pub fn idle_days(p: &Project, today: Date) -> Option<i64> {
