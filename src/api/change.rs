@@ -52,7 +52,11 @@ fn parse_resource(input: &str) -> Result<Option<String>, Error> {
             None => alliance_name(&parse_alliance_name("resource", &name)?),
         }));
     }
-    for collection in ["postings/", "matches/"] {
+    if name.starts_with("projects/") && name.contains("/investments/") {
+        let (id, year) = crate::domain::project::parse_investment_name("resource", &name)?;
+        return Ok(Some(crate::domain::project::investment_name(&id, year)));
+    }
+    for collection in ["postings/", "matches/", "projects/", "targets/"] {
         if name.starts_with(collection) {
             let id = crate::domain::supply_demand::parse_name("resource", &name, collection)?;
             return Ok(Some(format!("{collection}{id}")));
@@ -62,7 +66,7 @@ fn parse_resource(input: &str) -> Result<Option<String>, Error> {
         "resource",
         "UNKNOWN_COLLECTION",
         format!(
-            "{input:?} is not a resource name of this server (known: enterprises/{{code}}, enterprises/{{code}}/designations/{{id}}, enterprises/{{code}}/indicators/{{year}}, alliances/{{id}}, alliances/{{id}}/memberships/{{code}}, postings/{{id}}, matches/{{id}})"
+            "{input:?} is not a resource name of this server (known: enterprises/{{code}}, enterprises/{{code}}/designations/{{id}}, enterprises/{{code}}/indicators/{{year}}, alliances/{{id}}, alliances/{{id}}/memberships/{{code}}, postings/{{id}}, matches/{{id}}, projects/{{id}}, projects/{{id}}/investments/{{year}}, targets/{{id}})"
         ),
     ))
 }

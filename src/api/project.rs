@@ -16,8 +16,8 @@ use crate::domain::industry::{IndustryCode, Level};
 use crate::domain::project::reports::StallRule;
 use crate::domain::project::{
     self, bare, enterprise_code, parse_stage, project_name, reports, target_name, Context, GroupBy, KeyLevel,
-    LeadSource, Project, ProjectEvent, ProjectInvestment, Status as ProjectStatus, Target, TargetContact,
-    TargetReason, TargetStatus, PROJECTS, STAGES, TARGETS,
+    LeadSource, Project, ProjectEvent, ProjectInvestment, Status as ProjectStatus, Target, TargetContact, TargetReason,
+    TargetStatus, PROJECTS, STAGES, TARGETS,
 };
 use crate::domain::supply_demand::{new_id, parse_name};
 use crate::domain::time::{now_micros, Date};
@@ -362,7 +362,9 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         let name = project_name(&id);
         let stored = self
             .store
-            .mutate_project(id, meta, false, move |current, now| project::delete(current, &name, &r.etag, &r.reason, now))
+            .mutate_project(id, meta, false, move |current, now| {
+                project::delete(current, &name, &r.etag, &r.reason, now)
+            })
             .await?;
         Ok(Response::new(self.project_pb(stored)?))
     }
@@ -605,8 +607,12 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         require(&request, Permission::Read)?;
         let r = request.into_inner();
         if r.days < 0 {
-            return Err(Error::invalid_field("days", "NEGATIVE", format!("is {}; 0 uses the configured thresholds", r.days))
-                .into());
+            return Err(Error::invalid_field(
+                "days",
+                "NEGATIVE",
+                format!("is {}; 0 uses the configured thresholds", r.days),
+            )
+            .into());
         }
         let size = page_size(r.page_size, DEFAULT_STALLED, MAX_STALLED)?;
         let filter = parse_project_filter(&r.filter, false)?;
@@ -633,7 +639,10 @@ impl v1::project_service_server::ProjectService for ProjectApi {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Response::new(v1::ListStalledProjectsResponse { projects, total_size: i32::try_from(total).unwrap_or(i32::MAX) }))
+        Ok(Response::new(v1::ListStalledProjectsResponse {
+            projects,
+            total_size: i32::try_from(total).unwrap_or(i32::MAX),
+        }))
     }
 
     async fn get_chain_gap_coverage(
@@ -770,7 +779,8 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         let r = request.into_inner();
         let size = page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let keep = parse_target_filter(&r.filter, r.show_deleted)?;
-        let digest = page_token::query_digest(&["ListTargets", r.filter.trim(), if r.show_deleted { "1" } else { "0" }]);
+        let digest =
+            page_token::query_digest(&["ListTargets", r.filter.trim(), if r.show_deleted { "1" } else { "0" }]);
         let after = resume(&self.store, &digest, &r.page_token)?;
         let (page, next) = self.store.list_targets(keep, after, size).await?;
         Ok(Response::new(v1::ListTargetsResponse {
@@ -804,7 +814,8 @@ impl v1::project_service_server::ProjectService for ProjectApi {
 /// Parses the `ListTargets` filter into a predicate.
 fn parse_target_filter(input: &str, show_deleted: bool) -> Result<impl Fn(&Target) -> bool + Send + 'static> {
     const FIELDS: [&str; 6] = ["status", "reason", "industry_code", "region", "department", "owner"];
-    let mut checks: Vec<Box<dyn Fn(&Target) -> bool + Send + Sync>> = Vec::new();
+    type Check = Box<dyn Fn(&Target) -> bool + Send + Sync>;
+    let mut checks: Vec<Check> = Vec::new();
     for term in parse_terms(input)? {
         if term.negated || term.op != Op::Eq {
             return Err(filter_error(format!("{}: only `field = value` conditions are supported here", term.field)));

@@ -933,7 +933,7 @@ mod tests {
         moved.promotion_zone = "west".into();
         moved.display_name = "戊".into();
         moved.delete_time = 9;
-        index.apply(vec![(Some(old), Entry::of(&moved).unwrap())]);
+        index.apply(vec![Delta::Firm(Some(old), Entry::of(&moved).unwrap())]);
         assert_eq!(index.live_with(id::ZONE, b"east"), 1);
         assert_eq!(index.deleted.len(), 1);
         let mut all = firms.clone();

@@ -23,9 +23,7 @@ use roaring::RoaringBitmap;
 use crate::domain::change::{ChangeKind, WriteMeta};
 use crate::domain::enterprise::Enterprise;
 use crate::domain::industry::IndustryCode;
-use crate::domain::project::{
-    self, bare, enterprise_code, project_name, Project, ProjectInvestment, Target,
-};
+use crate::domain::project::{self, bare, enterprise_code, project_name, Project, ProjectInvestment, Target};
 use crate::domain::time::Micros;
 use crate::error::{Error, Result};
 use crate::store::index::Delta;
@@ -186,7 +184,7 @@ pub fn set_keys(p: &Project) -> Vec<String> {
         format!("key_level:{}", bare(p.key_level().as_str_name())),
         format!("lead_source:{}", bare(p.lead_source().as_str_name())),
     ];
-    for (field, code) in [("industry", &p.industry_code), ("chain_gap", &p.chain_gap)] {
+    for (field, code) in [("industry_code", &p.industry_code), ("chain_gap", &p.chain_gap)] {
         if let Ok(c) = IndustryCode::parse(code) {
             keys.extend(c.prefixes().into_iter().map(|pr| format!("{field}:{}", pr.as_str())));
         }
@@ -338,12 +336,17 @@ impl ProjectIndex {
     /// What differs from `expected` (an index rebuilt from the records).
     pub(crate) fn differences(&self, expected: &ProjectIndex) -> Vec<String> {
         let mut out = Vec::new();
-        let rows = |ix: &ProjectIndex| ix.ords.iter().map(|(id, ord)| (id.clone(), ix.rows[*ord as usize].clone())).collect::<BTreeMap<_, _>>();
+        let rows = |ix: &ProjectIndex| {
+            ix.ords.iter().map(|(id, ord)| (id.clone(), ix.rows[*ord as usize].clone())).collect::<BTreeMap<_, _>>()
+        };
         if rows(self) != rows(expected) {
             out.push("the project index holds other projects than the records".into());
         }
         let figures = |ix: &ProjectIndex| {
-            ix.investments.iter().map(|((_, y), i)| ((i.project_id().to_string(), *y), i.clone())).collect::<BTreeMap<_, _>>()
+            ix.investments
+                .iter()
+                .map(|((_, y), i)| ((i.project_id().to_string(), *y), i.clone()))
+                .collect::<BTreeMap<_, _>>()
         };
         if figures(self) != figures(expected) {
             out.push("the project index holds other yearly figures than the records".into());
@@ -352,7 +355,9 @@ impl ProjectIndex {
             let id_of: HashMap<u32, &String> = ix.ords.iter().map(|(id, ord)| (*ord, id)).collect();
             ix.sets
                 .iter()
-                .map(|(k, set)| (k.clone(), set.iter().filter_map(|o| id_of.get(&o).map(|s| (*s).clone())).collect::<BTreeSet<_>>()))
+                .map(|(k, set)| {
+                    (k.clone(), set.iter().filter_map(|o| id_of.get(&o).map(|s| (*s).clone())).collect::<BTreeSet<_>>())
+                })
                 .collect::<BTreeMap<_, _>>()
         };
         if sets(self) != sets(expected) {
@@ -393,8 +398,9 @@ fn check_links(txn: &Txn<'_>, old: Option<&Project>, new: &Project) -> Result<()
         linked_firm(txn, "event.enterprise", enterprise_code(&new.enterprise), true)?;
     }
     if changed(|p| &p.lead_alliance_id) {
-        let alliance: Option<crate::domain::alliance::Alliance> = txn.get_record(&keys::alliance(&new.lead_alliance_id))?;
-        if !alliance.is_some_and(|a| !a.is_deleted()) {
+        let alliance: Option<crate::domain::alliance::Alliance> =
+            txn.get_record(&keys::alliance(&new.lead_alliance_id))?;
+        if alliance.is_none_or(|a| a.is_deleted()) {
             return Err(Error::invalid_field(
                 "project.lead_alliance_id",
                 "UNKNOWN_ALLIANCE",
@@ -456,7 +462,11 @@ impl Store {
     }
 
     /// The projects passing `filter` that have figures for `year`, with them.
-    pub fn projects_with_figures(&self, filter: &ProjectFilter, year: i32) -> Result<Vec<(Project, ProjectInvestment)>> {
+    pub fn projects_with_figures(
+        &self,
+        filter: &ProjectFilter,
+        year: i32,
+    ) -> Result<Vec<(Project, ProjectInvestment)>> {
         Ok(self.index()?.projects.with_figures(filter, year).into_iter().map(|(p, i)| (p.clone(), i.clone())).collect())
     }
 
@@ -563,7 +573,14 @@ impl Store {
     /// Soft-deletes an enterprise unless a live project that is not lost
     /// links to it (ACTIVE_PROJECTS); `force` skips the project check (the
     /// projects keep their links). The rule is the enterprise's own.
-    pub async fn delete_enterprise<F>(&self, code: String, meta: WriteMeta, dry_run: bool, force: bool, rule: F) -> Result<Enterprise>
+    pub async fn delete_enterprise<F>(
+        &self,
+        code: String,
+        meta: WriteMeta,
+        dry_run: bool,
+        force: bool,
+        rule: F,
+    ) -> Result<Enterprise>
     where
         F: FnOnce(Option<Enterprise>, Micros) -> Result<crate::domain::enterprise::Outcome> + Send + 'static,
     {
