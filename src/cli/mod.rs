@@ -20,6 +20,7 @@ mod seed;
 mod supply_demand;
 mod sync;
 mod table;
+mod target;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,6 +85,9 @@ enum Command {
     /// Investment-promotion projects (招商项目库): record, step through the
     /// pipeline, track investment against the annual plan, report.
     Project(project::ProjectArgs),
+    /// The targeted-promotion list (靶向招引): firms outside the zone to go
+    /// after, with their contact attempts.
+    Target(target::TargetArgs),
     /// The local sourcing rate (本地配套率) of the deals signed in a period.
     Sourcing {
         /// First day YYYY-MM-DD (default 1 January this year).
@@ -353,6 +357,7 @@ fn run_command(command: Command, runtime: &tokio::runtime::Runtime) -> ExitCode 
         Command::Map(args) => runtime.block_on(supply_demand::draw_map(args)),
         Command::Gaps(args) => runtime.block_on(supply_demand::gaps(args)),
         Command::Project(args) => runtime.block_on(project::project(args)),
+        Command::Target(args) => runtime.block_on(target::target(args)),
         Command::Sourcing { from, to, client } => runtime.block_on(supply_demand::sourcing(from, to, client)),
         Command::Backup { dir, client } => runtime.block_on(admin::backup(dir, client)),
         Command::Restore { dir, data } => admin::restore(&dir, &data),

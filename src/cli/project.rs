@@ -268,7 +268,7 @@ pub(crate) fn and_filter(filter: &str, conditions: &[(&str, Option<String>)]) ->
 }
 
 /// `code name`, or whichever is known.
-fn with_name(code: &str, name: &str) -> String {
+pub(crate) fn with_name(code: &str, name: &str) -> String {
     format!("{code} {name}").trim().to_string()
 }
 
@@ -1034,7 +1034,8 @@ fn investment_pairs(i: &v1::ProjectInvestment) -> String {
 // ---------------------------------------------------------------------------
 // Running the commands.
 
-type Client = ProjectServiceClient<Intercepted>;
+/// A client of the project service.
+pub(crate) type Client = ProjectServiceClient<Intercepted>;
 
 /// Connects to the project service, or says why not.
 pub(crate) async fn client_for(args: &ClientArgs) -> Result<Client, ExitCode> {
