@@ -1898,4 +1898,81 @@ mod tests {
         );
         assert_eq!(and_filter("", &[("zone", None)]), "");
     }
+
+    #[test]
+    fn every_table_and_label_list_is_bilingual() {
+        // The header rule is a debug assertion: rendering each once checks it.
+        let event = v1::ProjectEvent {
+            kind: v1::ProjectEventKind::Step as i32,
+            stage: v1::ProjectStage::Signed as i32,
+            date: "2026-03-01".into(),
+            amount_wan: 4800.0,
+            voided: true,
+            ..Default::default()
+        };
+        let p = v1::Project {
+            name: "projects/p1".into(),
+            display_name: "储能电池生产基地项目".into(),
+            stage: v1::ProjectStage::Signed as i32,
+            status: v1::ProjectStatus::Lost as i32,
+            loss_reason: v1::LossReason::Terms as i32,
+            planned_investment_wan: 5000.0,
+            planned_fixed_asset_wan: 3500.0,
+            signed_date: "2026-03-01".into(),
+            contracted_amount_wan: 4800.0,
+            events: vec![event],
+            ..Default::default()
+        };
+        let text = project_pairs(&p);
+        assert!(text.contains("签约 SIGNED") && text.contains("5000 万元（固定资产 3500 万元）"), "{text}");
+        assert!(text.contains("流失 LOST：条件未谈拢"), "{text}");
+        assert!(events_table(&p.events).contains("推进（已更正）"));
+        assert!(projects_table(std::slice::from_ref(&p)).contains("p1  "));
+        let i = v1::ProjectInvestment {
+            name: "projects/p1/investments/2026".into(),
+            year: 2026,
+            planned_wan: Some(1200.0),
+            monthly: vec![v1::MonthlyInvestment { month: 1, completed_wan: Some(100.5) }],
+            completed_wan: 100.5,
+            ..Default::default()
+        };
+        assert!(investments_table(std::slice::from_ref(&i)).contains("1月 100.5"));
+        assert!(investment_pairs(&i).contains("100.5 万元 8.38%"));
+        let line = v1::FunnelLine {
+            stages: vec![v1::ProjectStageCount { stage: v1::ProjectStage::Lead as i32, count: 3, reached: 5 }],
+            ..Default::default()
+        };
+        print_funnel(
+            &v1::ProjectFunnel { as_of: "2026-05-01".into(), overall: Some(line.clone()), groups: vec![line] },
+            false,
+        );
+        let rate = v1::StepRate { planned: 4, reached: 3, percent: 75.0 };
+        assert_eq!(rate_text(Some(&rate)), "3/4 = 75.00%");
+        print_investment_report(
+            &v1::InvestmentReport {
+                groups: vec![v1::InvestmentLine::default()],
+                behind_plan: vec![v1::BehindPlan::default()],
+                approvals_rate: Some(rate),
+                ..Default::default()
+            },
+            false,
+        );
+        print_pipeline(
+            &v1::PipelineReport {
+                signings: vec![v1::PeriodSignings::default()],
+                durations: vec![v1::StageDuration::default()],
+                losses: vec![v1::LossCount::default()],
+                ..Default::default()
+            },
+            false,
+        );
+        print_stalled(
+            &v1::ListStalledProjectsResponse { projects: vec![v1::StalledProject::default()], total_size: 1 },
+            false,
+        );
+        let gap = v1::GapCoverage { industry_code: "C3562".into(), ..Default::default() };
+        print_gap_coverage(&v1::ChainGapCoverage { covered: vec![gap.clone()], uncovered: vec![gap] }, false);
+        assert_eq!(group_name("", ""), "（未填）");
+        assert_eq!(group_name("east", ""), "east");
+    }
 }

@@ -477,4 +477,18 @@ mod tests {
         assert_eq!(crate::cli::project::parse_choice::<v1::TargetStatus>("已放弃"), Some(v1::TargetStatus::Dropped));
         assert_eq!(short_name(v1::TargetStatus::Open), "OPEN");
     }
+
+    #[test]
+    fn the_target_tables_are_bilingual() {
+        let t = v1::Target {
+            name: "targets/t1".into(),
+            display_name: "深圳华芯半导体装备股份有限公司".into(),
+            reasons: vec![v1::TargetReason::FillsChainGap as i32],
+            status: v1::TargetStatus::Open as i32,
+            contacts: vec![v1::TargetContact { channel: "上门拜访".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        assert!(target_text(&t).contains("跟进中 OPEN"));
+        assert!(targets_table(&[t]).contains("t1  "));
+    }
 }
