@@ -3,7 +3,7 @@
 //! `ladder member …`, `ladder designation …`, `ladder stage`, `ladder indicators …`,
 //! `ladder funnel`, `ladder candidates`, `ladder expiring`, `ladder sync`, `ladder run …`,
 //! `ladder generate`, `ladder posting …`, `ladder match …`, `ladder map`, `ladder gaps`,
-//! `ladder sourcing`).
+//! `ladder sourcing`, `ladder project …`, `ladder target …`).
 
 mod admin;
 mod alliance;
@@ -14,11 +14,13 @@ mod import;
 mod ladder;
 mod map;
 mod progress;
+mod project;
 mod render;
 mod seed;
 mod supply_demand;
 mod sync;
 mod table;
+mod target;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +82,12 @@ enum Command {
     Map(supply_demand::MapArgs),
     /// Chain gaps (缺链): categories with open demand and no in-zone supply.
     Gaps(supply_demand::GapsArgs),
+    /// Investment-promotion projects (招商项目库): record, step through the
+    /// pipeline, track investment against the annual plan, report.
+    Project(project::ProjectArgs),
+    /// The targeted-promotion list (靶向招引): firms outside the zone to go
+    /// after, with their contact attempts.
+    Target(target::TargetArgs),
     /// The local sourcing rate (本地配套率) of the deals signed in a period.
     Sourcing {
         /// First day YYYY-MM-DD (default 1 January this year).
@@ -348,6 +356,8 @@ fn run_command(command: Command, runtime: &tokio::runtime::Runtime) -> ExitCode 
         Command::Match(cmd) => runtime.block_on(supply_demand::matches(cmd)),
         Command::Map(args) => runtime.block_on(supply_demand::draw_map(args)),
         Command::Gaps(args) => runtime.block_on(supply_demand::gaps(args)),
+        Command::Project(args) => runtime.block_on(project::project(args)),
+        Command::Target(args) => runtime.block_on(target::target(args)),
         Command::Sourcing { from, to, client } => runtime.block_on(supply_demand::sourcing(from, to, client)),
         Command::Backup { dir, client } => runtime.block_on(admin::backup(dir, client)),
         Command::Restore { dir, data } => admin::restore(&dir, &data),
