@@ -329,6 +329,12 @@ mod tests {
     fn the_shipped_example_config_is_valid() {
         let c = Config::parse(include_str!("../ladder.example.toml")).unwrap();
         assert_eq!(c.zone_ids(), ["east", "west", "south", "north", "central"]);
+        let stall = c.projects.stall_rule();
+        assert_eq!(
+            (stall.days(crate::pb::v1::ProjectStage::Lead), stall.days(crate::pb::v1::ProjectStage::Land)),
+            (30, 90)
+        );
+        assert!(Config::parse("[projects]\nstall_days_by_stage = { DONE = 3 }").is_err(), "stage names are checked");
         assert_eq!(c.seed_alliances().len(), 9);
         assert_eq!(c.server.listen, ServerConfig::default().listen);
     }

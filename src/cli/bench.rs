@@ -6,6 +6,8 @@
 //! disk use are its own), loads realistic data through the public API and
 //! removes the store afterwards.
 
+mod projects;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -112,6 +114,26 @@ pub enum BenchCommand {
     Watch {
         #[command(flatten)]
         common: Common,
+    },
+    /// The project reports at a library of N projects: loads them (created,
+    /// stepped, the key ones with this year's figures), then times a
+    /// filtered ListProjects page, the funnel by zone, the investment report
+    /// by project and the stalled list, next to an empty RPC.
+    Projects {
+        /// Projects to load.
+        #[arg(long, default_value_t = 10_000)]
+        projects: usize,
+        /// Calls of each report to time.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Requests in flight while timing.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// Benchmark a running server instead of starting one.
+        #[arg(long)]
+        external: bool,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// ListEnterprises pages of 100 with a stage + alliance + industry filter
     /// (after granting sample designations and memberships): the first page
@@ -374,6 +396,9 @@ pub async fn bench(cmd: BenchCommand) -> ExitCode {
             suggest(postings, firms.max(2), queries, concurrency, load_concurrency, seed, external, &client).await
         }
         BenchCommand::Sync { firms, seed, external, client } => sync(firms.max(1), seed, external, &client).await,
+        BenchCommand::Projects { projects, queries, concurrency, external, client } => {
+            projects::projects(projects.max(1), queries.max(1), concurrency.max(1), external, &client).await
+        }
         BenchCommand::Get { common } => registry(Scenario::Get, &common).await,
         BenchCommand::Write { common } => registry(Scenario::Write, &common).await,
         BenchCommand::List { common } => registry(Scenario::List, &common).await,
