@@ -112,6 +112,9 @@ pub enum Error {
     Internal(String),
 }
 
+/// Most field violations one error carries.
+pub const MAX_VIOLATIONS: usize = 50;
+
 impl Error {
     /// An input error with a single field violation.
     pub fn invalid_field(field: impl Into<String>, reason: &'static str, description: impl Into<String>) -> Self {
@@ -124,7 +127,16 @@ impl Error {
     }
 
     /// An input error with several field violations (must not be empty).
-    pub fn invalid_fields(violations: Vec<FieldViolation>) -> Self {
+    /// At most [`MAX_VIOLATIONS`] are kept (a request repeating one bad
+    /// item a million times gets a bounded answer), the last saying how
+    /// many more there were.
+    pub fn invalid_fields(mut violations: Vec<FieldViolation>) -> Self {
+        if violations.len() > MAX_VIOLATIONS {
+            let more = violations.len() - (MAX_VIOLATIONS - 1);
+            violations.truncate(MAX_VIOLATIONS - 1);
+            let (field, reason) = violations.last().map(|v| (v.field.clone(), v.reason)).unwrap_or_default();
+            violations.push(FieldViolation::new(field, reason, format!("…and {more} more problems like these")));
+        }
         let reason = violations.first().map_or("INVALID_ARGUMENT", |v| v.reason);
         let message =
             violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ");

@@ -187,9 +187,14 @@ async fn library() -> (TestServer, Client, Vec<String>) {
         120_000.0,
     )
     .await;
-    // P2: signed 03-15, construction 09-01, production 11-01.
-    steps(&mut c, &n[1], &[(Signed, "2025-03-15"), (Construction, "2025-09-01"), (Production, "2025-11-01")], 80_000.0)
-        .await;
+    // P2: signed 03-15, registered 04-01, construction 09-01, production 11-01.
+    steps(
+        &mut c,
+        &n[1],
+        &[(Signed, "2025-03-15"), (Registered, "2025-04-01"), (Construction, "2025-09-01"), (Production, "2025-11-01")],
+        80_000.0,
+    )
+    .await;
     // P3: signed 06-10.
     steps(&mut c, &n[2], &[(Signed, "2025-06-10")], 50_000.0).await;
     // P4: negotiation 04-10, on hold 05-01.
@@ -398,7 +403,7 @@ async fn ten_projects_give_the_hand_counted_reports() {
         ("source_region = 31", 0),
         ("industry_code = C38", 10),
         ("lead_source = ALLIANCE", 1),
-        (&format!("credit_code = {}", code(2)), 2),
+        (&format!("credit_code = {}", code(2)), 3),
         ("stage = 签约", 1),
         ("department = 招商二局", 5),
     ] {
@@ -584,6 +589,35 @@ async fn corrections_deletes_replays_and_the_enterprise_guard() {
     late.investor_enterprise = format!("enterprises/{}", code(2));
     expect_error(&add(&mut c, late).await.unwrap_err(), Code::FailedPrecondition, "ENTERPRISE_DELETED");
 
+    // P6 was lost; firm 3 is deleted meanwhile (P6 is not active, so no
+    // force is needed). When the investor comes back, P6 resumes, but not
+    // while it names a deleted firm.
+    let mut p6 = c.get_project(v1::GetProjectRequest { name: n[5].clone() }).await.unwrap().into_inner();
+    p6.lead_source = v1::LeadSource::MemberFirm as i32;
+    p6.lead_credit_code = code(3);
+    let mask = prost_types::FieldMask { paths: vec!["lead_source".into(), "lead_credit_code".into()] };
+    c.update_project(v1::UpdateProjectRequest { project: Some(p6), update_mask: Some(mask), ..Default::default() })
+        .await
+        .unwrap();
+    let firm3 = v1::DeleteEnterpriseRequest { name: format!("enterprises/{}", code(3)), ..Default::default() };
+    server.enterprises().await.delete_enterprise(firm3).await.unwrap();
+    let back = ev(K::Resume, S::Unspecified, "");
+    expect_error(
+        &record(&mut c, &n[5], back.clone()).await.unwrap_err(),
+        Code::FailedPrecondition,
+        "ENTERPRISE_DELETED",
+    );
+    let undelete = v1::UndeleteEnterpriseRequest { name: format!("enterprises/{}", code(3)), ..Default::default() };
+    server.enterprises().await.undelete_enterprise(undelete).await.unwrap();
+    let revived = record(&mut c, &n[5], back).await.unwrap();
+    assert_eq!((revived.status, revived.stage), (v1::ProjectStatus::Active as i32, S::Visit as i32));
+    let june = c
+        .get_project_funnel(v1::GetProjectFunnelRequest { as_of: "2025-07-01".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(june.overall.unwrap().lost, 1, "the loss stays in the past");
+
     // Soft delete and undelete: out of lists and reports, then back.
     let deleted = c
         .delete_project(v1::DeleteProjectRequest {
@@ -656,6 +690,49 @@ async fn corrections_deletes_replays_and_the_enterprise_guard() {
         .unwrap()
         .into_inner();
     assert!(changes.changes.len() >= 3, "{:?}", changes.changes.len());
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn reverting_a_sync_keeps_a_firm_a_project_links_to() {
+    use ladder::pb::v1::sync_enterprises_request::Message;
+    use ladder::pb::v1::sync_service_client::SyncServiceClient;
+    let server = TestServer::with_config(config()).await;
+    let messages = vec![
+        v1::SyncEnterprisesRequest {
+            message: Some(Message::Header(v1::SyncHeader {
+                source: "market-registry".into(),
+                mode: v1::SyncMode::Upsert as i32,
+                dry_run: false,
+            })),
+        },
+        v1::SyncEnterprisesRequest {
+            message: Some(Message::Row(v1::SyncRow {
+                enterprise: Some(firm(5, "新注册项目公司")),
+                ..Default::default()
+            })),
+        },
+    ];
+    let mut sync = SyncServiceClient::new(server.channel().await);
+    let run = sync.sync_enterprises(tokio_stream::iter(messages)).await.unwrap().into_inner();
+    let mut c = client(&server).await;
+    let p = add(&mut c, project("落地项目", "east", v1::KeyLevel::None, "2025-01-10")).await.unwrap();
+    steps(&mut c, &p.name, &[(S::Signed, "2025-02-01")], 1_000.0).await;
+    let mut registered = ev(K::Step, S::Registered, "2025-03-01");
+    registered.enterprise = format!("enterprises/{}", code(5));
+    record(&mut c, &p.name, registered).await.unwrap();
+    let reverted = sync
+        .revert_sync_run(v1::RevertSyncRunRequest { name: run.name.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((reverted.deleted, reverted.conflict_count), (0, 1), "{reverted:?}");
+    let firm5 = server
+        .enterprises()
+        .await
+        .get_enterprise(v1::GetEnterpriseRequest { name: format!("enterprises/{}", code(5)) })
+        .await;
+    assert!(firm5.unwrap().into_inner().delete_time.is_none(), "the project company stays");
     assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
 }
 

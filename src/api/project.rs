@@ -393,7 +393,15 @@ impl v1::project_service_server::ProjectService for ProjectApi {
             page_token::query_digest(&["ListProjects", r.filter.trim(), if r.show_deleted { "1" } else { "0" }]);
         let after = resume(&self.store, &digest, &r.page_token)?;
         let (page, next, total) = self.store.list_projects(&filter, after.as_deref(), size)?;
-        let projects: Vec<v1::Project> = page.into_iter().map(|p| self.project_pb(p)).collect::<Result<_>>()?;
+        // A list leaves out each project's history (GetProject has it), so
+        // a page stays small whatever the projects went through.
+        let projects: Vec<v1::Project> = page
+            .into_iter()
+            .map(|mut p| {
+                p.events.clear();
+                self.project_pb(p)
+            })
+            .collect::<Result<_>>()?;
         Ok(Response::new(v1::ListProjectsResponse {
             projects,
             next_page_token: next_token(&self.store, &digest, next),
@@ -487,7 +495,7 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         let by = group_by("group_by", r.group_by)?;
         let filter = parse_project_filter(&r.filter, false)?;
         let projects = self.store.select_projects(&filter)?;
-        let (overall, groups) = reports::funnel(&projects, day, by);
+        let (overall, groups) = reports::funnel(projects.iter().map(|p| &**p), day, by);
         Ok(Response::new(v1::ProjectFunnel {
             as_of: day.to_string(),
             overall: Some(funnel_pb(overall, String::new())),
@@ -508,21 +516,33 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         require(&request, Permission::Read)?;
         let r = request.into_inner();
         let today = Date::today();
-        let year = if r.year == 0 { i32::try_from(today.ymd().0).unwrap_or(2000) } else { r.year };
+        let this_year = i32::try_from(today.ymd().0).unwrap_or(project::LAST_YEAR);
+        let year = if r.year == 0 { this_year } else { r.year };
         project::check_year("year", year)?;
+        if year > this_year {
+            return Err(Error::invalid_field(
+                "year",
+                "INVALID_YEAR",
+                format!("{year} has not begun: the report covers this year and earlier ones"),
+            )
+            .into());
+        }
         let year_end = Date::parse(&format!("{year:04}-12-31")).unwrap_or(today);
         let day = optional_date("as_of", &r.as_of, year_end.min(today))?;
+        if day > today {
+            return Err(Error::invalid_field("as_of", "DATE_IN_FUTURE", format!("{day} is in the future")).into());
+        }
         if day.ymd().0 != i64::from(year) {
             return Err(Error::invalid_field("as_of", "DATE_OUTSIDE_YEAR", format!("{day} is not in {year}")).into());
         }
         let by = group_by("group_by", r.group_by)?;
         let filter = parse_project_filter(&r.filter, false)?;
         let items = self.store.projects_with_figures(&filter, year)?;
-        let report = reports::investment(items.iter().map(|(p, i)| (p, i)), day, by);
+        let report = reports::investment(items.iter().map(|(p, i)| (&**p, &**i)), day, by);
+        let display_names: std::collections::HashMap<&str, &str> =
+            items.iter().map(|(p, _)| (p.name.as_str(), p.display_name.as_str())).collect();
         let label = |key: &str| match by {
-            GroupBy::Project => {
-                items.iter().find(|(p, _)| p.name == key).map(|(p, _)| p.display_name.clone()).unwrap_or_default()
-            }
+            GroupBy::Project => display_names.get(key).map(|n| n.to_string()).unwrap_or_default(),
             _ => reports::group_label(by, key, &self.zone_names),
         };
         Ok(Response::new(v1::InvestmentReport {
@@ -570,7 +590,7 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         }
         let filter = parse_project_filter(&r.filter, false)?;
         let projects = self.store.select_projects(&filter)?;
-        let report = reports::pipeline(&projects, start, end, period);
+        let report = reports::pipeline(projects.iter().map(|p| &**p), start, end, period);
         let signed_count: u32 = report.signings.iter().map(|s| s.1).sum();
         let signed_amount: f64 = report.signings.iter().map(|s| s.2).sum();
         Ok(Response::new(v1::PipelineReport {
@@ -617,7 +637,7 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         let size = page_size(r.page_size, DEFAULT_STALLED, MAX_STALLED)?;
         let filter = parse_project_filter(&r.filter, false)?;
         let today = Date::today();
-        let mut stalled: Vec<(i64, u32, Project)> = Vec::new();
+        let mut stalled: Vec<(i64, u32, std::sync::Arc<Project>)> = Vec::new();
         for p in self.store.select_projects(&filter)? {
             let Some(idle) = reports::idle_days(&p, today) else { continue };
             let threshold = if r.days > 0 { r.days.unsigned_abs() } else { self.stall.days(p.stage()) };
@@ -630,7 +650,8 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         let projects = stalled
             .into_iter()
             .take(size)
-            .map(|(idle, threshold, mut p)| {
+            .map(|(idle, threshold, p)| {
+                let mut p = Project::clone(&p);
                 p.events.clear();
                 Ok(v1::StalledProject {
                     project: Some(self.project_pb(p)?),
@@ -668,16 +689,18 @@ impl v1::project_service_server::ProjectService for ProjectApi {
             .store
             .chain_gaps(GapQuery { level, alliance_id: None, industry_code, include_covered: false }, Date::today())
             .await?;
+        // One snapshot of the projects aimed at a gap, grouped at the gaps' level.
+        let aimed = ProjectFilter {
+            conditions: vec![ProjectCondition::NoneOf(vec!["status:LOST".into()])],
+            show_deleted: false,
+        };
+        let mut by_gap: BTreeMap<String, Vec<std::sync::Arc<Project>>> = BTreeMap::new();
+        for p in self.store.select_projects(&aimed)?.into_iter().filter(|p| !p.chain_gap.is_empty()) {
+            by_gap.entry(crate::store::group_code(&p.chain_gap, level)).or_default().push(p);
+        }
         let mut out = v1::ChainGapCoverage::default();
         for g in gaps {
-            let filter = ProjectFilter {
-                conditions: vec![
-                    ProjectCondition::AnyOf(vec![format!("chain_gap:{}", g.industry_code)]),
-                    ProjectCondition::NoneOf(vec!["status:LOST".into()]),
-                ],
-                show_deleted: false,
-            };
-            let projects = self.store.select_projects(&filter)?;
+            let projects = by_gap.remove(&g.industry_code).unwrap_or_default();
             let coverage = v1::GapCoverage {
                 industry_name: IndustryCode::parse(&g.industry_code)
                     .ok()
@@ -688,7 +711,7 @@ impl v1::project_service_server::ProjectService for ProjectApi {
                 open_demands: count(g.open_demands),
                 open_demand_amount_wan: round2(g.open_demand_amount_wan),
                 planned_investment_wan: round2(projects.iter().map(|p| p.planned_investment_wan).sum()),
-                projects: projects.into_iter().map(|p| p.name).collect(),
+                projects: projects.iter().map(|p| p.name.clone()).collect(),
             };
             if coverage.projects.is_empty() {
                 out.uncovered.push(coverage);

@@ -1155,8 +1155,9 @@ fn report(
         return;
     }
     let m = machine();
+    let loaded = if scenario == "projects" { "projects (loaded through the API" } else { "firms (loaded by one sync" };
     println!(
-        "{scenario}: {} firms (loaded by one sync in {:.1}s, {:.0} rows/s); {} cores, {} GiB; concurrency {concurrency}",
+        "{scenario}: {} {loaded} in {:.1}s, {:.0} rows/s); {} cores, {} GiB; concurrency {concurrency}",
         load.rows,
         load.elapsed.as_secs_f64(),
         load.per_second(),

@@ -291,10 +291,14 @@ pub async fn seed(a: SeedArgs) -> ExitCode {
         collect(tasks.join_next().await);
     }
     // Targets first: the first projects come from them (and convert them).
-    let mut promotion = Rng::new(a.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1));
+    // Each target and project draws from its own generator, so what it
+    // sends depends only on the seed, its number and the year: a re-run
+    // (next month, say) replays the same requests. A new year's run dates
+    // its histories from that year, under request ids of its own.
+    let own = |kind: u64, i: usize| Rng::new(a.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (kind << 32) ^ i as u64);
     let mut target_names = Vec::new();
     for i in 0..a.targets {
-        let plan = sample_target(&mut promotion, i, &format!("seed-{}-t{i}", a.seed), year);
+        let plan = sample_target(&mut own(1, i), i, &format!("seed-{}-{year}-t{i}", a.seed), year);
         let (name, t, e) = seed_target(projects.clone(), plan, head).await;
         target_names.push(name);
         collect(Some(Ok((t, e))));
@@ -302,8 +306,8 @@ pub async fn seed(a: SeedArgs) -> ExitCode {
     for i in 0..a.projects {
         // The first two come from targets (which become CONVERTED).
         let target = if i < 2 { target_names.get(i).cloned().flatten() } else { None };
-        let request_id = format!("seed-{}-pr{i}", a.seed);
-        let plan = sample_project(&mut promotion, i, &request_id, &firms, target, Date::today());
+        let request_id = format!("seed-{}-{year}-pr{i}", a.seed);
+        let plan = sample_project(&mut own(2, i), i, &request_id, &firms, target, Date::today());
         tasks.spawn(seed_project(projects.clone(), plan, head));
         if tasks.len() >= IN_FLIGHT {
             collect(tasks.join_next().await);
@@ -476,6 +480,8 @@ struct ProjectPlan {
     request_id: String,
     project: v1::Project,
     events: Vec<v1::ProjectEvent>,
+    /// The date approval procedures were completed, once due.
+    approvals: Option<String>,
     /// The year, its plan (sent with a mask of what it sets) and its months.
     investment: Option<(i32, v1::ProjectInvestment, Vec<v1::MonthlyInvestment>)>,
 }
@@ -619,6 +625,17 @@ fn sample_project(
     // What has not happened yet by today waits for a later re-run.
     let due = events.iter().take_while(|e| Date::parse(&e.date).is_some_and(|d| d <= today)).count();
     events.truncate(due);
+    // Approval procedures are done by the time the land is handed over
+    // (most projects; a few lag, so the rate is not always 100 %). Sent as
+    // an update once that step is due, so the creation never changes.
+    let approvals = (i % 4 != 1)
+        .then(|| {
+            events
+                .iter()
+                .find(|e| e.kind == v1::ProjectEventKind::Step as i32 && e.stage == v1::ProjectStage::Land as i32)
+        })
+        .flatten()
+        .map(|e| e.date.clone());
     let (year, month, _) = today.ymd();
     let year = year as i32;
     let investment = (key && top >= 5).then(|| {
@@ -641,7 +658,7 @@ fn sample_project(
             .collect();
         (year, plan, months)
     });
-    ProjectPlan { request_id: request_id.into(), project, events, investment }
+    ProjectPlan { request_id: request_id.into(), project, events, approvals, investment }
 }
 
 /// Writes a project, its events in order and its investment figures.
@@ -673,6 +690,15 @@ async fn seed_project(mut c: ProjectServiceClient<Intercepted>, plan: ProjectPla
             // The later events build on this one.
             break;
         }
+    }
+    if let Some(date) = plan.approvals.filter(|_| first_error.is_none()) {
+        let request = v1::UpdateProjectRequest {
+            project: Some(v1::Project { name: name.clone(), approvals_date: date, ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["approvals_date".into()] }),
+            request_id: format!("{}-approvals", plan.request_id),
+            ..Default::default()
+        };
+        tallies[EVENTS].add(c.update_project(request).await, head, &mut first_error);
     }
     if let Some((year, mut investment, months)) = plan.investment {
         investment.name = format!("{name}/investments/{year}");

@@ -715,9 +715,10 @@ impl Project {
         }
         if self.tags.len() > MAX_TAGS {
             v.push(FieldViolation::new("tags", "TOO_MANY", format!("{} tags, at most {MAX_TAGS}", self.tags.len())));
-        }
-        for t in &self.tags {
-            check_text(&mut v, "tags", t, 1, MAX_TAG_CHARS);
+        } else {
+            for t in &self.tags {
+                check_text(&mut v, "tags", t, 1, MAX_TAG_CHARS);
+            }
         }
         check_multiline(&mut v, "notes", &self.notes, MAX_NOTES_CHARS);
         past_date(&mut v, "lead_date", &self.lead_date, ctx.today);
@@ -765,7 +766,7 @@ impl Project {
                 ("owner", p.owner.clone()),
                 ("service_commissioner", p.service_commissioner.clone()),
                 ("key_level", named(p.key_level, |v| KeyLevel::try_from(v).ok().map(|s| bare(s.as_str_name())))),
-                ("tags", p.tags.join(", ")),
+                ("tags", if p.tags.is_empty() { String::new() } else { format!("{:?}", p.tags) }),
                 ("notes", p.notes.clone()),
                 ("lead_date", p.lead_date.clone()),
                 ("approvals_date", p.approvals_date.clone()),
@@ -932,7 +933,12 @@ pub fn update(
         }
     }
     p.normalise();
-    p.validate(ctx).map_err(|e| e.in_field("project"))?;
+    // A zone since dropped from the configuration may stay on the record.
+    let mut rules = ctx.clone();
+    if !rules.zones.is_empty() && !before.promotion_zone.is_empty() {
+        rules.zones.entry(before.promotion_zone.clone()).or_default();
+    }
+    p.validate(&rules).map_err(|e| e.in_field("project"))?;
     if Project::diff(&before, &p).is_empty() {
         return Ok((ChangeKind::Updated, before));
     }
@@ -1122,6 +1128,17 @@ pub fn record_event(
                     stage_label(from)
                 )));
             }
+            // 签约 records the contracted amount and 注册落地 the project
+            // company: those two steps are never skipped.
+            if let Some(kept) = [Stage::Signed, Stage::Registered].into_iter().find(|s| from < *s && *s < stage) {
+                return Err(illegal(format!(
+                    "{name} is at {}: step to {} ({}) first, which records {}",
+                    bare(from.as_str_name()),
+                    bare(kept.as_str_name()),
+                    stage_label(kept),
+                    if kept == Stage::Signed { "the contracted amount" } else { "the registered project company" }
+                )));
+            }
         }
         EventKind::Hold if status == Status::OnHold => {
             return Err(Error::FailedPrecondition {
@@ -1130,8 +1147,7 @@ pub fn record_event(
             })
         }
         EventKind::Hold | EventKind::Lose if status == Status::Lost => return Err(lost()),
-        EventKind::Resume if status == Status::Lost => return Err(lost()),
-        EventKind::Resume if status != Status::OnHold => {
+        EventKind::Resume if status == Status::Active => {
             return Err(Error::FailedPrecondition { reason: "NOT_ON_HOLD", message: format!("{name} is not on hold") })
         }
         EventKind::Correction => {
@@ -1153,10 +1169,17 @@ pub fn record_event(
                     if reached.is_empty() { "none".to_string() } else { reached.join(", ") }
                 )));
             }
-            for e in p.events.iter_mut().filter(|e| e.standing()) {
+            // Undone: the steps above the stage, and the holds, resumes and
+            // losses recorded after the step to it (what came before stays).
+            let at = p
+                .events
+                .iter()
+                .rposition(|e| e.standing() && e.kind() == EventKind::Step && e.stage() == stage)
+                .unwrap_or(0);
+            for (i, e) in p.events.iter_mut().enumerate().filter(|(_, e)| e.standing()) {
                 let undone = match e.kind() {
                     EventKind::Step => e.stage() > stage,
-                    EventKind::Hold | EventKind::Resume | EventKind::Lose => true,
+                    EventKind::Hold | EventKind::Resume | EventKind::Lose => i > at,
                     _ => false,
                 };
                 e.voided |= undone;
@@ -1344,6 +1367,11 @@ pub fn upsert_investment(
                 }
                 inv.planned_wan = patch.planned_wan.map(round_wan);
             }
+            "monthly" if patch.monthly.len() > 12 => v.push(FieldViolation::new(
+                "investment.monthly",
+                "TOO_MANY",
+                format!("{} months listed, a year has 12", patch.monthly.len()),
+            )),
             "monthly" => {
                 for m in &patch.monthly {
                     let field = "investment.monthly";
@@ -1566,7 +1594,7 @@ impl Target {
             v.push(FieldViolation::new("target.reasons", "TOO_MANY", "at most 7 reasons"));
         }
         let mut seen = Vec::new();
-        for r in &self.reasons {
+        for r in self.reasons.iter().take(7) {
             match TargetReason::try_from(*r) {
                 Ok(TargetReason::Unspecified) | Err(_) => {
                     v.push(FieldViolation::new("target.reasons", "INVALID_ENUM", format!("{r} is not a target reason")))
@@ -1691,6 +1719,7 @@ pub fn update_target(
             "department" => t.department.clone_from(&patch.department),
             "owner" => t.owner.clone_from(&patch.owner),
             "notes" => t.notes.clone_from(&patch.notes),
+            "status" if patch.status == t.status => {}
             "status" => {
                 let to = TargetStatus::try_from(patch.status);
                 if t.status() == TargetStatus::Converted {
@@ -1793,13 +1822,21 @@ pub fn record_contact(
 }
 
 /// Marks a target CONVERTED to `project` (in the project's creation).
-pub fn convert_target(current: Option<Target>, name: &str, project: &str, now: Micros) -> Result<(ChangeKind, Target)> {
+/// `free` says the project it became earlier, if any, is deleted: the target
+/// may then become a project again.
+pub fn convert_target(
+    current: Option<Target>,
+    name: &str,
+    project: &str,
+    free: bool,
+    now: Micros,
+) -> Result<(ChangeKind, Target)> {
     let mut t = current
         .ok_or_else(|| Error::invalid_field("project.target", "UNKNOWN_TARGET", format!("{name} does not exist")))?;
     if t.is_deleted() {
         return Err(Error::invalid_field("project.target", "UNKNOWN_TARGET", format!("{name} is deleted")));
     }
-    if t.status() == TargetStatus::Converted {
+    if t.status() == TargetStatus::Converted && !free {
         return Err(Error::FailedPrecondition {
             reason: "TARGET_CONVERTED",
             message: format!("{name} already became {}", t.project),

@@ -17,6 +17,7 @@
 //! the same group) instead of through the index (which does not yet).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
@@ -207,11 +208,11 @@ pub fn set_keys(p: &Project) -> Vec<String> {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct ProjectIndex {
     ords: BTreeMap<String, u32>,
-    rows: Vec<Project>,
+    rows: Vec<Arc<Project>>,
     keys: Vec<Vec<String>>,
     sets: HashMap<String, RoaringBitmap>,
     deleted: RoaringBitmap,
-    investments: BTreeMap<(u32, i32), ProjectInvestment>,
+    investments: BTreeMap<(u32, i32), Arc<ProjectInvestment>>,
 }
 
 impl ProjectIndex {
@@ -247,7 +248,7 @@ impl ProjectIndex {
             None => {
                 let ord = self.rows.len() as u32;
                 self.ords.insert(p.id().to_string(), ord);
-                self.rows.push(Project::default());
+                self.rows.push(Arc::default());
                 self.keys.push(Vec::new());
                 ord
             }
@@ -270,12 +271,12 @@ impl ProjectIndex {
             self.deleted.remove(ord);
         }
         self.keys[ord as usize] = keys;
-        self.rows[ord as usize] = p;
+        self.rows[ord as usize] = Arc::new(p);
     }
 
     fn put_investment(&mut self, i: ProjectInvestment) {
         if let Some(ord) = self.ords.get(i.project_id()) {
-            self.investments.insert((*ord, i.year), i);
+            self.investments.insert((*ord, i.year), Arc::new(i));
         }
     }
 
@@ -298,19 +299,28 @@ impl ProjectIndex {
         out
     }
 
-    /// The projects passing `filter`, newest first.
-    pub(crate) fn select(&self, filter: &ProjectFilter) -> Vec<&Project> {
+    /// The projects passing `filter`, newest first (shared, not copied).
+    pub(crate) fn select(&self, filter: &ProjectFilter) -> Vec<Arc<Project>> {
         let set = self.matching(filter);
-        self.ords.values().rev().filter(|ord| set.contains(**ord)).map(|ord| &self.rows[*ord as usize]).collect()
+        self.ords
+            .values()
+            .rev()
+            .filter(|ord| set.contains(**ord))
+            .map(|ord| Arc::clone(&self.rows[*ord as usize]))
+            .collect()
     }
 
     /// The projects passing `filter` with their figures for `year`.
-    pub(crate) fn with_figures(&self, filter: &ProjectFilter, year: i32) -> Vec<(&Project, &ProjectInvestment)> {
+    pub(crate) fn with_figures(
+        &self,
+        filter: &ProjectFilter,
+        year: i32,
+    ) -> Vec<(Arc<Project>, Arc<ProjectInvestment>)> {
         let set = self.matching(filter);
         self.investments
             .iter()
             .filter(|((ord, y), _)| *y == year && set.contains(*ord))
-            .map(|((ord, _), i)| (&self.rows[*ord as usize], i))
+            .map(|((ord, _), i)| (Arc::clone(&self.rows[*ord as usize]), Arc::clone(i)))
             .collect()
     }
 
@@ -328,7 +338,7 @@ impl ProjectIndex {
                 let next = out.last().map(|p: &Project| p.id().to_string());
                 return (out, next, set.len());
             }
-            out.push(self.rows[*ord as usize].clone());
+            out.push(Project::clone(&self.rows[*ord as usize]));
         }
         (out, None, set.len())
     }
@@ -384,10 +394,13 @@ fn linked_firm(txn: &Txn<'_>, field: &str, code: &str, newly: bool) -> Result<()
     }
 }
 
-/// Checks the links a project's new state adds: registered, live firms and
-/// an active alliance.
+/// Checks the links a project's new state adds (every link, when it comes
+/// back to life): registered, live firms and an active alliance.
 fn check_links(txn: &Txn<'_>, old: Option<&Project>, new: &Project) -> Result<()> {
-    let changed = |f: fn(&Project) -> &str| old.is_none_or(|o| f(o) != f(new)) && !f(new).is_empty();
+    // A project that becomes active again (undeleted, or back from a loss)
+    // checks every link anew: a firm deleted meanwhile is refused.
+    let revived = old.is_some_and(|o| !o.is_active()) && new.is_active();
+    let changed = |f: fn(&Project) -> &str| (revived || old.is_none_or(|o| f(o) != f(new))) && !f(new).is_empty();
     if changed(|p| enterprise_code(&p.investor_enterprise)) {
         linked_firm(txn, "project.investor_enterprise", enterprise_code(&new.investor_enterprise), true)?;
     }
@@ -434,8 +447,13 @@ impl Store {
             if current.is_none() && !next.target.is_empty() {
                 let target_id = project::check_target_name("project.target", &next.target)?;
                 let target: Option<Target> = txn.get_record(&target_key(&target_id))?;
+                // A target whose project was deleted (a duplicate, a mistake)
+                // may become a project again.
+                let earlier = target.as_ref().map(|t| t.project.trim_start_matches(project::PROJECTS)).unwrap_or("");
+                let free = earlier.is_empty()
+                    || txn.get_record::<Project>(&project_key(earlier))?.is_none_or(|p| p.is_deleted());
                 let name = project::target_name(&target_id);
-                let (kind, converted) = project::convert_target(target.clone(), &name, &next.name, txn.now())?;
+                let (kind, converted) = project::convert_target(target.clone(), &name, &next.name, free, txn.now())?;
                 records::commit(txn, target.as_ref(), converted, kind, &meta)?;
             }
             let stored = records::commit(txn, current.as_ref(), next, kind, &meta)?;
@@ -456,9 +474,10 @@ impl Store {
         Ok(self.index()?.projects.page(filter, after, size))
     }
 
-    /// The projects passing `filter`, newest first (for reports).
-    pub fn select_projects(&self, filter: &ProjectFilter) -> Result<Vec<Project>> {
-        Ok(self.index()?.projects.select(filter).into_iter().cloned().collect())
+    /// The projects passing `filter`, newest first (for reports; shared
+    /// with the index, which replaces a project's entry when it changes).
+    pub fn select_projects(&self, filter: &ProjectFilter) -> Result<Vec<Arc<Project>>> {
+        Ok(self.index()?.projects.select(filter))
     }
 
     /// The projects passing `filter` that have figures for `year`, with them.
@@ -466,8 +485,8 @@ impl Store {
         &self,
         filter: &ProjectFilter,
         year: i32,
-    ) -> Result<Vec<(Project, ProjectInvestment)>> {
-        Ok(self.index()?.projects.with_figures(filter, year).into_iter().map(|(p, i)| (p.clone(), i.clone())).collect())
+    ) -> Result<Vec<(Arc<Project>, Arc<ProjectInvestment>)>> {
+        Ok(self.index()?.projects.with_figures(filter, year))
     }
 
     /// Reads a project's figures for one year.
@@ -589,14 +608,8 @@ impl Store {
         }
         self.write(dry_run, move |txn| {
             let deleted = crate::store::enterprises::apply_enterprise(txn, &code, &meta, rule)?;
-            let mut active = Vec::new();
-            for (key, _) in txn.scan_prefix(&firm_projects_prefix(&code))? {
-                let id = String::from_utf8_lossy(&key[code.len() + 2..]).to_string();
-                let p: Option<Project> = txn.get_record(&project_key(&id))?;
-                if let Some(p) = p.filter(Project::is_active) {
-                    active.push(p.name);
-                }
-            }
+            let active: Vec<String> =
+                projects_linking(txn, &code)?.into_iter().filter(Project::is_active).map(|p| p.name).collect();
             if !active.is_empty() {
                 // Returning the error discards what the rule buffered.
                 return Err(Error::FailedPrecondition {
@@ -614,6 +627,18 @@ impl Store {
     }
 }
 
+/// The projects that link to a firm (as investor, referrer or project
+/// company), read inside a write: it sees the writes of earlier jobs of
+/// the same group.
+pub(crate) fn projects_linking(txn: &Txn<'_>, code: &str) -> Result<Vec<Project>> {
+    let mut out = Vec::new();
+    for (key, _) in txn.scan_prefix(&firm_projects_prefix(code))? {
+        let id = String::from_utf8_lossy(&key[code.len() + 2..]).to_string();
+        out.extend(txn.get_record::<Project>(&project_key(&id))?);
+    }
+    Ok(out)
+}
+
 /// Checks that every project's firm-link keys are exactly the firms it
 /// links to; the problems found.
 pub(crate) fn check_projects(tree: &sled::Tree) -> Result<Vec<String>> {
@@ -628,8 +653,16 @@ pub(crate) fn check_projects(tree: &sled::Tree) -> Result<Vec<String>> {
     let actual: BTreeSet<Vec<u8>> =
         tree.scan_prefix([keys::FIRM_PROJECTS]).keys().map(|k| k.map(|k| k.to_vec())).collect::<sled::Result<_>>()?;
     let show = |k: &Vec<u8>| String::from_utf8_lossy(k).into_owned();
-    let mut problems: Vec<String> =
-        expected.difference(&actual).map(|k| format!("missing project link {:?}", show(k))).collect();
+    let mut orphans = Vec::new();
+    for entry in tree.scan_prefix([keys::PROJECT_YEAR]) {
+        let (_, v) = entry?;
+        let i: ProjectInvestment = codec::decode(&v)?;
+        if tree.get(project_key(i.project_id()))?.is_none() {
+            orphans.push(format!("{} has no project", i.name));
+        }
+    }
+    let mut problems: Vec<String> = orphans;
+    problems.extend(expected.difference(&actual).map(|k| format!("missing project link {:?}", show(k))));
     problems.extend(actual.difference(&expected).map(|k| format!("project link without a project {:?}", show(k))));
     Ok(problems)
 }

@@ -388,8 +388,8 @@ fn plan_indicators(
 }
 
 /// What staff did under a firm after `since` (a revision), if anything: a
-/// designation, figures, a membership or a posting recorded or changed, or
-/// a stage change. A firm a sync run created and someone worked on since is
+/// designation, figures, a membership or a posting recorded or changed, a
+/// stage change, or an investment project linked to it. A firm a sync run created and someone worked on since is
 /// kept when the run is reverted.
 fn worked_on_since(txn: &Txn<'_>, code: &str, since: u64) -> Result<Option<String>> {
     fn prefix(tag: u8, code: &str) -> Vec<u8> {
@@ -423,6 +423,9 @@ fn worked_on_since(txn: &Txn<'_>, code: &str, since: u64) -> Result<Option<Strin
         if let Some(work) = later(m.map(|m| m.revision), "a membership") {
             return Ok(Some(work));
         }
+    }
+    if let Some(p) = super::projects::projects_linking(txn, code)?.first() {
+        return Ok(Some(format!("linked to {} since the run", p.name)));
     }
     for (key, _) in txn.scan_prefix(&prefix(keys::FIRM_POSTINGS, code))? {
         let mut posting = vec![keys::POSTING];

@@ -203,15 +203,20 @@ pub fn investment<'a>(
     let elapsed = months_elapsed(day);
     for (p, inv) in items {
         let due = |planned: &str| Date::parse(planned).is_some_and(|d| d <= day);
-        let done = |actual: &str| Date::parse(actual).is_some_and(|d| d <= day);
-        for (rate, planned, actual) in [
-            (&mut report.approvals, &inv.planned_approvals_date, &p.approvals_date),
-            (&mut report.construction, &inv.planned_construction_date, &p.construction_date),
-            (&mut report.statistics, &inv.planned_statistics_date, &p.statistics_date),
+        // A stage counts as reached by `day` when the project stepped to it
+        // or beyond by then (construction may be skipped on the way to
+        // production).
+        let state = state_on(p, Some(day));
+        let reached = |stage: Stage| state.as_ref().is_some_and(|s| s.reached.keys().any(|r| *r >= stage));
+        let approved = Date::parse(&p.approvals_date).is_some_and(|d| d <= day);
+        for (rate, planned, done) in [
+            (&mut report.approvals, &inv.planned_approvals_date, approved),
+            (&mut report.construction, &inv.planned_construction_date, reached(Stage::Construction)),
+            (&mut report.statistics, &inv.planned_statistics_date, reached(Stage::Statistics)),
         ] {
             if due(planned) {
                 rate.planned += 1;
-                rate.reached += u32::from(done(actual));
+                rate.reached += u32::from(done);
             }
         }
         let Some(planned) = inv.planned_wan else { continue };
@@ -379,12 +384,15 @@ impl StallRule {
     }
 }
 
-/// Days an active project has gone without a step or resume as of `today`,
-/// or `None` when it is on hold, lost, deleted or finished (入统).
+/// Days an active project has gone without a step, resume or correction
+/// as of `today`, or `None` when it is on hold, lost, deleted or finished
+/// (入统).
 pub fn idle_days(p: &Project, today: Date) -> Option<i64> {
     if p.is_deleted() || p.status() != Status::Active || p.stage() == Stage::Statistics {
         return None;
     }
     let state = state_on(p, None)?;
-    state.last_move.map(|d| today.days_since(d))
+    let corrected =
+        p.events.iter().filter(|e| e.kind() == super::EventKind::Correction).filter_map(|e| Date::parse(&e.date)).max();
+    state.last_move.max(corrected).map(|d| today.days_since(d))
 }

@@ -169,19 +169,17 @@ fn hold_resume_and_loss_gate_the_steps() {
 #[test]
 fn a_correction_voids_what_it_undoes_and_keeps_it() {
     let c = ctx("2025-06-30");
-    let p = step(
-        step(step(created(), Stage::Negotiation, "2025-02-01"), Stage::Signed, "2025-03-01"),
-        Stage::Land,
-        "2025-04-01",
-    );
+    let p = step(step(created(), Stage::Negotiation, "2025-02-01"), Stage::Signed, "2025-03-01");
+    let p = step(step(p, Stage::Registered, "2025-03-15"), Stage::Land, "2025-04-01");
     let mut fix = event(EventKind::Correction, Stage::Negotiation, "");
     fix.reason = "签约录错".into();
     let fixed = record_event(Some(p.clone()), "n", &fix, "", &c).unwrap().1;
     assert_eq!(fixed.stage(), Stage::Negotiation);
     assert_eq!(fixed.stage_date, "2025-02-01");
     assert_eq!((fixed.signed_date.as_str(), fixed.contracted_amount_wan), ("", 0.0));
-    assert_eq!(fixed.events.len(), 5, "nothing is removed");
-    assert_eq!(fixed.events.iter().filter(|e| e.voided).count(), 2);
+    assert_eq!((fixed.enterprise.as_str(), fixed.registered_date.as_str()), ("", ""));
+    assert_eq!(fixed.events.len(), 6, "nothing is removed");
+    assert_eq!(fixed.events.iter().filter(|e| e.voided).count(), 3);
     // Correcting forward, or to a stage never stepped to, is refused.
     let mut forward = event(EventKind::Correction, Stage::Land, "");
     forward.reason = "x".into();
@@ -192,6 +190,52 @@ fn a_correction_voids_what_it_undoes_and_keeps_it() {
     // A step after the correction may take an earlier date than the voided ones.
     let again = step(fixed, Stage::Signed, "2025-02-15");
     assert_eq!(again.signed_date, "2025-02-15");
+}
+
+#[test]
+fn signing_and_registration_are_never_skipped() {
+    let c = ctx("2025-06-30");
+    let mut jump = event(EventKind::Step, Stage::Construction, "2025-02-01");
+    assert_eq!(reason_of(record_event(Some(created()), "n", &jump, "", &c)), "ILLEGAL_TRANSITION");
+    let signed = step(created(), Stage::Signed, "2025-02-01");
+    jump.date = "2025-03-01".into();
+    assert_eq!(reason_of(record_event(Some(signed.clone()), "n", &jump, "", &c)), "ILLEGAL_TRANSITION");
+    // Past REGISTERED, later stages may be skipped.
+    let registered = step(signed, Stage::Registered, "2025-02-15");
+    let producing = step(registered, Stage::Production, "2025-04-01");
+    assert_eq!((producing.stage(), producing.construction_date.as_str()), (Stage::Production, ""));
+}
+
+#[test]
+fn a_lost_project_that_comes_back_keeps_its_loss() {
+    let c = ctx("2025-06-30");
+    let mut lose = event(EventKind::Lose, Stage::Unspecified, "2025-03-01");
+    lose.reason = "去了成都".into();
+    lose.loss_reason = LossReason::OtherLocation as i32;
+    let lost = record_event(Some(step(created(), Stage::Contact, "2025-02-01")), "n", &lose, "", &c).unwrap().1;
+    let resume = event(EventKind::Resume, Stage::Unspecified, "2025-06-01");
+    let back = record_event(Some(lost), "n", &resume, "", &c).unwrap().1;
+    assert_eq!((back.status(), back.stage()), (Status::Active, Stage::Contact));
+    assert_eq!(state_on(&back, Some(day("2025-04-01"))).unwrap().status, Status::Lost, "the loss stays in the past");
+    let r = pipeline([&back], day("2025-01-01"), day("2025-06-30"), ReportPeriod::Month);
+    assert_eq!(r.losses, [(LossReason::OtherLocation, 1)]);
+}
+
+#[test]
+fn a_correction_undoes_only_what_came_after_its_stage() {
+    let c = ctx("2025-06-30");
+    let mut hold = event(EventKind::Hold, Stage::Unspecified, "2025-02-10");
+    hold.reason = "缓".into();
+    let p = record_event(Some(step(created(), Stage::Contact, "2025-02-01")), "n", &hold, "", &c).unwrap().1;
+    let resume = event(EventKind::Resume, Stage::Unspecified, "2025-03-01");
+    let p = record_event(Some(p), "n", &resume, "", &c).unwrap().1;
+    let p = step(step(p, Stage::Visit, "2025-04-01"), Stage::Negotiation, "2025-05-01");
+    let mut fix = event(EventKind::Correction, Stage::Visit, "");
+    fix.reason = "洽谈录早了".into();
+    let fixed = record_event(Some(p), "n", &fix, "", &c).unwrap().1;
+    let voided: Vec<Stage> = fixed.events.iter().filter(|e| e.voided).map(|e| e.stage()).collect();
+    assert_eq!(voided, [Stage::Negotiation], "the earlier hold and resume stand");
+    assert_eq!(state_on(&fixed, Some(day("2025-02-20"))).unwrap().status, Status::OnHold);
 }
 
 #[test]
@@ -339,10 +383,13 @@ fn the_funnel_counts_by_hand() {
 
 #[test]
 fn investment_completion_rates_and_schedule_by_hand() {
-    let mut a = step(step(created(), Stage::Signed, "2025-03-01"), Stage::Construction, "2025-05-01");
+    let a = step(step(created(), Stage::Signed, "2025-03-01"), Stage::Registered, "2025-04-01");
+    let mut a = step(a, Stage::Construction, "2025-05-01");
     a.name = project_name("0a");
     a.approvals_date = "2025-04-01".into();
-    let mut b = created();
+    // b skips construction on its way to production: it counts as started.
+    let b = step(step(created(), Stage::Signed, "2025-03-01"), Stage::Registered, "2025-04-01");
+    let mut b = step(b, Stage::Production, "2025-06-15");
     b.name = project_name("0b");
     let month = |m, x| MonthlyInvestment { month: m, completed_wan: Some(x) };
     let ia = ProjectInvestment {
@@ -364,7 +411,7 @@ fn investment_completion_rates_and_schedule_by_hand() {
     assert_eq!((r.overall.planned_wan, r.overall.completed_wan), (2000.0, 1600.0), "July is after the date");
     assert_eq!(r.overall.percent(), 80.0);
     assert_eq!(r.overall.overrun, 1);
-    assert_eq!((r.construction.planned, r.construction.reached), (2, 1));
+    assert_eq!((r.construction.planned, r.construction.reached), (2, 2));
     assert_eq!((r.approvals.planned, r.approvals.reached), (1, 1));
     assert_eq!(r.statistics.planned, 0, "not due yet");
     assert_eq!(r.behind.len(), 1);
@@ -398,12 +445,56 @@ fn pipeline_signings_durations_and_losses_by_hand() {
 fn idle_days_skip_finished_held_and_lost_projects() {
     let p = step(created(), Stage::Visit, "2025-02-01");
     assert_eq!(idle_days(&p, day("2025-03-03")), Some(30));
-    let done = step(p.clone(), Stage::Statistics, "2025-03-01");
+    let done = step(step(p.clone(), Stage::Signed, "2025-02-10"), Stage::Registered, "2025-02-20");
+    let done = step(done, Stage::Statistics, "2025-03-01");
     assert_eq!(idle_days(&done, day("2025-06-01")), None);
     let mut hold = event(EventKind::Hold, Stage::Unspecified, "2025-02-02");
     hold.reason = "x".into();
     let held = record_event(Some(p), "n", &hold, "", &ctx("2025-06-30")).unwrap().1;
     assert_eq!(idle_days(&held, day("2025-06-01")), None);
+    let mut fix = event(EventKind::Correction, Stage::Lead, "2025-05-01");
+    fix.reason = "考察未成行".into();
+    let visited = step(created(), Stage::Visit, "2025-02-01");
+    let fixed = record_event(Some(visited), "n", &fix, "", &ctx("2025-06-30")).unwrap().1;
+    assert_eq!(idle_days(&fixed, day("2025-05-11")), Some(10), "a correction counts as a move");
+}
+
+#[test]
+fn a_flood_of_bad_items_gets_a_bounded_answer() {
+    let t = Target {
+        name: target_name("01"),
+        display_name: "宁德时代".into(),
+        reasons: vec![99; 100_000],
+        ..Default::default()
+    };
+    let Error::InvalidArgument { violations, .. } = create_target(None, t, 1).unwrap_err() else { panic!() };
+    assert!(violations.len() <= 8, "{}", violations.len());
+    let mut p = input();
+    p.tags = (0..10_000).map(|i| format!("t{i}")).collect();
+    let Error::InvalidArgument { violations, .. } = create(None, p, &ctx("2025-06-30")).unwrap_err() else { panic!() };
+    assert_eq!(violations.iter().map(|v| v.reason).collect::<Vec<_>>(), ["TOO_MANY"]);
+    let months: Vec<MonthlyInvestment> =
+        (0..1000).map(|m| MonthlyInvestment { month: m, completed_wan: Some(1.0) }).collect();
+    let patch = ProjectInvestment { monthly: months, ..Default::default() };
+    let err = upsert_investment(None, ("00aa", 2025), &patch, &["monthly".into()], "", &ctx("2025-06-30")).unwrap_err();
+    assert_eq!(err.reason(), "TOO_MANY");
+    let many: Vec<FieldViolation> =
+        (0..10_000).map(|i| FieldViolation::new(format!("f{i}"), "REQUIRED", "x")).collect();
+    let Error::InvalidArgument { violations, .. } = Error::invalid_fields(many) else { panic!() };
+    assert_eq!(violations.len(), crate::error::MAX_VIOLATIONS);
+    assert!(violations.last().unwrap().description.contains("9951 more"));
+}
+
+#[test]
+fn a_zone_dropped_from_the_configuration_may_stay() {
+    let p = created();
+    let mut c = ctx("2025-06-30");
+    c.zones = [("west".to_string(), String::new())].into_iter().collect();
+    let patch = Project { name: p.name.clone(), owner: "王芳".into(), ..Default::default() };
+    let (_, updated) = update(Some(p.clone()), &patch, &["owner".into()], "", &c).unwrap();
+    assert_eq!((updated.owner.as_str(), updated.promotion_zone.as_str()), ("王芳", "east"));
+    let moved = Project { name: p.name.clone(), promotion_zone: "north".into(), ..Default::default() };
+    assert_eq!(update(Some(p), &moved, &["promotion_zone".into()], "", &c).unwrap_err().reason(), "UNKNOWN_ZONE");
 }
 
 #[test]
@@ -436,9 +527,9 @@ fn targets_validate_reasons_and_keep_contacts() {
     let contact = TargetContact { channel: "上门拜访".into(), outcome: "有意向".into(), ..Default::default() };
     let (_, t) = record_contact(Some(created), "targets/01", &contact, "", &ctx("2025-06-30")).unwrap();
     assert_eq!((t.contacts.len(), t.contacts[0].date.as_str()), (1, "2025-06-30"));
-    let (_, converted) = convert_target(Some(t), "targets/01", "projects/0a", 2).unwrap();
+    let (_, converted) = convert_target(Some(t), "targets/01", "projects/0a", false, 2).unwrap();
     assert_eq!(
-        reason_of_target(convert_target(Some(converted.clone()), "targets/01", "projects/0b", 3)),
+        reason_of_target(convert_target(Some(converted.clone()), "targets/01", "projects/0b", false, 3)),
         "TARGET_CONVERTED"
     );
     let drop = Target { name: "targets/01".into(), status: TargetStatus::Dropped as i32, ..Default::default() };
