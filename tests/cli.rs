@@ -1184,3 +1184,94 @@ async fn figures_and_rosters_import_by_name_once() {
     let again = json(&ladder(run(true)).await);
     assert_eq!((again["written"].as_u64(), again["already_recorded"].as_u64()), (Some(0), Some(2)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_from_lead_to_the_investment_report_with_the_cli() {
+    let server = TestServer::start().await;
+    let out = ladder(args(&server, &["enterprise", "create", &code(1), "--name", "陕西储能电芯有限公司"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let add = |name: &'static str, lead: &'static str| {
+        let words = [
+            "project",
+            "add",
+            "--name",
+            name,
+            "--investor",
+            "某集团",
+            "--industry",
+            "C3841",
+            "--planned-wan",
+            "5000",
+            "--key-level",
+            "市级",
+            "--lead-date",
+            lead,
+            "--json",
+        ];
+        ladder(args(&server, &words))
+    };
+    let out = add("甲项目", "2025-01-10").await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let p1 = json(&out)["name"].as_str().unwrap().to_string();
+    let p2 = json(&add("乙项目", "2025-01-12").await)["name"].as_str().unwrap().to_string();
+    let firm = format!("enterprises/{}", code(1));
+    for step in [
+        vec!["project", "step", &p1, "签约", "--date", "2025-02-01", "--amount-wan", "900"],
+        vec!["project", "step", &p1, "registered", "--date", "2025-03-01", "--enterprise", &firm],
+        vec!["project", "step", &p1, "开工", "--date", "2025-04-01"],
+        vec!["project", "plan", &p1, "2025", "--planned-wan", "1200", "--construction-by", "2025-06-30"],
+        vec!["project", "invest", &p1, "2025", "3", "500"],
+        vec!["project", "invest", &p1, "2025", "4", "400"],
+        vec!["project", "plan", &p2, "2025", "--planned-wan", "800", "--construction-by", "2025-09-30"],
+        vec!["project", "invest", &p2, "2025", "5", "900"],
+    ] {
+        let out = ladder(args(&server, &step)).await;
+        assert!(out.status.success(), "{step:?}: {}", stderr(&out));
+    }
+    // A signing without its amount is refused, naming the reason.
+    let out = ladder(args(&server, &["project", "step", &p2, "签约", "--date", "2025-02-01"])).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("AMOUNT_REQUIRED"), "{}", stderr(&out));
+
+    let out = ladder(args(
+        &server,
+        &["project", "report", "investment", "--year", "2025", "--filter", "key_level = MUNICIPAL", "--json"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json(&out);
+    // 500 + 400 of 1,200 and 900 of 800 (an overrun): 1,800 of 2,000.
+    assert_eq!(report["overall"]["planned_wan"], 2000.0);
+    assert_eq!(report["overall"]["completed_wan"], 1800.0);
+    assert_eq!(report["overall"]["completion_percent"], 90.0);
+    assert_eq!(report["overall"]["overrun"], 1);
+    assert_eq!(
+        (report["construction_rate"]["planned"].as_i64(), report["construction_rate"]["reached"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(report["summary"], "2个项目累计完成投资0.18亿元，占年计划的90.00%");
+    let out = ladder(args(&server, &["project", "report", "investment", "--year", "2025"])).await;
+    let text = stdout(&out);
+    assert!(text.contains("90.00%") && text.contains("1/2"), "{text}");
+
+    let funnel = json(&ladder(args(&server, &["project", "report", "funnel", "--json"])).await);
+    let at = |stage: &str| {
+        funnel["overall"]["stages"].as_array().unwrap().iter().find(|s| s["stage"] == stage).unwrap()["count"].as_i64()
+    };
+    assert_eq!((at("LEAD"), at("CONSTRUCTION")), (Some(1), Some(1)));
+    let stalled = json(&ladder(args(&server, &["project", "stalled", "--json"])).await);
+    assert_eq!(stalled["total_size"], 2);
+    let listed = stdout(&ladder(args(&server, &["project", "list", "--stage", "开工"])).await);
+    assert!(listed.contains("甲项目") && !listed.contains("乙项目"), "{listed}");
+
+    // A target that bites becomes a project.
+    let target =
+        json(&ladder(args(&server, &["target", "add", "--name", "宁德时代", "--reason", "链主", "--json"])).await);
+    let target = target["name"].as_str().unwrap().to_string();
+    let words = ["project", "add", "--name", "丙项目", "--investor", "宁德时代", "--target", &target];
+    let out = ladder(args(&server, &words)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = json(&ladder(args(&server, &["target", "show", &target, "--json"])).await);
+    assert_eq!(shown["status"], "CONVERTED", "{shown}");
+    assert!(ladder::store::check_consistency(&server.store).unwrap().is_empty());
+}
