@@ -88,6 +88,20 @@ fn mac(key: &[u8], body: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes()[..MAC_BYTES].to_vec()
 }
 
+/// The id a page of id-ordered records (postings, matches, projects,
+/// targets) resumes after, from its token.
+pub fn resume_id(key: &[u8], query: &[u8], token: &str) -> Result<Option<String>> {
+    decode(key, query, token)?
+        .map(|r| String::from_utf8(r.position))
+        .transpose()
+        .map_err(|_| Error::invalid_field("page_token", "INVALID_PAGE_TOKEN", "is not a page token of this server"))
+}
+
+/// The token of the page after the id `next` (empty when there is none).
+pub fn next_id_token(key: &[u8], query: &[u8], next: Option<String>) -> String {
+    next.map(|id| encode(key, query, id.into_bytes(), None)).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

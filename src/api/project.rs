@@ -219,14 +219,11 @@ fn compare(op: Op, a: i32, b: i32) -> bool {
 }
 
 fn resume(store: &Store, digest: &[u8], token: &str) -> Result<Option<String>> {
-    page_token::decode(store.token_key(), digest, token)?
-        .map(|r| String::from_utf8(r.position))
-        .transpose()
-        .map_err(|_| Error::invalid_field("page_token", "INVALID_PAGE_TOKEN", "is not a page token of this server"))
+    page_token::resume_id(store.token_key(), digest, token)
 }
 
 fn next_token(store: &Store, digest: &[u8], next: Option<String>) -> String {
-    next.map(|id| page_token::encode(store.token_key(), digest, id.into_bytes(), None)).unwrap_or_default()
+    page_token::next_id_token(store.token_key(), digest, next)
 }
 
 fn count(n: u32) -> i32 {
@@ -637,21 +634,15 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         let size = page_size(r.page_size, DEFAULT_STALLED, MAX_STALLED)?;
         let filter = parse_project_filter(&r.filter, false)?;
         let today = Date::today();
-        let mut stalled: Vec<(i64, u32, std::sync::Arc<Project>)> = Vec::new();
-        for p in self.store.select_projects(&filter)? {
-            let Some(idle) = reports::idle_days(&p, today) else { continue };
-            let threshold = if r.days > 0 { r.days.unsigned_abs() } else { self.stall.days(p.stage()) };
-            if idle > i64::from(threshold) {
-                stalled.push((idle, threshold, p));
-            }
-        }
-        stalled.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.2.name.cmp(&b.2.name)));
+        let selected = self.store.select_projects(&filter)?;
+        let rule = if r.days > 0 { StallRule::every(r.days.unsigned_abs()) } else { self.stall.clone() };
+        let stalled = reports::stalled(selected.iter().map(|p| &**p), today, &rule);
         let total = stalled.len();
         let projects = stalled
             .into_iter()
             .take(size)
             .map(|(idle, threshold, p)| {
-                let mut p = Project::clone(&p);
+                let mut p = p.clone();
                 p.events.clear();
                 Ok(v1::StalledProject {
                     project: Some(self.project_pb(p)?),
@@ -791,7 +782,7 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         let stored = self
             .store
             .mutate_target(id, meta, false, move |current, now| {
-                project::delete_target(current, &name, &r.etag, &r.reason, now)
+                project::delete(current, &name, &r.etag, &r.reason, now)
             })
             .await?;
         Ok(Response::new(target_to_pb(stored)))

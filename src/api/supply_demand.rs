@@ -264,16 +264,12 @@ fn parse_match_filter(input: &str) -> Result<MatchFilter> {
     Ok(f)
 }
 
-/// Position of a list page from its token.
 fn resume(store: &Store, digest: &[u8], token: &str) -> Result<Option<String>> {
-    page_token::decode(store.token_key(), digest, token)?
-        .map(|r| String::from_utf8(r.position))
-        .transpose()
-        .map_err(|_| Error::invalid_field("page_token", "INVALID_PAGE_TOKEN", "is not a page token of this server"))
+    page_token::resume_id(store.token_key(), digest, token)
 }
 
 fn next_token(store: &Store, digest: &[u8], next: Option<String>) -> String {
-    next.map(|id| page_token::encode(store.token_key(), digest, id.into_bytes(), None)).unwrap_or_default()
+    page_token::next_id_token(store.token_key(), digest, next)
 }
 
 fn sourcing_pb(s: &Sourcing) -> v1::SourcingFigures {

@@ -956,25 +956,54 @@ fn live(p: &Project) -> Result<()> {
     Ok(())
 }
 
-/// Soft-deletes a project.
-pub fn delete(
-    current: Option<Project>,
+/// A record that soft-deletes: a project or a target.
+pub trait SoftDeleted {
+    /// Its etag.
+    fn etag(&self) -> String;
+    /// Its delete time, delete reason and update time, to set.
+    fn deletion(&mut self) -> (&mut Micros, &mut String, &mut Micros);
+}
+
+impl SoftDeleted for Project {
+    fn etag(&self) -> String {
+        Project::etag(self)
+    }
+
+    fn deletion(&mut self) -> (&mut Micros, &mut String, &mut Micros) {
+        (&mut self.delete_time, &mut self.delete_reason, &mut self.update_time)
+    }
+}
+
+impl SoftDeleted for Target {
+    fn etag(&self) -> String {
+        Target::etag(self)
+    }
+
+    fn deletion(&mut self) -> (&mut Micros, &mut String, &mut Micros) {
+        (&mut self.delete_time, &mut self.delete_reason, &mut self.update_time)
+    }
+}
+
+/// Soft-deletes a project or a target.
+pub fn delete<R: SoftDeleted>(
+    current: Option<R>,
     name: &str,
     etag: &str,
     reason: &str,
     now: Micros,
-) -> Result<(ChangeKind, Project)> {
-    let mut p = update::existing(current, name, etag, Project::etag)?;
-    if p.is_deleted() {
+) -> Result<(ChangeKind, R)> {
+    let mut r = update::existing(current, name, etag, R::etag)?;
+    let (deleted, why, updated) = r.deletion();
+    if *deleted != 0 {
         return Err(Error::FailedPrecondition {
             reason: "ALREADY_DELETED",
             message: format!("{name} is already deleted"),
         });
     }
-    p.delete_time = now;
-    p.delete_reason = reason.trim().to_string();
-    p.update_time = now;
-    Ok((ChangeKind::Deleted, p))
+    *deleted = now;
+    *why = reason.trim().to_string();
+    *updated = now;
+    Ok((ChangeKind::Deleted, r))
 }
 
 /// Restores a soft-deleted project.
@@ -1756,27 +1785,6 @@ fn live_target(t: &Target) -> Result<()> {
         return Err(Error::FailedPrecondition { reason: "TARGET_DELETED", message: format!("{} is deleted", t.name) });
     }
     Ok(())
-}
-
-/// Soft-deletes a target.
-pub fn delete_target(
-    current: Option<Target>,
-    name: &str,
-    etag: &str,
-    reason: &str,
-    now: Micros,
-) -> Result<(ChangeKind, Target)> {
-    let mut t = update::existing(current, name, etag, Target::etag)?;
-    if t.is_deleted() {
-        return Err(Error::FailedPrecondition {
-            reason: "ALREADY_DELETED",
-            message: format!("{name} is already deleted"),
-        });
-    }
-    t.delete_time = now;
-    t.delete_reason = reason.trim().to_string();
-    t.update_time = now;
-    Ok((ChangeKind::Deleted, t))
 }
 
 /// Appends a contact attempt.

@@ -378,6 +378,11 @@ pub struct StallRule {
 }
 
 impl StallRule {
+    /// `days` for every stage.
+    pub fn every(days: u32) -> StallRule {
+        StallRule { default_days: days, by_stage: BTreeMap::new() }
+    }
+
     /// The threshold of `stage`.
     pub fn days(&self, stage: Stage) -> u32 {
         self.by_stage.get(&stage).copied().unwrap_or(self.default_days)
@@ -395,4 +400,23 @@ pub fn idle_days(p: &Project, today: Date) -> Option<i64> {
     let corrected =
         p.events.iter().filter(|e| e.kind() == super::EventKind::Correction).filter_map(|e| Date::parse(&e.date)).max();
     state.last_move.max(corrected).map(|d| today.days_since(d))
+}
+
+/// The stalled projects among `projects` as of `today` under `rule`, with
+/// their idle days and the threshold that applied, longest idle first.
+pub fn stalled<'a>(
+    projects: impl IntoIterator<Item = &'a Project>,
+    today: Date,
+    rule: &StallRule,
+) -> Vec<(i64, u32, &'a Project)> {
+    let mut out: Vec<(i64, u32, &Project)> = projects
+        .into_iter()
+        .filter_map(|p| {
+            let idle = idle_days(p, today)?;
+            let threshold = rule.days(p.stage());
+            (idle > i64::from(threshold)).then_some((idle, threshold, p))
+        })
+        .collect();
+    out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.2.name.cmp(&b.2.name)));
+    out
 }
