@@ -5,6 +5,7 @@
 #   scripts/bench.sh                 # N=100000 firms, tables
 #   N=1000000 scripts/bench.sh       # another scale
 #   scripts/bench.sh --json          # one JSON object per scenario
+#   PROJECTS=50000 scripts/bench.sh  # the project reports at another library size
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -16,3 +17,4 @@ n=${N:-100000}
 "$ladder" bench write --firms "$n" --calls 20000 --concurrency 64 "$@"
 "$ladder" bench watch --firms "$n" --calls 20000 --concurrency 64 "$@"
 "$ladder" bench suggest --postings 100000 --firms 5000 --queries 2000 "$@"
+"$ladder" bench projects --projects "${PROJECTS:-10000}" --queries 200 "$@"

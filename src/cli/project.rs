@@ -346,7 +346,7 @@ enum ProjectCommand {
         #[command(flatten)]
         event: EventOptions,
     },
-    /// Resume a project on hold.
+    /// Resume a project on hold, or one that was lost and came back (the loss stays in its history).
     Resume {
         /// Project id or `projects/{id}`.
         project: String,
@@ -368,8 +368,9 @@ enum ProjectCommand {
         #[command(flatten)]
         event: EventOptions,
     },
-    /// Correct a project back to an earlier stage (also revives a lost
-    /// one); the steps undone stay in the history, marked as corrected.
+    /// Correct a mistake: back to a stage the project stepped to (or, at its
+    /// stage, undo a hold or loss recorded in error); what is undone stays
+    /// in the history, marked as corrected.
     Correct {
         /// Project id or `projects/{id}`.
         project: String,

@@ -1062,7 +1062,7 @@ pub fn record_event(
     let stage = stage.unwrap_or(Stage::Unspecified);
     let step_to = |s: Stage| kind == EventKind::Step && stage == s;
     amount(&mut v, "event.amount_wan", input.amount_wan);
-    if step_to(Stage::Signed) && (input.amount_wan.is_nan() || input.amount_wan <= 0.0) {
+    if step_to(Stage::Signed) && input.amount_wan == 0.0 {
         v.push(FieldViolation::new(
             "event.amount_wan",
             "AMOUNT_REQUIRED",

@@ -661,6 +661,17 @@ pub(crate) fn check_projects(tree: &sled::Tree) -> Result<Vec<String>> {
             orphans.push(format!("{} has no project", i.name));
         }
     }
+    for entry in tree.scan_prefix([keys::TARGET]) {
+        let (_, v) = entry?;
+        let t: Target = codec::decode(&v)?;
+        if t.status() == project::TargetStatus::Converted {
+            let id = t.project.trim_start_matches(project::PROJECTS);
+            let p: Option<Project> = tree.get(project_key(id))?.map(|v| codec::decode(&v)).transpose()?;
+            if p.is_none_or(|p| p.target != t.name) {
+                orphans.push(format!("{} names {}, which does not name it back", t.name, t.project));
+            }
+        }
+    }
     let mut problems: Vec<String> = orphans;
     problems.extend(expected.difference(&actual).map(|k| format!("missing project link {:?}", show(k))));
     problems.extend(actual.difference(&expected).map(|k| format!("project link without a project {:?}", show(k))));
