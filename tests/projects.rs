@@ -790,8 +790,15 @@ async fn targets_are_contacted_and_become_projects() {
     // It bites: the project records the target, and the target the project.
     let mut p = project("宁德时代西安基地", "east", v1::KeyLevel::Provincial, "2025-04-01");
     p.target = target.name.clone();
+    p.source_region_code.clear();
     p.lead_source = v1::LeadSource::ChainTargeting as i32;
     let created = add(&mut c, p.clone()).await.unwrap();
+    assert_eq!(
+        (created.chain_gap.as_str(), created.source_region_code.as_str()),
+        ("C3841", "350902"),
+        "from the target"
+    );
+    assert_eq!(created.department, "招商一局");
     let converted = c.get_target(v1::GetTargetRequest { name: target.name.clone() }).await.unwrap().into_inner();
     assert_eq!(
         (converted.status, converted.project.as_str()),

@@ -297,7 +297,13 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         let id = new_id(now_micros());
         record.name = project_name(&id);
         if !record.target.trim().is_empty() {
-            record.target = target_name(&project::check_target_name("project.target", &record.target)?);
+            let target_id = project::check_target_name("project.target", &record.target)?;
+            record.target = target_name(&target_id);
+            // What the target list knows fills what the request leaves
+            // empty (the store converts the target in the project's write).
+            if let Some(t) = self.store.get_target(&target_id)? {
+                project::fill_from_target(&mut record, &t);
+            }
         }
         let ctx = self.context(&caller.name);
         let stored = self

@@ -75,6 +75,11 @@ pub enum EnterpriseCommand {
         /// Only delete if the record is unchanged since this etag was read.
         #[arg(long)]
         etag: Option<String>,
+        /// Delete even while it is an active alliance member (the
+        /// memberships end) or an active project links to it (the project
+        /// keeps the link).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -501,12 +506,14 @@ pub async fn enterprise(cmd: EnterpriseCommand) -> ExitCode {
             credit_code,
             reason,
             etag,
+            force,
             ..
         } => client
             .delete_enterprise(v1::DeleteEnterpriseRequest {
                 name: resource(&credit_code),
                 etag: etag.unwrap_or_default(),
                 reason,
+                force,
                 ..Default::default()
             })
             .await

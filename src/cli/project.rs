@@ -1472,11 +1472,6 @@ fn rate_json(r: Option<&v1::StepRate>) -> Value {
 }
 
 /// `reached/planned = x%`.
-fn rate_text(r: Option<&v1::StepRate>) -> String {
-    let r = r.cloned().unwrap_or_default();
-    format!("{}/{} = {:.2}%", r.reached, r.planned, r.percent)
-}
-
 fn print_investment_report(r: &v1::InvestmentReport, json_out: bool) {
     if json_out {
         println!(
@@ -1498,55 +1493,57 @@ fn print_investment_report(r: &v1::InvestmentReport, json_out: bool) {
         return;
     }
     let o = r.overall.clone().unwrap_or_default();
-    println!("{}年重点项目投资 key-project investment, as of {}", r.year, r.as_of);
-    println!(
-        "{} 个项目：年计划 {} 万元（{:.2} 亿元），累计完成 {} 万元（{:.2} 亿元），完成率 {:.2}%{}",
-        o.projects,
-        wan(o.planned_wan),
-        o.planned_wan / 10_000.0,
-        wan(o.completed_wan),
-        o.completed_yi,
-        o.completion_percent,
-        if o.overrun > 0 { format!("，{} 个超计划", o.overrun) } else { String::new() }
+    println!("{}年项目投资完成情况 project investment, as of {}", r.year, r.as_of);
+    println!("{}", r.summary);
+    // The overall line heads the groups, so an export carries it too.
+    let line = |key: String, g: &v1::InvestmentLine| {
+        vec![
+            key,
+            g.projects.to_string(),
+            wan(g.planned_wan),
+            wan(g.completed_wan),
+            format!("{:.2}", g.completed_yi),
+            format!("{:.2}%", g.completion_percent),
+            g.overrun.to_string(),
+        ]
+    };
+    let mut rows = vec![line("合计 TOTAL".into(), &o)];
+    rows.extend(r.groups.iter().map(|g| line(group_name(&g.key, &g.label), g)));
+    println!();
+    print!(
+        "{}",
+        table::render(
+            &[
+                "分组 GROUP",
+                "项目数 PROJECTS",
+                "年计划(万元) PLANNED",
+                "累计完成(万元) COMPLETED",
+                "累计完成(亿元) AMOUNT YI",
+                "完成率 RATE",
+                "超计划数 OVERRUN"
+            ],
+            &rows
+        )
     );
-    if !r.summary.is_empty() {
-        println!("{}", r.summary);
-    }
-    println!("手续办结率 approvals     {}", rate_text(r.approvals_rate.as_ref()));
-    println!("开工率     construction  {}", rate_text(r.construction_rate.as_ref()));
-    println!("入统率     statistics    {}", rate_text(r.statistics_rate.as_ref()));
-    if !r.groups.is_empty() {
-        let rows: Vec<Vec<String>> = r
-            .groups
-            .iter()
-            .map(|g| {
-                vec![
-                    group_name(&g.key, &g.label),
-                    g.projects.to_string(),
-                    wan(g.planned_wan),
-                    wan(g.completed_wan),
-                    format!("{:.2}", g.completed_yi),
-                    format!("{:.2}%", g.completion_percent),
-                    g.overrun.to_string(),
-                ]
-            })
-            .collect();
-        println!();
-        print!(
-            "{}",
-            table::render(
-                &[
-                    "分组 GROUP",
-                    "项目数 PROJECTS",
-                    "年计划(万元) PLANNED",
-                    "累计完成(万元) COMPLETED",
-                    "累计完成(亿元) AMOUNT YI",
-                    "完成率 RATE",
-                    "超计划数 OVERRUN"
-                ],
-                &rows
-            )
-        );
+    let rate = |name: &str, r: Option<&v1::StepRate>| {
+        let r = r.cloned().unwrap_or_default();
+        let percent = if r.planned == 0 { "—".to_string() } else { format!("{:.2}%", r.percent) };
+        vec![name.to_string(), r.planned.to_string(), r.reached.to_string(), percent]
+    };
+    println!();
+    print!(
+        "{}",
+        table::render(
+            &["比率 RATE", "计划数 PLANNED", "完成数 REACHED", "比率 PERCENT"],
+            &[
+                rate("手续办结率 approvals", r.approvals_rate.as_ref()),
+                rate("项目开工率 construction", r.construction_rate.as_ref()),
+                rate("统计入库率 statistics", r.statistics_rate.as_ref()),
+            ]
+        )
+    );
+    if r.behind_plan.is_empty() {
+        return;
     }
     let rows: Vec<Vec<String>> = r
         .behind_plan
@@ -1558,11 +1555,12 @@ fn print_investment_report(r: &v1::InvestmentReport, json_out: bool) {
                 wan(b.planned_wan),
                 wan(b.completed_wan),
                 wan(b.expected_wan),
+                wan(((b.expected_wan - b.completed_wan) * 100.0).round() / 100.0),
                 format!("{:.2}%", b.completion_percent),
             ]
         })
         .collect();
-    println!("\n滞后于计划 behind plan");
+    println!("\n滞后于计划 behind plan (linear schedule: plan × complete months / 12)");
     print!(
         "{}",
         table::render(
@@ -1572,6 +1570,7 @@ fn print_investment_report(r: &v1::InvestmentReport, json_out: bool) {
                 "年计划(万元) PLANNED",
                 "累计完成(万元) COMPLETED",
                 "应完成(万元) EXPECTED",
+                "差额(万元) SHORTFALL",
                 "完成率 RATE"
             ],
             &rows
@@ -1948,7 +1947,6 @@ mod tests {
             false,
         );
         let rate = v1::StepRate { planned: 4, reached: 3, percent: 75.0 };
-        assert_eq!(rate_text(Some(&rate)), "3/4 = 75.00%");
         print_investment_report(
             &v1::InvestmentReport {
                 groups: vec![v1::InvestmentLine::default()],

@@ -1066,7 +1066,7 @@ pub fn record_event(
         v.push(FieldViolation::new(
             "event.amount_wan",
             "AMOUNT_REQUIRED",
-            "a step to SIGNED records the contracted amount in 万元",
+            "a step to SIGNED records the contracted amount in 万元, above 0 (--amount-wan)",
         ));
     } else if !step_to(Stage::Signed) && input.amount_wan != 0.0 {
         v.push(FieldViolation::new(
@@ -1134,9 +1134,13 @@ pub fn record_event(
     }
     let illegal = |why: String| Error::FailedPrecondition { reason: "ILLEGAL_TRANSITION", message: why };
     let (from, status) = (p.stage(), p.status());
-    let lost = || Error::FailedPrecondition {
+    let lost = || {
+        Error::FailedPrecondition {
         reason: "PROJECT_LOST",
-        message: format!("{name} is lost: only a CORRECTION brings it back"),
+        message: format!(
+            "{name} is lost: RESUME it if the investor came back (ladder project resume), or CORRECT it if the loss was recorded in error"
+        ),
+    }
     };
     match kind {
         EventKind::Step => {
@@ -1145,14 +1149,16 @@ pub fn record_event(
                 Status::OnHold => {
                     return Err(Error::FailedPrecondition {
                         reason: "PROJECT_ON_HOLD",
-                        message: format!("{name} is on hold: RESUME it before stepping forward"),
+                        message: format!(
+                            "{name} is on hold: RESUME it before stepping forward (ladder project resume)"
+                        ),
                     })
                 }
                 _ => {}
             }
             if stage <= from {
                 return Err(illegal(format!(
-                    "{name} is at {} ({}): a step moves forward only (use a CORRECTION to go back)",
+                    "{name} is at {} ({}): a step moves forward only (a CORRECTION goes back: ladder project correct)",
                     bare(from.as_str_name()),
                     stage_label(from)
                 )));
@@ -1827,6 +1833,28 @@ pub fn record_contact(
     t.contacts.sort_by(|a, b| a.date.cmp(&b.date));
     t.update_time = ctx.now;
     Ok((ChangeKind::Updated, t))
+}
+
+/// Fills the fields a new project leaves empty from the target it comes
+/// from: the investor (its name and credit code), the industry, the chain
+/// gap, the source region, the department and owner, and the lead source
+/// (chain targeting).
+pub fn fill_from_target(p: &mut Project, t: &Target) {
+    let fill = |field: &mut String, value: &str| {
+        if field.trim().is_empty() {
+            *field = value.to_string();
+        }
+    };
+    fill(&mut p.investor_name, &t.display_name);
+    fill(&mut p.investor_credit_code, &t.credit_code);
+    fill(&mut p.industry_code, &t.industry_code);
+    fill(&mut p.chain_gap, &t.chain_gap);
+    fill(&mut p.source_region_code, &t.region_code);
+    fill(&mut p.department, &t.department);
+    fill(&mut p.owner, &t.owner);
+    if p.lead_source == LeadSource::Unspecified as i32 {
+        p.lead_source = LeadSource::ChainTargeting as i32;
+    }
 }
 
 /// Marks a target CONVERTED to `project` (in the project's creation).

@@ -615,7 +615,7 @@ impl Store {
                 return Err(Error::FailedPrecondition {
                     reason: "ACTIVE_PROJECTS",
                     message: format!(
-                        "{} is linked to active projects ({}): delete with force to keep the links and delete it anyway",
+                        "{} is linked to active projects ({}): finish, lose or delete them first, or delete with force (the projects keep their links)",
                         deleted.resource_name(),
                         active.join(", ")
                     ),
