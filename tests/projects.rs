@@ -379,6 +379,8 @@ async fn ten_projects_give_the_hand_counted_reports() {
     let got: Vec<&str> = signed.projects.iter().map(|p| p.display_name.as_str()).collect();
     assert_eq!(got, ["P7 入统", "P2 储能系统", "P1 电池芯"], "newest first");
     assert_eq!(signed.total_size, 3);
+    let by_name = c.list_projects(list("zone = 东区片区", 0, String::new())).await.unwrap().into_inner();
+    assert_eq!(by_name.total_size, 5, "a zone's Chinese name reads as its id");
     let not_east = c.list_projects(list("NOT zone = east", 0, String::new())).await.unwrap().into_inner();
     assert_eq!(not_east.total_size, 5);
     let mut seen = Vec::new();
@@ -788,7 +790,7 @@ async fn targets_are_contacted_and_become_projects() {
     assert_eq!(contacted.contacts.len(), 1);
     assert_eq!(contacted.contacts[0].actor, "local-admin");
     // It bites: the project records the target, and the target the project.
-    let mut p = project("宁德时代西安基地", "east", v1::KeyLevel::Provincial, "2025-04-01");
+    let mut p = project("宁德时代西安基地", "东区", v1::KeyLevel::Provincial, "2025-04-01");
     p.target = target.name.clone();
     p.source_region_code.clear();
     p.lead_source = v1::LeadSource::ChainTargeting as i32;
@@ -798,7 +800,7 @@ async fn targets_are_contacted_and_become_projects() {
         ("C3841", "350902"),
         "from the target"
     );
-    assert_eq!(created.department, "招商一局");
+    assert_eq!((created.department.as_str(), created.promotion_zone.as_str()), ("招商一局", "east"));
     let converted = c.get_target(v1::GetTargetRequest { name: target.name.clone() }).await.unwrap().into_inner();
     assert_eq!(
         (converted.status, converted.project.as_str()),

@@ -63,6 +63,30 @@ impl ProjectApi {
         Context { today: Date::china(now), now, actor: actor.to_string(), zones: self.zones.clone() }
     }
 
+    /// The id of the zone `value` names: an id, or a zone's Chinese name
+    /// (东区片区, or 东区 without 片区), as staff write it.
+    fn zone_id(&self, value: &str) -> String {
+        let value = value.trim();
+        self.zone_names
+            .iter()
+            .find(|(_, name)| !name.is_empty() && (name.as_str() == value || name.trim_end_matches("片区") == value))
+            .map_or_else(|| value.to_string(), |(id, _)| id.clone())
+    }
+
+    /// The project filter of a request, zone names read as their ids.
+    fn filter(&self, input: &str, show_deleted: bool) -> Result<ProjectFilter> {
+        let mut filter = parse_project_filter(input, show_deleted)?;
+        for c in &mut filter.conditions {
+            let (ProjectCondition::AnyOf(keys) | ProjectCondition::NoneOf(keys)) = c;
+            for key in keys.iter_mut() {
+                if let Some(zone) = key.strip_prefix("zone:") {
+                    *key = format!("zone:{}", self.zone_id(zone));
+                }
+            }
+        }
+        Ok(filter)
+    }
+
     fn firm_name(&self, name: &str) -> Result<String> {
         let code = enterprise_code(name);
         if code.is_empty() {
@@ -294,6 +318,7 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         let r = request.into_inner();
         let input = r.project.ok_or_else(|| Error::invalid_field("project", "REQUIRED", "is required"))?;
         let mut record: Project = reencode(&input);
+        record.promotion_zone = self.zone_id(&record.promotion_zone);
         let id = new_id(now_micros());
         record.name = project_name(&id);
         if !record.target.trim().is_empty() {
@@ -331,6 +356,7 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         let etag = if r.etag.is_empty() { input.etag.clone() } else { r.etag };
         let mut patch: Project = reencode(&input);
         patch.name = project_name(&id);
+        patch.promotion_zone = self.zone_id(&patch.promotion_zone);
         let mask = match r.update_mask {
             Some(mask) => mask.paths,
             None => Project::diff(&Project::default(), &patch)
@@ -391,7 +417,7 @@ impl v1::project_service_server::ProjectService for ProjectApi {
         require(&request, Permission::Read)?;
         let r = request.into_inner();
         let size = page_size(r.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
-        let filter = parse_project_filter(&r.filter, r.show_deleted)?;
+        let filter = self.filter(&r.filter, r.show_deleted)?;
         let digest =
             page_token::query_digest(&["ListProjects", r.filter.trim(), if r.show_deleted { "1" } else { "0" }]);
         let after = resume(&self.store, &digest, &r.page_token)?;
@@ -496,7 +522,7 @@ impl v1::project_service_server::ProjectService for ProjectApi {
             return Err(Error::invalid_field("as_of", "DATE_IN_FUTURE", format!("{day} is in the future")).into());
         }
         let by = group_by("group_by", r.group_by)?;
-        let filter = parse_project_filter(&r.filter, false)?;
+        let filter = self.filter(&r.filter, false)?;
         let projects = self.store.select_projects(&filter)?;
         let (overall, groups) = reports::funnel(projects.iter().map(|p| &**p), day, by);
         Ok(Response::new(v1::ProjectFunnel {
@@ -539,7 +565,7 @@ impl v1::project_service_server::ProjectService for ProjectApi {
             return Err(Error::invalid_field("as_of", "DATE_OUTSIDE_YEAR", format!("{day} is not in {year}")).into());
         }
         let by = group_by("group_by", r.group_by)?;
-        let filter = parse_project_filter(&r.filter, false)?;
+        let filter = self.filter(&r.filter, false)?;
         let items = self.store.projects_with_figures(&filter, year)?;
         let report = reports::investment(items.iter().map(|(p, i)| (&**p, &**i)), day, by);
         let display_names: std::collections::HashMap<&str, &str> =
@@ -591,7 +617,7 @@ impl v1::project_service_server::ProjectService for ProjectApi {
             )
             .into());
         }
-        let filter = parse_project_filter(&r.filter, false)?;
+        let filter = self.filter(&r.filter, false)?;
         let projects = self.store.select_projects(&filter)?;
         let report = reports::pipeline(projects.iter().map(|p| &**p), start, end, period);
         let signed_count: u32 = report.signings.iter().map(|s| s.1).sum();
@@ -638,7 +664,7 @@ impl v1::project_service_server::ProjectService for ProjectApi {
             .into());
         }
         let size = page_size(r.page_size, DEFAULT_STALLED, MAX_STALLED)?;
-        let filter = parse_project_filter(&r.filter, false)?;
+        let filter = self.filter(&r.filter, false)?;
         let today = Date::today();
         let selected = self.store.select_projects(&filter)?;
         let rule = if r.days > 0 { StallRule::every(r.days.unsigned_abs()) } else { self.stall.clone() };
