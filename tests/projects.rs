@@ -636,6 +636,16 @@ async fn corrections_deletes_replays_and_the_enterprise_guard() {
     assert_eq!(c.list_projects(total(true)).await.unwrap().into_inner().total_size, 10);
     let err = record(&mut c, &n[4], ev(K::Step, S::Contact, "")).await.unwrap_err();
     expect_error(&err, Code::FailedPrecondition, "PROJECT_DELETED");
+    let figures = v1::UpdateProjectInvestmentRequest {
+        investment: Some(v1::ProjectInvestment {
+            name: format!("{}/investments/2025", n[4]),
+            planned_wan: Some(10.0),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let err = c.update_project_investment(figures).await.unwrap_err();
+    expect_error(&err, Code::FailedPrecondition, "PROJECT_DELETED");
     let again =
         c.delete_project(v1::DeleteProjectRequest { name: n[4].clone(), ..Default::default() }).await.unwrap_err();
     expect_error(&again, Code::FailedPrecondition, "ALREADY_DELETED");
@@ -809,6 +819,24 @@ async fn targets_are_contacted_and_become_projects() {
     let before = head(&server).await;
     expect_error(&add(&mut c, p).await.unwrap_err(), Code::FailedPrecondition, "TARGET_CONVERTED");
     assert_eq!(head(&server).await, before, "the refused project was not written either");
+    let mistake = v1::Target {
+        display_name: "误录目标".into(),
+        reasons: vec![v1::TargetReason::StateLevel as i32],
+        ..Default::default()
+    };
+    let mistake = c
+        .create_target(v1::CreateTargetRequest { target: Some(mistake), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let delete = v1::DeleteTargetRequest { name: mistake.name.clone(), reason: "重复".into(), ..Default::default() };
+    c.delete_target(delete).await.unwrap();
+    let contact = v1::RecordTargetContactRequest {
+        name: mistake.name.clone(),
+        contact: Some(v1::TargetContact { channel: "电话".into(), ..Default::default() }),
+        ..Default::default()
+    };
+    expect_error(&c.record_target_contact(contact).await.unwrap_err(), Code::FailedPrecondition, "TARGET_DELETED");
     let open = c
         .list_targets(v1::ListTargetsRequest { filter: "status = OPEN".into(), ..Default::default() })
         .await

@@ -489,14 +489,7 @@ async fn suggest(
     run(queries.min(200)).await?;
     examined.store(0, std::sync::atomic::Ordering::Relaxed);
     let suggest = run(queries).await?;
-    let floor = {
-        let client = EnterpriseServiceClient::new(connect(&target.client).await?);
-        timed(queries, concurrency, true, move |_| {
-            let mut c = client.clone();
-            async move { c.ping(()).await.map(|_| ()) }
-        })
-        .await?
-    };
+    let floor = ping_floor(&target, queries, concurrency).await?;
     let avg_examined = examined.load(std::sync::atomic::Ordering::Relaxed) as f64 / queries.max(1) as f64;
     report(
         "suggest",
@@ -512,6 +505,17 @@ async fn suggest(
         args.json,
     );
     Ok(())
+}
+
+/// `Ping` (the empty RPC) timed `n` times at `concurrency`: the floor every
+/// scenario's calls are read against.
+async fn ping_floor(target: &Target, n: usize, concurrency: usize) -> Result<Latency, String> {
+    let client = EnterpriseServiceClient::new(connect(&target.client).await?);
+    timed(n, concurrency, true, move |_| {
+        let mut c = client.clone();
+        async move { c.ping(()).await.map(|_| ()) }
+    })
+    .await
 }
 
 /// The registry scenarios.

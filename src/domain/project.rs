@@ -535,6 +535,14 @@ fn canonical_enterprise(name: &mut String) {
     *name = if code.is_empty() { String::new() } else { format!("{ENTERPRISES}{code}") };
 }
 
+/// The non-empty codes, sorted, each once.
+fn codes<const N: usize>(parts: [&str; N]) -> Vec<String> {
+    let mut codes: Vec<String> = parts.into_iter().filter(|c| !c.is_empty()).map(str::to_string).collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
 /// What a project's rules need to know beyond the record.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -564,38 +572,21 @@ impl Project {
         self.delete_time != 0
     }
 
-    /// Every credit code it is linked to: the investor's (registered or
-    /// not), the referring member firm's and the project company's.
+    /// Every credit code it is linked to: the registered firms of
+    /// [`Project::linked_enterprises`] and the investor's code, registered
+    /// or not.
     pub fn linked_codes(&self) -> Vec<String> {
-        let mut codes: Vec<String> = [
-            self.investor_credit_code.as_str(),
+        codes([
+            &self.investor_credit_code,
             enterprise_code(&self.investor_enterprise),
-            self.lead_credit_code.as_str(),
+            &self.lead_credit_code,
             enterprise_code(&self.enterprise),
-        ]
-        .into_iter()
-        .filter(|c| !c.is_empty())
-        .map(str::to_string)
-        .collect();
-        codes.sort();
-        codes.dedup();
-        codes
+        ])
     }
 
     /// The registered firms it links to (their deletion is guarded).
     pub fn linked_enterprises(&self) -> Vec<String> {
-        let mut codes: Vec<String> = [
-            enterprise_code(&self.investor_enterprise),
-            self.lead_credit_code.as_str(),
-            enterprise_code(&self.enterprise),
-        ]
-        .into_iter()
-        .filter(|c| !c.is_empty())
-        .map(str::to_string)
-        .collect();
-        codes.sort();
-        codes.dedup();
-        codes
+        codes([enterprise_code(&self.investor_enterprise), &self.lead_credit_code, enterprise_code(&self.enterprise)])
     }
 
     /// Whether it is still being pursued or built (not lost, not deleted).
@@ -946,7 +937,8 @@ pub fn update(
     Ok((ChangeKind::Updated, p))
 }
 
-fn live(p: &Project) -> Result<()> {
+/// FAILED_PRECONDITION `PROJECT_DELETED` for a soft-deleted project.
+pub fn live(p: &Project) -> Result<()> {
     if p.is_deleted() {
         return Err(Error::FailedPrecondition {
             reason: "PROJECT_DELETED",

@@ -527,16 +527,7 @@ impl Store {
                 return Ok(replayed);
             }
             let project: Option<Project> = txn.get_record(&project_key(&id))?;
-            match project {
-                None => return Err(Error::NotFound { resource: project_name(&id) }),
-                Some(p) if p.is_deleted() => {
-                    return Err(Error::FailedPrecondition {
-                        reason: "PROJECT_DELETED",
-                        message: format!("{} is deleted: undelete it first", p.name),
-                    })
-                }
-                Some(_) => {}
-            }
+            project::live(&project.ok_or_else(|| Error::NotFound { resource: project_name(&id) })?)?;
             let current: Option<ProjectInvestment> = txn.get_record(&investment_key(&id, year))?;
             records::apply_to(txn, current, &meta, rule)
         })

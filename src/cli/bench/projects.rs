@@ -9,7 +9,6 @@ use std::sync::Arc;
 use super::{connect, report, timed, Streamed, Target};
 use crate::cli::ClientArgs;
 use crate::pb::v1;
-use crate::pb::v1::enterprise_service_client::EnterpriseServiceClient;
 use crate::pb::v1::project_service_client::ProjectServiceClient;
 use crate::sample::Rng;
 
@@ -142,14 +141,7 @@ pub(super) async fn projects(
     let funnel = time(futures_call::funnel).await?;
     let investment = time(futures_call::investment).await?;
     let stalled = time(futures_call::stalled).await?;
-    let floor = {
-        let client = EnterpriseServiceClient::new(connect(&target.client).await?);
-        timed(queries, concurrency, true, move |_| {
-            let mut c = client.clone();
-            async move { c.ping(()).await.map(|_| ()) }
-        })
-        .await?
-    };
+    let floor = super::ping_floor(&target, queries, concurrency).await?;
     report(
         "projects",
         &target,
