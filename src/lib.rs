@@ -16,3 +16,4 @@ pub mod requests;
 pub mod sample;
 pub mod server;
 pub mod store;
+pub mod web;

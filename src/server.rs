@@ -81,7 +81,9 @@ pub async fn serve(
     }
     let enterprise = service!(
         v1::enterprise_service_server::EnterpriseServiceServer<EnterpriseApi>,
-        EnterpriseApi::new(store.clone(), rules.clone()).with_response_limit(limits.max_message_bytes)
+        EnterpriseApi::new(store.clone(), rules.clone()).with_response_limit(limits.max_message_bytes).with_site(
+            crate::api::enterprise::Site { tokens_required: !config.tokens.is_empty(), zones: config.zones.clone() }
+        )
     );
     let change = service!(
         v1::change_service_server::ChangeServiceServer<ChangeApi>,
@@ -156,7 +158,10 @@ pub async fn serve(
         builder = builder.tls_config(tls).context("the TLS certificate or key is not usable")?;
         tracing::info!("serving gRPC over TLS");
     }
+    // The web workspace shares the port: browsers speak HTTP/1.1.
+    let web = crate::web::Web::new(limits.max_message_bytes, config.tokens.is_empty())?;
     let server = builder
+        .accept_http1(true)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .initial_stream_window_size(STREAM_WINDOW)
@@ -164,6 +169,7 @@ pub async fn serve(
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(limits.keepalive_interval_secs)))
         .http2_keepalive_timeout(Some(Duration::from_secs(limits.keepalive_timeout_secs)))
+        .layer(web)
         .layer(in_flight.clone())
         .add_service(health)
         .add_service(reflection_v1)

@@ -25,13 +25,29 @@ pub struct EnterpriseApi {
     store: Store,
     rules: Arc<Rules>,
     response_limit: usize,
+    site: Arc<Site>,
+}
+
+/// What `WhoAmI` tells about the server beyond the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Site {
+    /// Whether the server checks tokens (false: everyone is the local admin).
+    pub tokens_required: bool,
+    /// The configured promotion zones.
+    pub zones: Vec<crate::config::Zone>,
 }
 
 impl EnterpriseApi {
     /// A service over `store`, validating with `rules`.
     pub fn new(store: Store, rules: Rules) -> Self {
         let response_limit = crate::config::ServerConfig::default().max_message_bytes;
-        Self { store, rules: Arc::new(rules), response_limit }
+        Self { store, rules: Arc::new(rules), response_limit, site: Arc::default() }
+    }
+
+    /// Tells `WhoAmI` callers about the server's zones and whether it checks tokens.
+    pub fn with_site(mut self, site: Site) -> Self {
+        self.site = Arc::new(site);
+        self
     }
 
     /// Lists return pages of at most `bytes` (the server's message limit).
@@ -284,6 +300,30 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
     async fn ping(&self, request: Request<()>) -> Reply<()> {
         require(&request, Permission::Read)?;
         Ok(Response::new(()))
+    }
+
+    async fn who_am_i(&self, request: Request<v1::WhoAmIRequest>) -> Reply<v1::WhoAmIResponse> {
+        let caller = require(&request, Permission::Read)?;
+        let role = caller.role;
+        Ok(Response::new(v1::WhoAmIResponse {
+            name: caller.name,
+            role: role.name().into(),
+            tokens_required: self.site.tokens_required,
+            may_write: role.allows(Permission::Write),
+            may_sync: role.allows(Permission::Sync),
+            may_revert: role.allows(Permission::Revert),
+            may_admin: role.allows(Permission::Admin),
+            zones: self
+                .site
+                .zones
+                .iter()
+                .map(|z| v1::ZoneInfo {
+                    id: z.id.clone(),
+                    display_name: z.name.clone(),
+                    department: z.department.clone(),
+                })
+                .collect(),
+        }))
     }
 }
 

@@ -62,8 +62,8 @@ pub const RESERVED_ORIGINS: &[&str] = &["system", "seed", "revert", "stage-sweep
 /// source that has sent firms to this store.
 fn check_origin(store: &Store, origin: &str) -> Result<()> {
     let reserved = RESERVED_ORIGINS.iter().any(|r| r.eq_ignore_ascii_case(origin));
-    // `api` and `cli` are every caller's own (no sync source may take them).
-    if reserved || (!matches!(origin, "api" | "cli") && store.is_sync_source(origin)?) {
+    // `api`, `cli` and `web` are every caller's own (no sync source may take them).
+    if reserved || (!matches!(origin, "api" | "cli" | "web") && store.is_sync_source(origin)?) {
         let what = if reserved { "a built-in origin" } else { "the name of a sync source" };
         return Err(Error::PermissionDenied {
             reason: "RESERVED_ORIGIN",

@@ -144,21 +144,7 @@ pub fn start(path: &Path, xlsx: bool, command: String) -> Result<(), String> {
         return Err(format!("{} exists: export into a new file", path.display()));
     }
     *sink = Some(if xlsx {
-        let header = Format::new().set_bold().set_background_color("#DDEBF7").set_align(FormatAlign::Center);
-        Sink::Xlsx(Box::new(Xlsx {
-            path: path.to_path_buf(),
-            workbook: Workbook::new(),
-            sheets: Vec::new(),
-            current: None,
-            command,
-            formats: Formats {
-                header,
-                date: Format::new().set_num_format("yyyy-mm-dd"),
-                datetime: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
-                amount: Format::new().set_num_format("#,##0.00"),
-                percent: Format::new().set_num_format("0.0%"),
-            },
-        }))
+        Sink::Xlsx(Box::new(Xlsx::new(path.to_path_buf(), command)))
     } else {
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -206,6 +192,24 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> Result<bool, String> {
 }
 
 impl Xlsx {
+    fn new(path: PathBuf, command: String) -> Self {
+        let header = Format::new().set_bold().set_background_color("#DDEBF7").set_align(FormatAlign::Center);
+        Xlsx {
+            path,
+            workbook: Workbook::new(),
+            sheets: Vec::new(),
+            current: None,
+            command,
+            formats: Formats {
+                header,
+                date: Format::new().set_num_format("yyyy-mm-dd"),
+                datetime: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
+                amount: Format::new().set_num_format("#,##0.00"),
+                percent: Format::new().set_num_format("0.0%"),
+            },
+        }
+    }
+
     fn table(&mut self, header: &[&str], rows: &[Vec<String>]) -> Result<(), rust_xlsxwriter::XlsxError> {
         let titles: Vec<String> = header.iter().map(|h| title(h)).collect();
         let at = match self.current.filter(|&i| self.sheets[i].header == titles) {
@@ -255,7 +259,9 @@ impl Xlsx {
         Ok(self.sheets.len() - 1)
     }
 
-    fn finish(mut self) -> Result<String, rust_xlsxwriter::XlsxError> {
+    /// Adds the filters and the `导出说明` sheet; returns the workbook and
+    /// the rows written.
+    fn close(mut self, time_note: &str) -> Result<(Workbook, u64, usize), rust_xlsxwriter::XlsxError> {
         let mut total = 0u64;
         for state in &self.sheets {
             let sheet = self.workbook.worksheet_from_index(state.index)?;
@@ -272,7 +278,7 @@ impl Xlsx {
             ("导出命令", self.command.clone()),
             ("导出时间", now),
             ("行数", total.to_string()),
-            ("说明", "金额单位为万元；时间为北京时间（UTC+8），除非导出时用了 --utc".to_string()),
+            ("说明", format!("金额单位为万元；时间为北京时间（UTC+8）{time_note}")),
         ];
         for (r, (k, v)) in rows.iter().enumerate() {
             about.write_string_with_format(r as u32, 0, *k, &self.formats.header)?;
@@ -281,9 +287,26 @@ impl Xlsx {
         if self.sheets.is_empty() {
             about.write_string(rows.len() as u32, 1, "（无）没有可导出的表格")?;
         }
-        self.workbook.save(&self.path)?;
-        Ok(format!("wrote {} ({total} rows in {} sheets)", self.path.display(), self.sheets.len()))
+        let sheets = self.sheets.len();
+        Ok((self.workbook, total, sheets))
     }
+
+    fn finish(self) -> Result<String, rust_xlsxwriter::XlsxError> {
+        let path = self.path.clone();
+        let (mut workbook, total, sheets) = self.close("，除非导出时用了 --utc")?;
+        workbook.save(&path)?;
+        Ok(format!("wrote {} ({total} rows in {sheets} sheets)", path.display()))
+    }
+}
+
+/// One table as an XLSX workbook in memory, typed and titled exactly like a
+/// CLI export (`header` in the CLI's `中文 ENGLISH` form decides each
+/// column's type); `source` is recorded in its `导出说明` sheet. The web
+/// workspace's downloads use it.
+pub fn workbook_bytes(source: &str, header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, String> {
+    let mut x = Xlsx::new(PathBuf::new(), source.to_string());
+    let written = x.table(header, rows).and_then(|()| x.close("")).and_then(|(mut w, _, _)| w.save_to_buffer());
+    written.map_err(|e| format!("cannot write the workbook: {e}"))
 }
 
 fn write_cell(

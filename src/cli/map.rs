@@ -538,11 +538,12 @@ fn firm_svg(map: &v1::SupplyDemandMap, title: &str) -> String {
     }
     let _ = writeln!(s, "</g>");
 
-    let mut node = |place: &Place, label: &str, tip: &str, fill: &str, dashed: bool| {
+    let mut node = |id: &str, place: &Place, label: &str, tip: &str, fill: &str, dashed: bool| {
         let dash = if dashed { r#" stroke-dasharray="4 3""# } else { "" };
         let _ = writeln!(
             s,
-            r##"<g><title>{}</title><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{NODE_H}" rx="4" fill="{fill}" stroke="#7f8c8d"{dash}/><text x="{:.1}" y="{:.1}">{}</text></g>"##,
+            r##"<g class="node" data-node="{}"><title>{}</title><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{NODE_H}" rx="4" fill="{fill}" stroke="#7f8c8d"{dash}/><text x="{:.1}" y="{:.1}">{}</text></g>"##,
+            xml(id),
             xml(tip),
             place.x,
             place.y - NODE_H / 2.0,
@@ -557,14 +558,14 @@ fn firm_svg(map: &v1::SupplyDemandMap, title: &str) -> String {
             if let Some(n) = nodes.get(id.as_str()) {
                 let tip = format!("{} {}{}", n.id, n.industry_code, if n.in_zone { " 园区内" } else { " 园区外" });
                 let fill = if n.in_zone { "#e8f1fb" } else { "#ffffff" };
-                node(place, &firm_text(n, side), &tip, fill, !n.in_zone);
+                node(&n.id, place, &firm_text(n, side), &tip, fill, !n.in_zone);
             }
         }
     }
     for (id, place) in &category_at {
         if let Some(n) = nodes.get(id.as_str()) {
             let tip = format!("{} · {} 家企业", n.industry_code, n.firms);
-            node(place, &category_text(n), &tip, "#fff4d6", false);
+            node(&n.id, place, &category_text(n), &tip, "#fff4d6", false);
         }
     }
     s.push_str("</svg>\n");

@@ -322,6 +322,48 @@ fn check_width(header_len: usize, rows: &[(usize, Vec<String>)]) -> Result<(), S
     Ok(())
 }
 
+/// A sync file read and checked: its records (the header first), the field
+/// each column fills, and what the file was (XLSX, UTF-8, GBK).
+pub struct SyncFile {
+    /// Every record, the header row first, each with its line number.
+    pub records: Records,
+    /// The enterprise field each column fills (`""`: an unnamed empty column).
+    pub columns: Vec<&'static str>,
+    /// What the file was.
+    pub encoding: &'static str,
+}
+
+impl SyncFile {
+    /// Reads a sync file (XLSX or CSV in UTF-8 or GBK) and checks its shape:
+    /// known, distinct column names, a credit-code column, no cell beyond
+    /// the header, and at least one data row. The same checks serve
+    /// `ladder sync` and the web workspace's upload.
+    pub fn read(bytes: Vec<u8>) -> Result<Self, String> {
+        let (records, encoding) = read_table(bytes)?;
+        let Some(((_, header), rows)) = records.split_first() else {
+            return Err("the file is empty".into());
+        };
+        let columns = columns(header)?;
+        if !columns.contains(&"credit_code") {
+            return Err("no 统一社会信用代码 / credit_code column".into());
+        }
+        check_width(header.len(), rows)?;
+        // An empty run would read as a sync that found nothing to do (and, in
+        // full mode, report every firm of the source as missing).
+        if rows.is_empty() {
+            return Err(
+                "the file has a header row but no data rows: nothing to sync (was the export cut short?)".into()
+            );
+        }
+        Ok(Self { records, columns, encoding })
+    }
+
+    /// The data rows as sync rows, in file order.
+    pub fn rows(&self) -> impl Iterator<Item = v1::SyncRow> + '_ {
+        self.records.iter().skip(1).map(|(line, record)| to_row(&self.columns, *line, record))
+    }
+}
+
 /// One CSV record as a sync row.
 fn to_row(columns: &[&'static str], line: usize, record: &[String]) -> v1::SyncRow {
     let mut e = v1::Enterprise::default();
@@ -394,31 +436,12 @@ pub async fn sync(
         Ok(b) => b,
         Err(e) => return render::usage_error(format!("cannot read {}: {e}", file.display())),
     };
-    let (records, encoding) = match read_table(bytes) {
-        Ok((r, encoding)) => (std::sync::Arc::new(r), encoding),
+    let file_rows = match SyncFile::read(bytes) {
+        Ok(f) => f,
         Err(e) => return render::usage_error(format!("{}: {e}", file.display())),
     };
-    let Some(((_, header), rows)) = records.split_first() else {
-        return render::usage_error(format!("{} is empty", file.display()));
-    };
-    let columns = match columns(header) {
-        Ok(c) => c,
-        Err(e) => return render::usage_error(format!("{}: {e}", file.display())),
-    };
-    if !columns.contains(&"credit_code") {
-        return render::usage_error(format!("{}: no 统一社会信用代码 / credit_code column", file.display()));
-    }
-    if let Err(e) = check_width(header.len(), rows) {
-        return render::usage_error(format!("{}: {e}", file.display()));
-    }
-    // An empty run would read as a sync that found nothing to do (and, in
-    // full mode, report every firm of the source as missing).
-    if rows.is_empty() {
-        return render::usage_error(format!(
-            "{} has a header row but no data rows: nothing to sync (was the export cut short?)",
-            file.display()
-        ));
-    }
+    let (records, columns, encoding) = (std::sync::Arc::new(file_rows.records), file_rows.columns, file_rows.encoding);
+    let (header, rows) = (&records[0].1, &records[1..]);
     // A large file streams for minutes: no per-call time limit.
     let mut client = match connect_with(&args, None).await {
         Ok(c) => SyncServiceClient::new(c),

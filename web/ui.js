@@ -1,0 +1,266 @@
+// Small building blocks every page uses: a DOM builder (text always goes in
+// as text, never as HTML), China Standard Time formatting, the labels of the
+// ladder's enums, error boxes, and a server-paged table with exact totals and
+// XLSX download.
+
+import { ApiError, downloadXlsx } from './api.js';
+
+/**
+ * Builds an element: `h('a', {href: '#/firms', class: 'x', onclick: fn}, 'text', child…)`.
+ * Strings become text nodes; null/false children are skipped; arrays are flattened.
+ */
+export function h(tag, attrs, ...children) {
+  const el = tag.startsWith('svg:')
+    ? document.createElementNS('http://www.w3.org/2000/svg', tag.slice(4))
+    : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k === 'value' && 'value' in el) el.value = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+/** Replaces the element's children. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+const CST = 'Asia/Shanghai';
+
+/** A timestamp (RFC 3339) as China Standard Time: 2026-12-01 10:27:59. */
+export function fmtTime(ts) {
+  if (!ts) return '';
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return String(ts);
+  const p = Object.fromEntries(
+    new Intl.DateTimeFormat('en-CA', {
+      timeZone: CST, year: 'numeric', month: '2-digit', day: '2-digit',
+      hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+    }).formatToParts(d).map((x) => [x.type, x.value]),
+  );
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+}
+
+/** Today's date in China Standard Time (YYYY-MM-DD). */
+export function todayCst() {
+  return fmtTime(new Date().toISOString()).slice(0, 10);
+}
+
+/** A date `days` after `date` (YYYY-MM-DD, negative for before). */
+export function addDays(date, days) {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
+
+/** A number with thousands separators (strings from int64 fields too). */
+export function fmtNum(n, digits = 0) {
+  const x = Number(n || 0);
+  return x.toLocaleString('zh-CN', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** 万元 with two decimals. */
+export function fmtWan(n) {
+  return `${fmtNum(n, 2)} 万元`;
+}
+
+/** Stages of the ladder, in order, with their Chinese names. */
+export const STAGES = [
+  ['STAGE_UNSPECIFIED', '未入梯'],
+  ['STAGE_NURTURE', '育小'],
+  ['STAGE_CLIMB', '登高'],
+  ['STAGE_SCALE_UP', '升规'],
+  ['STAGE_ADVANCE', '晋位'],
+  ['STAGE_LISTED', '上市'],
+];
+
+/** The Chinese name of a stage enum. */
+export function stageLabel(stage) {
+  const s = STAGES.find(([k]) => k === stage);
+  return s ? s[1] : stage || '';
+}
+
+/** The short credit code of `enterprises/{code}`. */
+export function codeOf(name) {
+  return String(name || '').replace(/^enterprises\//, '');
+}
+
+/** Link to a firm's page. */
+export function firmLink(name, label) {
+  const code = codeOf(name);
+  return h('a', { href: `#/firms/${encodeURIComponent(code)}`, class: 'firm-link' }, label || code);
+}
+
+/** A box explaining an error: message, gRPC code and reason, each field violation. */
+export function errorBox(err) {
+  if (!(err instanceof ApiError)) {
+    return h('div', { class: 'error', role: 'alert' }, h('strong', {}, '出错了：'), String(err && err.message ? err.message : err));
+  }
+  return h(
+    'div',
+    { class: 'error', role: 'alert', dataset: { code: err.code, reason: err.reason } },
+    h('strong', {}, err.message),
+    h('div', { class: 'muted' }, `${err.code}${err.reason ? ` · ${err.reason}` : ''}`),
+    err.violations.length
+      ? h('ul', {}, err.violations.map((v) => h('li', {}, h('code', {}, v.field), `：${v.description}`, v.reason ? h('span', { class: 'muted' }, ` (${v.reason})`) : null)))
+      : null,
+  );
+}
+
+/** Runs `fn`, showing a loading line in `el`, then its result or the error. */
+export async function load(el, fn) {
+  fill(el, h('div', { class: 'loading' }, '加载中…'));
+  try {
+    const content = await fn();
+    fill(el, content);
+  } catch (e) {
+    fill(el, errorBox(e));
+  }
+}
+
+/** A transient message at the bottom of the screen. */
+export function toast(text, kind = 'ok') {
+  const el = h('div', { class: `toast ${kind}`, role: 'status' }, text);
+  document.body.append(el);
+  setTimeout(() => el.remove(), 4000);
+}
+
+/**
+ * A plain table. `columns`: [{title: '名称 NAME', get: row => text or Node, text?: row => string for export}].
+ * The title's Chinese part is shown; the whole title types the XLSX column.
+ */
+export function table(columns, rows, opts = {}) {
+  return h(
+    'div', { class: 'table-wrap' },
+    h('table', { class: opts.class || '' },
+      h('thead', {}, h('tr', {}, columns.map((c) => h('th', {}, shortTitle(c.title))))),
+      h('tbody', {}, rows.length
+        ? rows.map((r) => h('tr', {}, columns.map((c) => h('td', { class: c.class || null }, cell(c.get(r))))))
+        : h('tr', {}, h('td', { colspan: columns.length, class: 'muted empty' }, opts.empty || '（无）'))),
+    ),
+  );
+}
+
+function cell(v) {
+  return v === null || v === undefined ? '' : v;
+}
+
+/** The Chinese part of a "中文 ENGLISH" header. */
+export function shortTitle(title) {
+  const words = String(title).split(' ');
+  while (words.length > 1 && /^[\x20-\x7e]+$/.test(words[words.length - 1])) words.pop();
+  return words.join(' ');
+}
+
+function exportText(c, r) {
+  if (c.text) return String(c.text(r) ?? '');
+  const v = c.get(r);
+  if (v instanceof Node) return v.textContent;
+  return v === null || v === undefined ? '' : String(v);
+}
+
+/** A button that downloads `columns` × `rows()` (sync or async) as XLSX. */
+export function exportButton(title, columns, rows) {
+  const b = h('button', { type: 'button', class: 'secondary export', onclick: async () => {
+    b.disabled = true;
+    try {
+      const all = await rows();
+      await downloadXlsx(title, columns.map((c) => c.title), all.map((r) => columns.map((c) => exportText(c, r))));
+    } catch (e) {
+      toast(e.message, 'bad');
+    } finally {
+      b.disabled = false;
+    }
+  } }, '导出 XLSX');
+  return b;
+}
+
+/** Most rows one download gathers page by page. */
+export const MAX_EXPORT_ROWS = 20000;
+
+/**
+ * A table paged on the server. `fetchPage(pageToken, pageSize)` resolves to
+ * `{rows, next, total}` (next: the next page token, '' at the end; total:
+ * the exact count). Shows "第 a–b 条，共 N 条" with previous/next, and an
+ * XLSX download of every row of the query (up to MAX_EXPORT_ROWS).
+ */
+export function pagedTable({ title, columns, fetchPage, pageSize = 50, empty }) {
+  const root = h('div', { class: 'paged' });
+  const body = h('div');
+  const status = h('span', { class: 'page-status' });
+  const prev = h('button', { type: 'button', class: 'secondary', onclick: () => go(index - 1) }, '上一页');
+  const next = h('button', { type: 'button', class: 'secondary', onclick: () => go(index + 1) }, '下一页');
+  const tokens = [''];
+  let index = 0;
+  let shown = 0;
+  const all = async () => {
+    const out = [];
+    let t = '';
+    do {
+      const page = await fetchPage(t, 500);
+      out.push(...page.rows);
+      t = page.next;
+    } while (t && out.length < MAX_EXPORT_ROWS);
+    return out.slice(0, MAX_EXPORT_ROWS);
+  };
+  async function go(i) {
+    if (i < 0 || i >= tokens.length) return;
+    prev.disabled = next.disabled = true;
+    try {
+      const page = await fetchPage(tokens[i], pageSize);
+      index = i;
+      if (page.next && tokens.length === i + 1) tokens.push(page.next);
+      fill(body, table(columns, page.rows, { empty }));
+      const from = i * pageSize + (page.rows.length ? 1 : 0);
+      shown = i * pageSize + page.rows.length;
+      fill(status, `第 ${from}–${shown} 条，共 ${fmtNum(page.total)} 条`);
+      status.dataset.total = String(page.total);
+      prev.disabled = i === 0;
+      next.disabled = !page.next;
+    } catch (e) {
+      fill(body, errorBox(e));
+    }
+  }
+  fill(root, h('div', { class: 'toolbar' }, status, h('span', { class: 'spacer' }), prev, next, exportButton(title, columns, all)), body);
+  go(0);
+  return root;
+}
+
+/** A labelled form field. */
+export function field(label, input, hint) {
+  return h('label', { class: 'field' }, h('span', { class: 'label' }, label), input, hint ? h('span', { class: 'hint' }, hint) : null);
+}
+
+/** A page section with a heading. */
+export function section(title, ...children) {
+  return h('section', { class: 'card' }, h('h2', {}, title), ...children);
+}
+
+/** Reads the hash route's query: `#/firms?q=x` → URLSearchParams. */
+export function routeQuery() {
+  const q = location.hash.split('?')[1] || '';
+  return new URLSearchParams(q);
+}
+
+/** Sets the hash route's query without reloading the page. */
+export function setRouteQuery(params) {
+  const base = location.hash.split('?')[0] || '#/';
+  const q = new URLSearchParams(params);
+  for (const [k, v] of [...q]) if (!v) q.delete(k);
+  const s = q.toString();
+  history.replaceState(null, '', s ? `${base}?${s}` : base);
+}
