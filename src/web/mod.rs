@@ -184,29 +184,35 @@ impl Shared {
     fn guard(&self, parts: &http::request::Parts) -> Result<(), Status> {
         let host =
             parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).or(parts.uri.authority().map(|a| a.as_str()));
-        let refuse =
-            |reason: &'static str, message: String| Err(Status::from(Error::PermissionDenied { reason, message }));
         if parts.headers.get(CLIENT_HEADER).is_none_or(|v| v != "web") {
-            return refuse(
-                "MISSING_CLIENT_HEADER",
-                format!("calls to the web workspace's endpoints carry `{CLIENT_HEADER}: web` (gRPC clients call the services directly)"),
-            );
+            return Err(Error::PermissionDenied {
+                reason: "MISSING_CLIENT_HEADER",
+                message: format!(
+                    "calls to the web workspace's endpoints carry `{CLIENT_HEADER}: web` (gRPC clients call the services directly)"
+                ),
+            }
+            .into());
         }
         if let Some(origin) = parts.headers.get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or("");
             let same =
                 host.is_some_and(|h| origin.strip_prefix("http://").or(origin.strip_prefix("https://")) == Some(h));
             if !same {
-                return refuse("CROSS_ORIGIN", format!("a page from {origin:?} may not call this server"));
+                return Err(Error::PermissionDenied {
+                    reason: "CROSS_ORIGIN",
+                    message: format!("a page from {origin:?} may not call this server"),
+                }
+                .into());
             }
         }
         if self.open && !host.is_some_and(is_loopback_host) {
-            return refuse(
-                "HOST_NOT_LOOPBACK",
-                "this server has no tokens and answers the web workspace only at a loopback address \
-                 (http://127.0.0.1:PORT or http://localhost:PORT)"
+            return Err(Error::PermissionDenied {
+                reason: "HOST_NOT_LOOPBACK",
+                message: "this server has no tokens and answers the web workspace only at a loopback address \
+                          (http://127.0.0.1:PORT or http://localhost:PORT)"
                     .into(),
-            );
+            }
+            .into());
         }
         Ok(())
     }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod http;
+
 use std::net::SocketAddr;
 
 use ladder::config::Config;
