@@ -99,7 +99,7 @@ async fn json_calls_reach_the_same_api_with_the_same_errors() {
 
     // The same record through gRPC, written by the web origin.
     let mut grpc = server.enterprises().await;
-    let stored = grpc.get_enterprise(v1::GetEnterpriseRequest { name: name.clone(), ..Default::default() }).await;
+    let stored = grpc.get_enterprise(v1::GetEnterpriseRequest { name: name.clone() }).await;
     assert_eq!(stored.unwrap().into_inner().display_name, "西安网页测试科技有限公司");
     let changes = api(&server, "ChangeService/ListChanges", json!({"resource": name})).await.json();
     let change = &changes["changes"][0];
