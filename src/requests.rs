@@ -341,17 +341,18 @@ impl http_body::Body for ReadAhead {
 
 /// DEADLINE_EXCEEDED with ladder's ErrorInfo.
 fn deadline_exceeded(limit: Duration) -> tonic::Status {
+    timed_out(format!("the request took longer than the server's limit of {}s", limit.as_secs()))
+}
+
+/// DEADLINE_EXCEEDED with reason REQUEST_TIMEOUT and `message`.
+pub fn timed_out(message: String) -> tonic::Status {
     use tonic_types::StatusExt as _;
     let details = tonic_types::ErrorDetails::with_error_info(
         "REQUEST_TIMEOUT",
         crate::api::status::ERROR_DOMAIN,
         std::collections::HashMap::new(),
     );
-    tonic::Status::with_error_details(
-        tonic::Code::DeadlineExceeded,
-        format!("the request took longer than the server's limit of {}s", limit.as_secs()),
-        details,
-    )
+    tonic::Status::with_error_details(tonic::Code::DeadlineExceeded, message, details)
 }
 
 /// The gRPC status code in a response's headers (0 when absent).

@@ -122,7 +122,8 @@ impl Browser {
             "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let answer = post(&driver, "/session", &capabilities);
-        let session = answer["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}")).to_string();
+        let session =
+            answer["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}")).to_string();
         Browser { driver, session, _chromedriver: chromedriver }
     }
 
@@ -141,7 +142,12 @@ impl Browser {
 
     fn find_all(&self, css: &str) -> Vec<String> {
         let found = self.cmd("POST", "/elements", json!({"using": "css selector", "value": css}));
-        found.as_array().unwrap().iter().filter_map(|e| e.as_object()?.values().next()?.as_str().map(String::from)).collect()
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e.as_object()?.values().next()?.as_str().map(String::from))
+            .collect()
     }
 
     fn find(&self, css: &str) -> Option<String> {
@@ -214,7 +220,8 @@ impl Browser {
     /// uncaught exceptions land here).
     fn console(&self) -> Vec<String> {
         let path = format!("/session/{}/se/log", self.session);
-        let r = request(&self.driver, "POST", &path, &[("content-type", "application/json")], b"{\"type\":\"browser\"}");
+        let r =
+            request(&self.driver, "POST", &path, &[("content-type", "application/json")], b"{\"type\":\"browser\"}");
         let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
         v["value"]
             .as_array()
@@ -250,7 +257,8 @@ fn api(addr: &str, method: &str, body: Value) -> Value {
         &[("x-ladder-client", "web"), ("authorization", &auth), ("content-type", "application/json")],
         body.to_string().as_bytes(),
     );
-    let v: Value = serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("{method}: HTTP {} {}", r.status, r.text()));
+    let v: Value =
+        serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("{method}: HTTP {} {}", r.status, r.text()));
     assert_eq!(r.status, 200, "{method}: {v}");
     v
 }
@@ -325,9 +333,8 @@ fn staff_work_in_the_browser() {
         checked += 1;
     }
     assert!(checked >= 5);
-    let climb = count(
-        &funnel["by_stage"].as_array().unwrap().iter().find(|s| s["stage"] == "STAGE_CLIMB").unwrap()["count"],
-    );
+    let climb =
+        count(&funnel["by_stage"].as_array().unwrap().iter().find(|s| s["stage"] == "STAGE_CLIMB").unwrap()["count"]);
     assert!(climb > 0, "the sample has firms at 登高");
     browser.click_css("#funnel .bar[data-stage=STAGE_CLIMB]");
     browser.wait_until("the firms list behind the 登高 bar", || {
@@ -339,7 +346,8 @@ fn staff_work_in_the_browser() {
     // Search a firm by name and open its page.
     let listed = api(&addr, "EnterpriseService/ListEnterprises", json!({"page_size": 1}));
     let firm = &listed["enterprises"][0];
-    let (name, display) = (firm["name"].as_str().unwrap().to_string(), firm["display_name"].as_str().unwrap().to_string());
+    let (name, display) =
+        (firm["name"].as_str().unwrap().to_string(), firm["display_name"].as_str().unwrap().to_string());
     browser.goto(&format!("{url}/#/firms"));
     browser.type_into("#firm-search", &display);
     browser.click_css("#firm-search-go");
@@ -385,7 +393,9 @@ fn staff_work_in_the_browser() {
         "the stale edit did not overwrite the colleague's"
     );
     browser.click_css("#reload-firm");
-    browser.wait_until("the reloaded record", || browser.find("#conflict").is_none() && browser.find("h1#firm-name").is_some());
+    browser.wait_until("the reloaded record", || {
+        browser.find("#conflict").is_none() && browser.find("h1#firm-name").is_some()
+    });
 
     // The supply–demand map: drawn, pannable and zoomable, firms clickable.
     browser.goto(&format!("{url}/#/supply?tab=map"));
@@ -423,7 +433,8 @@ fn staff_work_in_the_browser() {
     let run = browser.attr(&result, "data-run").expect("the run's name");
     let total = count(&api(&addr, "EnterpriseService/ListEnterprises", json!({"page_size": 1}))["total_size"]);
     assert_eq!(total, total_before + 3);
-    let imported = api(&addr, "EnterpriseService/GetEnterprise", json!({"name": format!("enterprises/{}", new_codes[1])}));
+    let imported =
+        api(&addr, "EnterpriseService/GetEnterprise", json!({"name": format!("enterprises/{}", new_codes[1])}));
     assert_eq!(imported["promotion_zone"], "west");
 
     // Revert it after a preview.
@@ -473,7 +484,9 @@ fn staff_work_in_the_browser() {
     browser.click_css("#sign-out");
     browser.type_into("#token", VIEWER_TOKEN);
     browser.click_css("#signin button[type=submit]");
-    browser.wait_until("the viewer signed in", || browser.find("#who-name").is_some_and(|w| browser.text(&w) == "viewer1"));
+    browser.wait_until("the viewer signed in", || {
+        browser.find("#who-name").is_some_and(|w| browser.text(&w) == "viewer1")
+    });
     browser.goto(&format!("{url}/#/firms/{}", name.trim_start_matches("enterprises/")));
     browser.wait("h1#firm-name");
     assert!(browser.find("#edit-firm").is_none(), "a viewer gets no edit button");

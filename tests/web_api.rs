@@ -350,3 +350,50 @@ async fn tables_download_as_typed_workbooks_and_the_map_draws_the_postings() {
     let bad = send(&addr, "POST", "/web/map.svg", &[WEB], b"{\"level\": \"NOT_A_LEVEL\"}").await;
     assert_error(&bad, 400, "INVALID_ARGUMENT", "UNDECODABLE_REQUEST");
 }
+
+#[tokio::test]
+async fn half_sent_uploads_hold_at_most_their_slots_and_free_them_when_dropped() {
+    use std::io::Write as _;
+    let server = TestServer::start().await;
+    let addr = server.addr.to_string();
+    // Two uploads that announce a large file and stall after a few bytes.
+    let stalled: Vec<std::net::TcpStream> = (0..ladder::web::MAX_HEAVY_REQUESTS)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            let head = format!(
+                "POST /web/import?source=slow HTTP/1.1\r\nHost: {addr}\r\nx-ladder-client: web\r\nContent-Length: 1000000\r\n\r\n统一社会信用代码"
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    let csv = format!("统一社会信用代码,企业名称\n{},西安慢上传有限公司\n", code(31));
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let r = send(&addr, "POST", "/web/import?source=web-upload", &[WEB], csv.as_bytes()).await;
+            if r.status == 429 {
+                break r;
+            }
+            // The stalled requests may not have taken their slots yet.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("a third upload is refused while two hold the slots");
+    assert_error(&refused, 429, "RESOURCE_EXHAUSTED", "TOO_MANY_UPLOADS");
+    // JSON calls are not held up by them.
+    assert_eq!(api(&server, "EnterpriseService/WhoAmI", json!({})).await.status, 200);
+    drop(stalled);
+    let accepted = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let r = send(&addr, "POST", "/web/import?source=web-upload", &[WEB], csv.as_bytes()).await;
+            if r.status == 200 {
+                break r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the slots are free once the stalled clients go away");
+    assert_eq!(accepted.json()["run"]["created"], "1");
+}

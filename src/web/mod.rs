@@ -52,6 +52,9 @@ pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
 pub const MAX_EXPORT_BYTES: usize = 64 << 20;
 /// Most rows of one exported table (Excel's own limit, less the header).
 pub const MAX_EXPORT_ROWS: usize = (1 << 20) - 1;
+/// Uploads and workbook downloads served at once (each may hold a large
+/// file in memory while it is read or written); one more is refused.
+pub const MAX_HEAVY_REQUESTS: usize = 2;
 /// The header a page's `POST` must carry.
 pub const CLIENT_HEADER: &str = "x-ladder-client";
 
@@ -72,6 +75,8 @@ struct Shared {
     /// Serve the files from this folder instead of the embedded copies
     /// (`LADDER_WEB_DIR`, for working on the page without rebuilding).
     dir: Option<PathBuf>,
+    /// Slots of [`MAX_HEAVY_REQUESTS`].
+    heavy: tokio::sync::Semaphore,
 }
 
 impl Web {
@@ -82,7 +87,8 @@ impl Web {
         if let Some(dir) = &dir {
             tracing::warn!(dir = %dir.display(), "LADDER_WEB_DIR: serving the web workspace's files from disk");
         }
-        Ok(Self { shared: Arc::new(Shared { gateway: Gateway::new(max_message_bytes)?, open, dir }) })
+        let heavy = tokio::sync::Semaphore::new(MAX_HEAVY_REQUESTS);
+        Ok(Self { shared: Arc::new(Shared { gateway: Gateway::new(max_message_bytes)?, open, dir, heavy }) })
     }
 }
 
@@ -158,7 +164,23 @@ impl Shared {
         if let Err(status) = self.guard(&parts) {
             return error(&status);
         }
-        let limit = if path == "/web/import" || path == "/web/export.xlsx" {
+        let heavy = path == "/web/import" || path == "/web/export.xlsx";
+        let _slot = match heavy.then(|| self.heavy.try_acquire()) {
+            Some(Err(_)) => {
+                return error(
+                    &Error::ResourceExhausted {
+                        reason: "TOO_MANY_UPLOADS",
+                        message: format!(
+                            "{MAX_HEAVY_REQUESTS} uploads or workbook downloads are running: try again in a moment"
+                        ),
+                    }
+                    .into(),
+                )
+            }
+            Some(Ok(slot)) => Some(slot),
+            None => None,
+        };
+        let limit = if heavy {
             MAX_UPLOAD_BYTES.max(MAX_EXPORT_BYTES)
         } else {
             // A JSON body is larger than its protobuf: allow some room.
@@ -320,16 +342,35 @@ fn export(body: &Bytes) -> Result<Response, Status> {
     Ok(r)
 }
 
-/// Reads a request body of at most `limit` bytes.
-async fn read_body(body: tonic::body::Body, limit: usize) -> Result<Bytes, Status> {
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::ResourceExhausted {
-            reason: "REQUEST_TOO_LARGE",
-            message: format!("the request is larger than {limit} bytes"),
+/// How long a request body may send nothing before the request is dropped
+/// (a half-sent upload must not hold its slot).
+pub const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads a request body of at most `limit` bytes, each part within [`BODY_IDLE`].
+async fn read_body(mut body: tonic::body::Body, limit: usize) -> Result<Bytes, Status> {
+    let mut out = bytes::BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(BODY_IDLE, body.frame()).await {
+            Err(_) => {
+                return Err(crate::requests::timed_out(format!(
+                    "the request body stalled: nothing arrived for {}s",
+                    BODY_IDLE.as_secs()
+                )))
+            }
+            Ok(None) => return Ok(out.freeze()),
+            Ok(Some(Err(e))) => return Err(Status::cancelled(format!("the request body was not received: {e}"))),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return Err(Error::ResourceExhausted {
+                    reason: "REQUEST_TOO_LARGE",
+                    message: format!("the request is larger than {limit} bytes"),
+                }
+                .into());
+            }
+            out.extend_from_slice(&data);
         }
-        .into()),
-        Err(e) => Err(Status::cancelled(format!("the request body was not received: {e}"))),
     }
 }
 
