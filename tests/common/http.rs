@@ -48,9 +48,41 @@ pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], b
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(body).unwrap();
+    // Read until the answer is complete: some servers (chromedriver) keep
+    // the connection open despite `Connection: close`.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        if let Some(len) = complete(&raw) {
+            raw.truncate(len);
+            break;
+        }
+        let n = stream.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
     parse(&raw)
+}
+
+/// The length of a complete answer in `raw`, once it is all there.
+fn complete(raw: &[u8]) -> Option<usize> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = split + 4;
+    if let Some(len) =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return (raw.len() >= body + len).then_some(body + len);
+    }
+    if head.contains("transfer-encoding: chunked") {
+        return raw[body..].windows(5).position(|w| w == b"0\r\n\r\n").map(|p| body + p + 5);
+    }
+    if head.starts_with("http/1.1 304") || head.starts_with("http/1.1 204") {
+        return Some(body);
+    }
+    None
 }
 
 /// Sends one request from the async runtime (on a blocking thread).
