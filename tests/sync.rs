@@ -140,11 +140,19 @@ async fn full_mode_reports_firms_missing_from_the_source_and_the_header_comes_fi
     let mut messages = vec![header("stats-bureau", v1::SyncMode::Full, false)];
     messages.extend((0..5).map(|n| row(n, &format!("企业{n}"), "I6513")));
     sync(&server, messages).await.unwrap();
-    let mut fewer = vec![header("stats-bureau", v1::SyncMode::Full, false)];
-    fewer.extend((0..2).map(|n| row(n, &format!("企业{n}"), "I6513")));
-    // Firm 2 is in the file with a bad row: it fails, but it is not missing.
-    fewer.push(row(2, "企业2", "no such industry"));
-    let run = sync(&server, fewer).await.unwrap();
+    let fewer_rows = |dry_run: bool| {
+        let mut fewer = vec![header("stats-bureau", v1::SyncMode::Full, dry_run)];
+        fewer.extend((0..2).map(|n| row(n, &format!("企业{n}"), "I6513")));
+        // Firm 2 is in the file with a bad row: it fails, but it is not missing.
+        fewer.push(row(2, "企业2", "no such industry"));
+        fewer
+    };
+    // A dry run reports what the run would find.
+    let tried = sync(&server, fewer_rows(true)).await.unwrap();
+    assert!(tried.dry_run);
+    assert_eq!(tried.missing_from_source, 2);
+    assert_eq!(tried.missing_credit_codes, vec![code(3), code(4)]);
+    let run = sync(&server, fewer_rows(false)).await.unwrap();
     assert_eq!(run.failed, 1);
     assert_eq!(run.missing_from_source, 2);
     assert_eq!(run.missing_credit_codes, vec![code(3), code(4)]);

@@ -344,7 +344,8 @@ fn staff_work_in_the_browser() {
     assert!(hash.as_str().unwrap().contains("stage=STAGE_CLIMB"), "{hash}");
 
     // Search a firm by name and open its page.
-    let listed = api(&addr, "EnterpriseService/ListEnterprises", json!({"page_size": 1}));
+    // A firm high on the ladder, so its page has designations to draw.
+    let listed = api(&addr, "EnterpriseService/ListEnterprises", json!({"page_size": 1, "filter": "stage = STAGE_ADVANCE"}));
     let firm = &listed["enterprises"][0];
     let (name, display) =
         (firm["name"].as_str().unwrap().to_string(), firm["display_name"].as_str().unwrap().to_string());

@@ -256,11 +256,12 @@ impl Store {
     }
 
     /// Records a finished (or interrupted) run; in full mode first counts the
-    /// live firms this source sent before but not in this run (`seen`).
+    /// live firms this source sent before but not in this run (`seen`), in a
+    /// dry run too (it reports what the run would find).
     pub async fn finish_sync_run(&self, mut run: SyncRun, full: bool, seen: RunSeen) -> Result<SyncRun> {
         // Every change the run made is at or below the head now.
         run.last_revision = self.next_revision()? - 1;
-        if full && !run.dry_run {
+        if full {
             let store = self.clone();
             let source = run.source.clone();
             let (count, codes) = blocking(move || {
