@@ -554,7 +554,7 @@ async function renderFirm(root, ctx, rawCode) {
 
   fill(sdCard,
     h('div', { class: 'card-head' }, h('h2', {}, '供需对接'),
-      h('a', { href: `#/supply?firm=${encodeURIComponent(rec.credit_code)}`, class: 'more' }, '在供需对接中查看 →')),
+      h('a', { href: `#/supply?tab=postings&code=${encodeURIComponent(rec.credit_code)}`, class: 'more' }, '在供需对接中查看 →')),
     h('h3', {}, '供需信息'), postingsView(call, rec),
     h('h3', {}, '对接记录'), matchesView(call, rec));
 
@@ -1099,7 +1099,7 @@ function indicatorsView(list, rec) {
 
 function postingsView(call, rec) {
   const cols = [
-    { title: '编号 ID', get: (p) => h('a', { href: `#/supply?posting=${encodeURIComponent(p.name.replace(/^postings\//, ''))}` }, h('code', {}, p.name.replace(/^postings\//, ''))),
+    { title: '编号 ID', get: (p) => h('a', { href: `#/supply/postings/${encodeURIComponent(p.name.replace(/^postings\//, ''))}` }, h('code', {}, p.name.replace(/^postings\//, ''))),
       text: (p) => p.name.replace(/^postings\//, '') },
     { title: '类型 KIND', get: (p) => h('span', { class: `pk ${p.kind === 'POSTING_KIND_SUPPLY' ? 'supply' : 'demand'}` }, POSTING_KIND_LABELS[p.kind] || p.kind),
       text: (p) => POSTING_KIND_LABELS[p.kind] || p.kind },
@@ -1124,7 +1124,7 @@ function postingsView(call, rec) {
 function matchesView(call, rec) {
   const mine = (m) => m.supplier_credit_code === rec.credit_code;
   const cols = [
-    { title: '编号 ID', get: (m) => h('a', { href: `#/supply?match=${encodeURIComponent(m.name.replace(/^matches\//, ''))}` }, h('code', {}, m.name.replace(/^matches\//, ''))),
+    { title: '编号 ID', get: (m) => h('a', { href: `#/supply/matches/${encodeURIComponent(m.name.replace(/^matches\//, ''))}` }, h('code', {}, m.name.replace(/^matches\//, ''))),
       text: (m) => m.name.replace(/^matches\//, '') },
     { title: '状态 STATE', get: (m) => h('span', { class: `ms ${m.state.replace('MATCH_STATE_', '').toLowerCase()}` }, MATCH_STATE_LABELS[m.state] || m.state),
       text: (m) => MATCH_STATE_LABELS[m.state] || m.state },
