@@ -345,7 +345,8 @@ fn staff_work_in_the_browser() {
 
     // Search a firm by name and open its page.
     // A firm high on the ladder, so its page has designations to draw.
-    let listed = api(&addr, "EnterpriseService/ListEnterprises", json!({"page_size": 1, "filter": "stage = STAGE_ADVANCE"}));
+    let listed =
+        api(&addr, "EnterpriseService/ListEnterprises", json!({"page_size": 1, "filter": "stage = STAGE_ADVANCE"}));
     let firm = &listed["enterprises"][0];
     let (name, display) =
         (firm["name"].as_str().unwrap().to_string(), firm["display_name"].as_str().unwrap().to_string());
@@ -449,7 +450,7 @@ fn staff_work_in_the_browser() {
         "a preview changes nothing"
     );
     browser.click_css("#revert-confirm");
-    let reverted = browser.wait("#revert-result");
+    let reverted = browser.wait("#revert-result[data-deleted]");
     assert_eq!(browser.attr(&reverted, "data-deleted").as_deref(), Some("3"));
     let total = count(&api(&addr, "EnterpriseService/ListEnterprises", json!({"page_size": 1}))["total_size"]);
     assert_eq!(total, total_before, "the run's firms are deleted again");
@@ -476,6 +477,14 @@ fn staff_work_in_the_browser() {
         browser.wait("#timeline svg");
         browser.screenshot(&format!("11-firm{suffix}"));
     }
+    // An alliance's roster (a list without totals: counted to its last page).
+    browser.goto(&format!("{url}/#/alliances"));
+    browser.click_css("a[data-alliance]");
+    browser.wait("#roster .page-status");
+    browser.wait_until("the roster's rows", || !browser.find_all("#roster a.firm-link, #roster td").is_empty());
+    assert!(browser.find(".page .error").is_none(), "the alliance page shows an error");
+    browser.screenshot("12-alliance");
+
     // Refused calls the page handles (the 401 before signing in, the 409 of the
     // conflict) are logged by the browser as failed loads; anything else
     // (a CSP violation, an uncaught exception) is a fault.

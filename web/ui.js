@@ -194,19 +194,27 @@ export const MAX_EXPORT_ROWS = 20000;
 
 /**
  * A table paged on the server. `fetchPage(pageToken, pageSize)` resolves to
- * `{rows, next, total}` (next: the next page token, '' at the end; total:
- * the exact count). Shows "第 a–b 条，共 N 条" with previous/next, and an
- * XLSX download of every row of the query (up to MAX_EXPORT_ROWS).
+ * `{rows, next, total}` (next: the next page token, '' at the end; total: the
+ * exact count, or undefined for lists whose responses carry none). Shows
+ * "第 a–b 条，共 N 条" (without a total: "后面还有" until the last page) with
+ * previous/next, and an XLSX download of every row of the query (up to
+ * MAX_EXPORT_ROWS). Options: `id` of the root, `render(columns, rows, empty)`
+ * to draw the rows another way (default `table`), columns marked `noExport`
+ * left out of the download, `onPage(page)` after each page. The root's
+ * `reload()` re-reads the page shown.
  */
-export function pagedTable({ title, columns, fetchPage, pageSize = 50, empty }) {
-  const root = h('div', { class: 'paged' });
-  const body = h('div');
+export function pagedTable({ title, columns, fetchPage, pageSize = 50, empty, id, render, onPage }) {
+  const root = h('div', { class: 'paged', id: id || null });
+  const body = h('div', {}, h('div', { class: 'loading' }, '加载中…'));
   const status = h('span', { class: 'page-status' });
   const prev = h('button', { type: 'button', class: 'secondary', onclick: () => go(index - 1) }, '上一页');
   const next = h('button', { type: 'button', class: 'secondary', onclick: () => go(index + 1) }, '下一页');
   const tokens = [''];
+  // Rows before each page: pages may come back shorter than asked.
+  const offsets = [0];
   let index = 0;
-  let shown = 0;
+  const draw = render || ((cols, rows, e) => table(cols, rows, { empty: e }));
+  const exportColumns = columns.filter((c) => !c.noExport);
   const all = async () => {
     const out = [];
     let t = '';
@@ -224,18 +232,29 @@ export function pagedTable({ title, columns, fetchPage, pageSize = 50, empty }) 
       const page = await fetchPage(tokens[i], pageSize);
       index = i;
       if (page.next && tokens.length === i + 1) tokens.push(page.next);
-      fill(body, table(columns, page.rows, { empty }));
-      const from = i * pageSize + (page.rows.length ? 1 : 0);
-      shown = i * pageSize + page.rows.length;
-      fill(status, `第 ${from}–${shown} 条，共 ${fmtNum(page.total)} 条`);
-      status.dataset.total = String(page.total);
+      offsets[i + 1] = offsets[i] + page.rows.length;
+      fill(body, draw(columns, page.rows, empty));
+      const from = offsets[i] + (page.rows.length ? 1 : 0);
+      const to = offsets[i] + page.rows.length;
+      const known = page.total !== undefined && page.total !== null;
+      const total = known ? Number(page.total) : page.next ? null : to;
+      if (total === null) {
+        fill(status, `第 ${fmtNum(from)}–${fmtNum(to)} 条，后面还有`);
+        delete status.dataset.total;
+      } else {
+        fill(status, `第 ${fmtNum(from)}–${fmtNum(to)} 条，共 ${fmtNum(total)} 条`);
+        status.dataset.total = String(total);
+      }
       prev.disabled = i === 0;
       next.disabled = !page.next;
+      if (onPage) onPage(page);
     } catch (e) {
       fill(body, errorBox(e));
+      prev.disabled = index === 0;
     }
   }
-  fill(root, h('div', { class: 'toolbar' }, status, h('span', { class: 'spacer' }), prev, next, exportButton(title, columns, all)), body);
+  fill(root, h('div', { class: 'toolbar' }, status, h('span', { class: 'spacer' }), prev, next, exportButton(title, exportColumns, all)), body);
+  root.reload = () => go(index);
   go(0);
   return root;
 }

@@ -6,8 +6,7 @@
 // its row, or on its own page `#/alliances/{id}/members/{code}`.
 
 import {
-  h, fill, fmtTime, todayCst, fmtNum, codeOf, firmLink, errorBox, load, toast, table,
-  exportButton, field, section, setRouteQuery, MAX_EXPORT_ROWS, shortTitle,
+  h, fill, fmtTime, todayCst, fmtNum, codeOf, firmLink, errorBox, load, toast, table, exportButton, field, section, setRouteQuery, MAX_EXPORT_ROWS, shortTitle, pagedTable,
 } from '../ui.js';
 
 const CSS = '/assets/pages/alliances.css';
@@ -80,67 +79,6 @@ function stateTag(m) {
   return isActive(m) ? h('span', { class: 'tag al-active' }, '在册') : h('span', { class: 'tag al-ended' }, '已退出');
 }
 
-// ---- a table paged on the server without a total ------------------------
-
-/**
- * Like ui.js's pagedTable, for lists whose responses carry no total_size
- * (ListAlliances, ListMemberships): "第 a–b 条" with previous/next, the total
- * once the last page is reached, XLSX download of every row of the query.
- * A column's `get(row, ctl)` may call `ctl.toggle(fn)` to open (or close) a
- * detail row under it filled by `fn()` (may be async). Columns marked
- * `noExport` are left out of the download. `.reload()` re-reads the page.
- */
-function cursorTable({ title, columns, fetchPage, pageSize = 50, empty, onPage }) {
-  const root = h('div', { class: 'paged' });
-  const body = h('div');
-  const status = h('span', { class: 'page-status' });
-  const prev = h('button', { type: 'button', class: 'secondary', onclick: () => go(index - 1) }, '上一页');
-  const next = h('button', { type: 'button', class: 'secondary', onclick: () => go(index + 1) }, '下一页');
-  const tokens = [''];
-  const offsets = [0];
-  let index = 0;
-  const exportColumns = columns.filter((c) => !c.noExport).map((c) => ({ ...c, get: (r) => c.get(r, null) }));
-  const all = async () => {
-    const out = [];
-    let t = '';
-    do {
-      const page = await fetchPage(t, 500);
-      out.push(...page.rows);
-      t = page.next;
-    } while (t && out.length < MAX_EXPORT_ROWS);
-    return out.slice(0, MAX_EXPORT_ROWS);
-  };
-  async function go(i) {
-    if (i < 0 || i >= tokens.length) return;
-    prev.disabled = next.disabled = true;
-    try {
-      const page = await fetchPage(tokens[i], pageSize);
-      index = i;
-      if (page.next && tokens.length === i + 1) tokens.push(page.next);
-      offsets[i + 1] = offsets[i] + page.rows.length;
-      fill(body, rowsTable(columns, page.rows, empty));
-      const from = offsets[i] + (page.rows.length ? 1 : 0);
-      const to = offsets[i] + page.rows.length;
-      if (page.next) {
-        fill(status, `第 ${fmtNum(from)}–${fmtNum(to)} 条，后面还有`);
-        delete status.dataset.total;
-      } else {
-        fill(status, `第 ${fmtNum(from)}–${fmtNum(to)} 条，共 ${fmtNum(to)} 条`);
-        status.dataset.total = String(to);
-      }
-      prev.disabled = i === 0;
-      next.disabled = !page.next;
-      if (onPage) onPage(page);
-    } catch (e) {
-      fill(body, errorBox(e));
-      prev.disabled = index === 0;
-    }
-  }
-  fill(root, h('div', { class: 'toolbar' }, status, h('span', { class: 'spacer' }), prev, next, exportButton(title, exportColumns, all)), body);
-  root.reload = () => go(index);
-  go(0);
-  return root;
-}
 
 /** A table whose rows can open a detail row beneath them. */
 function rowsTable(columns, rows, empty) {
@@ -207,7 +145,7 @@ async function renderList(root, ctx) {
     { title: '更新时间 TIME (UTC+8)', get: (a) => fmtTime(a.update_time) },
   ];
   function drawList() {
-    fill(listBox, cursorTable({
+    fill(listBox, pagedTable({ render: rowsTable,
       title: '产业联盟',
       columns,
       pageSize: 50,
@@ -234,7 +172,7 @@ async function renderList(root, ctx) {
       fill(firmBox, h('p', { class: 'muted' }, '输入信用代码，查看该企业在各联盟的成员资格（含已退出的）。'));
       return;
     }
-    fill(firmBox, cursorTable({
+    fill(firmBox, pagedTable({ render: rowsTable,
       title: `企业联盟成员资格 ${c}`,
       columns: [
         { title: '联盟 ALLIANCE', get: (m) => h('a', { href: `#/alliances/${encodeURIComponent(allianceId(m.name))}` }, m.alliance_display_name || allianceId(m.name)), text: (m) => m.alliance_display_name },
@@ -433,7 +371,7 @@ function drawRoster(ctx, id, alliance, roster, body, refreshSummary) {
         return h('span', { class: 'al-actions' }, acts);
       } },
     ];
-    current = cursorTable({
+    current = pagedTable({ render: rowsTable,
       title: `${alliance.display_name} 成员名单`,
       columns,
       pageSize: 50,

@@ -117,60 +117,6 @@ function jump(el) {
   el.scrollIntoView({ behavior: 'smooth', block: 'start' });
 }
 
-/**
- * A table paged on the server by page tokens alone (the list has no total):
- * "第 a–b 条" with previous/next, the total once the last page is reached, and
- * an XLSX download of every row. `fetchPage(token, size)` → {rows, next}.
- */
-function cursorTable({ title, columns, fetchPage, pageSize = 20, empty }) {
-  const root = h('div', { class: 'paged cursor' });
-  const body = h('div', {}, h('div', { class: 'loading' }, '加载中…'));
-  const status = h('span', { class: 'page-status' });
-  const prev = h('button', { type: 'button', class: 'secondary', onclick: () => go(index - 1) }, '上一页');
-  const next = h('button', { type: 'button', class: 'secondary', onclick: () => go(index + 1) }, '下一页');
-  const tokens = [''];
-  const offsets = [0];
-  let index = 0;
-  const all = async () => {
-    const out = [];
-    let t = '';
-    do {
-      const page = await fetchPage(t, 500);
-      out.push(...page.rows);
-      t = page.next;
-    } while (t && out.length < MAX_EXPORT_ROWS);
-    return out.slice(0, MAX_EXPORT_ROWS);
-  };
-  async function go(i) {
-    if (i < 0 || i >= tokens.length) return;
-    prev.disabled = next.disabled = true;
-    try {
-      const page = await fetchPage(tokens[i], pageSize);
-      index = i;
-      if (page.next && tokens.length === i + 1) {
-        tokens.push(page.next);
-        offsets.push(offsets[i] + page.rows.length);
-      }
-      fill(body, table(columns, page.rows, { empty }));
-      const from = offsets[i] + (page.rows.length ? 1 : 0);
-      const to = offsets[i] + page.rows.length;
-      if (page.next) {
-        fill(status, `第 ${from}–${to} 条，后面还有`);
-        delete status.dataset.total;
-      } else {
-        fill(status, i === 0 ? `共 ${fmtNum(to)} 条` : `第 ${from}–${to} 条，共 ${fmtNum(to)} 条`);
-        status.dataset.total = String(to);
-      }
-      prev.disabled = i === 0;
-      next.disabled = !page.next;
-    } catch (e) {
-      fill(body, errorBox(e));
-    }
-  }
-  fill(root, h('div', { class: 'toolbar' }, status, h('span', { class: 'spacer' }), prev, next, exportButton(title, columns, all)), body);
-  go(0);
-  return root;
-}
 
 // ---------------------------------------------------------------- the list
 
@@ -1112,7 +1058,7 @@ function postingsView(call, rec) {
       text: (p) => POSTING_STATE_LABELS[p.state] || p.state },
     { title: '发布时间 TIME (UTC+8)', get: (p) => fmtTime(p.create_time), class: 'nowrap' },
   ];
-  return cursorTable({
+  return pagedTable({
     title: `${rec.display_name}-供需信息`, columns: cols, pageSize: 10, empty: '没有供需信息',
     fetchPage: async (token, size) => {
       const r = await call('SupplyDemandService', 'ListPostings', { filter: `credit_code = ${quote(rec.credit_code)}`, page_size: Math.min(size, 500), page_token: token });
@@ -1139,7 +1085,7 @@ function matchesView(call, rec) {
     { title: '经办 BROKER', get: (m) => m.broker },
     { title: '更新时间 TIME (UTC+8)', get: (m) => fmtTime(m.update_time), class: 'nowrap' },
   ];
-  return cursorTable({
+  return pagedTable({
     title: `${rec.display_name}-对接记录`, columns: cols, pageSize: 10, empty: '没有对接记录',
     fetchPage: async (token, size) => {
       const r = await call('SupplyDemandService', 'ListMatches', { filter: `credit_code = ${quote(rec.credit_code)}`, page_size: Math.min(size, 500), page_token: token });
@@ -1217,7 +1163,7 @@ function historyView(card, call, rec, pDes, pMem, pInd) {
   ];
   const show = () => {
     const resource = select.value;
-    fill(box, cursorTable({
+    fill(box, pagedTable({
       title: `${rec.display_name}-变更记录`, columns: cols, pageSize: 20, empty: '没有变更记录',
       fetchPage: async (token, size) => {
         const r = await call('ChangeService', 'ListChanges', { resource, page_size: Math.min(size, 1000), page_token: token });

@@ -9,8 +9,7 @@
 
 import { mapSvg } from '../api.js';
 import {
-  h, fill, fmtTime, todayCst, fmtNum, firmLink, errorBox, load, toast, table,
-  exportButton, field, section, setRouteQuery, routeQuery, MAX_EXPORT_ROWS,
+  h, fill, fmtTime, todayCst, fmtNum, firmLink, errorBox, load, toast, table, exportButton, field, section, setRouteQuery, routeQuery, MAX_EXPORT_ROWS, pagedTable,
 } from '../ui.js';
 
 const CSS = '/assets/pages/supply.css';
@@ -120,62 +119,6 @@ function options(id, value, pairs) {
   return s;
 }
 
-// ---- a table paged on the server without a total ------------------------
-
-/**
- * Like ui.js's pagedTable, for lists whose responses carry no total_size
- * (ListPostings, ListMatches): "第 a–b 条" with previous/next, the total once
- * the last page is reached, XLSX download of every row of the query.
- */
-function cursorTable({ title, columns, fetchPage, pageSize = 50, empty, id }) {
-  const root = h('div', { class: 'paged', id: id || null });
-  const body = h('div');
-  const status = h('span', { class: 'page-status' });
-  const prev = h('button', { type: 'button', class: 'secondary', onclick: () => go(index - 1) }, '上一页');
-  const next = h('button', { type: 'button', class: 'secondary', onclick: () => go(index + 1) }, '下一页');
-  const tokens = [''];
-  const offsets = [0];
-  let index = 0;
-  const all = async () => {
-    const out = [];
-    let t = '';
-    do {
-      const page = await fetchPage(t, 500);
-      out.push(...page.rows);
-      t = page.next;
-    } while (t && out.length < MAX_EXPORT_ROWS);
-    return out.slice(0, MAX_EXPORT_ROWS);
-  };
-  async function go(i) {
-    if (i < 0 || i >= tokens.length) return;
-    prev.disabled = next.disabled = true;
-    try {
-      const page = await fetchPage(tokens[i], pageSize);
-      index = i;
-      if (page.next && tokens.length === i + 1) tokens.push(page.next);
-      offsets[i + 1] = offsets[i] + page.rows.length;
-      fill(body, table(columns, page.rows, { empty }));
-      const from = offsets[i] + (page.rows.length ? 1 : 0);
-      const to = offsets[i] + page.rows.length;
-      if (page.next) {
-        fill(status, `第 ${fmtNum(from)}–${fmtNum(to)} 条，后面还有`);
-        delete status.dataset.total;
-      } else {
-        fill(status, `第 ${fmtNum(from)}–${fmtNum(to)} 条，共 ${fmtNum(to)} 条`);
-        status.dataset.total = String(to);
-      }
-      prev.disabled = i === 0;
-      next.disabled = !page.next;
-    } catch (e) {
-      fill(body, errorBox(e));
-      prev.disabled = index === 0;
-    }
-  }
-  fill(root, h('div', { class: 'toolbar' }, status, h('span', { class: 'spacer' }), prev, next, exportButton(title, columns, all)), body);
-  root.reload = () => go(index);
-  go(0);
-  return root;
-}
 
 // ---- routing -----------------------------------------------------------
 
@@ -271,7 +214,7 @@ async function postingsTab(box, ctx) {
     if (zone.value) cond.push(`in_zone = ${zone.value}`);
     if (list.value) cond.push(`source_list = ${list.value}`);
     const filter = cond.join(' AND ');
-    fill(tableBox, cursorTable({
+    fill(tableBox, pagedTable({
       id: 'postings',
       title: '供需信息',
       columns: postingColumns(),
@@ -346,7 +289,7 @@ async function postingPage(root, ctx, id) {
     sugBox,
     section('相关对接', matchesBox));
   suggestions(ctx, p, sugBox);
-  fill(matchesBox, cursorTable({
+  fill(matchesBox, pagedTable({
     title: `对接 ${p.title}`,
     columns: matchColumns(),
     pageSize: 20,
@@ -495,7 +438,7 @@ async function matchesTab(box, ctx) {
     if (code.value.trim()) cond.push(`credit_code = ${quote(code.value.trim().toUpperCase())}`);
     if (broker.value.trim()) cond.push(`broker = ${quote(broker.value.trim())}`);
     const filter = cond.join(' AND ');
-    fill(tableBox, cursorTable({
+    fill(tableBox, pagedTable({
       id: 'matches',
       title: '对接跟踪',
       columns: matchColumns(),
