@@ -257,7 +257,7 @@ async fn kill_9_during_a_large_sync_leaves_whole_chunks_only() {
     assert!((1500..20_000).contains(&firms), "{firms} firms");
     assert_eq!(firms % 500, 0, "{firms} firms: chunks are applied whole or not at all");
     // The run was recorded with each chunk and is marked interrupted at open.
-    let runs = store.list_sync_runs(Some("crash-test"), 10).unwrap();
+    let (runs, _, _) = store.list_sync_runs(Some("crash-test"), None, 10).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].state, v1::SyncRunState::Interrupted as i32);
     assert_eq!(u64::try_from(runs[0].created).unwrap(), firms, "the run counts exactly the chunks on disk");

@@ -124,12 +124,52 @@ async fn a_sync_creates_updates_and_fails_rows_precisely_and_reruns_change_nothi
 
     let mut client = SyncServiceClient::new(server.channel().await);
     let runs = client
-        .list_sync_runs(v1::ListSyncRunsRequest { source: "market-registry".into(), page_size: 10 })
+        .list_sync_runs(v1::ListSyncRunsRequest {
+            source: "market-registry".into(),
+            page_size: 10,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(runs.runs.len(), 4);
+    assert_eq!(runs.total_size, 4);
+    assert!(runs.next_page_token.is_empty());
     assert_eq!(runs.runs[0].name, changed.name, "newest first");
+    // In pages of 3: the fourth, oldest run on the second page, same total.
+    let first_page = client
+        .list_sync_runs(v1::ListSyncRunsRequest {
+            source: "market-registry".into(),
+            page_size: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((first_page.runs.len(), first_page.total_size), (3, 4));
+    let second_page = client
+        .list_sync_runs(v1::ListSyncRunsRequest {
+            source: "market-registry".into(),
+            page_size: 3,
+            page_token: first_page.next_page_token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let paged: Vec<&str> = first_page.runs.iter().chain(&second_page.runs).map(|r| r.name.as_str()).collect();
+    let whole: Vec<&str> = runs.runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(paged, whole, "the pages hold every run once, newest first");
+    assert!(second_page.next_page_token.is_empty());
+    // A token is bound to its query.
+    let status = client
+        .list_sync_runs(v1::ListSyncRunsRequest {
+            source: "incubator".into(),
+            page_size: 3,
+            page_token: first_page.next_page_token,
+        })
+        .await
+        .unwrap_err();
+    expect_error(&status, Code::InvalidArgument, "INVALID_PAGE_TOKEN");
     let stored = client.get_sync_run(v1::GetSyncRunRequest { name: first.name.clone() }).await.unwrap().into_inner();
     assert_eq!(stored.failures.len(), 10);
 }
@@ -173,7 +213,7 @@ async fn full_mode_reports_firms_missing_from_the_source_and_the_header_comes_fi
     expect_error(&status, Code::InvalidArgument, "HEADER_REPEATED");
     let mut client = SyncServiceClient::new(server.channel().await);
     let runs = client
-        .list_sync_runs(v1::ListSyncRunsRequest { source: "incubator".into(), page_size: 10 })
+        .list_sync_runs(v1::ListSyncRunsRequest { source: "incubator".into(), page_size: 10, ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -388,7 +428,7 @@ async fn a_run_in_progress_is_listed_and_cannot_be_reverted() {
 
     // The first chunk lands with the run's record, while the stream stays open.
     let mut client = SyncServiceClient::new(server.channel().await);
-    let listing = v1::ListSyncRunsRequest { source: "open-stream".into(), page_size: 1 };
+    let listing = v1::ListSyncRunsRequest { source: "open-stream".into(), page_size: 1, ..Default::default() };
     let mut found = None;
     for _ in 0..500 {
         found = client.list_sync_runs(listing.clone()).await.unwrap().into_inner().runs.into_iter().next();
@@ -434,7 +474,7 @@ async fn a_run_whose_client_dies_is_marked_interrupted_and_can_be_reverted() {
     let call =
         tokio::spawn(async move { streaming.sync_enterprises(tokio_stream::wrappers::ReceiverStream::new(rx)).await });
     let mut client = SyncServiceClient::new(server.channel().await);
-    let listing = v1::ListSyncRunsRequest { source: "abandoned".into(), page_size: 1 };
+    let listing = v1::ListSyncRunsRequest { source: "abandoned".into(), page_size: 1, ..Default::default() };
     let mut run = None;
     for _ in 0..500 {
         run = client.list_sync_runs(listing.clone()).await.unwrap().into_inner().runs.into_iter().next();

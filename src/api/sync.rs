@@ -535,7 +535,14 @@ impl v1::sync_service_server::SyncService for SyncApi {
         let r = request.into_inner();
         let limit = page_size(r.page_size, 50, 1000)?;
         let source = Some(r.source.trim()).filter(|s| !s.is_empty());
-        let runs = self.store.list_sync_runs(source, limit)?;
-        Ok(Response::new(v1::ListSyncRunsResponse { runs: runs.into_iter().map(sync_run_to_pb).collect() }))
+        let digest = page_token::query_digest(&["ListSyncRuns", source.unwrap_or("")]);
+        let key = self.store.token_key().to_vec();
+        let after = page_token::resume_id(&key, &digest, &r.page_token)?;
+        let (runs, next, total) = self.store.list_sync_runs(source, after.as_deref(), limit)?;
+        Ok(Response::new(v1::ListSyncRunsResponse {
+            runs: runs.into_iter().map(sync_run_to_pb).collect(),
+            next_page_token: page_token::next_id_token(&key, &digest, next),
+            total_size: i64::try_from(total).unwrap_or(i64::MAX),
+        }))
     }
 }

@@ -628,7 +628,8 @@ mod tests {
         assert_eq!(svg.matches("<path ").count(), 3, "supply, demand and match edges");
         assert!(svg.contains("已签约 300 万元"));
         assert!(svg.contains(r#"stroke-dasharray="4 3""#), "out-of-zone firms are dashed");
-        assert_eq!(svg.matches("<g>").count(), 3, "two firms and one category");
+        assert_eq!(svg.matches(r#"<g class="node" data-node=""#).count(), 3, "two firms and one category");
+        assert!(svg.contains(r#"data-node="cat:C3841""#), "nodes carry their ids (the web map clicks through)");
     }
 
     /// A firm-level map with several categories, firms on both sides and
@@ -689,7 +690,7 @@ mod tests {
         let svg = to_svg(&busy(), "图");
         let boxes: Vec<(f64, f64, f64, f64)> = svg
             .lines()
-            .filter(|l| l.starts_with("<g><title>"))
+            .filter(|l| l.starts_with(r#"<g class="node""#))
             .filter_map(|l| {
                 let rect = &l[l.find("<rect")?..];
                 Some((attr(rect, "x")?, attr(rect, "y")?, attr(rect, "width")?, attr(rect, "height")?))

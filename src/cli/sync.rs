@@ -805,7 +805,7 @@ pub async fn run(cmd: RunCommand) -> ExitCode {
     ];
     match cmd {
         RunCommand::List { source, .. } => {
-            match client.list_sync_runs(v1::ListSyncRunsRequest { source, page_size: 50 }).await {
+            match client.list_sync_runs(v1::ListSyncRunsRequest { source, page_size: 50, ..Default::default() }).await {
                 Ok(r) => {
                     let runs = r.into_inner().runs;
                     if args.json {

@@ -342,22 +342,35 @@ impl Store {
     }
 
     /// The newest runs (optionally of one source), without their failures.
-    pub fn list_sync_runs(&self, source: Option<&str>, limit: usize) -> Result<Vec<SyncRun>> {
+    pub fn list_sync_runs(
+        &self,
+        source: Option<&str>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<SyncRun>, Option<String>, u64)> {
         let mut out = Vec::new();
+        let mut next = None;
+        let mut total = 0u64;
         for entry in self.tree().scan_prefix([keys::SYNC_RUN]).rev() {
-            let (_, value) = entry?;
+            let (key, value) = entry?;
             let mut run: SyncRun = codec::decode(&value)?;
             if source.is_some_and(|s| s != run.source) {
+                continue;
+            }
+            total += 1;
+            // Newest first: a page resumes below the last id it showed.
+            if before.is_some_and(|b| key.as_ref() >= run_key(b).as_slice()) {
+                continue;
+            }
+            if out.len() == limit {
+                next.get_or_insert_with(|| out.last().map(|r: &SyncRun| r.id.clone()).unwrap_or_default());
                 continue;
             }
             run.failures.clear();
             run.missing_codes.clear();
             out.push(run);
-            if out.len() == limit {
-                break;
-            }
         }
-        Ok(out)
+        Ok((out, next, total))
     }
 }
 

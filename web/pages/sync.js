@@ -221,10 +221,6 @@ export async function render(root, ctx) {
 
   function drawRuns() {
     const source = sourceFilter.value;
-    // ListSyncRuns has only page_size (at most 1000, newest first): pages are
-    // cut from one answer, and the total comes from ListSources' run counts.
-    const known = source ? sources.filter((s) => s.source === source) : sources;
-    const total = known.reduce((n, s) => n + Number(s.runs || 0), 0);
     const cols = [
       { title: '时间 TIME (UTC+8)', get: (r) => runLink(r.name, fmtTime(r.start_time)), text: (r) => fmtTime(r.start_time) },
       { title: '批次 RUN', get: (r) => runLink(r.name), text: (r) => runId(r.name) },
@@ -256,14 +252,10 @@ export async function render(root, ctx) {
         pageSize: 20,
         empty: '没有同步批次',
         fetchPage: async (pageToken, pageSize) => {
-          const offset = Number(pageToken || 0);
-          const r = await ctx.call('SyncService', 'ListSyncRuns', { source, page_size: Math.min(offset + pageSize + 1, 1000) });
-          const rows = r.runs.slice(offset, offset + pageSize);
-          const more = r.runs.length > offset + pageSize;
-          return { rows, next: more ? String(offset + pageSize) : '', total: Math.max(total, offset + rows.length) };
+          const r = await ctx.call('SyncService', 'ListSyncRuns', { source, page_size: pageSize, page_token: pageToken });
+          return { rows: r.runs, next: r.next_page_token, total: r.total_size };
         },
-      }),
-      total > 1000 ? h('p', { class: 'muted' }, `服务器只列出最近 1000 个批次（共 ${fmtNum(total)} 个）。`) : null);
+      }));
   }
 
   const uploadCard = section('上传导入 UPLOAD', uploadForm(ctx, async () => { await drawSources(); drawRuns(); }));
