@@ -63,14 +63,16 @@ impl InFlight {
         tokio::time::timeout(grace, rx.wait_for(|n| *n == 0)).await.is_ok_and(|r| r.is_ok())
     }
 
-    fn enter(&self) -> Guard {
+    /// Counts one request until the guard drops (the web workspace's own
+    /// requests, which do not pass through [`Counted`]).
+    pub fn enter(&self) -> Guard {
         self.count.send_modify(|n| *n += 1);
         Guard(self.count.clone())
     }
 }
 
 /// Decrements the count when the request is done (or dropped).
-struct Guard(watch::Sender<usize>);
+pub struct Guard(watch::Sender<usize>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -117,17 +119,7 @@ where
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let guard = self.in_flight.enter();
-        let busy = request
-            .extensions()
-            .get::<crate::connections::ConnectionInfo>()
-            .or_else(|| {
-                // Over TLS the connection's info is wrapped in the TLS one.
-                request
-                    .extensions()
-                    .get::<tonic::transport::server::TlsConnectInfo<crate::connections::ConnectionInfo>>()
-                    .map(|tls| tls.get_ref())
-            })
-            .map(|c| c.busy());
+        let busy = busy_of(request.extensions());
         let method = request.uri().path().to_string();
         let request =
             if CLIENT_STREAMING_METHODS.contains(&method.as_str()) { request.map(read_ahead) } else { request };
@@ -171,6 +163,25 @@ where
             result
         })
     }
+}
+
+/// Marks the request's connection busy (so its idle timer stops) until the
+/// returned value drops.
+pub fn busy_of(extensions: &http::Extensions) -> Option<crate::connections::Busy> {
+    extensions
+        .get::<crate::connections::ConnectionInfo>()
+        .or_else(|| {
+            // Over TLS the connection's info is wrapped in the TLS one.
+            extensions
+                .get::<tonic::transport::server::TlsConnectInfo<crate::connections::ConnectionInfo>>()
+                .map(|tls| tls.get_ref())
+        })
+        .map(|c| c.busy())
+}
+
+/// A response body that keeps its connection busy (`busy`) until it ends.
+pub fn holding(body: tonic::body::Body, busy: Option<crate::connections::Busy>) -> tonic::body::Body {
+    tonic::body::Body::new(Holding { body, _busy: busy })
 }
 
 /// A response body that keeps its connection marked busy until it ends,

@@ -159,7 +159,7 @@ pub async fn serve(
         tracing::info!("serving gRPC over TLS");
     }
     // The web workspace shares the port: browsers speak HTTP/1.1.
-    let web = crate::web::Web::new(limits.max_message_bytes, config.tokens.is_empty())?;
+    let web = crate::web::Web::new(limits.max_message_bytes, auth.clone(), in_flight.clone())?;
     let server = builder
         .accept_http1(true)
         .concurrency_limit_per_connection(limits.concurrency_per_connection)

@@ -182,9 +182,27 @@ async fn other_sites_and_rebound_names_are_refused_before_anything_runs() {
     assert_eq!(ok.status, 200, "{}", ok.text());
 
     // A body beyond the limit is refused without being read whole.
-    let huge = vec![b' '; 17 << 20];
+    let huge = vec![b' '; 9 << 20];
     let r = send(&addr, "POST", "/api/ladder.v1.EnterpriseService/ListEnterprises", &[WEB], &huge).await;
-    assert_error(&r, 429, "RESOURCE_EXHAUSTED", "REQUEST_TOO_LARGE");
+    assert_error(&r, 413, "RESOURCE_EXHAUSTED", "REQUEST_TOO_LARGE");
+
+    // A page after DNS rebinding cannot speak gRPC over HTTP/1.1 either.
+    let delete = ladder::web::gateway::frame(&prost::Message::encode_to_vec(&v1::DeleteEnterpriseRequest {
+        name: format!("enterprises/{}", code(3)),
+        ..Default::default()
+    }));
+    let grpc = send(
+        &addr,
+        "POST",
+        "/ladder.v1.EnterpriseService/DeleteEnterprise",
+        &[("host", &host), ("content-type", "application/grpc")],
+        &delete,
+    )
+    .await;
+    assert_eq!(grpc.status, 415, "{}", grpc.text());
+    let still =
+        api(&server, "EnterpriseService/GetEnterprise", json!({"name": format!("enterprises/{}", code(3))})).await;
+    assert_eq!(still.json()["delete_time"], Value::Null, "the firm was not deleted: {}", still.text());
 }
 
 fn config_with_tokens() -> Config {
@@ -351,49 +369,101 @@ async fn tables_download_as_typed_workbooks_and_the_map_draws_the_postings() {
     assert_error(&bad, 400, "INVALID_ARGUMENT", "UNDECODABLE_REQUEST");
 }
 
-#[tokio::test]
-async fn half_sent_uploads_hold_at_most_their_slots_and_free_them_when_dropped() {
+/// Opens an upload that announces a large file and stalls after a few bytes.
+fn stalled_upload(addr: &str, token: Option<&str>) -> std::net::TcpStream {
+    stalled(addr, "/web/import?source=slow", token)
+}
+
+/// Opens a `POST` to `path` that announces a large body and stalls after a few bytes.
+fn stalled(addr: &str, path: &str, token: Option<&str>) -> std::net::TcpStream {
     use std::io::Write as _;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nx-ladder-client: web\r\n{auth}Content-Length: 1000000\r\n\r\n统一社会信用代码"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s
+}
+
+/// Retries `attempt` until it answers `status` (the server may not have
+/// taken a stalled request's slot yet, or not freed it yet).
+async fn until_status(status: u16, attempt: impl Fn() -> tokio::task::JoinHandle<HttpResponse>) -> HttpResponse {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let r = attempt().await.unwrap();
+            if r.status == status {
+                break r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no answer with HTTP {status}"))
+}
+
+#[tokio::test]
+async fn half_sent_uploads_hold_one_slot_per_caller_and_free_it_when_dropped() {
     let server = TestServer::start().await;
     let addr = server.addr.to_string();
-    // Two uploads that announce a large file and stall after a few bytes.
-    let stalled: Vec<std::net::TcpStream> = (0..ladder::web::MAX_HEAVY_REQUESTS)
-        .map(|_| {
-            let mut s = std::net::TcpStream::connect(&addr).unwrap();
-            let head = format!(
-                "POST /web/import?source=slow HTTP/1.1\r\nHost: {addr}\r\nx-ladder-client: web\r\nContent-Length: 1000000\r\n\r\n统一社会信用代码"
-            );
-            s.write_all(head.as_bytes()).unwrap();
-            s
-        })
-        .collect();
     let csv = format!("统一社会信用代码,企业名称\n{},西安慢上传有限公司\n", code(31));
-    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            let r = send(&addr, "POST", "/web/import?source=web-upload", &[WEB], csv.as_bytes()).await;
-            if r.status == 429 {
-                break r;
-            }
-            // The stalled requests may not have taken their slots yet.
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("a third upload is refused while two hold the slots");
+    let upload = || {
+        let (addr, csv) = (addr.clone(), csv.clone());
+        tokio::spawn(async move { send(&addr, "POST", "/web/import?source=web-upload", &[WEB], csv.as_bytes()).await })
+    };
+    // Without tokens every caller is the local admin: one upload at a time.
+    let stalled = stalled_upload(&addr, None);
+    let refused = until_status(429, upload).await;
     assert_error(&refused, 429, "RESOURCE_EXHAUSTED", "TOO_MANY_UPLOADS");
-    // JSON calls are not held up by them.
+    // JSON calls are not held up by it.
     assert_eq!(api(&server, "EnterpriseService/WhoAmI", json!({})).await.status, 200);
     drop(stalled);
-    let accepted = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            let r = send(&addr, "POST", "/web/import?source=web-upload", &[WEB], csv.as_bytes()).await;
-            if r.status == 200 {
-                break r;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the slots are free once the stalled clients go away");
+    let accepted = until_status(200, upload).await;
     assert_eq!(accepted.json()["run"]["created"], "1");
+}
+
+#[tokio::test]
+async fn nobody_without_a_token_holds_memory_or_slots() {
+    use std::io::Read as _;
+    let server = TestServer::with_config(config_with_tokens()).await;
+    let addr = server.addr.to_string();
+    // Refused at the headers: the announced megabyte is never waited for.
+    for path in ["/web/import?source=x", "/web/export.xlsx", "/api/ladder.v1.EnterpriseService/ListEnterprises"] {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        std::io::Write::write_all(
+            &mut s,
+            format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nx-ladder-client: web\r\nContent-Length: 1000000\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        let mut answer = [0u8; 512];
+        let n = tokio::task::spawn_blocking(move || s.read(&mut answer).map(|n| (n, answer))).await.unwrap();
+        let (n, answer) = n.expect("an answer before the body");
+        let head = String::from_utf8_lossy(&answer[..n]).to_string();
+        assert!(head.starts_with("HTTP/1.1 401"), "{path}: {head}");
+    }
+    // A viewer may not upload, and is told before sending the file.
+    let viewer = "Bearer viewer1-secret";
+    let r = send(&addr, "POST", "/web/import?source=x", &[WEB, ("authorization", viewer)], b"x").await;
+    assert_error(&r, 403, "PERMISSION_DENIED", "ROLE_NOT_ALLOWED");
+    // Unauthenticated stalled uploads take no slot: the sync caller's goes through.
+    let _stalled: Vec<_> = (0..3).map(|_| stalled_upload(&addr, None)).collect();
+    let csv = format!("统一社会信用代码,企业名称\n{},西安令牌上传有限公司\n", code(41));
+    let sync1 = "Bearer sync1-secret";
+    let r = send(&addr, "POST", "/web/import?source=feed", &[WEB, ("authorization", sync1)], csv.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Two callers may each hold one slot; a third caller then waits.
+    let _a = stalled_upload(&addr, Some("sync1-secret"));
+    let _b = stalled(&addr, "/web/export.xlsx", Some("editor1-secret"));
+    let third = || {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let table = json!({"title": "t", "columns": ["名称 NAME"], "rows": [["甲"]]}).to_string();
+            let auth = "Bearer viewer1-secret";
+            send(&addr, "POST", "/web/export.xlsx", &[WEB, ("authorization", auth)], table.as_bytes()).await
+        })
+    };
+    let refused = until_status(429, third).await;
+    assert_error(&refused, 429, "RESOURCE_EXHAUSTED", "TOO_MANY_UPLOADS");
 }

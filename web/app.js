@@ -23,7 +23,13 @@ const who = document.getElementById('who');
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
   const [path, q] = raw.split('?');
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = path.split('/').filter(Boolean).map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p; // a malformed escape: the page says it finds nothing
+    }
+  });
   return { parts, query: new URLSearchParams(q || '') };
 }
 

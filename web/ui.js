@@ -179,7 +179,10 @@ export function exportButton(title, columns, rows) {
     b.disabled = true;
     try {
       const all = await rows();
-      await downloadXlsx(title, columns.map((c) => c.title), all.map((r) => columns.map((c) => exportText(c, r))));
+      const cut = all.length >= MAX_EXPORT_ROWS;
+      const name = cut ? `${title}（前 ${MAX_EXPORT_ROWS} 行）` : title;
+      await downloadXlsx(name, columns.map((c) => c.title), all.map((r) => columns.map((c) => exportText(c, r))));
+      if (cut) toast(`只导出了前 ${fmtNum(MAX_EXPORT_ROWS)} 行：请先筛选，缩小范围后再导出`, 'bad');
     } catch (e) {
       toast(e.message, 'bad');
     } finally {

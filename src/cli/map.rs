@@ -22,9 +22,23 @@ const TOP: f64 = 116.0;
 const GAP: f64 = 220.0;
 const MARGIN: f64 = 24.0;
 
-/// Escapes text for XML.
+/// Escapes text for XML, dropping the characters XML 1.0 does not allow
+/// (controls other than tab and line ends, U+FFFE and U+FFFF): one such
+/// character in a firm's name must not make the whole map unreadable.
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Escapes text for a DOT string.
@@ -624,6 +638,7 @@ mod tests {
         let svg = to_svg(&sample(), "供需图谱");
         assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("西安电芯&lt;制造&gt; · 登高"), "labels are escaped");
+        assert_eq!(xml("a\u{FFFF}b\u{1}c\u{FFFE}&"), "abc&amp;", "characters XML forbids are dropped");
         assert!(svg.contains("C3841 锂离子电池制造"));
         assert_eq!(svg.matches("<path ").count(), 3, "supply, demand and match edges");
         assert!(svg.contains("已签约 300 万元"));

@@ -155,7 +155,7 @@ impl SyncRun {
 
 /// Origins a sync source cannot be named after: the ones ladder records
 /// itself, and the callers' own defaults.
-pub const RESERVED_SOURCES: &[&str] = &["system", "seed", "revert", "stage-sweeper", "api", "cli"];
+pub const RESERVED_SOURCES: &[&str] = &["system", "seed", "revert", "stage-sweeper", "api", "cli", "web"];
 
 /// Checks a source name: 1–50 letters, digits, `-` or `_`, and not one of
 /// [`RESERVED_SOURCES`] (a source's name is the origin of its changes).

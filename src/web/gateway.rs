@@ -158,17 +158,22 @@ impl Gateway {
             request.headers_mut().insert(http::header::AUTHORIZATION, auth.clone());
         }
         *request.extensions_mut() = parts.extensions.clone();
-        std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(|e| Status::unavailable(e.into().to_string()))?;
-        let response = inner.call(request).await.map_err(|e| Status::unavailable(e.into().to_string()))?;
+        let unavailable = |e: S::Error| {
+            tracing::warn!(error = %e.into(), "the web gateway could not reach the services");
+            Status::unavailable("the service is not available: try again")
+        };
+        std::future::poll_fn(|cx| inner.poll_ready(cx)).await.map_err(unavailable)?;
+        let response = inner.call(request).await.map_err(unavailable)?;
         let (head, body) = response.into_parts();
         if let Some(status) = Status::from_header_map(&head.headers).filter(|s| s.code() != Code::Ok) {
             return Err(status);
         }
         // A response message within the limit, plus its frame header.
         let collected = http_body_util::Limited::new(body, self.max_bytes + 5).collect().await.map_err(|e| {
+            tracing::debug!(error = %e, "the web gateway could not read a response");
             Status::from(Error::ResourceExhausted {
                 reason: "RESPONSE_TOO_LARGE",
-                message: format!("the response could not be read (limit {} bytes): {e}", self.max_bytes),
+                message: format!("the response could not be read whole (limit {} bytes)", self.max_bytes),
             })
         })?;
         if let Some(status) = collected.trailers().and_then(Status::from_header_map).filter(|s| s.code() != Code::Ok) {

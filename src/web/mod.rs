@@ -70,25 +70,42 @@ pub struct Web {
 
 struct Shared {
     gateway: Gateway,
-    /// The server checks no tokens: answer only to loopback hosts.
-    open: bool,
+    /// Checks the caller before a body is read (the services check again).
+    auth: crate::auth::Authenticator,
+    /// Counts the page's requests, so shutdown waits for them too.
+    in_flight: crate::requests::InFlight,
     /// Serve the files from this folder instead of the embedded copies
     /// (`LADDER_WEB_DIR`, for working on the page without rebuilding).
     dir: Option<PathBuf>,
     /// Slots of [`MAX_HEAVY_REQUESTS`].
     heavy: tokio::sync::Semaphore,
+    /// Callers holding a slot (one each).
+    heavy_callers: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Web {
     /// The workspace for a server whose messages are at most
-    /// `max_message_bytes`; `open` is true when the server has no tokens.
-    pub fn new(max_message_bytes: usize, open: bool) -> anyhow::Result<Self> {
+    /// `max_message_bytes`, checking callers with `auth` and counting its
+    /// requests in `in_flight`.
+    pub fn new(
+        max_message_bytes: usize,
+        auth: crate::auth::Authenticator,
+        in_flight: crate::requests::InFlight,
+    ) -> anyhow::Result<Self> {
         let dir = std::env::var_os("LADDER_WEB_DIR").map(PathBuf::from);
         if let Some(dir) = &dir {
             tracing::warn!(dir = %dir.display(), "LADDER_WEB_DIR: serving the web workspace's files from disk");
         }
-        let heavy = tokio::sync::Semaphore::new(MAX_HEAVY_REQUESTS);
-        Ok(Self { shared: Arc::new(Shared { gateway: Gateway::new(max_message_bytes)?, open, dir, heavy }) })
+        Ok(Self {
+            shared: Arc::new(Shared {
+                gateway: Gateway::new(max_message_bytes)?,
+                auth,
+                in_flight,
+                dir,
+                heavy: tokio::sync::Semaphore::new(MAX_HEAVY_REQUESTS),
+                heavy_callers: std::sync::Mutex::default(),
+            }),
+        })
     }
 }
 
@@ -128,17 +145,27 @@ where
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/grpc"));
-        if grpc {
+        if grpc && request.version() >= http::Version::HTTP_2 {
             return Box::pin(self.inner.call(request));
         }
         // The ready service serves this request; a clone waits for the next.
         let fresh = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, fresh);
         let shared = Arc::clone(&self.shared);
+        let counted = shared.in_flight.enter();
+        let busy = crate::requests::busy_of(request.extensions());
         Box::pin(async move {
-            let mut response = shared.handle(inner, request).await;
+            // gRPC needs HTTP/2: over HTTP/1.1 it could only be a browser
+            // page's fetch, which must not reach the services unguarded.
+            let mut response = if grpc {
+                text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "gRPC is served over HTTP/2 only")
+            } else {
+                shared.handle(inner, request).await
+            };
             secure(response.headers_mut());
-            Ok(response)
+            drop(counted);
+            let (parts, body) = response.into_parts();
+            Ok(http::Response::from_parts(parts, crate::requests::holding(body, busy)))
         })
     }
 }
@@ -161,34 +188,36 @@ impl Shared {
         if method != Method::POST {
             return text(StatusCode::METHOD_NOT_ALLOWED, "use GET for pages and POST for calls");
         }
-        if let Err(status) = self.guard(&parts) {
-            return error(&status);
-        }
-        let heavy = path == "/web/import" || path == "/web/export.xlsx";
-        let _slot = match heavy.then(|| self.heavy.try_acquire()) {
-            Some(Err(_)) => {
-                return error(
-                    &Error::ResourceExhausted {
-                        reason: "TOO_MANY_UPLOADS",
-                        message: format!(
-                            "{MAX_HEAVY_REQUESTS} uploads or workbook downloads are running: try again in a moment"
-                        ),
-                    }
-                    .into(),
-                )
+        let caller = match self.guard(&parts) {
+            Ok(caller) => caller,
+            Err(status) => {
+                tracing::info!(%path, reason = %gateway::error_json(&status)["reason"], "web request refused");
+                return error(&status);
             }
-            Some(Ok(slot)) => Some(slot),
-            None => None,
         };
-        let limit = if heavy {
-            MAX_UPLOAD_BYTES.max(MAX_EXPORT_BYTES)
+        let heavy = path == "/web/import" || path == "/web/export.xlsx";
+        if path == "/web/import" {
+            if let Err(e) = crate::auth::permit(&caller, crate::auth::Permission::Sync) {
+                return error(&e.into());
+            }
+        }
+        let _slot = if heavy {
+            match self.take_slot(&caller.name) {
+                Ok(slot) => Some(slot),
+                Err(status) => return error(&status),
+            }
+        } else {
+            None
+        };
+        let (limit, deadline) = if heavy {
+            (MAX_UPLOAD_BYTES.max(MAX_EXPORT_BYTES), HEAVY_BODY_DEADLINE)
         } else {
             // A JSON body is larger than its protobuf: allow some room.
-            self.gateway.max_bytes().saturating_mul(4)
+            (self.gateway.max_bytes().saturating_mul(2), BODY_DEADLINE)
         };
-        let body = match read_body(body, limit).await {
+        let body = match read_body(body, limit, deadline).await {
             Ok(b) => b,
-            Err(status) => return error(&status),
+            Err((status, http)) => return error_as(&status, http),
         };
         let result = match path.as_str() {
             p if p.starts_with("/api/") => {
@@ -196,14 +225,17 @@ impl Shared {
             }
             "/web/import" => self.import(inner, &parts, body).await,
             "/web/map.svg" => self.map(inner, &parts, body).await,
-            "/web/export.xlsx" => export(&body),
+            "/web/export.xlsx" => tokio::task::spawn_blocking(move || export(&body))
+                .await
+                .unwrap_or_else(|_| Err(Status::internal("the workbook could not be written"))),
             _ => Err(Error::NotFound { resource: path.clone() }.into()),
         };
         result.unwrap_or_else(|status| error(&status))
     }
 
-    /// Refuses requests another site's page could make in the user's name.
-    fn guard(&self, parts: &http::request::Parts) -> Result<(), Status> {
+    /// Refuses requests another site's page could make in the user's name,
+    /// then authenticates the caller, all before any body is read.
+    fn guard(&self, parts: &http::request::Parts) -> Result<crate::auth::Caller, Status> {
         let host =
             parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).or(parts.uri.authority().map(|a| a.as_str()));
         if parts.headers.get(CLIENT_HEADER).is_none_or(|v| v != "web") {
@@ -227,7 +259,7 @@ impl Shared {
                 .into());
             }
         }
-        if self.open && !host.is_some_and(is_loopback_host) {
+        if self.auth.open() && !host.is_some_and(is_loopback_host) {
             return Err(Error::PermissionDenied {
                 reason: "HOST_NOT_LOOPBACK",
                 message: "this server has no tokens and answers the web workspace only at a loopback address \
@@ -236,7 +268,28 @@ impl Shared {
             }
             .into());
         }
-        Ok(())
+        let authorization = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        Ok(self.auth.authenticate(authorization)?)
+    }
+
+    /// One of the [`MAX_HEAVY_REQUESTS`] slots, at most one per caller.
+    fn take_slot(&self, caller: &str) -> Result<Slot<'_>, Status> {
+        let busy = || {
+            Status::from(Error::ResourceExhausted {
+                reason: "TOO_MANY_UPLOADS",
+                message: format!(
+                    "an upload or workbook download of yours is running, or {MAX_HEAVY_REQUESTS} are: \
+                     try again when it is done"
+                ),
+            })
+        };
+        let mut callers = self.heavy_callers.lock().unwrap_or_else(|e| e.into_inner());
+        if callers.contains(caller) {
+            return Err(busy());
+        }
+        let permit = self.heavy.try_acquire().map_err(|_| busy())?;
+        callers.insert(caller.to_string());
+        Ok(Slot { _permit: permit, caller: caller.to_string(), callers: &self.heavy_callers })
     }
 
     async fn asset(&self, file: &str, parts: &http::request::Parts, head: bool) -> Response {
@@ -273,7 +326,7 @@ impl Shared {
         let source = get("source").unwrap_or("").to_string();
         let file = tokio::task::spawn_blocking(move || crate::cli::sync::SyncFile::read(body.to_vec()))
             .await
-            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|_| Status::internal("the file could not be read"))?
             .map_err(|e| {
                 Status::from(Error::invalid_field("file", "UNREADABLE_FILE", format!("the file cannot be synced: {e}")))
             })?;
@@ -342,32 +395,64 @@ fn export(body: &Bytes) -> Result<Response, Status> {
     Ok(r)
 }
 
+/// A held upload/download slot; frees it (and its caller) on drop.
+struct Slot<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+    caller: String,
+    callers: &'a std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.callers.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.caller);
+    }
+}
+
 /// How long a request body may send nothing before the request is dropped
 /// (a half-sent upload must not hold its slot).
 pub const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+/// The longest a JSON body may take to arrive.
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest an upload (or a table to write) may take to arrive: 64 MiB
+/// at about 110 KB/s.
+pub const HEAVY_BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Reads a request body of at most `limit` bytes, each part within [`BODY_IDLE`].
-async fn read_body(mut body: tonic::body::Body, limit: usize) -> Result<Bytes, Status> {
+/// Reads a request body of at most `limit` bytes, each part within
+/// [`BODY_IDLE`] and the whole within `deadline`; an error comes with the
+/// HTTP status it is answered with (413 too large, 408 too slow).
+async fn read_body(
+    mut body: tonic::body::Body,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> Result<Bytes, (Status, StatusCode)> {
+    let until = tokio::time::Instant::now() + deadline;
     let mut out = bytes::BytesMut::new();
     loop {
-        let frame = match tokio::time::timeout(BODY_IDLE, body.frame()).await {
+        let wait = tokio::time::timeout_at(until.min(tokio::time::Instant::now() + BODY_IDLE), body.frame());
+        let frame = match wait.await {
             Err(_) => {
-                return Err(crate::requests::timed_out(format!(
-                    "the request body stalled: nothing arrived for {}s",
-                    BODY_IDLE.as_secs()
-                )))
+                let message = format!(
+                    "the request body did not arrive in time (nothing for {}s, or more than {}s in all)",
+                    BODY_IDLE.as_secs(),
+                    deadline.as_secs()
+                );
+                return Err((crate::requests::timed_out(message), StatusCode::REQUEST_TIMEOUT));
             }
             Ok(None) => return Ok(out.freeze()),
-            Ok(Some(Err(e))) => return Err(Status::cancelled(format!("the request body was not received: {e}"))),
+            Ok(Some(Err(e))) => {
+                tracing::debug!(error = %e, "web request body failed");
+                let status = Status::cancelled("the request body was not received whole");
+                return Err((status, StatusCode::BAD_REQUEST));
+            }
             Ok(Some(Ok(frame))) => frame,
         };
         if let Ok(data) = frame.into_data() {
             if out.len() + data.len() > limit {
-                return Err(Error::ResourceExhausted {
+                let status = Error::ResourceExhausted {
                     reason: "REQUEST_TOO_LARGE",
                     message: format!("the request is larger than {limit} bytes"),
-                }
-                .into());
+                };
+                return Err((status.into(), StatusCode::PAYLOAD_TOO_LARGE));
             }
             out.extend_from_slice(&data);
         }
@@ -444,8 +529,12 @@ fn text(status: StatusCode, message: &'static str) -> Response {
 }
 
 fn error(status: &Status) -> Response {
+    error_as(status, gateway::http_status(status.code()))
+}
+
+fn error_as(status: &Status, http: StatusCode) -> Response {
     let mut r = ok(Bytes::from(gateway::error_json(status).to_string()), "application/json");
-    *r.status_mut() = gateway::http_status(status.code());
+    *r.status_mut() = http;
     r
 }
 

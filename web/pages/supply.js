@@ -631,6 +631,9 @@ async function mapTab(box, ctx) {
     const doc = new DOMParser().parseFromString(svgText, 'image/svg+xml');
     const svg = doc.documentElement;
     if (svg.nodeName !== 'svg') {
+      svgText = '';
+      download.disabled = true;
+      viewer.clear();
       fill(info, errorBox(new Error('图谱无法解析')));
       return;
     }

@@ -141,10 +141,9 @@ function runKpis(run) {
     tile(run.updated, run.dry_run ? '将更新' : '更新企业'),
     tile(run.unchanged, '无变化'),
     tile(run.failed, '失败行', Number(run.failed) > 0 ? 'kpi-bad' : ''),
-    run.mode === 'SYNC_MODE_FULL' && run.dry_run
-      ? h('div', { class: 'kpi' }, h('span', { class: 'n muted' }, '—'), h('span', { class: 'l' }, '来源缺失：试运行不统计，正式导入后报告'))
-      : null,
-    run.mode === 'SYNC_MODE_FULL' && !run.dry_run ? tile(run.missing_from_source, '来源缺失（仅报告）', Number(run.missing_from_source) > 0 ? 'kpi-warn' : '') : null);
+    run.mode === 'SYNC_MODE_FULL'
+      ? tile(run.missing_from_source, run.dry_run ? '将报告来源缺失（仅报告，不删除）' : '来源缺失（仅报告）', Number(run.missing_from_source) > 0 ? 'kpi-warn' : '')
+      : null);
 }
 
 /** The firms a FULL run found missing from the source (up to 1000). */
