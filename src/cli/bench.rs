@@ -7,6 +7,7 @@
 //! removes the store afterwards.
 
 mod projects;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitCode, Stdio};
@@ -128,6 +129,26 @@ pub enum BenchCommand {
         queries: usize,
         /// Requests in flight while timing.
         #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// Benchmark a running server instead of starting one.
+        #[arg(long)]
+        external: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// The web workspace's JSON mapping at N firms: WhoAmI, GetEnterprise, a
+    /// name search page, a filtered page and the funnel, as a browser sends
+    /// them (JSON over keep-alive HTTP/1.1), next to GetEnterprise and the
+    /// empty RPC over gRPC.
+    Web {
+        /// Firms to load.
+        #[arg(long, default_value_t = 100_000)]
+        firms: usize,
+        /// Calls of each kind to time.
+        #[arg(long, default_value_t = 2_000)]
+        calls: usize,
+        /// Connections (calls in flight) while timing.
+        #[arg(long, default_value_t = 8)]
         concurrency: usize,
         /// Benchmark a running server instead of starting one.
         #[arg(long)]
@@ -398,6 +419,9 @@ pub async fn bench(cmd: BenchCommand) -> ExitCode {
         BenchCommand::Sync { firms, seed, external, client } => sync(firms.max(1), seed, external, &client).await,
         BenchCommand::Projects { projects, queries, concurrency, external, client } => {
             projects::projects(projects.max(1), queries.max(1), concurrency.max(1), external, &client).await
+        }
+        BenchCommand::Web { firms, calls, concurrency, external, client } => {
+            web::web(firms.max(1), calls.max(1), concurrency.max(1), external, &client).await
         }
         BenchCommand::Get { common } => registry(Scenario::Get, &common).await,
         BenchCommand::Write { common } => registry(Scenario::Write, &common).await,
