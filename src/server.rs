@@ -372,7 +372,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bound = listener.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
     // One plain line on stdout, for people and for scripts that start ladder
     // on port 0 and need the port it got.
-    println!("ladder listening on {bound}");
+    // The web workspace's address goes out in the same write, so a reader
+    // that takes only the first line and closes the pipe loses nothing.
+    let scheme = if config.server.tls_cert.is_some() { "https" } else { "http" };
+    println!("ladder listening on {bound}\nweb workspace: {scheme}://{bound}/");
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(metrics) = config.server.metrics_listen.as_deref().filter(|m| !m.is_empty()) {
         let at: SocketAddr =

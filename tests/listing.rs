@@ -255,6 +255,7 @@ async fn several_indexed_conditions_are_checked_by_key_and_agree_with_a_full_sca
         };
         let first = client.list_enterprises(request.clone()).await.unwrap().into_inner();
         assert_eq!(first.total_size, want.len() as i32, "{filter}: exact total");
+        assert!(!first.total_size_estimated, "{filter}: said to be exact");
         let got = all_pages(&server, request, async || {}).await;
         assert_eq!(got, want, "{filter} (order {order_by:?}, deleted shown: {show_deleted})");
     }
@@ -282,6 +283,10 @@ async fn a_total_needing_records_is_counted_when_few_and_estimated_when_many() {
     // the first page's total is exact.
     let page = client.list_enterprises(request(10)).await.unwrap().into_inner();
     assert_eq!((page.enterprises.len(), page.total_size), (10, 250));
+    assert!(!page.total_size_estimated, "counted, so exact");
+    let next = v1::ListEnterprisesRequest { page_token: page.next_page_token.clone(), ..request(10) };
+    let second = client.list_enterprises(next).await.unwrap().into_inner();
+    assert_eq!((second.total_size, second.total_size_estimated), (250, false), "later pages repeat the first's total");
     // Past the count budget, the total is extrapolated from the share of
     // matches among the candidates the page examined: the front-loaded
     // matches make the estimate high, which shows it stopped early.
@@ -301,4 +306,14 @@ async fn a_total_needing_records_is_counted_when_few_and_estimated_when_many() {
     let page = client.list_enterprises(request(300)).await.unwrap().into_inner();
     assert_eq!((page.enterprises.len(), page.total_size), (250, 250));
     assert!(page.next_page_token.is_empty());
+    assert!(!page.total_size_estimated);
+    let whole = ladder::store::ListQuery {
+        filter: ladder::domain::filter::Filter::parse(r#"industry_code = C37 AND display_name:"企业""#).unwrap(),
+        page_size: 300,
+        count_total: true,
+        count_reads: Some(100),
+        ..Default::default()
+    };
+    let page = server.store.list_enterprises(whole).await.unwrap();
+    assert_eq!((page.total, page.exact_total), (Some(250), true), "a first page that is also the last is exact");
 }

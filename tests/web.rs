@@ -455,6 +455,15 @@ fn staff_work_in_the_browser() {
     let total = count(&api(&addr, "EnterpriseService/ListEnterprises", json!({"page_size": 1}))["total_size"]);
     assert_eq!(total, total_before, "the run's firms are deleted again");
 
+    // A firm the revert deleted is restored from its page.
+    let restored = format!("enterprises/{}", new_codes[0]);
+    browser.goto(&format!("{url}/#/firms/{}", new_codes[0]));
+    browser.click_css("#undelete-firm");
+    browser.wait_until("the firm to be restored", || {
+        api(&addr, "EnterpriseService/GetEnterprise", json!({"name": restored}))["delete_time"].is_null()
+    });
+    browser.wait_until("the page to show it live", || browser.find("#edit-firm").is_some());
+
     // Every page opens without an error, at desktop and at phone width.
     for (width, height, suffix) in [(1366, 768, ""), (390, 844, "-phone")] {
         browser.resize(width, height);
@@ -475,6 +484,9 @@ fn staff_work_in_the_browser() {
         }
         browser.goto(&format!("{url}/#/firms/{}", name.trim_start_matches("enterprises/")));
         browser.wait("#timeline svg");
+        browser.wait_until("the firm page's sections", || browser.find(".loading").is_none());
+        let fits = browser.script("return document.documentElement.scrollWidth <= window.innerWidth + 1", json!([]));
+        assert_eq!(fits, json!(true), "the firm page fits {width} px without scrolling sideways");
         browser.screenshot(&format!("11-firm{suffix}"));
     }
     // An alliance's roster (a list without totals: counted to its last page).

@@ -46,7 +46,7 @@ function drawWho(me) {
   const role = { viewer: '只读', sync: '同步', editor: '编辑', admin: '管理员' }[me.role] || me.role;
   fill(who,
     h('span', { class: 'who-name', id: 'who-name' }, me.name), h('span', { class: 'badge' }, role),
-    me.tokens_required ? h('button', { type: 'button', class: 'link', id: 'sign-out', onclick: () => { setToken(''); route(); } }, '退出') : null);
+    me.tokens_required ? h('button', { type: 'button', class: 'link', id: 'sign-out', onclick: () => { setToken(''); route(); } }, '退出登录') : null);
 }
 
 /** The sign-in form: a ladder token, kept for this tab only. */

@@ -197,8 +197,9 @@ export const MAX_EXPORT_ROWS = 20000;
 
 /**
  * A table paged on the server. `fetchPage(pageToken, pageSize)` resolves to
- * `{rows, next, total}` (next: the next page token, '' at the end; total: the
- * exact count, or undefined for lists whose responses carry none). Shows
+ * `{rows, next, total, estimated}` (next: the next page token, '' at the end;
+ * total: the exact count, or undefined for lists whose responses carry none;
+ * estimated: the server says the total is an estimate). Shows
  * "第 a–b 条，共 N 条" (without a total: "后面还有" until the last page) with
  * previous/next, and an XLSX download of every row of the query (up to
  * MAX_EXPORT_ROWS). Options: `id` of the root, `render(columns, rows, empty)`
@@ -241,12 +242,20 @@ export function pagedTable({ title, columns, fetchPage, pageSize = 50, empty, id
       const to = offsets[i] + page.rows.length;
       const known = page.total !== undefined && page.total !== null;
       const total = known ? Number(page.total) : page.next ? null : to;
+      const range = to ? `第 ${fmtNum(from)}–${fmtNum(to)} 条，` : '';
+      delete status.dataset.total;
+      delete status.dataset.estimated;
       if (total === null) {
-        fill(status, `第 ${fmtNum(from)}–${fmtNum(to)} 条，后面还有`);
-        delete status.dataset.total;
+        fill(status, `${range}后面还有`);
+      } else if (page.estimated && page.next) {
+        // The server counted part of the candidates and extrapolated.
+        fill(status, `${range}约 ${fmtNum(total)} 条（估计）`);
+        status.dataset.estimated = String(total);
       } else {
-        fill(status, `第 ${fmtNum(from)}–${fmtNum(to)} 条，共 ${fmtNum(total)} 条`);
-        status.dataset.total = String(total);
+        // An estimate seen to the last page is replaced by the true count.
+        const exact = page.estimated ? to : total;
+        fill(status, to ? `${range}共 ${fmtNum(exact)} 条` : '共 0 条');
+        status.dataset.total = String(exact);
       }
       prev.disabled = i === 0;
       next.disabled = !page.next;
@@ -260,6 +269,35 @@ export function pagedTable({ title, columns, fetchPage, pageSize = 50, empty, id
   root.reload = () => go(index);
   go(0);
   return root;
+}
+
+/** Chinese names of the origins a change records. */
+export const ORIGIN_LABELS = {
+  api: '接口', web: '工作台', cli: '命令行', system: '系统', seed: '示例数据', revert: '回滚', 'stage-sweeper': '梯度巡检',
+};
+/** Chinese names of the record fields a change lists. */
+export const FIELD_LABELS = {
+  credit_code: '信用代码', display_name: '企业名称', former_names: '曾用名', industry_code: '行业代码',
+  region_code: '注册地', founding_date: '成立日期', address: '注册地址', legal_representative: '法定代表人',
+  promotion_zone: '招商片区', service_commissioner: '服务专员', contacts: '联系人', tags: '标签', website: '网站',
+  notes: '备注', delete_time: '删除时间', delete_reason: '删除原因', credit_code_override: '代码核验',
+  kind: '类型', status: '状态', level: '级别', authority: '发证机关', batch: '批次', certificate_number: '证书编号',
+  issued_date: '发证日期', valid_from: '起始日期', valid_until: '截止日期', ended_date: '终止日期',
+  end_reason: '终止原因', barred_until: '禁止申报至', evidence: '依据', source: '来源', role: '角色', state: '状态',
+  join_date: '加入日期', end_date: '退出日期', note: '备注', events: '经历', revenue: '营业收入',
+  main_business_revenue: '主营业务收入', employees: '从业人员', tech_staff: '科技人员', rd_expense: '研发费用',
+  rd_domestic_share: '境内研发占比', high_tech_revenue: '高新收入', total_assets: '资产总额',
+  total_liabilities: '负债总额', equity_financing: '股权融资', valuation: '估值',
+};
+
+/** An origin's Chinese name (a sync source keeps its own name). */
+export function originLabel(origin) {
+  return ORIGIN_LABELS[origin] || origin || '';
+}
+
+/** A field's Chinese name, or the field as it is. */
+export function fieldLabel(field) {
+  return FIELD_LABELS[field] || field;
 }
 
 /** A labelled form field. */

@@ -226,9 +226,9 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
         ]);
         let key = self.store.token_key().to_vec();
         let resume = page_token::decode(&key, &digest, &r.page_token)?;
-        let (after, known_total) = match resume {
-            Some(resume) => (Some(resume.position), resume.total),
-            None => (None, None),
+        let (after, known_total, known_estimated) = match resume {
+            Some(resume) => (Some(resume.position), resume.total, resume.estimated),
+            None => (None, None, false),
         };
         let page = self
             .store
@@ -245,6 +245,7 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
             })
             .await?;
         let total = known_total.or(page.total).unwrap_or(0);
+        let estimated = if known_total.is_some() { known_estimated } else { page.total.is_some() && !page.exact_total };
         let mut positions = Vec::with_capacity(page.items.len());
         let mut enterprises = Vec::with_capacity(page.items.len());
         for e in page.items {
@@ -264,9 +265,10 @@ impl v1::enterprise_service_server::EnterpriseService for EnterpriseApi {
         Ok(Response::new(v1::ListEnterprisesResponse {
             enterprises,
             next_page_token: resume
-                .map(|position| page_token::encode(&key, &digest, position, Some(total)))
+                .map(|position| page_token::encode_estimated(&key, &digest, position, Some(total), estimated))
                 .unwrap_or_default(),
             total_size: i32::try_from(total).unwrap_or(i32::MAX),
+            total_size_estimated: estimated,
         }))
     }
 

@@ -26,6 +26,9 @@ struct Body {
     position: Vec<u8>,
     #[prost(uint64, optional, tag = "3")]
     total: Option<u64>,
+    /// The total is an estimate (older tokens: false).
+    #[prost(bool, tag = "4")]
+    estimated: bool,
 }
 
 /// Where the next page starts, recovered from a token.
@@ -35,6 +38,8 @@ pub struct Resume {
     pub position: Vec<u8>,
     /// Total counted on the first page.
     pub total: Option<u64>,
+    /// Whether that total is an estimate.
+    pub estimated: bool,
 }
 
 /// Digest of everything that must stay the same across the pages of a query.
@@ -49,7 +54,12 @@ pub fn query_digest(parts: &[&str]) -> Vec<u8> {
 
 /// Issues a token.
 pub fn encode(key: &[u8], query: &[u8], position: Vec<u8>, total: Option<u64>) -> String {
-    let body = Body { query: query.to_vec(), position, total }.encode_to_vec();
+    encode_estimated(key, query, position, total, false)
+}
+
+/// Issues a token whose total may be an estimate.
+pub fn encode_estimated(key: &[u8], query: &[u8], position: Vec<u8>, total: Option<u64>, estimated: bool) -> String {
+    let body = Body { query: query.to_vec(), position, total, estimated }.encode_to_vec();
     let mut out = body.clone();
     out.extend_from_slice(&mac(key, &body));
     URL_SAFE_NO_PAD.encode(out)
@@ -78,7 +88,7 @@ pub fn decode(key: &[u8], query: &[u8], token: &str) -> Result<Option<Resume>> {
             "belongs to a different query: keep filter, order_by and the other list parameters the same across pages",
         ));
     }
-    Ok(Some(Resume { position: body.position, total: body.total }))
+    Ok(Some(Resume { position: body.position, total: body.total, estimated: body.estimated }))
 }
 
 fn mac(key: &[u8], body: &[u8]) -> Vec<u8> {
@@ -105,6 +115,15 @@ pub fn next_id_token(key: &[u8], query: &[u8], next: Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_estimated_total_travels_with_the_token() {
+        let token = encode_estimated(b"k", b"q", b"pos".to_vec(), Some(921), true);
+        let resume = decode(b"k", b"q", &token).unwrap().unwrap();
+        assert_eq!((resume.total, resume.estimated), (Some(921), true));
+        let plain = decode(b"k", b"q", &encode(b"k", b"q", b"pos".to_vec(), Some(5))).unwrap().unwrap();
+        assert!(!plain.estimated);
+    }
     use proptest::prelude::*;
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -113,7 +132,10 @@ mod tests {
     fn round_trip_and_empty_token() {
         let q = query_digest(&["list", "zone = east"]);
         let token = encode(KEY, &q, b"Xz".to_vec(), Some(12));
-        assert_eq!(decode(KEY, &q, &token).unwrap(), Some(Resume { position: b"Xz".to_vec(), total: Some(12) }));
+        assert_eq!(
+            decode(KEY, &q, &token).unwrap(),
+            Some(Resume { position: b"Xz".to_vec(), total: Some(12), estimated: false })
+        );
         assert_eq!(decode(KEY, &q, "").unwrap(), None);
     }
 

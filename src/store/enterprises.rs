@@ -233,6 +233,8 @@ impl Store {
         matched: u64,
     ) -> Result<ListPage> {
         if q.count_total && first && page.total.is_none() {
+            // A first page that is also the last has seen every candidate.
+            page.exact_total = page.resume.is_none();
             page.total = Some(if page.resume.is_none() {
                 matched
             } else {

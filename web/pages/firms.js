@@ -10,7 +10,7 @@
 import { ApiError } from '../api.js';
 import {
   h, fill, fmtTime, todayCst, fmtNum, STAGES, stageLabel, codeOf, firmLink, errorBox, load,
-  toast, table, pagedTable, exportButton, field, setRouteQuery, MAX_EXPORT_ROWS,
+  toast, table, pagedTable, exportButton, field, setRouteQuery, MAX_EXPORT_ROWS, ORIGIN_LABELS, FIELD_LABELS,
 } from '../ui.js';
 import {
   KINDS, normKind, kindLabel, STATUS_LABELS, LEVEL_LABELS, CAUSE_LABELS, timelineView, designationState,
@@ -51,22 +51,6 @@ const MATCH_STATE_LABELS = {
 };
 const CHANGE_KIND_LABELS = {
   CHANGE_KIND_CREATED: '新建', CHANGE_KIND_UPDATED: '修改', CHANGE_KIND_DELETED: '删除', CHANGE_KIND_UNDELETED: '恢复',
-};
-const ORIGIN_LABELS = {
-  api: '接口', web: '工作台', cli: '命令行', system: '系统', seed: '示例数据', revert: '回滚', 'stage-sweeper': '梯度巡检',
-};
-const FIELD_LABELS = {
-  credit_code: '信用代码', display_name: '企业名称', former_names: '曾用名', industry_code: '行业代码',
-  region_code: '注册地', founding_date: '成立日期', address: '注册地址', legal_representative: '法定代表人',
-  promotion_zone: '招商片区', service_commissioner: '服务专员', contacts: '联系人', tags: '标签', website: '网站',
-  notes: '备注', delete_time: '删除时间', delete_reason: '删除原因', credit_code_override: '代码核验',
-  kind: '类型', status: '状态', level: '级别', authority: '发证机关', batch: '批次', certificate_number: '证书编号',
-  issued_date: '发证日期', valid_from: '起始日期', valid_until: '截止日期', ended_date: '终止日期',
-  end_reason: '终止原因', barred_until: '禁止申报至', evidence: '依据', source: '来源', role: '角色', state: '状态',
-  join_date: '加入日期', end_date: '退出日期', note: '备注', events: '经历', revenue: '营业收入',
-  main_business_revenue: '主营业务收入', employees: '从业人员', tech_staff: '科技人员', rd_expense: '研发费用',
-  rd_domestic_share: '境内研发占比', high_tech_revenue: '高新收入', total_assets: '资产总额',
-  total_liabilities: '负债总额', equity_financing: '股权融资', valuation: '估值',
 };
 
 function stageBadge(stage) {
@@ -333,7 +317,7 @@ async function renderList(root, ctx) {
           const r = await call('EnterpriseService', 'ListEnterprises', {
             page_size: size, page_token: token, filter, order_by: state.order, show_deleted: state.deleted,
           });
-          return { rows: r.enterprises, next: r.next_page_token, total: r.total_size };
+          return { rows: r.enterprises, next: r.next_page_token, total: r.total_size, estimated: r.total_size_estimated };
         },
         empty: nameQuery ? `没有名称或曾用名包含「${nameQuery}」的企业` : '没有符合条件的企业',
       });
@@ -472,7 +456,7 @@ async function renderFirm(root, ctx, rawCode) {
   fill(root, crumbs, head, kpis, tabs, recordCard, timelineCard, memberCard, indCard, sdCard, histCard);
 
   const reload = () => renderFirm(root, ctx, rec.credit_code);
-  drawHead(head, rec, who, () => openEdit());
+  drawHead(head, rec, who, () => openEdit(), { call, onChanged: reload });
   drawKpis(kpis, rec, pStage, pDes, pMem, pInd, today, { ladder: timelineCard, alliances: memberCard, indicators: indCard });
   const showRecord = () => {
     fill(recordCard, h('h2', {}, '企业档案'), recordView(rec, who));
@@ -518,7 +502,44 @@ async function listAll(call, service, method, request, key, pageSize) {
   return out;
 }
 
-function drawHead(head, rec, who, onEdit) {
+/**
+ * Delete (退出名录, with a reason, etag-checked) or restore the firm; the
+ * server refuses a delete of an alliance member or a firm an active project
+ * names, and the page shows why.
+ */
+function lifecycleActions(rec, who, { call, onChanged }) {
+  if (!who.may_write) return null;
+  const box = h('div', { class: 'firm-lifecycle' });
+  const name = `enterprises/${rec.credit_code}`;
+  const run = async (button, method, request, done) => {
+    button.disabled = true;
+    try {
+      await call('EnterpriseService', method, request);
+      toast(done);
+      onChanged();
+    } catch (e) {
+      fill(box, errorBox(e));
+      button.disabled = false;
+    }
+  };
+  if (rec.delete_time) {
+    const restore = h('button', { type: 'button', id: 'undelete-firm', onclick: () =>
+      run(restore, 'UndeleteEnterprise', { name, etag: rec.etag }, '已恢复') }, '恢复企业');
+    return h('div', {}, restore, box);
+  }
+  const del = h('button', { type: 'button', class: 'secondary danger-text', id: 'delete-firm', onclick: () => {
+    const reason = window.prompt(`将「${rec.display_name}」移出名录（软删除，可恢复）。请填写原因：`, '');
+    if (reason === null) return;
+    if (!reason.trim()) {
+      fill(box, errorBox(new Error('请填写删除原因')));
+      return;
+    }
+    run(del, 'DeleteEnterprise', { name, etag: rec.etag, reason: reason.trim() }, '已移出名录');
+  } }, '移出名录');
+  return h('div', {}, del, box);
+}
+
+function drawHead(head, rec, who, onEdit, lifecycle) {
   const deleted = !!rec.delete_time;
   fill(head,
     h('div', { class: 'firm-title' },
@@ -531,9 +552,10 @@ function drawHead(head, rec, who, onEdit) {
         rec.promotion_zone ? h('span', { class: 'tag' }, zoneName(who, rec.promotion_zone)) : null,
         deleted ? h('span', { class: 'deleted-badge' }, '已删除') : null)),
     h('div', { class: 'firm-actions' },
-      who.may_write && !deleted ? h('button', { type: 'button', id: 'edit-firm', onclick: onEdit }, '编辑档案') : null),
+      who.may_write && !deleted ? h('button', { type: 'button', id: 'edit-firm', onclick: onEdit }, '编辑档案') : null,
+      lifecycleActions(rec, who, lifecycle)),
     deleted ? h('div', { class: 'warnbox firm-deleted' },
-      `此企业已于 ${fmtTime(rec.delete_time)} 删除（退出名录）${rec.delete_reason ? `，原因：${rec.delete_reason}` : ''}。记录仍可查阅；如需修改，请先恢复。`) : null);
+      `此企业已于 ${fmtTime(rec.delete_time)} 删除（退出名录）${rec.delete_reason ? `，原因：${rec.delete_reason}` : ''}。记录仍可查阅；如需修改，请先恢复${who.may_write ? '（右上角“恢复企业”）' : '（需编辑权限）'}。`) : null);
 }
 
 function drawKpis(el, rec, pStage, pDes, pMem, pInd, today, targets) {

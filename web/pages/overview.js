@@ -4,8 +4,7 @@
 // list behind it.
 
 import {
-  h, fill, errorBox, todayCst, addDays, fmtNum, fmtTime, STAGES, stageLabel, codeOf, firmLink,
-  table, pagedTable, exportButton, field, setRouteQuery,
+  h, fill, errorBox, todayCst, addDays, fmtNum, fmtTime, STAGES, stageLabel, codeOf, firmLink, table, pagedTable, exportButton, field, setRouteQuery, fieldLabel, originLabel,
 } from '../ui.js';
 import {
   useCss, kindLabel, stageBadge, quote, enterpriseFilter, firmsHref, scopeOf, listAlliances,
@@ -413,7 +412,7 @@ export async function render(root, ctx) {
       { title: '操作 KIND', get: (c) => { const k = CHANGE_KINDS[c.kind] || [c.kind, '']; return h('span', { class: `ov-ck ${k[1]}` }, k[0]); }, text: (c) => (CHANGE_KINDS[c.kind] || [c.kind])[0] },
       { title: '变更字段 FIELDS', get: (c) => fieldsText(c) },
       { title: '经办人 ACTOR', get: (c) => c.actor, class: 'nowrap' },
-      { title: '来源 ORIGIN', get: (c) => h('span', { class: 'tag' }, c.origin), text: (c) => c.origin },
+      { title: '来源 ORIGIN', get: (c) => h('span', { class: 'tag' }, originLabel(c.origin)), text: (c) => originLabel(c.origin) },
       { title: '修订号 REV', get: (c) => String(c.revision), class: 'num muted' },
     ];
     fill(changes.note, list.length ? `最新 ${list.length} 条` : '');
@@ -475,7 +474,7 @@ function resourceCell(c) {
 }
 
 function fieldsText(c) {
-  const fields = (c.field_changes || []).map((f) => f.field);
+  const fields = (c.field_changes || []).map((f) => fieldLabel(f.field));
   const shown = fields.slice(0, 4).join('、');
   const more = fields.length > 4 ? ` 等 ${fields.length} 项` : '';
   const text = `${shown}${more}`;
