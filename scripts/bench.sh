@@ -18,3 +18,4 @@ n=${N:-100000}
 "$ladder" bench watch --firms "$n" --calls 20000 --concurrency 64 "$@"
 "$ladder" bench suggest --postings 100000 --firms 5000 --queries 2000 "$@"
 "$ladder" bench projects --projects "${PROJECTS:-10000}" --queries 200 "$@"
+"$ladder" bench web --firms "$n" --calls 2000 --concurrency 8 "$@"
