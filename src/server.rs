@@ -372,10 +372,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bound = listener.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
     // One plain line on stdout, for people and for scripts that start ladder
     // on port 0 and need the port it got.
-    // The web workspace's address goes out in the same write, so a reader
-    // that takes only the first line and closes the pipe loses nothing.
+    // The web workspace's address goes out in the same write (a reader may
+    // take only the first line and close the pipe), and a closed stdout is
+    // no reason to stop serving.
     let scheme = if config.server.tls_cert.is_some() { "https" } else { "http" };
-    println!("ladder listening on {bound}\nweb workspace: {scheme}://{bound}/");
+    let banner = format!("ladder listening on {bound}\nweb workspace: {scheme}://{bound}/\n");
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(metrics) = config.server.metrics_listen.as_deref().filter(|m| !m.is_empty()) {
         let at: SocketAddr =
