@@ -111,15 +111,23 @@ export async function render(root, ctx) {
     refresh(true);
   } }, '重置');
   // 'input' fires once a whole date is picked or typed; 'change' on leaving the field.
+  // While a year is being typed the field holds dates like 0202-12-31:
+  // wait for typing to pause, and take no year before 1949.
+  let typing = null;
   const onAsOf = (e) => {
+    clearTimeout(typing);
     const v = asOf.value;
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(v)) {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(v) || v < '1949-01-01') {
       if (e.type === 'change') asOf.value = state.asOf;
       return;
     }
     if (v === state.asOf) return;
-    state.asOf = v;
-    refresh(true);
+    const apply = () => {
+      state.asOf = v;
+      refresh(true);
+    };
+    if (e.type === 'change') apply();
+    else typing = setTimeout(apply, 500);
   };
   asOf.addEventListener('input', onAsOf);
   asOf.addEventListener('change', onAsOf);
