@@ -467,3 +467,45 @@ async fn nobody_without_a_token_holds_memory_or_slots() {
     let refused = until_status(429, third).await;
     assert_error(&refused, 429, "RESOURCE_EXHAUSTED", "TOO_MANY_UPLOADS");
 }
+
+#[tokio::test]
+async fn the_firm_list_download_syncs_back_unchanged_and_edits_apply() {
+    let server = TestServer::start().await;
+    let addr = server.addr.to_string();
+    for (n, name) in [(51, "西安往返一号科技有限公司"), (52, "西安往返二号科技有限公司")] {
+        let r = api(
+            &server,
+            "EnterpriseService/CreateEnterprise",
+            json!({"enterprise": {"credit_code": code(n), "display_name": name, "industry_code": "C3742"}}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // The firm list's download, with the columns the page writes.
+    let table = json!({
+        "title": "企业名录",
+        "columns": ["企业名称 NAME", "信用代码 CODE", "梯度 STAGE", "行业代码 INDUSTRY", "行业名称 INDUSTRY NAME",
+                    "片区 ZONE", "片区名称 ZONE NAME", "服务专员 COMMISSIONER", "更新时间 TIME (UTC+8)"],
+        "rows": [
+            ["西安往返一号科技有限公司", code(51), "未入梯", "C3742", "航天器及运载火箭制造", "", "", "", "2026-12-01 10:00:00"],
+            ["西安往返二号科技有限公司（更名）", code(52), "未入梯", "C3742", "航天器及运载火箭制造", "", "", "王敏", "2026-12-01 10:00:00"],
+        ],
+    });
+    let book = send(&addr, "POST", "/web/export.xlsx", &[WEB], table.to_string().as_bytes()).await;
+    assert_eq!(book.status, 200, "{}", book.text());
+    let tried = send(&addr, "POST", "/web/import?source=web-upload&dry_run=true", &[WEB], &book.body).await;
+    assert_eq!(tried.status, 200, "the download is a sync file: {}", tried.text());
+    let run = &tried.json()["run"];
+    assert_eq!(
+        (run["failed"].as_str(), run["unchanged"].as_str(), run["updated"].as_str()),
+        (Some("0"), Some("1"), Some("1"))
+    );
+    let applied = send(&addr, "POST", "/web/import?source=web-upload", &[WEB], &book.body).await;
+    assert_eq!(applied.status, 200, "{}", applied.text());
+    let second =
+        api(&server, "EnterpriseService/GetEnterprise", json!({"name": format!("enterprises/{}", code(52))})).await;
+    let second = second.json();
+    assert_eq!(second["display_name"], "西安往返二号科技有限公司（更名）");
+    assert_eq!(second["service_commissioner"], "王敏");
+    assert_eq!(second["industry_code"], "C3742", "the code column, not the name, is read");
+}

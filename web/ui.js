@@ -105,18 +105,120 @@ export function firmLink(name, label) {
   return h('a', { href: `#/firms/${encodeURIComponent(code)}`, class: 'firm-link' }, label || code);
 }
 
+/**
+ * What the server's reasons (google.rpc.ErrorInfo) mean, in Chinese: the
+ * server's own message (English) is shown under it as the detail.
+ */
+export const REASON_TEXT = {
+  ETAG_MISMATCH: '此记录在您打开后已被他人修改，请重新载入后再改',
+  RESOURCE_ALREADY_EXISTS: '记录已存在（已删除的记录请先恢复）',
+  RESOURCE_NOT_FOUND: '记录不存在',
+  REQUEST_TIMEOUT: '请求超时，请稍后重试',
+  ACTIVE_MEMBERS: '联盟仍有在册成员',
+  ACTIVE_MEMBERSHIPS: '企业仍是联盟在册成员，请先办理退出',
+  ACTIVE_PROJECTS: '仍有在推进的招商项目关联此企业',
+  ALLIANCE_DELETED: '联盟已撤销',
+  ALREADY_CLOSED: '已关闭',
+  ALREADY_DELETED: '已删除',
+  ALREADY_ON_HOLD: '项目已暂缓',
+  ALREADY_REVERTED: '此批次已撤销过',
+  ALREADY_REVOKED: '认定已撤销',
+  CHAIR_TAKEN: '联盟已有理事长单位，请先办理交接',
+  DELETED: '记录已删除',
+  DRY_RUN: '试运行批次无需撤销',
+  ENTERPRISE_DELETED: '企业已删除，请先恢复',
+  ILLEGAL_TRANSITION: '当前状态下不能这样推进',
+  MEMBERSHIP_ENDED: '成员资格已终止',
+  NOT_DELETED: '记录未删除，无需恢复',
+  NOT_ON_HOLD: '项目未暂缓',
+  POSTING_CLOSED: '供需信息已关闭',
+  POSTING_EXPIRED: '供需信息已过期',
+  PROJECT_DELETED: '项目已删除',
+  PROJECT_LOST: '项目已流失，请先恢复推进',
+  PROJECT_ON_HOLD: '项目已暂缓，请先恢复推进',
+  REVERT_IN_PROGRESS: '撤销正在进行',
+  RUN_IN_PROGRESS: '批次仍在运行',
+  RUN_COMPACTED: '批次太旧，变更记录已清理，无法撤销',
+  AMOUNT_REQUIRED: '需要填写金额（万元）',
+  AMOUNT_NOT_ALLOWED: '这一步不填写金额',
+  BAD_SHAPE: '格式不对',
+  BIDI_CONTROL: '含双向控制字符',
+  CHECK_CHARACTER_MISMATCH: '信用代码校验位不符',
+  CONTROL_CHARACTER: '含控制字符',
+  DATE_IN_FUTURE: '日期不能晚于今天',
+  DATE_OUT_OF_ORDER: '日期早于上一步',
+  DUPLICATE: '重复',
+  DUPLICATE_CERTIFICATE: '证书编号已登记在另一条认定上',
+  DUPLICATE_IN_STREAM: '文件内重复',
+  EMPTY: '不能为空',
+  EMPTY_UPDATE_MASK: '没有要修改的字段',
+  FIELD_NOT_UPDATABLE: '此字段不可修改',
+  INVALID_CHARACTER: '含非法字符',
+  INVALID_DATE: '日期无效（应为 YYYY-MM-DD）',
+  INVALID_EMAIL: '邮箱格式不对',
+  INVALID_FILTER: '筛选条件写法不对',
+  INVALID_PAGE_TOKEN: '分页已失效，请回到第一页',
+  INVALID_PHONE: '电话格式不对',
+  INVALID_REGION_CODE: '行政区划代码无效',
+  INVALID_WEBSITE: '网址无效',
+  INVALID_URL: '网址无效',
+  INVALID_YEAR: '年份无效',
+  INVALID_ZONE: '片区无效',
+  INVALID_RESOURCE_NAME: '资源名无效',
+  NEGATIVE: '不能为负数',
+  ORGANISATION_CODE_CHECK_MISMATCH: '组织机构代码校验位不符',
+  OTHER_FIRM: '指标属于其他企业',
+  QUANTITY_OR_AMOUNT_REQUIRED: '需要填写数量（含单位）或金额',
+  REGION_NOT_DIGITS: '区划位应为数字',
+  REQUIRED: '必填项为空',
+  SECTION_MISMATCH: '门类与行业代码不符',
+  TOO_LONG: '内容过长',
+  TOO_MANY: '数量过多',
+  UNKNOWN_ALLIANCE: '联盟不存在',
+  UNKNOWN_DIVISION: '行业大类不存在',
+  UNKNOWN_ENTERPRISE: '企业未登记',
+  UNKNOWN_FIELD: '未知字段',
+  UNKNOWN_SECTION: '行业门类不存在',
+  UNKNOWN_ZONE: '片区不在配置中',
+  UNREADABLE_FILE: '文件无法导入',
+  UNTIL_BEFORE_FROM: '截止日期早于起始日期',
+  WRONG_LENGTH: '长度不对（信用代码为 18 位）',
+  CROSS_ORIGIN: '请从本服务器的地址打开工作台',
+  HOST_NOT_LOOPBACK: '未配置令牌的服务器只能在本机（127.0.0.1）打开',
+  ROLE_NOT_ALLOWED: '您的角色无权执行此操作',
+  SOURCE_OF_ANOTHER_CALLER: '此数据源属于另一位用户',
+  REQUEST_TOO_LARGE: '请求过大',
+  RESPONSE_TOO_LARGE: '结果过大，请缩小范围',
+  TOO_MANY_SYNC_STREAMS: '同时进行的同步过多，请稍后重试',
+  TOO_MANY_UPLOADS: '已有上传或导出在进行，请稍后重试',
+  INVALID_TOKEN: '令牌无效',
+  MALFORMED_AUTHORIZATION: '令牌格式不对',
+  MISSING_TOKEN: '需要登录',
+  UNAVAILABLE: '服务器暂不可用，请稍后重试',
+  INTERNAL: '服务器内部错误',
+};
+
+/** A reason's Chinese explanation, or nothing when there is none. */
+export function reasonText(reason) {
+  return REASON_TEXT[reason] || '';
+}
+
 /** A box explaining an error: message, gRPC code and reason, each field violation. */
 export function errorBox(err) {
   if (!(err instanceof ApiError)) {
     return h('div', { class: 'error', role: 'alert' }, h('strong', {}, '出错了：'), String(err && err.message ? err.message : err));
   }
+  const zh = reasonText(err.reason);
   return h(
     'div',
     { class: 'error', role: 'alert', dataset: { code: err.code, reason: err.reason } },
-    h('strong', {}, err.message),
+    h('strong', {}, zh || err.message),
+    zh ? h('div', {}, err.message) : null,
     h('div', { class: 'muted' }, `${err.code}${err.reason ? ` · ${err.reason}` : ''}`),
     err.violations.length
-      ? h('ul', {}, err.violations.map((v) => h('li', {}, h('code', {}, v.field), `：${v.description}`, v.reason ? h('span', { class: 'muted' }, ` (${v.reason})`) : null)))
+      ? h('ul', {}, err.violations.map((v) => h('li', {}, h('code', {}, fieldLabel(v.field.replace(/^[a-z_]+\./, ''))),
+        `：${reasonText(v.reason) ? `${reasonText(v.reason)}（${v.description}）` : v.description}`,
+        v.reason ? h('span', { class: 'muted' }, ` (${v.reason})`) : null)))
       : null,
   );
 }
@@ -140,10 +242,12 @@ export function toast(text, kind = 'ok') {
 }
 
 /**
- * A plain table. `columns`: [{title: '名称 NAME', get: row => text or Node, text?: row => string for export}].
+ * A plain table. `columns`: [{title: '名称 NAME', get: row => text or Node, text?: row => string for export,
+ * noShow?: only in downloads, noExport?: only on screen}].
  * The title's Chinese part is shown; the whole title types the XLSX column.
  */
 export function table(columns, rows, opts = {}) {
+  columns = columns.filter((c) => !c.noShow);
   return h(
     'div', { class: 'table-wrap' },
     h('table', { class: opts.class || '' },

@@ -30,6 +30,10 @@ const COLUMNS: &[(&[&str], &str)] = &[
     (&["备注", "notes"], "notes"),
 ];
 
+/// Columns ladder's own exports carry for reading only (the firm list of the
+/// web workspace): a workbook exported, edited and synced back skips them.
+const READ_ONLY_COLUMNS: &[&str] = &["梯度", "行业名称", "片区名称", "更新时间 (UTC+8)", "登记时间 (UTC+8)"];
+
 /// Decodes a file as UTF-8 (dropping a BOM) or, failing that, as GBK.
 pub fn decode(bytes: &[u8]) -> Result<(String, &'static str), String> {
     let body = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
@@ -282,8 +286,9 @@ fn columns(header: &[String]) -> Result<Vec<&'static str>, String> {
         .iter()
         .map(|name| {
             let name = name.trim();
-            // Excel often leaves trailing empty columns: they carry nothing.
-            if name.is_empty() {
+            // Excel often leaves trailing empty columns: they carry nothing;
+            // ladder's own read-only columns are skipped.
+            if name.is_empty() || READ_ONLY_COLUMNS.contains(&name) {
                 return Ok("");
             }
             COLUMNS.iter().find(|(names, _)| names.contains(&name)).map(|(_, field)| *field).ok_or_else(|| {

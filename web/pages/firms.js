@@ -237,10 +237,14 @@ async function renderList(root, ctx) {
       formerHit(e, nameQuery)), text: (e) => e.display_name },
     { title: '信用代码 CODE', get: (e) => h('code', {}, e.credit_code), text: (e) => e.credit_code },
     { title: '梯度 STAGE', get: (e) => stageBadge(e.stage), text: (e) => stageLabel(e.stage) },
-    { title: '行业 INDUSTRY', get: (e) => (e.industry_code
+    // The download can be edited and synced back: codes and zone ids go in
+    // the columns sync reads, names in read-only columns it skips.
+    { title: '行业代码 INDUSTRY', get: (e) => (e.industry_code
       ? h('span', { title: e.industry_name }, h('code', {}, e.industry_code), ' ', h('span', { class: 'muted ind-name' }, e.industry_name))
-      : ''), text: (e) => [e.industry_code, e.industry_name].filter(Boolean).join(' ') },
-    { title: '片区 ZONE', get: (e) => zoneName(who, e.promotion_zone) },
+      : ''), text: (e) => e.industry_code },
+    { title: '行业名称 INDUSTRY NAME', noShow: true, get: (e) => e.industry_name },
+    { title: '片区 ZONE', get: (e) => zoneName(who, e.promotion_zone), text: (e) => e.promotion_zone },
+    { title: '片区名称 ZONE NAME', noShow: true, get: (e) => zoneName(who, e.promotion_zone) },
     { title: '服务专员 COMMISSIONER', get: (e) => e.service_commissioner },
     { title: '更新时间 TIME (UTC+8)', get: (e) => fmtTime(e.update_time), class: 'nowrap' },
   ];

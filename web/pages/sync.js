@@ -4,8 +4,7 @@
 
 import { upload } from '../api.js';
 import {
-  h, fill, fmtTime, fmtNum, errorBox, load, toast, table, pagedTable, exportButton, field, section,
-  firmLink, codeOf, setRouteQuery,
+  h, fill, fmtTime, fmtNum, errorBox, load, toast, table, pagedTable, exportButton, field, section, firmLink, codeOf, setRouteQuery, REASON_TEXT,
 } from '../ui.js';
 
 const CSS = '/assets/pages/sync.css';
@@ -56,36 +55,8 @@ const COLUMNS = [
 
 const FIELD_LABEL = Object.fromEntries(COLUMNS.map(([f, names]) => [`enterprise.${f}`, names[0]]));
 
-/** Chinese explanations of the reasons a row fails with (sync.proto, enterprise.proto). */
-const REASON = {
-  EMPTY: '为空',
-  WRONG_LENGTH: '长度不对',
-  INVALID_CHARACTER: '含非法字符',
-  REGION_NOT_DIGITS: '区划位非数字',
-  ORGANISATION_CODE_CHECK_MISMATCH: '组织机构代码校验位不符',
-  CHECK_CHARACTER_MISMATCH: '校验位不符',
-  DUPLICATE_IN_STREAM: '文件内重复',
-  ENTERPRISE_DELETED: '企业已删除',
-  TOO_LONG: '内容过长',
-  REQUIRED: '必填项为空',
-  UNKNOWN_FIELD: '未知字段',
-  FIELD_NOT_UPDATABLE: '字段不可更新',
-  BAD_SHAPE: '格式不对',
-  UNKNOWN_SECTION: '行业门类不存在',
-  UNKNOWN_DIVISION: '行业大类不存在',
-  SECTION_MISMATCH: '门类与代码不符',
-  INVALID_DATE: '日期无效',
-  DATE_IN_FUTURE: '日期在未来',
-  INVALID_REGION_CODE: '区划代码无效',
-  INVALID_ZONE: '片区无效',
-  UNKNOWN_ZONE: '片区不存在',
-  CONTROL_CHARACTER: '含控制字符',
-  BIDI_CONTROL: '含双向控制字符',
-  TOO_MANY: '数量过多',
-  INVALID_URL: '网址无效',
-  OTHER_FIRM: '指标属于其他企业',
-  INVALID_RESOURCE_NAME: '资源名无效',
-};
+/** Chinese explanations of the reasons a row fails with: the shared table. */
+const REASON = REASON_TEXT;
 
 function problemText(f) {
   const prefix = `${f.field}: `;
