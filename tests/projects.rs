@@ -408,6 +408,9 @@ async fn ten_projects_give_the_hand_counted_reports() {
         (&format!("credit_code = {}", code(2)), 3),
         ("stage = 签约", 1),
         ("department = 招商二局", 5),
+        (r#"display_name:"储能""#, 1),
+        (r#"display_name:"储能系统投资方""#, 1),
+        (r#"NOT display_name:"储能" AND zone = east"#, 4),
     ] {
         let got = c.list_projects(list(filter, 1, String::new())).await.unwrap().into_inner();
         assert_eq!(got.total_size, total, "{filter}");
@@ -543,6 +546,11 @@ async fn bad_projects_events_and_figures_are_refused_and_write_nothing() {
         .await
         .unwrap_err();
     expect_error(&err, Code::InvalidArgument, "UNKNOWN_FILTER_FIELD");
+    let err = c
+        .list_projects(v1::ListProjectsRequest { filter: r#"display_name = "P1""#.into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    expect_error(&err, Code::InvalidArgument, "INVALID_FILTER");
     let err = c
         .get_project_funnel(v1::GetProjectFunnelRequest { as_of: "2999-01-01".into(), ..Default::default() })
         .await

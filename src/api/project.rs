@@ -77,7 +77,7 @@ impl ProjectApi {
     fn filter(&self, input: &str, show_deleted: bool) -> Result<ProjectFilter> {
         let mut filter = parse_project_filter(input, show_deleted)?;
         for c in &mut filter.conditions {
-            let (ProjectCondition::AnyOf(keys) | ProjectCondition::NoneOf(keys)) = c;
+            let (ProjectCondition::AnyOf(keys) | ProjectCondition::NoneOf(keys)) = c else { continue };
             for key in keys.iter_mut() {
                 if let Some(zone) = key.strip_prefix("zone:") {
                     *key = format!("zone:{}", self.zone_id(zone));
@@ -155,7 +155,8 @@ fn group_by(field: &str, value: i32) -> Result<GroupBy> {
 
 /// Parses the project filter into conditions on the index's set keys.
 pub fn parse_project_filter(input: &str, show_deleted: bool) -> Result<ProjectFilter> {
-    const FIELDS: [&str; 12] = [
+    const FIELDS: [&str; 13] = [
+        "display_name",
         "zone",
         "department",
         "owner",
@@ -173,6 +174,16 @@ pub fn parse_project_filter(input: &str, show_deleted: bool) -> Result<ProjectFi
     for term in parse_terms(input)? {
         let v = term.value.trim();
         let bad = |what: &str| filter_error(format!("{}: {v:?} is not {what}", term.field));
+        if term.field == "display_name" {
+            // `display_name:"航天"`: the project's or the investor's name contains it.
+            if term.op != Op::Has || v.is_empty() {
+                return Err(filter_error(
+                    "display_name: write display_name:\"text\" (the project's or investor's name contains it)".into(),
+                ));
+            }
+            filter.conditions.push(ProjectCondition::NameContains { text: v.to_string(), negated: term.negated });
+            continue;
+        }
         let ordered = matches!(term.field.as_str(), "stage" | "key_level");
         if term.op == Op::Has || (!ordered && !matches!(term.op, Op::Eq | Op::Ne)) {
             return Err(filter_error(format!("{}: only = and != are supported on this field", term.field)));

@@ -162,6 +162,14 @@ pub enum ProjectCondition {
     AnyOf(Vec<String>),
     /// In none of the sets.
     NoneOf(Vec<String>),
+    /// The project's name or its investor's name contains the text (or,
+    /// when `negated`, neither does). Checked on the records in memory.
+    NameContains {
+        /// The text looked for.
+        text: String,
+        /// NOT.
+        negated: bool,
+    },
 }
 
 /// A project filter: its conditions joined by AND.
@@ -285,15 +293,31 @@ impl ProjectIndex {
         let all = RoaringBitmap::from_iter(0..self.rows.len() as u32);
         let mut out = if filter.show_deleted { all.clone() } else { &all - &self.deleted };
         let set = |key: &str| self.sets.get(key).cloned().unwrap_or_default();
+        // Set conditions first: the name checks then read fewer records.
+        let mut texts = Vec::new();
         for c in &filter.conditions {
-            let (ProjectCondition::AnyOf(keys) | ProjectCondition::NoneOf(keys)) = c;
+            let (ProjectCondition::AnyOf(keys) | ProjectCondition::NoneOf(keys)) = c else {
+                texts.push(c);
+                continue;
+            };
             let mut any = RoaringBitmap::new();
             for key in keys {
                 any |= set(key);
             }
             match c {
                 ProjectCondition::AnyOf(_) => out &= any,
-                ProjectCondition::NoneOf(_) => out -= any,
+                _ => out -= any,
+            }
+        }
+        for c in texts {
+            if let ProjectCondition::NameContains { text, negated } = c {
+                out = out
+                    .iter()
+                    .filter(|ord| {
+                        let p = &self.rows[*ord as usize];
+                        (p.display_name.contains(text.as_str()) || p.investor_name.contains(text.as_str())) != *negated
+                    })
+                    .collect();
             }
         }
         out

@@ -101,6 +101,9 @@ function buildFilter(q, { withStage = true } = {}) {
   const text = (q.q || '').trim();
   if (text) {
     if (/^[0-9A-HJ-NPQRTUWXY]{18}$/i.test(text)) terms.push(`credit_code = ${text.toUpperCase()}`);
+    // Plain words search the project's and the investor's names; a filter
+    // expression (with =, : or <, >) goes as it is.
+    else if (!/[=:<>]/.test(text)) terms.push(`display_name:"${text.replace(/["\\]/g, '\\$&')}"`);
     else terms.push(text);
   }
   return terms.join(' AND ');
@@ -159,7 +162,7 @@ function renderList(body, ctx, q) {
   const zone = zoneControl(q.zone);
   const keyLevel = keyLevelControl(q.key_level);
   const keyFrom = h('input', { type: 'checkbox', name: 'key_from', checked: !!q.key_from });
-  const text = h('input', { name: 'q', value: q.q, placeholder: '如 owner = 王芳 AND tag = 重点，或投资方信用代码', class: 'pj-q' });
+  const text = h('input', { name: 'q', value: q.q, placeholder: '项目或投资方名称，投资方信用代码，或条件如 owner = 王芳', class: 'pj-q' });
   const read = () => ({
     stage: stage.value, from: stage.value && from.checked ? '1' : '', status: status.value, zone: zone.value.trim(),
     key_level: keyLevel.value, key_from: keyLevel.value && keyFrom.checked ? '1' : '', department: q.department, q: text.value.trim(),
