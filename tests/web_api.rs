@@ -329,7 +329,7 @@ async fn tables_download_as_typed_workbooks_and_the_map_draws_the_postings() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.header("content-type").unwrap().contains("spreadsheetml"));
     let mut book = calamine::Xlsx::new(std::io::Cursor::new(r.body.clone())).expect("a workbook");
-    let sheet = book.worksheet_range("表1").expect("the table's sheet");
+    let sheet = book.worksheet_range("企业名单").expect("the table's sheet, named after the table");
     assert_eq!(sheet.get_value((0, 0)), Some(&Data::String("企业名称".into())));
     assert!(matches!(sheet.get_value((1, 1)), Some(Data::DateTime(_))), "{:?}", sheet.get_value((1, 1)));
     assert_eq!(sheet.get_value((1, 2)), Some(&Data::Float(1234.5)));

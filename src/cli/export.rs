@@ -303,10 +303,26 @@ impl Xlsx {
 /// CLI export (`header` in the CLI's `中文 ENGLISH` form decides each
 /// column's type); `source` is recorded in its `导出说明` sheet. The web
 /// workspace's downloads use it.
-pub fn workbook_bytes(source: &str, header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, String> {
+pub fn workbook_bytes(sheet: &str, source: &str, header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, String> {
     let mut x = Xlsx::new(PathBuf::new(), source.to_string());
-    let written = x.table(header, rows).and_then(|()| x.close("")).and_then(|(mut w, _, _)| w.save_to_buffer());
+    let written = x
+        .table(header, rows)
+        .and_then(|()| match sheet_name(sheet) {
+            Some(name) => x.workbook.worksheet_from_index(0).and_then(|s| s.set_name(name)).map(|_| ()),
+            None => Ok(()),
+        })
+        .and_then(|()| x.close(""))
+        .and_then(|(mut w, _, _)| w.save_to_buffer());
     written.map_err(|e| format!("cannot write the workbook: {e}"))
+}
+
+/// A title as an Excel sheet name: without the characters Excel refuses
+/// (`[]:*?/\`), at most 31 characters; `None` when nothing is left or the
+/// name is the notes sheet's.
+fn sheet_name(title: &str) -> Option<String> {
+    let name: String = title.chars().filter(|c| !"[]:*?/\\'".contains(*c) && !c.is_control()).take(31).collect();
+    let name = name.trim().to_string();
+    (!name.is_empty() && name != "导出说明").then_some(name)
 }
 
 fn write_cell(
@@ -405,5 +421,14 @@ mod tests {
         // Codes stay text, even when they are all digits.
         assert_eq!(kind_of("信用代码 CODE"), Kind::Text);
         assert_eq!(kind_of("注册地 REGION"), Kind::Text);
+    }
+
+    #[test]
+    fn sheet_names_keep_what_excel_accepts() {
+        assert_eq!(sheet_name("企业名录-高新技术企业").as_deref(), Some("企业名录-高新技术企业"));
+        assert_eq!(sheet_name("a/b:c*d?[e]").as_deref(), Some("abcde"));
+        assert_eq!(sheet_name(&"长".repeat(40)).map(|n| n.chars().count()), Some(31));
+        assert_eq!(sheet_name("/:*"), None);
+        assert_eq!(sheet_name("导出说明"), None);
     }
 }

@@ -89,13 +89,32 @@ fn firm_label(n: &v1::MapNode) -> String {
 
 fn amount_label(wan: f64) -> String {
     if wan > 0.0 {
-        format!("{wan} 万元")
+        format!("{} 万元", grouped(wan))
     } else {
         String::new()
     }
 }
 
-/// `3 条 · 1200 万元`: a count with its amount when there is one.
+/// A number with its thousands grouped (`12345.5` → `12,345.5`), as the
+/// other tables and the page write amounts.
+fn grouped(x: f64) -> String {
+    let text = format!("{x}");
+    let (int, frac) = text.split_once('.').map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
+    let mut out = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
+}
+
+/// `3 条 · 1,200 万元`: a count with its amount when there is one.
 fn count_label(n: i32, wan: f64) -> String {
     match amount_label(wan) {
         a if a.is_empty() => format!("{n} 条"),
@@ -639,6 +658,10 @@ mod tests {
         assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("西安电芯&lt;制造&gt; · 登高"), "labels are escaped");
         assert_eq!(xml("a\u{FFFF}b\u{1}c\u{FFFE}&"), "abc&amp;", "characters XML forbids are dropped");
+        assert_eq!(
+            (grouped(300.0), grouped(12345.5), grouped(1234567.0)),
+            ("300".into(), "12,345.5".into(), "1,234,567".into())
+        );
         assert!(svg.contains("C3841 锂离子电池制造"));
         assert_eq!(svg.matches("<path ").count(), 3, "supply, demand and match edges");
         assert!(svg.contains("已签约 300 万元"));

@@ -388,7 +388,8 @@ fn export(body: &Bytes) -> Result<Response, Status> {
     }
     let header: Vec<&str> = table.columns.iter().map(String::as_str).collect();
     let source = format!("ladder 网页工作台：{}", table.title.chars().take(200).collect::<String>());
-    let bytes = crate::cli::export::workbook_bytes(&source, &header, &table.rows).map_err(Status::internal)?;
+    let bytes =
+        crate::cli::export::workbook_bytes(&table.title, &source, &header, &table.rows).map_err(Status::internal)?;
     let mut r = ok(Bytes::from(bytes), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
     r.headers_mut()
         .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"ladder.xlsx\""));
