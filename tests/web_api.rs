@@ -509,3 +509,27 @@ async fn the_firm_list_download_syncs_back_unchanged_and_edits_apply() {
     assert_eq!(second["service_commissioner"], "王敏");
     assert_eq!(second["industry_code"], "C3742", "the code column, not the name, is read");
 }
+
+#[tokio::test]
+async fn shutdown_waits_for_the_pages_requests() {
+    let server = TestServer::start().await;
+    let addr = server.addr.to_string();
+    // An upload in progress (its body still arriving).
+    let uploading = stalled_upload(&addr, None);
+    // Wait until the server holds it (a second upload of the same caller is refused).
+    let csv = format!("统一社会信用代码,企业名称\n{},西安停机测试有限公司\n", code(61));
+    let probe = || {
+        let (addr, csv) = (addr.clone(), csv.clone());
+        tokio::spawn(async move { send(&addr, "POST", "/web/import?source=web-upload", &[WEB], csv.as_bytes()).await })
+    };
+    until_status(429, probe).await;
+    let stopping = tokio::spawn(server.stop());
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(!stopping.is_finished(), "shutdown waits while a page's request is in flight");
+    // The upload ends (its client goes away): shutdown finishes well within the grace period.
+    drop(uploading);
+    tokio::time::timeout(std::time::Duration::from_secs(5), stopping)
+        .await
+        .expect("shutdown finishes once the request ends")
+        .unwrap();
+}
