@@ -61,6 +61,9 @@ async fn the_page_is_served_beside_grpc_with_strict_security_headers() {
     assert_eq!(again.status, 304, "an unchanged file is revalidated, not sent again");
     assert!(again.body.is_empty());
 
+    let head = send(&addr, "HEAD", "/assets/app.js", &[], b"").await;
+    assert_eq!((head.status, head.header("etag")), (200, Some(tag.as_str())));
+    assert!(head.body.is_empty());
     for missing in ["/assets/nope.js", "/assets/../Cargo.toml", "/etc/passwd"] {
         assert_eq!(send(&addr, "GET", missing, &[], b"").await.status, 404, "{missing}");
     }
@@ -336,6 +339,14 @@ async fn tables_download_as_typed_workbooks_and_the_map_draws_the_postings() {
     assert_eq!(sheet.get_value((2, 0)), Some(&Data::String("=HYPERLINK(\"x\")".into())), "formulas stay text");
     let bad = send(&addr, "POST", "/web/export.xlsx", &[WEB], b"{\"title\": 1}").await;
     assert_error(&bad, 400, "INVALID_ARGUMENT", "UNDECODABLE_REQUEST");
+    let no_columns = json!({"title": "t", "columns": [], "rows": []}).to_string();
+    let bad = send(&addr, "POST", "/web/export.xlsx", &[WEB], no_columns.as_bytes()).await;
+    assert_error(&bad, 400, "INVALID_ARGUMENT", "TOO_MANY");
+    let wide = json!({"title": "t", "columns": vec!["列 COLUMN"; 201], "rows": []}).to_string();
+    let bad = send(&addr, "POST", "/web/export.xlsx", &[WEB], wide.as_bytes()).await;
+    assert_error(&bad, 400, "INVALID_ARGUMENT", "TOO_MANY");
+    let nowhere = send(&addr, "POST", "/web/nothing", &[WEB], b"{}").await;
+    assert_error(&nowhere, 404, "NOT_FOUND", "RESOURCE_NOT_FOUND");
 
     for (n, name) in [(21, "西安储能电芯有限公司"), (22, "西安储能系统集成有限公司")] {
         let r = api(

@@ -48,6 +48,20 @@ mod assets {
 
 /// Largest file the upload takes (an Excel sheet of a million rows is less).
 pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
+/// The embedded files by name, each with its ETag (hashed once, at the
+/// first request for a file).
+fn embedded() -> &'static std::collections::HashMap<&'static str, (&'static [u8], String)> {
+    static FILES: std::sync::OnceLock<std::collections::HashMap<&'static str, (&'static [u8], String)>> =
+        std::sync::OnceLock::new();
+    FILES.get_or_init(|| assets::ASSETS.iter().map(|(name, bytes)| (*name, (*bytes, etag(bytes)))).collect())
+}
+
+/// A file's ETag: the start of its SHA-256.
+fn etag(bytes: &[u8]) -> String {
+    let digest = sha2::Sha256::digest(bytes);
+    format!("\"{}\"", digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
 /// Largest table the page may ask to have written as a workbook.
 pub const MAX_EXPORT_BYTES: usize = 64 << 20;
 /// Most rows of one exported table (Excel's own limit, less the header).
@@ -209,8 +223,10 @@ impl Shared {
         } else {
             None
         };
-        let (limit, deadline) = if heavy {
-            (MAX_UPLOAD_BYTES.max(MAX_EXPORT_BYTES), HEAVY_BODY_DEADLINE)
+        let (limit, deadline) = if path == "/web/import" {
+            (MAX_UPLOAD_BYTES, HEAVY_BODY_DEADLINE)
+        } else if heavy {
+            (MAX_EXPORT_BYTES, HEAVY_BODY_DEADLINE)
         } else {
             // A JSON body is larger than its protobuf: allow some room.
             (self.gateway.max_bytes().saturating_mul(2), BODY_DEADLINE)
@@ -293,26 +309,28 @@ impl Shared {
     }
 
     async fn asset(&self, file: &str, parts: &http::request::Parts, head: bool) -> Response {
-        let bytes: Option<Bytes> = match &self.dir {
+        let found: Option<(Bytes, String)> = match &self.dir {
             Some(dir) if !file.split('/').any(|c| c == ".." || c.is_empty()) => {
                 // Development only (LADDER_WEB_DIR): a plain read is fine.
-                std::fs::read(dir.join(file)).ok().map(Bytes::from)
+                std::fs::read(dir.join(file)).ok().map(|b| {
+                    let tag = etag(&b);
+                    (Bytes::from(b), tag)
+                })
             }
             Some(_) => None,
-            None => assets::ASSETS.iter().find(|(name, _)| *name == file).map(|(_, b)| Bytes::from_static(b)),
+            None => embedded().get(file).map(|(b, tag)| (Bytes::from_static(b), tag.clone())),
         };
-        let Some(bytes) = bytes else { return text(StatusCode::NOT_FOUND, "no such file") };
-        // Revalidated on every load (cheap: the tag is the content's hash).
-        let digest = sha2::Sha256::digest(&bytes);
-        let tag = format!("\"{}\"", digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>());
-        if parts.headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == tag.as_bytes()) {
+        let Some((bytes, tag)) = found else { return text(StatusCode::NOT_FOUND, "no such file") };
+        let tag = HeaderValue::from_str(&tag).expect("hex");
+        // Revalidated on every load: the tag is the content's hash.
+        if parts.headers.get(header::IF_NONE_MATCH) == Some(&tag) {
             let mut r = http::Response::new(tonic::body::Body::empty());
             *r.status_mut() = StatusCode::NOT_MODIFIED;
-            r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tag).expect("hex"));
+            r.headers_mut().insert(header::ETAG, tag);
             return r;
         }
         let mut r = ok(if head { Bytes::new() } else { bytes }, content_type(file));
-        r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&tag).expect("hex"));
+        r.headers_mut().insert(header::ETAG, tag);
         r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         r
     }
@@ -346,10 +364,15 @@ impl Shared {
         }
         let payload =
             self.gateway.call(inner, "/ladder.v1.SyncService/SyncEnterprises", parts, stream.freeze()).await?;
+        // The run as the JSON mapping writes it, wrapped as it is.
         let run = self.gateway.json_of("ladder.v1.SyncRun", payload)?;
-        let run: serde_json::Value = serde_json::from_slice(&run).map_err(|e| Status::internal(e.to_string()))?;
-        let answer = serde_json::json!({ "run": run, "encoding": file.encoding, "rows": file.records.len() - 1 });
-        Ok(ok(Bytes::from(answer.to_string()), "application/json"))
+        let answer = format!(
+            r#"{{"run":{},"encoding":{},"rows":{}}}"#,
+            String::from_utf8_lossy(&run),
+            serde_json::Value::from(file.encoding),
+            file.records.len() - 1
+        );
+        Ok(ok(Bytes::from(answer), "application/json"))
     }
 
     /// `POST /web/map.svg`: GetSupplyDemandMap (JSON request) drawn as SVG.
