@@ -35,6 +35,21 @@ pub struct Config {
     /// Investment-promotion projects.
     #[serde(default)]
     pub projects: ProjectsConfig,
+    /// Where the store lives: sled in `server.data` (the default), or
+    /// PostgreSQL.
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// `[store]` settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// A PostgreSQL URL (`postgres://user:password@host:5432/ladder`, 15 or
+    /// newer): the store lives in that database instead of `server.data`,
+    /// and several ladder servers may share it. None (the default) keeps the
+    /// embedded sled store. `--store` or `LADDER_STORE` override it.
+    pub url: Option<String>,
 }
 
 /// `[projects]` settings.

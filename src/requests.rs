@@ -5,7 +5,10 @@
 //! - writes one structured log line per request: method, gRPC status and
 //!   latency (`debug` for OK, `info` for client errors, `warn` for server
 //!   errors), so `LADDER_LOG=ladder=debug` shows every call;
-//! - ends unary calls that exceed the request time limit (streams and bulk reverts are exempt).
+//! - ends unary calls that exceed the request time limit (streams and bulk reverts are exempt);
+//! - on a store shared with other servers (PostgreSQL), first brings this
+//!   server's indexes up to every commit made so far ([`crate::store::Store::refresh`]),
+//!   so a read through any server sees every write acknowledged before it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,11 +35,13 @@ pub const LONG_RUNNING_METHODS: &[&str] = &[
 pub struct InFlight {
     count: watch::Sender<usize>,
     timeout: Option<Duration>,
+    /// The store to refresh before each `ladder.v1` call (a shared store).
+    refresh: Option<crate::store::Store>,
 }
 
 impl Default for InFlight {
     fn default() -> Self {
-        Self { count: watch::Sender::new(0), timeout: None }
+        Self { count: watch::Sender::new(0), timeout: None, refresh: None }
     }
 }
 
@@ -45,6 +50,13 @@ impl InFlight {
     /// with DEADLINE_EXCEEDED.
     pub fn with_timeout(timeout: Duration) -> Self {
         Self { timeout: Some(timeout), ..Self::default() }
+    }
+
+    /// Refreshes `store` before each `ladder.v1` call when other servers
+    /// may write to it too (PostgreSQL).
+    pub fn refreshing(mut self, store: &crate::store::Store) -> Self {
+        self.refresh = (store.backend() == "postgres").then(|| store.clone());
+        self
     }
 
     fn limit_for(&self, method: &str) -> Option<Duration> {
@@ -125,8 +137,15 @@ where
             if CLIENT_STREAMING_METHODS.contains(&method.as_str()) { request.map(read_ahead) } else { request };
         let started = std::time::Instant::now();
         let limit = self.in_flight.limit_for(&method);
+        let refresh = self.in_flight.refresh.clone().filter(|_| method.starts_with("/ladder.v1."));
         let response = self.inner.call(request);
         Box::pin(async move {
+            if let Some(store) = refresh {
+                if let Err(e) = store.refresh().await {
+                    drop(guard);
+                    return Ok(tonic::Status::from(e).into_http());
+                }
+            }
             let result = match limit {
                 None => response.await,
                 Some(limit) => match tokio::time::timeout(limit, response).await {

@@ -150,7 +150,7 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving");
     }
-    let in_flight = InFlight::with_timeout(Duration::from_secs(limits.request_timeout_secs));
+    let in_flight = InFlight::with_timeout(Duration::from_secs(limits.request_timeout_secs)).refreshing(&store);
     let signalled = Arc::new(Notify::new());
     let notify = Arc::clone(&signalled);
     let mut builder = Server::builder();
@@ -365,7 +365,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .parse()
         .with_context(|| format!("--listen {:?} is not an address like 127.0.0.1:50051", config.server.listen))?;
     check_exposure(&addr, &config)?;
-    let options = StoreOptions { path: config.server.data.clone(), cache_bytes: config.server.cache_mb * 1024 * 1024 };
+    let options = StoreOptions {
+        path: config.server.data.clone(),
+        cache_bytes: config.server.cache_mb * 1024 * 1024,
+        url: config.store.url.clone(),
+    };
     let store = Store::open(&options).map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing::info!(data = %options.path.display(), "store open");
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;

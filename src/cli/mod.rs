@@ -222,6 +222,11 @@ struct ServeArgs {
     /// Data directory of the store [default: ./ladder-data, or the config file's].
     #[arg(long, env = "LADDER_DATA")]
     data: Option<PathBuf>,
+    /// Keep the store in PostgreSQL instead of the data directory, e.g.
+    /// postgres://ladder@127.0.0.1:5432/ladder; several servers may share
+    /// one database [default: the config file's [store] url, else sled].
+    #[arg(long, env = "LADDER_STORE")]
+    store: Option<String>,
     /// Configuration file (TOML): tokens, zones, limits.
     #[arg(long, env = "LADDER_CONFIG")]
     config: Option<PathBuf>,
@@ -404,6 +409,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(data) = args.data {
         config.server.data = data;
+    }
+    if let Some(url) = args.store {
+        config.store.url = Some(url);
     }
     config.server.allow_unauthenticated |= args.allow_unauthenticated;
     if let Some(metrics) = args.metrics {

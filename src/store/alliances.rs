@@ -561,7 +561,7 @@ fn chair_taken(chair: &Membership, advice: &str) -> Error {
 
 /// The projection every firm's active memberships should have, from the
 /// membership records (for the consistency check of Enterprise.memberships).
-pub(crate) fn expected_projections(tree: &sled::Tree) -> Result<BTreeMap<String, Vec<ActiveMembership>>> {
+pub(crate) fn expected_projections(tree: &crate::store::kv::Kv) -> Result<BTreeMap<String, Vec<ActiveMembership>>> {
     let mut out: BTreeMap<String, Vec<ActiveMembership>> = BTreeMap::new();
     for entry in tree.scan_prefix([keys::MEMBERSHIP]) {
         let (_, value) = entry?;

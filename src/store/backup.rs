@@ -37,7 +37,7 @@ pub const MAX_IMAGE_BYTES: usize = 256 * 1024 * 1024;
 pub(crate) struct Recording {
     /// Before images of the keys written since the backup began, ahead of
     /// the walk.
-    images: HashMap<Vec<u8>, Option<sled::IVec>>,
+    images: HashMap<Vec<u8>, Option<crate::store::kv::Bytes>>,
     /// The last key the walk has read: keys at or before it need no image
     /// (the walk already has their value as of the start, or never will
     /// see them).
@@ -61,7 +61,7 @@ pub(crate) type Snapshot = Arc<Mutex<Option<Images>>>;
 /// ahead of the walk and has no before image yet.
 pub(crate) fn save_before_images<'a>(
     snapshot: &Snapshot,
-    tree: &sled::Tree,
+    tree: &crate::store::kv::Kv,
     keys: impl Iterator<Item = &'a Vec<u8>>,
 ) -> Result<()> {
     let Some(images) = snapshot.lock().ok().and_then(|s| s.clone()) else { return Ok(()) };
@@ -91,8 +91,8 @@ pub struct Backup {
     store: Store,
     images: Images,
     revision: u64,
-    walk: Option<sled::Iter>,
-    tail: Option<std::vec::IntoIter<(Vec<u8>, sled::IVec)>>,
+    walk: Option<crate::store::kv::Iter>,
+    tail: Option<std::vec::IntoIter<(Vec<u8>, crate::store::kv::Bytes)>>,
     digest: Digester,
 }
 
@@ -115,10 +115,16 @@ impl Store {
                 message: "a backup is already running; wait for it to finish".into(),
             });
         }
-        let revision = writer::read_u64(self.tree(), keys::META_REVISION)?.max(1) - 1;
+        // On PostgreSQL the walk reads one REPEATABLE READ snapshot, which
+        // is the store at one commit by itself: no before images are kept.
+        let walked = match self.tree() {
+            crate::store::kv::Kv::Pg(pg) => crate::store::kv::Kv::Pg(pg.pg().snapshot()?.0),
+            sled => sled.clone(),
+        };
+        let revision = writer::read_u64(&walked, keys::META_REVISION)?.max(1) - 1;
         let images: Images = Arc::new(Mutex::new(Recording { cap, ..Default::default() }));
         *snapshot = Some(Arc::clone(&images));
-        let walk = self.tree().iter();
+        let walk = walked.iter();
         drop(snapshot);
         drop(index);
         Ok(Backup { store: self.clone(), images, revision, walk: Some(walk), tail: None, digest: Digester::default() })
@@ -176,7 +182,7 @@ impl Backup {
             }
             let images = std::mem::take(&mut r.images);
             drop(r);
-            let mut kept: Vec<(Vec<u8>, sled::IVec)> =
+            let mut kept: Vec<(Vec<u8>, crate::store::kv::Bytes)> =
                 images.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
             kept.sort_by(|a, b| a.0.cmp(&b.0));
             self.tail = Some(kept.into_iter());

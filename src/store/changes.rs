@@ -151,14 +151,14 @@ impl Store {
                     .keys()
                     .take(q.page_size + 1)
                     .map(|k| k.map(|k| keys::revision_of_resource_log(&k).unwrap_or(0)))
-                    .collect::<sled::Result<_>>()?
+                    .collect::<Result<_>>()?
             }
             None => tree
                 .range(keys::log(q.start)..=keys::log(end))
                 .keys()
                 .take(q.page_size + 1)
                 .map(|k| k.map(|k| keys::revision_of_log(&k).unwrap_or(0)))
-                .collect::<sled::Result<_>>()?,
+                .collect::<Result<_>>()?,
         };
         for revision in revisions {
             if page.changes.len() == q.page_size {

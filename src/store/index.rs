@@ -274,6 +274,110 @@ pub(crate) enum Delta {
     Investment(Box<crate::domain::project::ProjectInvestment>),
 }
 
+/// Encodes a group's index moves for the other servers on one PostgreSQL
+/// store (`ladder_commits.deltas`), which apply them in commit order
+/// ([`decode_deltas`]).
+pub(crate) fn encode_deltas(deltas: &[Delta]) -> Vec<u8> {
+    fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+        out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        out.extend_from_slice(b);
+    }
+    fn entry(out: &mut Vec<u8>, e: &Entry) {
+        out.extend_from_slice(&e.code);
+        out.push(u8::from(e.deleted));
+        out.extend_from_slice(&e.created.to_be_bytes());
+        bytes(out, e.name.as_bytes());
+        match &e.due {
+            Some(due) => bytes(out, due.as_bytes()),
+            None => out.extend_from_slice(&u32::MAX.to_be_bytes()),
+        }
+        out.extend_from_slice(&(e.values.len() as u32).to_be_bytes());
+        for value in &e.values {
+            bytes(out, value);
+        }
+    }
+    let mut out = Vec::new();
+    for delta in deltas {
+        match delta {
+            Delta::Firm(old, new) => {
+                out.push(1);
+                out.push(u8::from(old.is_some()));
+                if let Some(old) = old {
+                    entry(&mut out, old);
+                }
+                entry(&mut out, new);
+            }
+            Delta::Project(p) => {
+                out.push(2);
+                bytes(&mut out, &super::codec::encode(&**p));
+            }
+            Delta::Investment(i) => {
+                out.push(3);
+                bytes(&mut out, &super::codec::encode(&**i));
+            }
+        }
+    }
+    out
+}
+
+/// Decodes what [`encode_deltas`] wrote.
+pub(crate) fn decode_deltas(mut input: &[u8]) -> Result<Vec<Delta>> {
+    fn corrupt() -> Error {
+        Error::Internal("a commit's index moves do not decode".into())
+    }
+    fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8]> {
+        if input.len() < n {
+            return Err(corrupt());
+        }
+        let (head, rest) = input.split_at(n);
+        *input = rest;
+        Ok(head)
+    }
+    fn len(input: &mut &[u8]) -> Result<u32> {
+        Ok(u32::from_be_bytes(take(input, 4)?.try_into().map_err(|_| corrupt())?))
+    }
+    fn bytes<'a>(input: &mut &'a [u8]) -> Result<&'a [u8]> {
+        let n = len(input)? as usize;
+        take(input, n)
+    }
+    fn text(input: &mut &[u8]) -> Result<Box<str>> {
+        Ok(std::str::from_utf8(bytes(input)?).map_err(|_| corrupt())?.into())
+    }
+    fn entry(input: &mut &[u8]) -> Result<Entry> {
+        let code: Code = take(input, 18)?.try_into().map_err(|_| corrupt())?;
+        let deleted = take(input, 1)?[0] != 0;
+        let created = i64::from_be_bytes(take(input, 8)?.try_into().map_err(|_| corrupt())?);
+        let name = text(input)?;
+        let due = match u32::from_be_bytes(input.get(..4).ok_or_else(corrupt)?.try_into().map_err(|_| corrupt())?) {
+            u32::MAX => {
+                take(input, 4)?;
+                None
+            }
+            _ => Some(text(input)?),
+        };
+        let count = len(input)? as usize;
+        let mut values = Vec::with_capacity(count.min(1024));
+        for _ in 0..count {
+            values.push(bytes(input)?.to_vec());
+        }
+        Ok(Entry { code, deleted, name, created, values, due })
+    }
+    let mut deltas = Vec::new();
+    while let Some((&tag, rest)) = input.split_first() {
+        input = rest;
+        deltas.push(match tag {
+            1 => {
+                let old = if take(&mut input, 1)?[0] != 0 { Some(entry(&mut input)?) } else { None };
+                Delta::Firm(old, entry(&mut input)?)
+            }
+            2 => Delta::Project(Box::new(super::codec::decode(bytes(&mut input)?)?)),
+            3 => Delta::Investment(Box::new(super::codec::decode(bytes(&mut input)?)?)),
+            _ => return Err(corrupt()),
+        });
+    }
+    Ok(deltas)
+}
+
 /// The sort orders a listing can walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OrderKey {

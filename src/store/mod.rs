@@ -1,9 +1,10 @@
-//! The sled store: the only module that knows sled exists.
+//! The store: the only module that knows sled or PostgreSQL exists.
 //!
-//! One sled tree holds everything under typed key prefixes ([`keys`]); records
-//! are encoded by [`codec`]; every mutation goes through the single
-//! [`writer`] with group commit. Reads go straight to sled (point reads inline,
-//! scans on the blocking pool).
+//! One ordered key–value space ([`kv`]: a sled tree, or PostgreSQL's
+//! `ladder_kv` table through [`pg`]) holds everything under typed key
+//! prefixes ([`keys`]); records are encoded by [`codec`]; every mutation goes
+//! through the single [`writer`] with group commit. Reads go straight to the
+//! space (point reads inline, scans on the blocking pool).
 
 mod alliances;
 pub mod backup;
@@ -13,8 +14,10 @@ mod enterprises;
 pub mod floor;
 mod idempotency;
 pub(crate) mod index;
+pub mod kv;
 mod ladder;
 mod migrate;
+mod pg;
 mod projects;
 mod records;
 mod supply_demand;
@@ -57,10 +60,14 @@ impl From<sled::Error> for Error {
 /// How to open the store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Directory of the sled database; created if missing.
+    /// Directory of the sled database; created if missing (unused with
+    /// `url`).
     pub path: PathBuf,
     /// sled page-cache budget in bytes.
     pub cache_bytes: u64,
+    /// A PostgreSQL URL (`postgres://user@host:port/db`): the store lives
+    /// there instead of in `path`, and several servers may share it.
+    pub url: Option<String>,
 }
 
 /// Opens the sled database the way every store (and the benchmark's raw
@@ -102,7 +109,15 @@ fn open_sled(options: &StoreOptions) -> Result<sled::Db> {
 impl StoreOptions {
     /// Options with the default cache (256 MiB).
     pub fn new(path: impl AsRef<Path>) -> Self {
-        Self { path: path.as_ref().to_path_buf(), cache_bytes: 256 * 1024 * 1024 }
+        Self { path: path.as_ref().to_path_buf(), cache_bytes: 256 * 1024 * 1024, url: None }
+    }
+
+    /// Where the store is, for messages (the URL without its password).
+    pub fn location(&self) -> String {
+        match &self.url {
+            Some(url) => pg::shown(url),
+            None => self.path.display().to_string(),
+        }
     }
 }
 
@@ -113,8 +128,12 @@ pub struct Store {
 }
 
 struct Inner {
-    db: sled::Db,
-    tree: sled::Tree,
+    /// The sled database (`None` on PostgreSQL).
+    db: Option<sled::Db>,
+    tree: kv::Kv,
+    /// PostgreSQL: what follows the other servers' commits, and its thread.
+    follower: Option<Arc<pg::Follower>>,
+    following: Mutex<Option<(Arc<std::sync::atomic::AtomicBool>, JoinHandle<()>)>>,
     writer: Mutex<Option<writer::Writer>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     token_key: Vec<u8>,
@@ -127,51 +146,49 @@ struct Inner {
 impl Store {
     /// Opens (or creates) the store and starts its writer.
     pub fn open(options: &StoreOptions) -> Result<Store> {
+        if let Some(url) = &options.url {
+            return Store::open_pg(url);
+        }
         std::fs::create_dir_all(&options.path)
             .map_err(|e| Error::Internal(format!("cannot create {}: {e}", options.path.display())))?;
         let db = open_sled(options)?;
-        let tree = db.open_tree("ladder")?;
+        let sled_tree = db.open_tree("ladder")?;
+        let tree = kv::Kv::Sled(sled_tree.clone());
+        let location = options.path.display().to_string();
         match writer::read_u64(&tree, keys::META_LAYOUT)? {
-            0 if tree.first()?.is_none() => {
-                tree.insert(keys::META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
+            0 if tree.is_empty()? => {
+                tree.insert(keys::META_LAYOUT, LAYOUT_VERSION.to_be_bytes())?;
             }
             LAYOUT_VERSION => {}
             // A layout-2 store (layout 2 wrote its version at creation, so a
             // non-empty store without one is refused below).
-            2 => migrate::from_layout_2(&db, &tree, &options.path)?,
+            2 => migrate::from_layout_2(&db, &sled_tree, &options.path)?,
             other => {
                 return Err(Error::Unavailable(format!(
-                    "the store at {} has layout {other}; this ladder reads layout {LAYOUT_VERSION}",
-                    options.path.display()
+                    "the store at {location} has layout {other}; this ladder reads layout {LAYOUT_VERSION}"
                 )))
             }
         }
-        let token_key = match tree.get(keys::META_TOKEN_KEY)? {
-            Some(key) => key.to_vec(),
-            None => {
-                let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
-                key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-                tree.insert(keys::META_TOKEN_KEY, key.as_slice())?;
-                key
-            }
-        };
+        let token_key = token_key(&tree)?;
         let last = writer::read_u64(&tree, keys::META_REVISION)?.max(1) - 1;
         let leftover = Store::interrupt_leftover_runs(&tree, last)?;
         if leftover > 0 {
             tracing::warn!(runs = leftover, "sync runs cut off by a crash are marked interrupted");
         }
         flush(&db)?;
-        let mut index = build_index(&tree, &options.path)?;
+        let mut index = build_index(&tree, &location)?;
         index.projects = projects::ProjectIndex::load(&tree)?;
         let index = Arc::new(RwLock::new(index));
         let head = tokio::sync::watch::Sender::new(last);
         let snapshot = backup::Snapshot::default();
-        let (writer, thread) =
-            writer::Writer::start(db.clone(), tree.clone(), Arc::clone(&index), head.clone(), Arc::clone(&snapshot))?;
+        let backend = writer::Backend::Sled { db: db.clone(), tree: sled_tree };
+        let (writer, thread) = writer::Writer::start(backend, Arc::clone(&index), head.clone(), Arc::clone(&snapshot))?;
         Ok(Store {
             inner: Arc::new(Inner {
-                db,
+                db: Some(db),
                 tree,
+                follower: None,
+                following: Mutex::new(None),
                 writer: Mutex::new(Some(writer)),
                 thread: Mutex::new(Some(thread)),
                 token_key,
@@ -180,6 +197,73 @@ impl Store {
                 snapshot,
             }),
         })
+    }
+
+    /// Opens a store on PostgreSQL: applies the schema migrations, makes
+    /// the layout and token key once (the first server), builds the indexes
+    /// from one snapshot and follows every later commit from there.
+    fn open_pg(url: &str) -> Result<Store> {
+        let pg = pg::Pg::open(url)?;
+        let tree = kv::Kv::Pg(pg.kv());
+        let location = pg::shown(url);
+        // Concurrent first opens: the insert of whoever comes second is
+        // overwritten by nobody, since both write only when absent.
+        pg.init_meta(keys::META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
+        match writer::read_u64(&tree, keys::META_LAYOUT)? {
+            LAYOUT_VERSION => {}
+            other => {
+                return Err(Error::Unavailable(format!(
+                    "the store at {location} has layout {other}; this ladder reads layout {LAYOUT_VERSION}"
+                )))
+            }
+        }
+        let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
+        key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        pg.init_meta(keys::META_TOKEN_KEY, &key)?;
+        let token_key = token_key(&tree)?;
+        let (snapshot_kv, seq) = pg.snapshot()?;
+        let snapshot_kv = kv::Kv::Pg(snapshot_kv);
+        let last = writer::read_u64(&snapshot_kv, keys::META_REVISION)?.max(1) - 1;
+        let mut index = build_index(&snapshot_kv, &location)?;
+        index.projects = projects::ProjectIndex::load(&snapshot_kv)?;
+        drop(snapshot_kv);
+        let index = Arc::new(RwLock::new(index));
+        let head = tokio::sync::watch::Sender::new(last);
+        let follower = Arc::new(pg::Follower::new(Arc::clone(&pg), Arc::clone(&index), head.clone(), seq));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let following = Arc::clone(&follower).run(Arc::clone(&stop))?;
+        let backend =
+            writer::Backend::Pg { kv: tree.clone(), writer: pg::PgWriter::new(pg), follower: Arc::clone(&follower) };
+        let snapshot = backup::Snapshot::default();
+        let (writer, thread) = writer::Writer::start(backend, Arc::clone(&index), head.clone(), Arc::clone(&snapshot))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db: None,
+                tree,
+                follower: Some(follower),
+                following: Mutex::new(Some((stop, following))),
+                writer: Mutex::new(Some(writer)),
+                thread: Mutex::new(Some(thread)),
+                token_key,
+                head,
+                index,
+                snapshot,
+            }),
+        })
+    }
+
+    /// On PostgreSQL, applies every commit made (through any server) before
+    /// this call to the in-memory indexes and the head revision, so what
+    /// follows sees every write acknowledged so far. Every request calls
+    /// it first; on sled it does nothing.
+    pub async fn refresh(&self) -> Result<()> {
+        let Some(follower) = self.inner.follower.clone() else { return Ok(()) };
+        blocking(move || follower.catch_up()).await
+    }
+
+    /// Which backend holds the store (`sled` or `postgres`).
+    pub fn backend(&self) -> &'static str {
+        self.inner.tree.backend()
     }
 
     /// Secret that signs page tokens; stable for the life of the store.
@@ -207,9 +291,13 @@ impl Store {
         Ok(self.index()?.live_count())
     }
 
-    /// Bytes the database occupies on disk.
+    /// Bytes the database occupies on disk (on PostgreSQL, its tables).
     pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.inner.db.size_on_disk()?)
+        match (&self.inner.db, &self.inner.tree) {
+            (Some(db), _) => Ok(db.size_on_disk()?),
+            (None, kv::Kv::Pg(pg)) => pg.pg().size(),
+            (None, kv::Kv::Sled(_)) => Ok(0),
+        }
     }
 
     /// Runs a mutation in the writer (or, with `dry_run`, against an
@@ -248,12 +336,23 @@ impl Store {
                 tracing::error!("the writer thread panicked");
             }
         }
-        if let Err(e) = flush(&self.inner.db) {
-            tracing::error!(error = %e, "flush on close failed");
+        if let Some((stop, thread)) = self.inner.following.lock().ok().and_then(|mut f| f.take()) {
+            stop.store(true, std::sync::atomic::Ordering::Release);
+            if let kv::Kv::Pg(pg) = &self.inner.tree {
+                pg.pg().stop();
+            }
+            if thread.join().is_err() {
+                tracing::error!("the follower thread panicked");
+            }
+        }
+        if let Some(db) = &self.inner.db {
+            if let Err(e) = flush(db) {
+                tracing::error!(error = %e, "flush on close failed");
+            }
         }
     }
 
-    fn tree(&self) -> &sled::Tree {
+    fn tree(&self) -> &kv::Kv {
         &self.inner.tree
     }
 }
@@ -280,6 +379,19 @@ pub(crate) fn flush(db: &sled::Db) -> Result<()> {
     Ok(())
 }
 
+/// The page-token secret, made once.
+fn token_key(tree: &kv::Kv) -> Result<Vec<u8>> {
+    match tree.get(keys::META_TOKEN_KEY)? {
+        Some(key) => Ok(key.to_vec()),
+        None => {
+            let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
+            key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+            tree.insert(keys::META_TOKEN_KEY, &key)?;
+            Ok(key)
+        }
+    }
+}
+
 /// Every this many records, building the index logs its progress.
 const PROGRESS_EVERY: usize = 250_000;
 
@@ -288,7 +400,7 @@ const PROGRESS_EVERY: usize = 250_000;
 /// builds the index. A record that does not decode stops the open with an
 /// error naming its key: serving an index that silently lacks a firm would
 /// give wrong answers.
-fn build_index(tree: &sled::Tree, path: &Path) -> Result<index::EnterpriseIndex> {
+fn build_index(tree: &kv::Kv, location: &str) -> Result<index::EnterpriseIndex> {
     const BATCH: usize = 4096;
     let started = std::time::Instant::now();
     let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Result<index::Entry>>>(8);
@@ -296,7 +408,7 @@ fn build_index(tree: &sled::Tree, path: &Path) -> Result<index::EnterpriseIndex>
         scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
             for (seen, entry) in tree.scan_prefix([keys::ENTERPRISE]).enumerate() {
-                let entry = entry.map_err(Error::from).and_then(|(key, value)| decode_entry(&key, &value, path));
+                let entry = entry.map_err(Error::from).and_then(|(key, value)| decode_entry(&key, &value, location));
                 let failed = entry.is_err();
                 batch.push(entry);
                 let full = batch.len() == BATCH || failed;
@@ -320,12 +432,12 @@ fn build_index(tree: &sled::Tree, path: &Path) -> Result<index::EnterpriseIndex>
 }
 
 /// The index entry of one stored record, or an error naming its key.
-fn decode_entry(key: &[u8], value: &[u8], path: &Path) -> Result<index::Entry> {
+fn decode_entry(key: &[u8], value: &[u8], location: &str) -> Result<index::Entry> {
     let corrupt = |why: String| {
         Error::Unavailable(format!(
             "the store at {} holds a damaged enterprise record under key {:?} ({why}); \
              restore it from a backup, or see README \"Recovering a damaged store\"",
-            path.display(),
+            location,
             String::from_utf8_lossy(key)
         ))
     };

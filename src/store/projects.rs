@@ -225,7 +225,7 @@ pub(crate) struct ProjectIndex {
 
 impl ProjectIndex {
     /// Reads every project and figure record.
-    pub(crate) fn load(tree: &sled::Tree) -> Result<ProjectIndex> {
+    pub(crate) fn load(tree: &crate::store::kv::Kv) -> Result<ProjectIndex> {
         let mut index = ProjectIndex::default();
         for entry in tree.scan_prefix([keys::PROJECT]) {
             let (key, value) = entry?;
@@ -656,7 +656,7 @@ pub(crate) fn projects_linking(txn: &Txn<'_>, code: &str) -> Result<Vec<Project>
 
 /// Checks that every project's firm-link keys are exactly the firms it
 /// links to; the problems found.
-pub(crate) fn check_projects(tree: &sled::Tree) -> Result<Vec<String>> {
+pub(crate) fn check_projects(tree: &crate::store::kv::Kv) -> Result<Vec<String>> {
     let mut expected = BTreeSet::new();
     for entry in tree.scan_prefix([keys::PROJECT]) {
         let (_, v) = entry?;
@@ -666,7 +666,7 @@ pub(crate) fn check_projects(tree: &sled::Tree) -> Result<Vec<String>> {
         }
     }
     let actual: BTreeSet<Vec<u8>> =
-        tree.scan_prefix([keys::FIRM_PROJECTS]).keys().map(|k| k.map(|k| k.to_vec())).collect::<sled::Result<_>>()?;
+        tree.scan_prefix([keys::FIRM_PROJECTS]).keys().map(|k| k.map(|k| k.to_vec())).collect::<Result<_>>()?;
     let show = |k: &Vec<u8>| String::from_utf8_lossy(k).into_owned();
     let mut orphans = Vec::new();
     for entry in tree.scan_prefix([keys::PROJECT_YEAR]) {

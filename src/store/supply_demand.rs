@@ -579,7 +579,7 @@ impl Store {
             .scan_prefix(prefix)
             .keys()
             .filter_map(|k| k.map(|k| id_of_entry(&k)).transpose())
-            .collect::<sled::Result<_>>()?;
+            .collect::<Result<_>>()?;
         ids.sort_unstable_by(|a, b| b.cmp(a));
         ids.retain(|id| after.is_none_or(|a| id.as_str() < a));
         Ok(Box::new(ids.into_iter().map(Ok)))
@@ -1195,7 +1195,7 @@ pub fn group_code(code: &str, level: Level) -> String {
 
 /// Checks that every posting has exactly its open-only index entries and
 /// counters, and every match its posting entries; the problems found.
-pub(crate) fn check_postings(tree: &sled::Tree) -> Result<Vec<String>> {
+pub(crate) fn check_postings(tree: &crate::store::kv::Kv) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let mut expected: BTreeSet<Vec<u8>> = BTreeSet::new();
     let mut counts: BTreeMap<Vec<u8>, u64> = BTreeMap::new();

@@ -237,7 +237,7 @@ impl Store {
     /// new run can start): their applied chunks stay and can be reverted.
     /// Run ids start with their start time, so only the runs started since
     /// the previous opening are read.
-    pub(crate) fn interrupt_leftover_runs(tree: &sled::Tree, head: u64) -> Result<usize> {
+    pub(crate) fn interrupt_leftover_runs(tree: &crate::store::kv::Kv, head: u64) -> Result<usize> {
         // A minute of slack for a clock that stepped back.
         let since = crate::store::writer::read_u64(tree, keys::META_OPENED)?.saturating_sub(60_000_000);
         tree.insert(keys::META_OPENED, &crate::domain::time::now_micros().to_be_bytes())?;

@@ -32,6 +32,7 @@ use crate::domain::change::Change;
 use crate::domain::time::{now_micros, Micros};
 use crate::error::{Error, Result};
 use crate::store::index::{Delta, EnterpriseIndex};
+use crate::store::kv::Kv;
 use crate::store::{codec, keys};
 
 /// Most jobs committed by one flush.
@@ -62,7 +63,7 @@ struct Group {
 /// The buffered writes of one job. Reads see the job's own earlier writes,
 /// then those of the earlier jobs of its group, then the store.
 pub struct Txn<'a> {
-    tree: &'a sled::Tree,
+    tree: &'a Kv,
     /// Groups not applied yet, oldest first.
     pending: &'a [Arc<Writes>],
     group: &'a Group,
@@ -73,10 +74,12 @@ pub struct Txn<'a> {
     now: Micros,
     /// A `validate_only` run: never committed.
     dry: bool,
+    /// Why the group cannot run: every read fails with it at once.
+    refusal: Option<Error>,
 }
 
 impl<'a> Txn<'a> {
-    fn new(tree: &'a sled::Tree, pending: &'a [Arc<Writes>], group: &'a Group, next_revision: u64) -> Self {
+    fn new(tree: &'a Kv, pending: &'a [Arc<Writes>], group: &'a Group, next_revision: u64) -> Self {
         Self {
             tree,
             pending,
@@ -87,6 +90,7 @@ impl<'a> Txn<'a> {
             next_revision,
             now: now_micros(),
             dry: false,
+            refusal: None,
         }
     }
 
@@ -100,8 +104,13 @@ impl<'a> Txn<'a> {
         self.now
     }
 
+    fn refused(&self) -> Result<()> {
+        self.refusal.clone().map_or(Ok(()), Err)
+    }
+
     /// Reads a key, seeing buffered writes first.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.refused()?;
         if let Some(pending) = self.writes.get(key).or_else(|| self.group.writes.get(key)) {
             return Ok(pending.clone());
         }
@@ -111,6 +120,7 @@ impl<'a> Txn<'a> {
     /// Every key and value under `prefix`, in key order, seeing buffered
     /// writes (so a scan in a job sees what earlier jobs of its group wrote).
     pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.refused()?;
         let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         for entry in self.tree.scan_prefix(prefix) {
             let (k, v) = entry?;
@@ -123,6 +133,30 @@ impl<'a> Txn<'a> {
             }
         }
         Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+    }
+
+    /// Reads many keys at once, seeing buffered writes first: one round
+    /// trip on PostgreSQL instead of one per key.
+    pub fn get_many(&self, keys: &[Vec<u8>]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
+        self.refused()?;
+        let mut found = BTreeMap::new();
+        let mut unread = Vec::new();
+        'keys: for key in keys {
+            let layers = [&self.writes, &self.group.writes].into_iter().chain(self.pending.iter().rev().map(|w| &**w));
+            for layer in layers {
+                if let Some(value) = layer.get(key) {
+                    if let Some(value) = value {
+                        found.insert(key.clone(), value.clone());
+                    }
+                    continue 'keys;
+                }
+            }
+            unread.push(key.clone());
+        }
+        for (key, value) in self.tree.get_many(&unread)? {
+            found.insert(key, value.to_vec());
+        }
+        Ok(found)
     }
 
     /// Reads and decodes a record.
@@ -195,7 +229,7 @@ impl Group {
 
     /// Every write of the group, the counters folded into their current
     /// values (read through the pending groups) and the revision counter.
-    fn finish(self, tree: &sled::Tree, pending: &[Arc<Writes>], next_revision: u64) -> Result<(Writes, Vec<Delta>)> {
+    fn finish(self, tree: &Kv, pending: &[Arc<Writes>], next_revision: u64) -> Result<(Writes, Vec<Delta>)> {
         let mut writes = self.writes;
         for (key, delta) in self.counters {
             if delta == 0 {
@@ -223,7 +257,7 @@ fn batch_of(writes: &Writes) -> sled::Batch {
 }
 
 /// Reads a key as it will be once the pending groups are applied.
-fn read_through(tree: &sled::Tree, pending: &[Arc<Writes>], key: &[u8]) -> Result<Option<Vec<u8>>> {
+fn read_through(tree: &Kv, pending: &[Arc<Writes>], key: &[u8]) -> Result<Option<Vec<u8>>> {
     for writes in pending.iter().rev() {
         if let Some(value) = writes.get(key) {
             return Ok(value.clone());
@@ -248,13 +282,21 @@ pub(crate) fn reclaim() {
 }
 
 /// Reads a big-endian u64 stored under `key` (0 when absent).
-pub fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64> {
+pub fn read_u64(tree: &Kv, key: &[u8]) -> Result<u64> {
     Ok(tree.get(key)?.map_or(0, |v| decode_u64(&v)))
 }
 
 /// A big-endian u64 value (0 when malformed).
 pub fn decode_u64(bytes: &[u8]) -> u64 {
     <[u8; 8]>::try_from(bytes).map_or(0, u64::from_be_bytes)
+}
+
+/// Where the writer commits.
+pub(crate) enum Backend {
+    /// The sled tree: batches applied by the committer thread, then flushed.
+    Sled { db: sled::Db, tree: sled::Tree },
+    /// PostgreSQL: one transaction per group, under the global write lock.
+    Pg { kv: Kv, writer: super::pg::PgWriter, follower: Arc<super::pg::Follower> },
 }
 
 /// Handle to the writer thread. [`Writer::shutdown`] (or dropping every
@@ -267,22 +309,28 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread over `tree`; it moves `index` with every
+    /// Starts the writer thread over `backend`; it moves `index` with every
     /// group it applies and publishes the head revision to `head` after
     /// every durable group.
     pub fn start(
-        db: sled::Db,
-        tree: sled::Tree,
+        backend: Backend,
         index: Arc<RwLock<EnterpriseIndex>>,
         head: tokio::sync::watch::Sender<u64>,
         snapshot: super::backup::Snapshot,
     ) -> Result<(Writer, JoinHandle<()>)> {
-        let next_revision = read_u64(&tree, keys::META_REVISION)?.max(1);
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
-        let thread = std::thread::Builder::new()
-            .name("ladder-writer".into())
-            .spawn(move || run(&db, &tree, &index, jobs, next_revision, &head, snapshot))
-            .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
+        let thread = match backend {
+            Backend::Sled { db, tree } => {
+                let next_revision = read_u64(&Kv::Sled(tree.clone()), keys::META_REVISION)?.max(1);
+                std::thread::Builder::new()
+                    .name("ladder-writer".into())
+                    .spawn(move || run(&db, &tree, &index, jobs, next_revision, &head, snapshot))
+            }
+            Backend::Pg { kv, writer, follower } => std::thread::Builder::new()
+                .name("ladder-writer".into())
+                .spawn(move || run_pg(&kv, writer, &follower, jobs)),
+        }
+        .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok((Writer { queue }, thread))
     }
 
@@ -342,7 +390,7 @@ impl Writer {
 
 /// Runs `op` against a transaction that is never committed: for
 /// `validate_only` requests, which must see the same checks as real writes.
-pub fn dry_run<R>(tree: &sled::Tree, op: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
+pub fn dry_run<R>(tree: &Kv, op: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
     let next = read_u64(tree, keys::META_REVISION)?.max(1);
     let group = Group::default();
     let mut txn = Txn::new(tree, &[], &group, next);
@@ -393,67 +441,26 @@ fn run(
         }
     };
     let mut queued: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = jobs.blocking_recv() {
-        // A stop request closes the queue: the jobs already in it are still
-        // received (and committed), then `blocking_recv` ends the loop.
-        match first {
-            Some(job) => queued.push(job),
-            None => jobs.close(),
-        }
-        while queued.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(Some(job)) => queued.push(job),
-                Ok(None) => jobs.close(),
-                Err(_) => break,
-            }
-        }
+    while take_jobs(&mut jobs, &mut queued) {
         if queued.is_empty() {
             continue;
         }
         if broken.load(Ordering::Acquire) {
             // A batch failed to apply: what later groups read may never
             // have reached the store. Refuse writes until a restart.
-            let empty = Group::default();
-            for job in queued.drain(..) {
-                let mut txn = Txn::new(tree, &[], &empty, next_revision);
-                let (_, done) = job(&mut txn);
-                done(Err(Error::Unavailable(
-                    "the store failed to apply a write; restart the server (see its log)".into(),
-                )));
-            }
+            refuse(
+                &Kv::Sled(tree.clone()),
+                &mut queued,
+                next_revision,
+                &Error::Unavailable("the store failed to apply a write; restart the server (see its log)".into()),
+            );
             continue;
         }
         let snapshot: Vec<Arc<Writes>> = pending.lock().map(|p| p.iter().cloned().collect()).unwrap_or_default();
-        let mut group = Group::default();
-        let mut group_revision = next_revision;
-        let mut wrote = false;
-        let mut waiting: Vec<Completion> = Vec::with_capacity(queued.len());
-        for job in queued.drain(..) {
-            let mut txn = Txn::new(tree, &snapshot, &group, group_revision);
-            // A panicking job must not take the writer down: its reply
-            // channel is dropped (its caller sees an error) and its writes
-            // are discarded.
-            let Ok((commit, done)) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut txn))) else {
-                tracing::error!("a write job panicked; its writes were discarded");
-                continue;
-            };
-            if !commit {
-                done(Ok(()));
-                continue;
-            }
-            if !txn.is_empty() {
-                let (writes, counters, deltas, next) = txn.into_parts();
-                group.absorb(writes, counters, deltas);
-                group_revision = next;
-                wrote = true;
-            }
-            // Answered after the flush even when it wrote nothing itself: a
-            // retry or no-op may report state an earlier job wrote, which is
-            // durable only after the flush.
-            waiting.push(done);
-        }
+        let kv = Kv::Sled(tree.clone());
+        let Executed { group, group_revision, wrote, waiting } = execute(&kv, &snapshot, &mut queued, next_revision);
         let commit = if wrote {
-            match group.finish(tree, &snapshot, group_revision) {
+            match group.finish(&kv, &snapshot, group_revision) {
                 Ok((writes, deltas)) => {
                     // The revisions are taken once handed over, even if the
                     // commit fails: the batch may reach disk later, and its
@@ -487,6 +494,135 @@ fn run(
     }
     if let Err(e) = crate::store::flush(db) {
         tracing::error!(error = %e, "final flush failed");
+    }
+}
+
+/// What running one group's jobs left.
+struct Executed {
+    group: Group,
+    /// The next revision after the group.
+    group_revision: u64,
+    /// Whether any job wrote anything.
+    wrote: bool,
+    /// The completions of the jobs to answer once the group is durable.
+    waiting: Vec<Completion>,
+}
+
+/// Runs the queued jobs, each on top of the earlier ones' writes; answers
+/// the failed ones at once.
+fn execute(kv: &Kv, pending: &[Arc<Writes>], queued: &mut Vec<Job>, next_revision: u64) -> Executed {
+    let mut group = Group::default();
+    let mut group_revision = next_revision;
+    let mut wrote = false;
+    let mut waiting: Vec<Completion> = Vec::with_capacity(queued.len());
+    for job in queued.drain(..) {
+        let mut txn = Txn::new(kv, pending, &group, group_revision);
+        // A panicking job must not take the writer down: its reply
+        // channel is dropped (its caller sees an error) and its writes
+        // are discarded.
+        let Ok((commit, done)) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut txn))) else {
+            tracing::error!("a write job panicked; its writes were discarded");
+            continue;
+        };
+        if !commit {
+            done(Ok(()));
+            continue;
+        }
+        if !txn.is_empty() {
+            let (writes, counters, deltas, next) = txn.into_parts();
+            group.absorb(writes, counters, deltas);
+            group_revision = next;
+            wrote = true;
+        }
+        // Answered after the commit even when it wrote nothing itself: a
+        // retry or no-op may report state an earlier job wrote, which is
+        // durable only after the commit.
+        waiting.push(done);
+    }
+    Executed { group, group_revision, wrote, waiting }
+}
+
+/// Answers every queued job with `error` (their writes are discarded).
+fn refuse(kv: &Kv, queued: &mut Vec<Job>, next_revision: u64, error: &Error) {
+    let empty = Group::default();
+    for job in queued.drain(..) {
+        let mut txn = Txn::new(kv, &[], &empty, next_revision);
+        txn.refusal = Some(error.clone());
+        let (_, done) = job(&mut txn);
+        done(Err(error.clone()));
+    }
+}
+
+/// Takes the jobs already queued (at least one, waiting for it) up to
+/// [`MAX_GROUP`]; `false` once the queue is closed and empty.
+fn take_jobs(jobs: &mut mpsc::Receiver<Option<Job>>, queued: &mut Vec<Job>) -> bool {
+    let Some(first) = jobs.blocking_recv() else { return false };
+    // A stop request closes the queue: the jobs already in it are still
+    // received (and committed), then `blocking_recv` ends the loop.
+    match first {
+        Some(job) => queued.push(job),
+        None => jobs.close(),
+    }
+    while queued.len() < MAX_GROUP {
+        match jobs.try_recv() {
+            Ok(Some(job)) => queued.push(job),
+            Ok(None) => jobs.close(),
+            Err(_) => break,
+        }
+    }
+    true
+}
+
+/// The PostgreSQL writer: one transaction per group. It takes the global
+/// write lock (every server's groups commit one at a time), applies the
+/// commits other servers made meanwhile to the indexes, reads the next
+/// revision, runs the jobs against the store as it now is, writes the
+/// group with its index moves for the other servers, commits (durable:
+/// `synchronous_commit = on`), moves the index and only then answers.
+fn run_pg(
+    kv: &Kv,
+    mut writer: super::pg::PgWriter,
+    follower: &super::pg::Follower,
+    mut jobs: mpsc::Receiver<Option<Job>>,
+) {
+    let mut queued: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    while take_jobs(&mut jobs, &mut queued) {
+        if queued.is_empty() {
+            continue;
+        }
+        let prepared = writer.begin().and_then(|seq| {
+            follower.catch_up_to(seq)?;
+            Ok((seq, read_u64(kv, keys::META_REVISION)?.max(1)))
+        });
+        let (seq, next_revision) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                writer.rollback();
+                tracing::warn!(error = %e, jobs = queued.len(), "a write group could not start");
+                refuse(kv, &mut queued, 0, &e);
+                continue;
+            }
+        };
+        let Executed { group, group_revision, wrote, waiting } = execute(kv, &[], &mut queued, next_revision);
+        let committed = if wrote {
+            let started = std::time::Instant::now();
+            let committed = group.finish(kv, &[], group_revision).and_then(|(writes, deltas)| {
+                let head = group_revision - 1;
+                writer.commit(&writes, seq + 1, head, super::index::encode_deltas(&deltas))?;
+                follower.own(seq + 1, head, deltas)
+            });
+            crate::metrics::observe_group(waiting.len(), started.elapsed());
+            if let Err(e) = &committed {
+                tracing::error!(error = %e, jobs = waiting.len(), "group commit failed");
+            }
+            committed
+        } else {
+            writer.rollback();
+            Ok(())
+        };
+        for done in waiting {
+            done(committed.clone());
+        }
     }
 }
 
@@ -526,7 +662,7 @@ fn commit_groups(shared: &Committer, groups: std::sync::mpsc::Receiver<Commit>) 
         } else {
             index.write().map_err(|_| Error::Internal("index lock poisoned".into())).and_then(|mut index| {
                 // A backup running keeps what this group overwrites.
-                super::backup::save_before_images(snapshot, tree, writes.keys())?;
+                super::backup::save_before_images(snapshot, &Kv::Sled(tree.clone()), writes.keys())?;
                 crate::store::apply_batch(tree, batch_of(&writes))?;
                 index.apply(deltas);
                 Ok(())

@@ -47,7 +47,7 @@ impl TestServer {
     pub async fn on_dir(config: Config, dir: tempfile::TempDir) -> TestServer {
         // A server stopped in this process may still have connection tasks
         // winding down that hold the old handle (and sled's file lock).
-        let options = StoreOptions::new(dir.path().join("data"));
+        let options = store_options(&dir.path().join("data"));
         let mut attempts = 0;
         let store = loop {
             match Store::open(&options) {
@@ -185,4 +185,51 @@ pub async fn run_ladder(args: Vec<String>) -> std::process::Output {
     })
     .await
     .unwrap()
+}
+
+/// The PostgreSQL server the suite runs against, when `LADDER_TEST_POSTGRES`
+/// names one (`scripts/with-postgres.sh` starts one and sets it).
+pub fn postgres() -> Option<String> {
+    std::env::var("LADDER_TEST_POSTGRES").ok().filter(|url| !url.is_empty())
+}
+
+/// The store options for the data folder `data`: sled in it, or, when the
+/// suite runs against PostgreSQL, a schema of its own (its URL is kept in
+/// `data/postgres-url`, so reopening the folder reopens the same store).
+pub fn store_options(data: &std::path::Path) -> StoreOptions {
+    let mut options = StoreOptions::new(data);
+    if let Some(base) = postgres() {
+        std::fs::create_dir_all(data).expect("data folder");
+        let file = data.join("postgres-url");
+        let url = match std::fs::read_to_string(&file) {
+            Ok(url) => url,
+            Err(_) => {
+                let schema = format!("t{}", uuid_like());
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+                std::fs::write(&file, &url).expect("write postgres-url");
+                url
+            }
+        };
+        options.url = Some(url);
+    }
+    options
+}
+
+/// The `serve` arguments that put a server's store in `data` (and, against
+/// PostgreSQL, in that folder's schema).
+pub fn store_args(data: &std::path::Path) -> Vec<String> {
+    let mut args = vec!["--data".to_string(), data.display().to_string()];
+    if let Some(url) = store_options(data).url {
+        args.extend(["--store".to_string(), url]);
+    }
+    args
+}
+
+/// A unique lowercase name part.
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{:x}{:x}{:x}", std::process::id(), nanos, NEXT.fetch_add(1, Ordering::Relaxed))
 }
