@@ -121,6 +121,57 @@ async fn receive(
     }
 }
 
+/// The store a `migrate` argument names: a postgres:// URL or a data folder.
+fn store_at(place: &str) -> StoreOptions {
+    if place.starts_with("postgres://") || place.starts_with("postgresql://") {
+        StoreOptions { url: Some(place.to_string()), ..StoreOptions::new("") }
+    } else {
+        StoreOptions::new(place)
+    }
+}
+
+/// Runs `ladder migrate --from A --to B`: copies a store into an empty one
+/// (sled or PostgreSQL, either way), then checks the copy and compares its
+/// digest with the source's.
+pub fn migrate(from: &str, to: &str) -> ExitCode {
+    let (from, to) = (store_at(from), store_at(to));
+    let started = std::time::Instant::now();
+    let mut last = std::time::Instant::now();
+    let copied = crate::store::copy::copy(&from, &to, |entries| {
+        if last.elapsed() >= std::time::Duration::from_secs(5) {
+            last = std::time::Instant::now();
+            eprintln!("  {entries} entries copied");
+        }
+    });
+    match copied {
+        Ok(c) if c.problems.is_empty() => {
+            println!(
+                "migrated revision {} ({} entries, {:.1} MiB) from {} to {} in {:.1}s; SHA-256 {} on both sides; \
+                 the check found no problem",
+                c.revision,
+                c.entries,
+                c.bytes as f64 / 1048576.0,
+                from.location(),
+                to.location(),
+                started.elapsed().as_secs_f64(),
+                c.sha256
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(c) => {
+            eprintln!("migrated revision {} to {}, but the check found problems:", c.revision, to.location());
+            for p in &c.problems {
+                eprintln!("  {p}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {}", render::clipped(&e.to_string()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs `ladder restore DIR --data NEW`: builds a new store from a backup
 /// folder, then opens and checks it.
 pub fn restore(dir: &Path, data: &Path) -> ExitCode {
@@ -155,13 +206,15 @@ pub fn restore(dir: &Path, data: &Path) -> ExitCode {
 /// (which reads every record and rebuilds the index) and checks records,
 /// index, projections, histories, posting indexes and counters, and the
 /// change log. Every problem is printed; exit status 1 when there is one.
-pub fn check(data: &Path, json: bool) -> ExitCode {
-    if !data.join("conf").exists() {
+pub fn check(data: &Path, url: Option<String>, json: bool) -> ExitCode {
+    let options = StoreOptions { url, ..StoreOptions::new(data) };
+    if options.url.is_none() && !data.join("conf").exists() {
         eprintln!("error: {} holds no ladder store", data.display());
         return ExitCode::from(2);
     }
+    let location = options.location();
     let started = std::time::Instant::now();
-    let store = match Store::open(&StoreOptions::new(data)) {
+    let store = match Store::open(&options) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {}", render::clipped(&e.to_string()));
@@ -182,11 +235,11 @@ pub fn check(data: &Path, json: bool) -> ExitCode {
         }
     };
     if json {
-        println!("{}", serde_json::json!({"data": data, "revision": head, "problems": problems}));
+        println!("{}", serde_json::json!({"data": location, "revision": head, "problems": problems}));
     } else if problems.is_empty() {
-        println!("{}: revision {head}, no problem found ({:.1}s)", data.display(), started.elapsed().as_secs_f64());
+        println!("{location}: revision {head}, no problem found ({:.1}s)", started.elapsed().as_secs_f64());
     } else {
-        println!("{}: revision {head}, {} problems:", data.display(), problems.len());
+        println!("{location}: revision {head}, {} problems:", problems.len());
         for p in &problems {
             println!("  {p}");
         }

@@ -192,12 +192,28 @@ enum Command {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Copy a whole store into an empty one, between sled folders and
+    /// PostgreSQL databases (either way), then check the copy. No server may
+    /// be using a sled source; a PostgreSQL source is read as one snapshot.
+    Migrate {
+        /// The store to copy: a data folder or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// The new store: an empty (or absent) data folder, or a postgres://
+        /// URL whose database (or schema) holds no store yet.
+        #[arg(long)]
+        to: String,
+    },
     /// Check a store no server is using: records, index, projections,
     /// histories, posting indexes and the change log.
     Check {
         /// The data folder.
         #[arg(long, env = "LADDER_DATA", default_value = "ladder-data")]
         data: PathBuf,
+        /// Check the store in this PostgreSQL database instead (servers may
+        /// keep writing meanwhile).
+        #[arg(long, env = "LADDER_STORE")]
+        store: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -366,7 +382,8 @@ fn run_command(command: Command, runtime: &tokio::runtime::Runtime) -> ExitCode 
         Command::Sourcing { from, to, client } => runtime.block_on(supply_demand::sourcing(from, to, client)),
         Command::Backup { dir, client } => runtime.block_on(admin::backup(dir, client)),
         Command::Restore { dir, data } => admin::restore(&dir, &data),
-        Command::Check { data, json } => admin::check(&data, json),
+        Command::Migrate { from, to } => admin::migrate(&from, &to),
+        Command::Check { data, store, json } => admin::check(&data, store, json),
     }
 }
 

@@ -136,6 +136,24 @@ impl Kv {
         }
     }
 
+    /// Writes many entries at once, durably, outside the writer: only for
+    /// tools that own the store (`ladder migrate` filling an empty one).
+    pub fn put_many(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        match self {
+            Kv::Sled(tree) => {
+                let mut batch = sled::Batch::default();
+                for (key, value) in entries {
+                    batch.insert(key, value);
+                }
+                super::apply_batch(tree, batch)?;
+                let _one = super::SLED_COMMITS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                tree.flush()?;
+                Ok(())
+            }
+            Kv::Pg(pg) => pg.put_many(entries),
+        }
+    }
+
     /// The sled tree, for the sled-only parts (the layout-2 migration, the
     /// backup's before images, the raw floor).
     pub fn sled(&self) -> Option<&sled::Tree> {

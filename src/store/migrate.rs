@@ -180,7 +180,7 @@ mod tests {
     fn cut_off_after(dir: &Path, steps: usize) {
         let db = sled::open(dir).unwrap();
         let tree = db.open_tree("ladder").unwrap();
-        assert_eq!(writer::read_u64(&tree, keys::META_LAYOUT).unwrap(), 2);
+        assert_eq!(writer::read_u64(&crate::store::kv::Kv::Sled(tree.clone()), keys::META_LAYOUT).unwrap(), 2);
         assert!(layout_2_keys(&tree) > 60 * 10, "the fixture has layout-2 index keys");
         if steps >= 1 {
             record_sources(&db, &tree, dir).unwrap();
@@ -189,7 +189,11 @@ mod tests {
             remove_prefix(&tree, LAYOUT2_INDEX).unwrap();
         }
         crate::store::flush(&db).unwrap();
-        assert_eq!(writer::read_u64(&tree, keys::META_LAYOUT).unwrap(), 2, "still layout 2 until the end");
+        assert_eq!(
+            writer::read_u64(&crate::store::kv::Kv::Sled(tree.clone()), keys::META_LAYOUT).unwrap(),
+            2,
+            "still layout 2 until the end"
+        );
     }
 
     #[test]
@@ -217,7 +221,7 @@ mod tests {
             assert_eq!(index.live_set(crate::store::index::id::SOURCE, b"tax-bureau").len(), 30);
             drop(index);
             assert_eq!(writer::read_u64(store.tree(), keys::META_LAYOUT).unwrap(), 3);
-            assert_eq!(layout_2_keys(store.tree()), 0, "no layout-2 key is left");
+            assert_eq!(layout_2_keys(store.tree().sled().unwrap()), 0, "no layout-2 key is left");
             store.close();
         }
     }

@@ -10,6 +10,7 @@ mod alliances;
 pub mod backup;
 mod changes;
 pub mod codec;
+pub mod copy;
 mod enterprises;
 pub mod floor;
 mod idempotency;
@@ -257,8 +258,16 @@ impl Store {
     /// follows sees every write acknowledged so far. Every request calls
     /// it first; on sled it does nothing.
     pub async fn refresh(&self) -> Result<()> {
-        let Some(follower) = self.inner.follower.clone() else { return Ok(()) };
-        blocking(move || follower.catch_up()).await
+        if self.inner.follower.is_none() {
+            return Ok(());
+        }
+        let store = self.clone();
+        blocking(move || store.catch_up()).await
+    }
+
+    /// [`Store::refresh`] on the calling thread.
+    pub(crate) fn catch_up(&self) -> Result<()> {
+        self.inner.follower.as_ref().map_or(Ok(()), |f| f.catch_up())
     }
 
     /// Which backend holds the store (`sled` or `postgres`).
@@ -364,7 +373,7 @@ impl Store {
 /// therefore deadlock. Every batch and flush of this crate goes through this
 /// lock, one at a time; with one store it is only ever taken by the
 /// committer, uncontended.
-static SLED_COMMITS: Mutex<()> = Mutex::new(());
+pub(crate) static SLED_COMMITS: Mutex<()> = Mutex::new(());
 
 /// Applies a batch atomically (see [`SLED_COMMITS`]).
 pub(crate) fn apply_batch(tree: &sled::Tree, batch: sled::Batch) -> Result<()> {

@@ -463,6 +463,22 @@ impl PgKv {
         })
     }
 
+    pub(crate) fn put_many(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        let conn = self.conn()?;
+        let (keys, values): (Vec<Vec<u8>>, Vec<Vec<u8>>) = entries.into_iter().unzip();
+        self.pg.block(async move {
+            conn.client
+                .execute(
+                    "INSERT INTO ladder_kv (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&keys, &values],
+                )
+                .await
+                .map_err(|e| pg_error("write", e))?;
+            Ok(())
+        })
+    }
+
     /// A lazy scan of `[lower, upper)` (bounds as given), read in pages.
     pub(crate) fn scan(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>) -> Scan {
         let after = |mut k: Vec<u8>| {
@@ -689,11 +705,6 @@ impl Follower {
         applied: u64,
     ) -> Follower {
         Follower { pg, index, head, applied: Mutex::new(applied) }
-    }
-
-    /// The newest commit applied.
-    pub(crate) fn applied(&self) -> u64 {
-        self.applied.lock().map_or(0, |a| *a)
     }
 
     /// Applies every commit up to the newest one.

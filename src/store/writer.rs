@@ -699,10 +699,10 @@ fn commit_groups(shared: &Committer, groups: std::sync::mpsc::Receiver<Commit>) 
 mod tests {
     use super::*;
 
-    fn open() -> (tempfile::TempDir, sled::Db, sled::Tree) {
+    fn open() -> (tempfile::TempDir, sled::Db, Kv) {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
-        let tree = db.open_tree("t").unwrap();
+        let tree = Kv::Sled(db.open_tree("t").unwrap());
         (dir, db, tree)
     }
 
@@ -730,7 +730,7 @@ mod tests {
         group.absorb(w, c, i);
         assert_eq!((revision, next), (1, 2));
 
-        tree.apply_batch(batch_of(&group.finish(&tree, &[], next).unwrap().0)).unwrap();
+        tree.sled().unwrap().apply_batch(batch_of(&group.finish(&tree, &[], next).unwrap().0)).unwrap();
         assert_eq!(read_u64(&tree, b"Mc").unwrap(), 3);
         assert_eq!(read_u64(&tree, keys::META_REVISION).unwrap(), 2);
         assert!(tree.get(b"b").unwrap().is_none());
@@ -740,10 +740,10 @@ mod tests {
     #[test]
     fn counters_that_reach_zero_are_removed() {
         let (_dir, _db, tree) = open();
-        tree.insert(b"Mc", &1u64.to_be_bytes()).unwrap();
+        tree.insert(b"Mc", 1u64.to_be_bytes()).unwrap();
         let mut group = Group::default();
         group.absorb(Writes::new(), BTreeMap::from([(b"Mc".to_vec(), -1)]), Vec::new());
-        tree.apply_batch(batch_of(&group.finish(&tree, &[], 1).unwrap().0)).unwrap();
+        tree.sled().unwrap().apply_batch(batch_of(&group.finish(&tree, &[], 1).unwrap().0)).unwrap();
         assert!(tree.get(b"Mc").unwrap().is_none());
     }
 }
