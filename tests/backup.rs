@@ -186,7 +186,8 @@ async fn a_damaged_backup_file_restores_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_a_damaged_store_with_its_key_and_fails() {
-    let server = TestServer::start().await;
+    // It damages sled's files itself.
+    let server = TestServer::on_sled().await;
     let mut c = server.enterprises().await;
     for n in 0..5 {
         c.create_enterprise(create(firm(n, &format!("西安{n}有限公司")))).await.unwrap();

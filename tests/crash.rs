@@ -17,14 +17,14 @@ use std::time::Duration;
 use common::{code, create, firm};
 use ladder::pb::v1;
 use ladder::pb::v1::enterprise_service_client::EnterpriseServiceClient;
-use ladder::store::{Store, StoreOptions};
+use ladder::store::Store;
 use tonic::transport::Channel;
 
 /// Starts `ladder serve` on port 0 and returns the child and its address.
 fn spawn_server(data: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ladder"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(common::store_args(data))
         .env("LADDER_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -117,7 +117,7 @@ async fn kill_9_loses_no_acknowledged_write() {
     assert_eq!(acked.len(), 160, "every firm was created before the kill");
 
     // Reopen the store in-process and check it against the acknowledgements.
-    let store = Store::open(&StoreOptions::new(&data)).expect("reopen after kill -9");
+    let store = Store::open(&common::store_options(&data)).expect("reopen after kill -9");
     for (credit_code, version) in &acked {
         let record =
             store.get_enterprise(credit_code).unwrap().unwrap_or_else(|| panic!("acknowledged {credit_code} lost"));
@@ -183,7 +183,7 @@ async fn sigterm_finishes_in_flight_writes_and_exits_cleanly() {
     for writer in writers {
         writer.await.unwrap();
     }
-    let store = Store::open(&StoreOptions::new(&data)).unwrap();
+    let store = Store::open(&common::store_options(&data)).unwrap();
     let acked = acked.lock().unwrap().clone();
     for credit_code in &acked {
         assert!(store.get_enterprise(credit_code).unwrap().is_some(), "acknowledged {credit_code} lost on SIGTERM");
@@ -243,7 +243,7 @@ async fn kill_9_during_a_large_sync_leaves_whole_chunks_only() {
     let _ = call.await;
     feeder.abort();
 
-    let store = Store::open(&StoreOptions::new(&data)).expect("reopen after kill -9");
+    let store = Store::open(&common::store_options(&data)).expect("reopen after kill -9");
     let problems = ladder::store::check_consistency(&store).unwrap();
     assert!(problems.is_empty(), "{problems:?}");
     let page = store
@@ -328,7 +328,7 @@ async fn a_revert_cut_off_by_kill_9_resumes_where_it_stopped() {
     assert_eq!(left, 0, "every firm the run created is soft-deleted");
     child.kill().unwrap();
     child.wait().unwrap();
-    let store = Store::open(&StoreOptions::new(&data)).unwrap();
+    let store = Store::open(&common::store_options(&data)).unwrap();
     assert!(ladder::store::check_consistency(&store).unwrap().is_empty());
     store.close();
 }

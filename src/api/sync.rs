@@ -142,6 +142,9 @@ struct Pipeline {
     /// The stream's place among the streams served at once: released when
     /// the run is settled, not when the handler returns.
     permit: Option<OwnedSemaphorePermit>,
+    /// This server's claim on the run while it streams (on PostgreSQL, how
+    /// the other servers tell it from a run cut off by a server's death).
+    _claim: Option<crate::store::RunClaim>,
 }
 
 /// Chunks of one stream in the writer at once (a dry run's chunks run one
@@ -149,8 +152,9 @@ struct Pipeline {
 const IN_FLIGHT: usize = 2;
 
 impl Pipeline {
-    fn new(api: &SyncApi, run: SyncRun, permit: OwnedSemaphorePermit) -> Self {
+    fn new(api: &SyncApi, run: SyncRun, permit: OwnedSemaphorePermit, claim: Option<crate::store::RunClaim>) -> Self {
         Pipeline {
+            _claim: claim,
             store: api.store.clone(),
             rules: Arc::clone(&api.rules),
             rows: 0,
@@ -214,6 +218,7 @@ impl Pipeline {
             inflight: std::mem::take(&mut self.inflight),
             finished: true,
             permit: self.permit.take(),
+            _claim: self._claim.take(),
         }
     }
 
@@ -409,7 +414,8 @@ impl v1::sync_service_server::SyncService for SyncApi {
             first_revision: self.store.next_revision()?,
             ..Default::default()
         };
-        let mut pipeline = Pipeline::new(self, run, permit);
+        let claim = if run.dry_run { None } else { self.store.claim_run(&run.id).map_err(Status::from)? };
+        let mut pipeline = Pipeline::new(self, run, permit, claim);
         let mut chunk: Vec<SyncRow> = Vec::with_capacity(CHUNK_ROWS);
         // Bytes of the rows in `chunk`, as received.
         let mut chunk_bytes = 0;

@@ -41,7 +41,8 @@ pub use supply_demand::{
     Sourcing, Suggestion, Suggestions,
 };
 pub use sync::{
-    ChunkResult, RevertConflict, RevertOutcome, RunProgress, RunSeen, SourceStats, SyncRow, CHUNK_BYTES, CHUNK_ROWS,
+    ChunkResult, RevertConflict, RevertOutcome, RunClaim, RunProgress, RunSeen, SourceStats, SyncRow, CHUNK_BYTES,
+    CHUNK_ROWS,
 };
 pub use writer::Txn;
 
@@ -222,6 +223,11 @@ impl Store {
         key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
         pg.init_meta(keys::META_TOKEN_KEY, &key)?;
         let token_key = token_key(&tree)?;
+        let head_now = writer::read_u64(&tree, keys::META_REVISION)?.max(1) - 1;
+        let abandoned = Store::interrupt_abandoned_runs(&tree, head_now)?;
+        if abandoned > 0 {
+            tracing::warn!(runs = abandoned, "sync runs cut off by a server that stopped are marked interrupted");
+        }
         let (snapshot_kv, seq) = pg.snapshot()?;
         let snapshot_kv = kv::Kv::Pg(snapshot_kv);
         let last = writer::read_u64(&snapshot_kv, keys::META_REVISION)?.max(1) - 1;

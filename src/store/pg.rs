@@ -93,6 +93,10 @@ pub(crate) struct Pg {
     pool: Vec<Mutex<Option<Arc<Conn>>>>,
     next: AtomicUsize,
     stopping: Arc<AtomicBool>,
+    /// The connection holding this server's claims (session advisory locks
+    /// on the sync runs and reverts it works on): PostgreSQL frees them
+    /// when the server dies, so others can tell a cut-off run from a live one.
+    lease: Mutex<Option<Arc<Client>>>,
 }
 
 /// A handle for reads: pooled connections, or one pinned connection that
@@ -168,6 +172,7 @@ impl Pg {
             pool: (0..READERS).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
             stopping: Arc::new(AtomicBool::new(false)),
+            lease: Mutex::new(None),
         });
         pg.migrate()?;
         Ok(pg)
@@ -387,6 +392,41 @@ impl Pg {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
+    }
+
+    /// Runs `sql` (one bigint parameter, one bool answer) on the lease
+    /// connection.
+    fn on_lease(&self, sql: &'static str, key: i64) -> Result<bool> {
+        let mut lease = self.lease.lock().map_err(|_| Error::Internal("lease poisoned".into()))?;
+        let client = match lease.as_ref().filter(|c| !c.is_closed()) {
+            Some(client) => Arc::clone(client),
+            None => {
+                let client = Arc::new(self.connect_raw()?);
+                *lease = Some(Arc::clone(&client));
+                client
+            }
+        };
+        let answer = self.block(async move {
+            let row = client.query_one(sql, &[&key]).await.map_err(|e| pg_error("lease", e))?;
+            Ok(row.get::<_, bool>(0))
+        });
+        if answer.is_err() {
+            *lease = None;
+        }
+        answer
+    }
+
+    /// Claims `key` for this server (until [`Pg::release`] or its death);
+    /// false when another server holds it.
+    pub(crate) fn claim(&self, key: i64) -> Result<bool> {
+        self.on_lease("SELECT pg_try_advisory_lock($1)", key)
+    }
+
+    /// Gives up a claim.
+    pub(crate) fn release(&self, key: i64) {
+        if let Err(e) = self.on_lease("SELECT pg_advisory_unlock($1)", key) {
+            tracing::warn!(error = %e, "could not release a claim (it ends with the connection)");
+        }
     }
 
     /// Stops the listener.

@@ -237,6 +237,42 @@ impl Store {
     /// new run can start): their applied chunks stay and can be reverted.
     /// Run ids start with their start time, so only the runs started since
     /// the previous opening are read.
+    /// Claims a sync run (or its revert) for this server while it works on
+    /// it: on PostgreSQL a session lock that ends with the server, so the
+    /// others can tell a cut-off run from a live one. `None`: another
+    /// server holds it. On sled (one server per store) always granted.
+    pub fn claim_run(&self, id: &str) -> Result<Option<RunClaim>> {
+        let crate::store::kv::Kv::Pg(pg) = self.tree() else {
+            return Ok(Some(RunClaim { pg: None, key: 0 }));
+        };
+        let key = run_lock(id);
+        Ok(pg.pg().claim(key)?.then(|| RunClaim { pg: Some(std::sync::Arc::clone(pg.pg())), key }))
+    }
+
+    /// On PostgreSQL: marks INTERRUPTED the runs left RUNNING by a server
+    /// that died (nobody holds their claim). Written directly, before the
+    /// writer starts: no live server works on such a run.
+    pub(crate) fn interrupt_abandoned_runs(tree: &crate::store::kv::Kv, head: u64) -> Result<usize> {
+        let crate::store::kv::Kv::Pg(pg) = tree else { return Ok(0) };
+        let mut fixed = 0;
+        for entry in tree.scan_prefix([keys::SYNC_RUN]) {
+            let (key, value) = entry?;
+            let mut run: SyncRun = codec::decode(&value)?;
+            if run.state != crate::pb::v1::SyncRunState::Running as i32 {
+                continue;
+            }
+            let lock = run_lock(&run.id);
+            if pg.pg().claim(lock)? {
+                run.state = crate::pb::v1::SyncRunState::Interrupted as i32;
+                run.last_revision = head;
+                tree.insert(&key, codec::encode(&run))?;
+                pg.pg().release(lock);
+                fixed += 1;
+            }
+        }
+        Ok(fixed)
+    }
+
     pub(crate) fn interrupt_leftover_runs(tree: &crate::store::kv::Kv, head: u64) -> Result<usize> {
         // A minute of slack for a clock that stepped back.
         let since = crate::store::writer::read_u64(tree, keys::META_OPENED)?.saturating_sub(60_000_000);
@@ -501,6 +537,12 @@ impl Store {
         dry_run: bool,
     ) -> Result<RevertOutcome> {
         let name = format!("syncRuns/{id}");
+        // This server's claim on the revert while it runs. On PostgreSQL a
+        // claim held by another server means that one is reverting it now;
+        // a free one on a run marked reverting means its server died.
+        let claim = if dry_run { None } else { self.claim_run(&id)? };
+        let claimed_elsewhere = !dry_run && claim.is_none();
+        let shared = matches!(self.tree(), crate::store::kv::Kv::Pg(_));
         // Check and mark in one write job: of two concurrent reverts, one
         // wins and the other is refused. A dry run checks and marks nothing.
         let (run, resumed) = {
@@ -518,7 +560,8 @@ impl Store {
                         message: format!("{name} was already reverted"),
                     });
                 }
-                if run.reverting && run.revert_time >= opened {
+                let running = if shared { claimed_elsewhere } else { run.revert_time >= opened };
+                if run.reverting && running {
                     return Err(Error::FailedPrecondition {
                         reason: "REVERT_IN_PROGRESS",
                         message: format!("{name} is being reverted now"),
@@ -792,4 +835,25 @@ impl Store {
         }
         Ok(by_source.into_values().collect())
     }
+}
+
+/// A sync run (or revert) this server works on; released when dropped.
+pub struct RunClaim {
+    pg: Option<std::sync::Arc<crate::store::pg::Pg>>,
+    key: i64,
+}
+
+impl Drop for RunClaim {
+    fn drop(&mut self) {
+        if let Some(pg) = &self.pg {
+            pg.release(self.key);
+        }
+    }
+}
+
+/// The advisory-lock key of a run's claim.
+fn run_lock(id: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("ladder-run:{id}").as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
 }

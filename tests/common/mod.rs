@@ -43,11 +43,23 @@ impl TestServer {
         Self::on_dir(config, dir).await
     }
 
+    /// Starts a server on a fresh sled store, whatever backend the suite
+    /// runs against (for tests of sled's own files).
+    pub async fn on_sled() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = StoreOptions::new(dir.path().join("data"));
+        Self::open_on(Config::default(), dir, options).await
+    }
+
     /// Starts a server with `config` on the store in `dir` (reopening it).
     pub async fn on_dir(config: Config, dir: tempfile::TempDir) -> TestServer {
+        let options = store_options(&dir.path().join("data"));
+        Self::open_on(config, dir, options).await
+    }
+
+    async fn open_on(config: Config, dir: tempfile::TempDir, options: StoreOptions) -> TestServer {
         // A server stopped in this process may still have connection tasks
         // winding down that hold the old handle (and sled's file lock).
-        let options = store_options(&dir.path().join("data"));
         let mut attempts = 0;
         let store = loop {
             match Store::open(&options) {
@@ -198,7 +210,10 @@ pub fn postgres() -> Option<String> {
 /// `data/postgres-url`, so reopening the folder reopens the same store).
 pub fn store_options(data: &std::path::Path) -> StoreOptions {
     let mut options = StoreOptions::new(data);
-    if let Some(base) = postgres() {
+    // A folder that already holds a sled store (a restore, a fixture) stays
+    // on sled.
+    let sled_there = data.join("conf").exists() && !data.join("postgres-url").exists();
+    if let (Some(base), false) = (postgres(), sled_there) {
         std::fs::create_dir_all(data).expect("data folder");
         let file = data.join("postgres-url");
         let url = match std::fs::read_to_string(&file) {
