@@ -53,10 +53,13 @@ async fn channel(addr: &str) -> Channel {
     panic!("server at {addr} did not come up");
 }
 
+/// A change feed as a watcher received it: (revision, resource).
+type Feed = Arc<Mutex<Vec<(u64, String)>>>;
+
 /// Follows a server's change feed from `start`, recording every change
 /// (revision, resource) until the stream ends.
-fn watch(channel: Channel, start: u64) -> (Arc<Mutex<Vec<(u64, String)>>>, tokio::task::JoinHandle<()>) {
-    let seen: Arc<Mutex<Vec<(u64, String)>>> = Arc::default();
+fn watch(channel: Channel, start: u64) -> (Feed, tokio::task::JoinHandle<()>) {
+    let seen: Feed = Arc::default();
     let into = Arc::clone(&seen);
     let task = tokio::spawn(async move {
         let mut client = ChangeServiceClient::new(channel);
@@ -71,7 +74,7 @@ fn watch(channel: Channel, start: u64) -> (Arc<Mutex<Vec<(u64, String)>>>, tokio
 }
 
 /// Waits until `feed` reaches `head`.
-async fn reaches(feed: &Arc<Mutex<Vec<(u64, String)>>>, head: u64) {
+async fn reaches(feed: &Feed, head: u64) {
     for _ in 0..300 {
         if feed.lock().unwrap().last().is_some_and(|c| c.0 >= head) {
             return;

@@ -101,7 +101,8 @@ async fn a_postgres_restart_gives_unavailable_then_recovers_losing_nothing() {
     );
     // Nothing acknowledged is lost, read through the reconnected server.
     let mut client = client;
-    for (credit_code, version) in acked.lock().unwrap().iter() {
+    let acked = acked.lock().unwrap().clone();
+    for (credit_code, version) in &acked {
         let got = client
             .get_enterprise(v1::GetEnterpriseRequest { name: format!("enterprises/{credit_code}") })
             .await

@@ -75,7 +75,7 @@ impl Store {
     pub fn designations_of(&self, credit_code: &str) -> Result<Vec<Designation>> {
         self.tree()
             .scan_prefix(designations_prefix(credit_code))
-            .map(|entry| entry.map_err(Error::from).and_then(|(_, v)| codec::decode(&v)))
+            .map(|entry| entry.and_then(|(_, v)| codec::decode(&v)))
             .collect()
     }
 
@@ -363,7 +363,7 @@ impl Store {
         let mut prefix = vec![keys::INDICATORS];
         prefix.extend_from_slice(credit_code.as_bytes());
         prefix.push(0);
-        self.tree().scan_prefix(prefix).map(|e| e.map_err(Error::from).and_then(|(_, v)| codec::decode(&v))).collect()
+        self.tree().scan_prefix(prefix).map(|e| e.and_then(|(_, v)| codec::decode(&v))).collect()
     }
 
     /// Writes a firm's indicators for one year (the firm must be registered).

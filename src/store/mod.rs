@@ -423,7 +423,7 @@ fn build_index(tree: &kv::Kv, location: &str) -> Result<index::EnterpriseIndex> 
         scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
             for (seen, entry) in tree.scan_prefix([keys::ENTERPRISE]).enumerate() {
-                let entry = entry.map_err(Error::from).and_then(|(key, value)| decode_entry(&key, &value, location));
+                let entry = entry.and_then(|(key, value)| decode_entry(&key, &value, location));
                 let failed = entry.is_err();
                 batch.push(entry);
                 let full = batch.len() == BATCH || failed;

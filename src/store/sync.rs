@@ -276,7 +276,7 @@ impl Store {
     pub(crate) fn interrupt_leftover_runs(tree: &crate::store::kv::Kv, head: u64) -> Result<usize> {
         // A minute of slack for a clock that stepped back.
         let since = crate::store::writer::read_u64(tree, keys::META_OPENED)?.saturating_sub(60_000_000);
-        tree.insert(keys::META_OPENED, &crate::domain::time::now_micros().to_be_bytes())?;
+        tree.insert(keys::META_OPENED, crate::domain::time::now_micros().to_be_bytes())?;
         let mut fixed = 0;
         for entry in tree.range(run_key(&format!("{since:016x}"))..[keys::SYNC_RUN + 1].to_vec()) {
             let (key, value) = entry?;
