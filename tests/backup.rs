@@ -209,3 +209,58 @@ async fn check_reports_a_damaged_store_with_its_key_and_fails() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("the change log jumps"), "{}", text(&out));
 }
+
+/// `ladder migrate`: sled → sled always, and sled → PostgreSQL → sled when the
+/// suite has PostgreSQL. Each copy is read back against its source's SHA-256
+/// and checked (the command fails otherwise), and serves the same firms; a
+/// PostgreSQL source (which opening does not write to) gives its copy the
+/// digest it was given; a non-empty target and a folder without a store are
+/// refused, writing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_copies_a_store_between_backends_and_refuses_bad_targets() {
+    let server = TestServer::on_sled().await;
+    let mut c = server.enterprises().await;
+    for n in 0..20 {
+        c.create_enterprise(create(firm(n, &format!("迁移测试{n}有限公司")))).await.unwrap();
+    }
+    drop(c);
+    let revision = server.store.next_revision().unwrap() - 1;
+    let dir = server.stop().await;
+    let source = dir.path().join("data").display().to_string();
+    let sha = |out: &Output| {
+        let t = text(out);
+        assert!(out.status.success() && t.contains("the check found no problem"), "{t}");
+        assert!(t.contains(&format!("migrated revision {revision} ")), "{t}");
+        t.split("SHA-256 ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string()
+    };
+    let migrate = |from: String, to: String| ladder(vec!["migrate".into(), "--from".into(), from, "--to".into(), to]);
+
+    let copy = dir.path().join("copy").display().to_string();
+    sha(&migrate(source.clone(), copy.clone()).await);
+    let mut places = vec![dir.path().join("copy")];
+    if let Some(url) = common::store_options(&dir.path().join("pg")).url {
+        let into_pg = sha(&migrate(source.clone(), url.clone()).await);
+        let back = dir.path().join("back");
+        assert_eq!(sha(&migrate(url.clone(), back.display().to_string()).await), into_pg, "PostgreSQL → sled");
+        places.push(back);
+        // Into a PostgreSQL store that is not empty: refused.
+        let out = migrate(source.clone(), url).await;
+        assert!(!out.status.success() && text(&out).contains("already holds a store"), "{}", text(&out));
+    }
+    // Into a sled folder that is not empty, and from a folder with no store.
+    let out = migrate(source.clone(), copy.clone()).await;
+    assert!(!out.status.success() && text(&out).contains("already holds a store"), "{}", text(&out));
+    let missing = dir.path().join("no-such-store").display().to_string();
+    let out = migrate(missing.clone(), dir.path().join("other").display().to_string()).await;
+    assert!(!out.status.success() && text(&out).contains("not found"), "{}", text(&out));
+    assert!(!std::path::Path::new(&missing).exists(), "nothing is made at a missing source");
+
+    // Each copy serves the firms.
+    for place in places {
+        let store = ladder::store::Store::open(&ladder::store::StoreOptions::new(&place)).unwrap();
+        assert_eq!(store.live_firms().unwrap(), 20);
+        assert_eq!(store.next_revision().unwrap() - 1, revision);
+        assert!(store.get_enterprise(&code(7)).unwrap().is_some_and(|e| e.display_name == "迁移测试7有限公司"));
+        store.close();
+    }
+}

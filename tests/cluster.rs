@@ -10,8 +10,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,23 +23,8 @@ use tonic::Code;
 
 /// Starts `ladder serve` on port 0 over the store at `url`.
 fn spawn_server(folder: &std::path::Path, url: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ladder"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", url, "--data"])
-        .arg(folder)
-        .env("LADDER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn ladder serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("ladder listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, addr)
+    let args = ["--store".to_string(), url.to_string(), "--data".to_string(), folder.display().to_string()];
+    common::spawn_serve(&args)
 }
 
 async fn channel(addr: &str) -> Channel {

@@ -9,8 +9,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,25 +19,10 @@ use ladder::pb::v1::enterprise_service_client::EnterpriseServiceClient;
 use ladder::store::Store;
 use tonic::transport::Channel;
 
-/// Starts `ladder serve` on port 0 and returns the child and its address.
+/// Starts `ladder serve` on port 0 over the store in `data` and returns the
+/// child and its address.
 fn spawn_server(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ladder"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(common::store_args(data))
-        .env("LADDER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn ladder serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("ladder listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, addr)
+    common::spawn_serve(&common::store_args(data))
 }
 
 async fn connect(addr: &str) -> EnterpriseServiceClient<Channel> {

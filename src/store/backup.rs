@@ -61,7 +61,7 @@ pub(crate) type Snapshot = Arc<Mutex<Option<Images>>>;
 /// ahead of the walk and has no before image yet.
 pub(crate) fn save_before_images<'a>(
     snapshot: &Snapshot,
-    tree: &crate::store::kv::Kv,
+    tree: &sled::Tree,
     keys: impl Iterator<Item = &'a Vec<u8>>,
 ) -> Result<()> {
     let Some(images) = snapshot.lock().ok().and_then(|s| s.clone()) else { return Ok(()) };
@@ -73,7 +73,7 @@ pub(crate) fn save_before_images<'a>(
         if r.cursor.as_deref().is_some_and(|c| key.as_slice() <= c) || r.images.contains_key(key) {
             continue;
         }
-        let value = tree.get(key)?;
+        let value = tree.get(key)?.map(crate::store::kv::Bytes::Sled);
         r.bytes += key.len() + value.as_ref().map_or(0, |v| v.len()) + 64;
         r.images.insert(key.clone(), value);
         if r.bytes > r.cap {
@@ -219,13 +219,13 @@ fn too_slow() -> Error {
 /// SHA-256 over the entries in order, each as its key and value with their
 /// lengths (u32, big-endian) before them.
 #[derive(Default)]
-struct Digester {
+pub(crate) struct Digester {
     hash: Sha256,
-    entries: u64,
+    pub(crate) entries: u64,
 }
 
 impl Digester {
-    fn add(&mut self, key: &[u8], value: &[u8]) {
+    pub(crate) fn add(&mut self, key: &[u8], value: &[u8]) {
         for part in [key, value] {
             self.hash.update(u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
             self.hash.update(part);
@@ -233,7 +233,7 @@ impl Digester {
         self.entries += 1;
     }
 
-    fn hex(&self) -> String {
+    pub(crate) fn hex(&self) -> String {
         self.hash.clone().finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 }

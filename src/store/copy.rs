@@ -4,10 +4,10 @@
 //! The source is read as a point-in-time backup ([`Store::backup`]: one
 //! moment of the store on either backend, with a SHA-256 over every key and
 //! value). The entries are written as they are into an empty target (keys
-//! and values are the same bytes on both backends). The target is then
-//! opened as a store (which rebuilds its indexes from the records), checked
-//! like `ladder check`, and read back as a backup whose digest must equal
-//! the source's.
+//! and values are the same bytes on both backends) and read back: their
+//! SHA-256 must equal the source's. The target is then opened as a store
+//! (which rebuilds its indexes from the records) and checked like `ladder
+//! check`.
 
 use super::kv::Kv;
 use super::{Store, StoreOptions};
@@ -34,6 +34,11 @@ pub struct Copied {
 /// Copies the store at `from` into the empty store at `to`, then checks the
 /// target. `progress` is told the entries copied so far.
 pub fn copy(from: &StoreOptions, to: &StoreOptions, mut progress: impl FnMut(u64)) -> Result<Copied> {
+    // Opening a folder that holds no store would make an empty one and
+    // "copy" that: a mistyped source is refused instead.
+    if from.url.is_none() && !from.path.join("conf").exists() {
+        return Err(Error::NotFound { resource: format!("a ladder store in {}", from.path.display()) });
+    }
     let target = open_empty(to)?;
     let source = Store::open(from)?;
     let copied = (|| -> Result<(u64, u64, u64, String)> {
@@ -54,21 +59,27 @@ pub fn copy(from: &StoreOptions, to: &StoreOptions, mut progress: impl FnMut(u64
     })();
     source.close();
     let (revision, entries, bytes, sha256) = copied?;
-    // The target's own handle goes before it is opened as a store (sled
-    // locks its folder).
+    // Read back before the target is opened as a store (opening records
+    // when it was opened).
+    let mut read = super::backup::Digester::default();
+    for entry in target.iter() {
+        let (key, value) = entry?;
+        read.add(&key, &value);
+    }
+    let mut problems = Vec::new();
+    if (read.entries, read.hex()) != (entries, sha256.clone()) {
+        problems.push(format!(
+            "the target holds {} entries (SHA-256 {}); the source sent {entries} ({sha256})",
+            read.entries,
+            read.hex()
+        ));
+    }
+    // The target's own handle goes first (sled locks its folder).
     drop(target);
     let store = Store::open(to)?;
     let checked = (|| -> Result<Vec<String>> {
-        let mut problems = super::check_consistency(&store)?;
+        problems.extend(super::check_consistency(&store)?);
         problems.extend(super::backup::check_log(&store)?);
-        let mut back = store.backup()?;
-        while !back.next_batch(BATCH_BYTES)?.is_empty() {}
-        let (read, digest) = back.digest();
-        if (read, digest.as_str()) != (entries, sha256.as_str()) {
-            problems.push(format!(
-                "the target holds {read} entries (SHA-256 {digest}); the source sent {entries} ({sha256})"
-            ));
-        }
         Ok(problems)
     })();
     store.close();

@@ -40,12 +40,6 @@ impl AsRef<[u8]> for Bytes {
     }
 }
 
-impl PartialEq<[u8]> for Bytes {
-    fn eq(&self, other: &[u8]) -> bool {
-        **self == *other
-    }
-}
-
 /// The ordered key–value space a store lives in.
 #[derive(Clone)]
 pub enum Kv {

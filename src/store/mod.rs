@@ -148,107 +148,40 @@ struct Inner {
 impl Store {
     /// Opens (or creates) the store and starts its writer.
     pub fn open(options: &StoreOptions) -> Result<Store> {
-        if let Some(url) = &options.url {
-            return Store::open_pg(url);
-        }
-        std::fs::create_dir_all(&options.path)
-            .map_err(|e| Error::Internal(format!("cannot create {}: {e}", options.path.display())))?;
-        let db = open_sled(options)?;
-        let sled_tree = db.open_tree("ladder")?;
-        let tree = kv::Kv::Sled(sled_tree.clone());
-        let location = options.path.display().to_string();
-        match writer::read_u64(&tree, keys::META_LAYOUT)? {
-            0 if tree.is_empty()? => {
-                tree.insert(keys::META_LAYOUT, LAYOUT_VERSION.to_be_bytes())?;
-            }
-            LAYOUT_VERSION => {}
-            // A layout-2 store (layout 2 wrote its version at creation, so a
-            // non-empty store without one is refused below).
-            2 => migrate::from_layout_2(&db, &sled_tree, &options.path)?,
-            other => {
-                return Err(Error::Unavailable(format!(
-                    "the store at {location} has layout {other}; this ladder reads layout {LAYOUT_VERSION}"
-                )))
-            }
-        }
+        let Opened { tree, sled, pg, index, head } = match &options.url {
+            Some(url) => open_pg(url)?,
+            None => open_sled_store(options)?,
+        };
         let token_key = token_key(&tree)?;
-        let last = writer::read_u64(&tree, keys::META_REVISION)?.max(1) - 1;
-        let leftover = Store::interrupt_leftover_runs(&tree, last)?;
-        if leftover > 0 {
-            tracing::warn!(runs = leftover, "sync runs cut off by a crash are marked interrupted");
-        }
-        flush(&db)?;
-        let mut index = build_index(&tree, &location)?;
-        index.projects = projects::ProjectIndex::load(&tree)?;
         let index = Arc::new(RwLock::new(index));
-        let head = tokio::sync::watch::Sender::new(last);
+        let head = tokio::sync::watch::Sender::new(head);
         let snapshot = backup::Snapshot::default();
-        let backend = writer::Backend::Sled { db: db.clone(), tree: sled_tree };
-        let (writer, thread) = writer::Writer::start(backend, Arc::clone(&index), head.clone(), Arc::clone(&snapshot))?;
+        let (backend, follower, following) = match (sled, pg) {
+            (Some((db, tree)), _) => {
+                let (index, head, snapshot) = (Arc::clone(&index), head.clone(), Arc::clone(&snapshot));
+                (writer::Backend::Sled { db, tree, index, head, snapshot }, None, None)
+            }
+            (None, Some((pg, seq))) => {
+                let follower = Arc::new(pg::Follower::new(Arc::clone(&pg), Arc::clone(&index), head.clone(), seq));
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let thread = Arc::clone(&follower).run(Arc::clone(&stop))?;
+                let writer = pg::PgWriter::new(pg);
+                let backend = writer::Backend::Pg { kv: tree.clone(), writer, follower: Arc::clone(&follower) };
+                (backend, Some(follower), Some((stop, thread)))
+            }
+            (None, None) => return Err(Error::Internal("a store with no backend".into())),
+        };
+        let db = match &backend {
+            writer::Backend::Sled { db, .. } => Some(db.clone()),
+            writer::Backend::Pg { .. } => None,
+        };
+        let (writer, thread) = writer::Writer::start(backend)?;
         Ok(Store {
             inner: Arc::new(Inner {
-                db: Some(db),
+                db,
                 tree,
-                follower: None,
-                following: Mutex::new(None),
-                writer: Mutex::new(Some(writer)),
-                thread: Mutex::new(Some(thread)),
-                token_key,
-                head,
-                index,
-                snapshot,
-            }),
-        })
-    }
-
-    /// Opens a store on PostgreSQL: applies the schema migrations, makes
-    /// the layout and token key once (the first server), builds the indexes
-    /// from one snapshot and follows every later commit from there.
-    fn open_pg(url: &str) -> Result<Store> {
-        let pg = pg::Pg::open(url)?;
-        let tree = kv::Kv::Pg(pg.kv());
-        let location = pg::shown(url);
-        // Concurrent first opens: the insert of whoever comes second is
-        // overwritten by nobody, since both write only when absent.
-        pg.init_meta(keys::META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
-        match writer::read_u64(&tree, keys::META_LAYOUT)? {
-            LAYOUT_VERSION => {}
-            other => {
-                return Err(Error::Unavailable(format!(
-                    "the store at {location} has layout {other}; this ladder reads layout {LAYOUT_VERSION}"
-                )))
-            }
-        }
-        let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
-        key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-        pg.init_meta(keys::META_TOKEN_KEY, &key)?;
-        let token_key = token_key(&tree)?;
-        let head_now = writer::read_u64(&tree, keys::META_REVISION)?.max(1) - 1;
-        let abandoned = Store::interrupt_abandoned_runs(&tree, head_now)?;
-        if abandoned > 0 {
-            tracing::warn!(runs = abandoned, "sync runs cut off by a server that stopped are marked interrupted");
-        }
-        let (snapshot_kv, seq) = pg.snapshot()?;
-        let snapshot_kv = kv::Kv::Pg(snapshot_kv);
-        let last = writer::read_u64(&snapshot_kv, keys::META_REVISION)?.max(1) - 1;
-        let mut index = build_index(&snapshot_kv, &location)?;
-        index.projects = projects::ProjectIndex::load(&snapshot_kv)?;
-        drop(snapshot_kv);
-        let index = Arc::new(RwLock::new(index));
-        let head = tokio::sync::watch::Sender::new(last);
-        let follower = Arc::new(pg::Follower::new(Arc::clone(&pg), Arc::clone(&index), head.clone(), seq));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let following = Arc::clone(&follower).run(Arc::clone(&stop))?;
-        let backend =
-            writer::Backend::Pg { kv: tree.clone(), writer: pg::PgWriter::new(pg), follower: Arc::clone(&follower) };
-        let snapshot = backup::Snapshot::default();
-        let (writer, thread) = writer::Writer::start(backend, Arc::clone(&index), head.clone(), Arc::clone(&snapshot))?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                db: None,
-                tree,
-                follower: Some(follower),
-                following: Mutex::new(Some((stop, following))),
+                follower,
+                following: Mutex::new(following),
                 writer: Mutex::new(Some(writer)),
                 thread: Mutex::new(Some(thread)),
                 token_key,
@@ -394,17 +327,100 @@ pub(crate) fn flush(db: &sled::Db) -> Result<()> {
     Ok(())
 }
 
-/// The page-token secret, made once.
-fn token_key(tree: &kv::Kv) -> Result<Vec<u8>> {
-    match tree.get(keys::META_TOKEN_KEY)? {
-        Some(key) => Ok(key.to_vec()),
-        None => {
-            let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
-            key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-            tree.insert(keys::META_TOKEN_KEY, &key)?;
-            Ok(key)
+/// A store opened on its backend, before its writer starts.
+struct Opened {
+    tree: kv::Kv,
+    /// sled: the database and its tree.
+    sled: Option<(sled::Db, sled::Tree)>,
+    /// PostgreSQL: the connection and the commit the indexes start from.
+    pg: Option<(Arc<pg::Pg>, u64)>,
+    index: index::EnterpriseIndex,
+    /// The head revision the indexes hold.
+    head: u64,
+}
+
+/// Opens the sled store in `options.path`: layout check (and migration of
+/// layout 2), runs cut off by a crash, the indexes.
+fn open_sled_store(options: &StoreOptions) -> Result<Opened> {
+    std::fs::create_dir_all(&options.path)
+        .map_err(|e| Error::Internal(format!("cannot create {}: {e}", options.path.display())))?;
+    let db = open_sled(options)?;
+    let sled_tree = db.open_tree("ladder")?;
+    let tree = kv::Kv::Sled(sled_tree.clone());
+    let location = options.path.display().to_string();
+    match writer::read_u64(&tree, keys::META_LAYOUT)? {
+        0 if tree.is_empty()? => {
+            tree.insert(keys::META_LAYOUT, LAYOUT_VERSION.to_be_bytes())?;
         }
+        LAYOUT_VERSION => {}
+        // A layout-2 store (layout 2 wrote its version at creation, so a
+        // non-empty store without one is refused below).
+        2 => migrate::from_layout_2(&db, &sled_tree, &options.path)?,
+        other => return Err(wrong_layout(&location, other)),
     }
+    if tree.get(keys::META_TOKEN_KEY)?.is_none() {
+        tree.insert(keys::META_TOKEN_KEY, new_token_key())?;
+    }
+    let last = writer::read_u64(&tree, keys::META_REVISION)?.max(1) - 1;
+    let leftover = Store::interrupt_leftover_runs(&tree, last)?;
+    if leftover > 0 {
+        tracing::warn!(runs = leftover, "sync runs cut off by a crash are marked interrupted");
+    }
+    flush(&db)?;
+    let (index, head) = load_indexes(&tree, &location)?;
+    Ok(Opened { tree, sled: Some((db, sled_tree)), pg: None, index, head })
+}
+
+/// Opens a store on PostgreSQL: applies the schema migrations, makes the
+/// layout and token key once (the first server), marks runs of servers that
+/// died interrupted, and builds the indexes from one snapshot, from whose
+/// commit the follower goes on.
+fn open_pg(url: &str) -> Result<Opened> {
+    let pg = pg::Pg::open(url)?;
+    let tree = kv::Kv::Pg(pg.kv());
+    let location = pg::shown(url);
+    // Servers opening a new database together: each writes only if absent.
+    pg.init_meta(keys::META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
+    match writer::read_u64(&tree, keys::META_LAYOUT)? {
+        LAYOUT_VERSION => {}
+        other => return Err(wrong_layout(&location, other)),
+    }
+    pg.init_meta(keys::META_TOKEN_KEY, &new_token_key())?;
+    let head_now = writer::read_u64(&tree, keys::META_REVISION)?.max(1) - 1;
+    let abandoned = Store::interrupt_abandoned_runs(&tree, head_now)?;
+    if abandoned > 0 {
+        tracing::warn!(runs = abandoned, "sync runs cut off by a server that stopped are marked interrupted");
+    }
+    let (snapshot, seq) = pg.snapshot()?;
+    let (index, head) = load_indexes(&kv::Kv::Pg(snapshot), &location)?;
+    Ok(Opened { tree, sled: None, pg: Some((pg, seq)), index, head })
+}
+
+fn wrong_layout(location: &str, found: u64) -> Error {
+    Error::Unavailable(format!("the store at {location} has layout {found}; this ladder reads layout {LAYOUT_VERSION}"))
+}
+
+/// A fresh page-token secret.
+fn new_token_key() -> Vec<u8> {
+    let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
+    key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    key
+}
+
+/// The page-token secret (made when the store was created).
+fn token_key(tree: &kv::Kv) -> Result<Vec<u8>> {
+    tree.get(keys::META_TOKEN_KEY)?
+        .map(|key| key.to_vec())
+        .ok_or_else(|| Error::Internal("the store has no page-token key".into()))
+}
+
+/// The in-memory indexes of the store as `tree` shows it (on PostgreSQL a
+/// snapshot), and the head revision they hold.
+pub(crate) fn load_indexes(tree: &kv::Kv, location: &str) -> Result<(index::EnterpriseIndex, u64)> {
+    let mut index = build_index(tree, location)?;
+    index.projects = projects::ProjectIndex::load(tree)?;
+    let head = writer::read_u64(tree, keys::META_REVISION)?.max(1) - 1;
+    Ok((index, head))
 }
 
 /// Every this many records, building the index logs its progress.

@@ -49,6 +49,9 @@ const MIGRATIONS: &[(i32, &str)] = &[(
                                   time timestamptz NOT NULL DEFAULT now());",
 )];
 
+/// The newest commit's sequence number.
+const HEAD_SEQ: &str = "SELECT seq FROM ladder_head WHERE id = 1";
+
 /// The advisory lock that serialises schema migrations between servers.
 const MIGRATION_LOCK: i64 = 0x6c61_6464_6572; // "ladder"
 
@@ -246,11 +249,7 @@ impl Pg {
                 .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .await
                 .map_err(|e| pg_error("snapshot", e))?;
-            let row = held
-                .client
-                .query_one("SELECT seq FROM ladder_head WHERE id = 1", &[])
-                .await
-                .map_err(|e| pg_error("snapshot", e))?;
+            let row = held.client.query_one(HEAD_SEQ, &[]).await.map_err(|e| pg_error("snapshot", e))?;
             Ok(row.get::<_, i64>(0) as u64)
         })?;
         Ok((PgKv { pg: Arc::clone(self), pinned: Some(conn) }, seq))
@@ -272,17 +271,18 @@ impl Pg {
         })
     }
 
-    /// The sequence number of the newest commit.
-    pub(crate) fn head_seq(&self) -> Result<u64> {
+    /// The one bigint a query without parameters answers.
+    fn query_i64(&self, sql: &'static str) -> Result<i64> {
         let conn = self.pooled()?;
         self.block(async move {
-            let row = conn
-                .client
-                .query_one("SELECT seq FROM ladder_head WHERE id = 1", &[])
-                .await
-                .map_err(|e| pg_error("read", e))?;
-            Ok(row.get::<_, i64>(0) as u64)
+            let row = conn.client.query_one(sql, &[]).await.map_err(|e| pg_error("read", e))?;
+            Ok(row.get::<_, i64>(0))
         })
+    }
+
+    /// The sequence number of the newest commit.
+    pub(crate) fn head_seq(&self) -> Result<u64> {
+        Ok(self.query_i64(HEAD_SEQ)? as u64)
     }
 
     /// Up to `limit` commits after `seq`, oldest first: `(seq, head, deltas)`.
@@ -488,19 +488,7 @@ impl PgKv {
     }
 
     pub(crate) fn insert(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        let conn = self.conn()?;
-        let (key, value) = (key.to_vec(), value.to_vec());
-        self.pg.block(async move {
-            conn.client
-                .execute(
-                    "INSERT INTO ladder_kv (key, value) VALUES ($1, $2) \
-                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                    &[&key, &value],
-                )
-                .await
-                .map_err(|e| pg_error("write", e))?;
-            Ok(())
-        })
+        self.put_many(vec![(key.to_vec(), value.to_vec())])
     }
 
     pub(crate) fn put_many(&self, entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
@@ -762,24 +750,26 @@ impl Follower {
             if gap {
                 // Pruned before this server read them: rebuild from a snapshot.
                 tracing::warn!(applied = *applied, "this server fell behind the kept commits; rebuilding its indexes");
-                let (kv, seq) = self.pg.snapshot()?;
-                let kv = super::kv::Kv::Pg(kv);
-                let mut rebuilt = super::build_index(&kv, self.pg.shown.as_ref())?;
-                rebuilt.projects = super::projects::ProjectIndex::load(&kv)?;
-                let head = super::writer::read_u64(&kv, super::keys::META_REVISION)?.max(1) - 1;
+                let (snapshot, seq) = self.pg.snapshot()?;
+                let (rebuilt, head) = super::load_indexes(&super::kv::Kv::Pg(snapshot), &self.pg.shown)?;
                 *self.index.write().map_err(|_| Error::Internal("index lock poisoned".into()))? = rebuilt;
                 *applied = seq;
-                self.head.send_if_modified(|h| std::mem::replace(h, head.max(*h)) < head);
+                self.advance(head);
                 continue;
             }
             let mut index = self.index.write().map_err(|_| Error::Internal("index lock poisoned".into()))?;
             for (seq, head, deltas) in rows {
                 index.apply(super::index::decode_deltas(&deltas)?);
                 *applied = seq;
-                self.head.send_if_modified(|h| std::mem::replace(h, head.max(*h)) < head);
+                self.advance(head);
             }
         }
         Ok(())
+    }
+
+    /// Moves the published head revision forward to `head` (never back).
+    fn advance(&self, head: u64) {
+        self.head.send_if_modified(|h| std::mem::replace(h, head.max(*h)) < head);
     }
 
     /// Applies this server's own commit `seq` unless the follower already
@@ -793,7 +783,7 @@ impl Follower {
             drop(applied);
             self.catch_up_to(seq)?;
         }
-        self.head.send_if_modified(|h| std::mem::replace(h, head.max(*h)) < head);
+        self.advance(head);
         Ok(())
     }
 

@@ -293,8 +293,16 @@ pub fn decode_u64(bytes: &[u8]) -> u64 {
 
 /// Where the writer commits.
 pub(crate) enum Backend {
-    /// The sled tree: batches applied by the committer thread, then flushed.
-    Sled { db: sled::Db, tree: sled::Tree },
+    /// The sled tree: batches applied by the committer thread, then flushed;
+    /// the committer moves `index` with each group, keeps before images for
+    /// a backup (`snapshot`) and publishes the head revision to `head`.
+    Sled {
+        db: sled::Db,
+        tree: sled::Tree,
+        index: Arc<RwLock<EnterpriseIndex>>,
+        head: tokio::sync::watch::Sender<u64>,
+        snapshot: super::backup::Snapshot,
+    },
     /// PostgreSQL: one transaction per group, under the global write lock.
     Pg { kv: Kv, writer: super::pg::PgWriter, follower: Arc<super::pg::Follower> },
 }
@@ -309,18 +317,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread over `backend`; it moves `index` with every
-    /// group it applies and publishes the head revision to `head` after
-    /// every durable group.
-    pub fn start(
-        backend: Backend,
-        index: Arc<RwLock<EnterpriseIndex>>,
-        head: tokio::sync::watch::Sender<u64>,
-        snapshot: super::backup::Snapshot,
-    ) -> Result<(Writer, JoinHandle<()>)> {
+    /// Starts the writer thread over `backend`; it moves the in-memory
+    /// indexes with every group it commits and publishes the head revision
+    /// after every durable group.
+    pub fn start(backend: Backend) -> Result<(Writer, JoinHandle<()>)> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let thread = match backend {
-            Backend::Sled { db, tree } => {
+            Backend::Sled { db, tree, index, head, snapshot } => {
                 let next_revision = read_u64(&Kv::Sled(tree.clone()), keys::META_REVISION)?.max(1);
                 std::thread::Builder::new()
                     .name("ladder-writer".into())
@@ -440,6 +443,7 @@ fn run(
             return;
         }
     };
+    let kv = Kv::Sled(tree.clone());
     let mut queued: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     while take_jobs(&mut jobs, &mut queued) {
         if queued.is_empty() {
@@ -449,7 +453,7 @@ fn run(
             // A batch failed to apply: what later groups read may never
             // have reached the store. Refuse writes until a restart.
             refuse(
-                &Kv::Sled(tree.clone()),
+                &kv,
                 &mut queued,
                 next_revision,
                 &Error::Unavailable("the store failed to apply a write; restart the server (see its log)".into()),
@@ -457,7 +461,6 @@ fn run(
             continue;
         }
         let snapshot: Vec<Arc<Writes>> = pending.lock().map(|p| p.iter().cloned().collect()).unwrap_or_default();
-        let kv = Kv::Sled(tree.clone());
         let Executed { group, group_revision, wrote, waiting } = execute(&kv, &snapshot, &mut queued, next_revision);
         let commit = if wrote {
             match group.finish(&kv, &snapshot, group_revision) {
@@ -609,7 +612,12 @@ fn run_pg(
             let committed = group.finish(kv, &[], group_revision).and_then(|(writes, deltas)| {
                 let head = group_revision - 1;
                 writer.commit(&writes, seq + 1, head, super::index::encode_deltas(&deltas))?;
-                follower.own(seq + 1, head, deltas)
+                // Durable now: the jobs are answered OK. Should the index
+                // move fail here, the follower applies the commit later.
+                if let Err(e) = follower.own(seq + 1, head, deltas) {
+                    tracing::warn!(error = %e, "a commit's index moves wait for the follower");
+                }
+                Ok(())
             });
             crate::metrics::observe_group(waiting.len(), started.elapsed());
             if let Err(e) = &committed {
@@ -662,7 +670,7 @@ fn commit_groups(shared: &Committer, groups: std::sync::mpsc::Receiver<Commit>) 
         } else {
             index.write().map_err(|_| Error::Internal("index lock poisoned".into())).and_then(|mut index| {
                 // A backup running keeps what this group overwrites.
-                super::backup::save_before_images(snapshot, &Kv::Sled(tree.clone()), writes.keys())?;
+                super::backup::save_before_images(snapshot, tree, writes.keys())?;
                 crate::store::apply_batch(tree, batch_of(&writes))?;
                 index.apply(deltas);
                 Ok(())

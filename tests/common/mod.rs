@@ -248,3 +248,26 @@ fn uuid_like() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("{:x}{:x}{:x}", std::process::id(), nanos, NEXT.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Starts the real `ladder serve` on port 0 with `args` (after `--listen`),
+/// logging warnings only; returns the child and the address it printed.
+pub fn spawn_serve(args: &[String]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ladder"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("LADDER_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn ladder serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("ladder listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, addr)
+}
