@@ -95,6 +95,14 @@ impl Store {
         self.tree().get(keys::enterprise(credit_code))?.map(|bytes| codec::decode(&bytes)).transpose()
     }
 
+    /// The records of `codes`, in their order: one read on PostgreSQL (the
+    /// walks below read [`Kv::read_batch`] firms at a time).
+    fn get_enterprises<'a>(&self, codes: impl Iterator<Item = &'a index::Code>) -> Result<Vec<Option<Enterprise>>> {
+        let keys: Vec<Vec<u8>> = codes.map(|c| keys::enterprise(std::str::from_utf8(c).unwrap_or_default())).collect();
+        let mut found: HashMap<Vec<u8>, crate::store::kv::Bytes> = self.tree().get_many(&keys)?.into_iter().collect();
+        keys.iter().map(|k| found.remove(k).map(|bytes| codec::decode(&bytes)).transpose()).collect()
+    }
+
     /// Applies a mutation rule to one enterprise atomically: the rule sees the
     /// stored record and the commit time and returns the new record; the
     /// store writes it with its index changes, a change-log entry and the
@@ -148,9 +156,11 @@ impl Store {
             set.iter().filter_map(|ord| index.code(ord).map(|c| (ord, *c))).collect()
         };
         let mut fixes = HashMap::with_capacity(pending.len());
-        for (ord, code) in pending {
-            if let Some(e) = self.get_enterprise(std::str::from_utf8(&code).unwrap_or_default())? {
-                fixes.insert(ord, e.stage_on(day) as i32);
+        for chunk in pending.chunks(self.tree().read_batch()) {
+            for ((ord, _), record) in chunk.iter().zip(self.get_enterprises(chunk.iter().map(|(_, c)| c))?) {
+                if let Some(e) = record {
+                    fixes.insert(*ord, e.stage_on(day) as i32);
+                }
             }
         }
         Ok(StageView::Today(fixes))
@@ -192,27 +202,28 @@ impl Store {
         loop {
             let want = if exact { q.page_size + 1 - page.items.len().min(q.page_size) } else { ROUND };
             let walk = self.index()?.walk(&set, q.order, q.desc, after.as_ref(), want);
-            for (key, code) in walk.found {
-                let Some(record) = self.get_enterprise(std::str::from_utf8(&code).unwrap_or_default())? else {
-                    continue;
-                };
-                examined += 1;
-                if accept(&record) {
-                    matched += 1;
-                    if page.items.len() == q.page_size {
-                        // One more match exists: this page is not the last.
-                        page.resume = last_returned.map(|k| k.encode());
+            for chunk in walk.found.chunks(self.tree().read_batch()) {
+                let records = self.get_enterprises(chunk.iter().map(|(_, code)| code))?;
+                for ((key, _), record) in chunk.iter().zip(records) {
+                    let Some(record) = record else { continue };
+                    examined += 1;
+                    if accept(&record) {
+                        matched += 1;
+                        if page.items.len() == q.page_size {
+                            // One more match exists: this page is not the last.
+                            page.resume = last_returned.map(|k| k.encode());
+                            return self.finish(page, q, first, &set, examined, matched);
+                        }
+                        page.items.push(record);
+                        last_returned = Some(key.clone());
+                    }
+                    if examined as usize >= budget {
+                        // Out of budget: hand back what we have and where to go on.
+                        page.resume = Some(key.encode());
                         return self.finish(page, q, first, &set, examined, matched);
                     }
-                    page.items.push(record);
-                    last_returned = Some(key.clone());
+                    after = Some(key.clone());
                 }
-                if examined as usize >= budget {
-                    // Out of budget: hand back what we have and where to go on.
-                    page.resume = Some(key.encode());
-                    return self.finish(page, q, first, &set, examined, matched);
-                }
-                after = Some(key);
             }
             if walk.done {
                 return self.finish(page, q, first, &set, examined, matched);
@@ -248,10 +259,8 @@ impl Store {
     /// Counts the members of `set` whose records pass `accept`.
     fn count_matching(&self, set: &RoaringBitmap, accept: &impl Fn(&Enterprise) -> bool) -> Result<u64> {
         let mut count = 0;
-        for code in self.codes_of(set)? {
-            if self.get_enterprise(std::str::from_utf8(&code).unwrap_or_default())?.is_some_and(|e| accept(&e)) {
-                count += 1;
-            }
+        for chunk in self.codes_of(set)?.chunks(self.tree().read_batch()) {
+            count += self.get_enterprises(chunk.iter())?.into_iter().flatten().filter(|e| accept(e)).count() as u64;
         }
         Ok(count)
     }
@@ -294,12 +303,10 @@ impl Store {
         if on_ladder {
             set &= self.index()?.set(index::id::LADDER, b"").cloned().unwrap_or_default();
         }
-        for chunk in self.codes_of(&set)?.chunks(ROUND) {
-            for code in chunk {
-                if let Some(e) = self.get_enterprise(std::str::from_utf8(code).unwrap_or_default())? {
-                    if (show_deleted || !e.is_deleted()) && filter.matches_on(&e, day) {
-                        visit(e)?;
-                    }
+        for chunk in self.codes_of(&set)?.chunks(self.tree().read_batch()) {
+            for e in self.get_enterprises(chunk.iter())?.into_iter().flatten() {
+                if (show_deleted || !e.is_deleted()) && filter.matches_on(&e, day) {
+                    visit(e)?;
                 }
             }
         }

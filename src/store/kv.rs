@@ -76,6 +76,16 @@ impl Kv {
         }
     }
 
+    /// How many records a walk should read at once: one on sled (a read is
+    /// a lookup in memory or the page cache, and a walk may stop after any
+    /// record), a page on PostgreSQL (a read is a round trip).
+    pub fn read_batch(&self) -> usize {
+        match self {
+            Kv::Sled(_) => 1,
+            Kv::Pg(_) => 128,
+        }
+    }
+
     /// Every entry whose key starts with `prefix`, in key order (`.rev()`
     /// for the reverse).
     pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {

@@ -197,14 +197,13 @@ impl Store {
     /// follows sees every write acknowledged so far. Every request calls
     /// it first; on sled it does nothing.
     pub async fn refresh(&self) -> Result<()> {
-        if self.inner.follower.is_none() {
-            return Ok(());
+        match &self.inner.follower {
+            Some(follower) => follower.refresh(std::time::Instant::now()).await,
+            None => Ok(()),
         }
-        let store = self.clone();
-        blocking(move || store.catch_up()).await
     }
 
-    /// [`Store::refresh`] on the calling thread.
+    /// Applies every commit made so far, on the calling thread.
     pub(crate) fn catch_up(&self) -> Result<()> {
         self.inner.follower.as_ref().map_or(Ok(()), |f| f.catch_up())
     }

@@ -285,6 +285,21 @@ impl Pg {
         Ok(self.query_i64(HEAD_SEQ)? as u64)
     }
 
+    /// [`Pg::head_seq`] for async callers: awaits the driver's runtime
+    /// instead of holding a thread.
+    async fn head_seq_async(&self) -> Result<u64> {
+        let conn = self.pooled()?;
+        let query = self.handle.spawn(async move {
+            let row = conn.client.query_one(HEAD_SEQ, &[]).await.map_err(|e| pg_error("read", e))?;
+            Ok(row.get::<_, i64>(0) as u64)
+        });
+        match tokio::time::timeout(CALL_TIMEOUT, query).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(Error::Unavailable("the PostgreSQL connection is shutting down".into())),
+            Err(_) => Err(Error::Unavailable(format!("PostgreSQL did not answer within {CALL_TIMEOUT:?}"))),
+        }
+    }
+
     /// Up to `limit` commits after `seq`, oldest first: `(seq, head, deltas)`.
     pub(crate) fn commits_after(&self, seq: u64, limit: i64) -> Result<Vec<(u64, u64, Vec<u8>)>> {
         let conn = self.pooled()?;
@@ -723,6 +738,11 @@ pub(crate) struct Follower {
     head: tokio::sync::watch::Sender<u64>,
     /// The newest commit applied to the index; its lock orders every move.
     applied: Mutex<u64>,
+    /// One request-triggered look at the head at a time ([`Follower::refresh`]).
+    refreshing: tokio::sync::Mutex<()>,
+    /// When the newest completed refresh began: a request that arrived
+    /// before then is served by it.
+    fresh_as_of: Mutex<Option<std::time::Instant>>,
 }
 
 impl Follower {
@@ -732,7 +752,40 @@ impl Follower {
         head: tokio::sync::watch::Sender<u64>,
         applied: u64,
     ) -> Follower {
-        Follower { pg, index, head, applied: Mutex::new(applied) }
+        Follower {
+            pg,
+            index,
+            head,
+            applied: Mutex::new(applied),
+            refreshing: tokio::sync::Mutex::new(()),
+            fresh_as_of: Mutex::new(None),
+        }
+    }
+
+    /// Makes the indexes hold every commit made before `arrived` (a
+    /// request's arrival). Requests share the look at the head: while one
+    /// is on its way the others wait for it, and any refresh that began
+    /// after a request arrived serves that request too, so a burst of
+    /// requests costs about one round trip, not one each.
+    pub(crate) async fn refresh(self: &Arc<Self>, arrived: std::time::Instant) -> Result<()> {
+        let fresh = || self.fresh_as_of.lock().is_ok_and(|f| f.is_some_and(|f| f >= arrived));
+        if fresh() {
+            return Ok(());
+        }
+        let _one = self.refreshing.lock().await;
+        if fresh() {
+            return Ok(());
+        }
+        let began = std::time::Instant::now();
+        let target = self.pg.head_seq_async().await?;
+        if target > *self.applied.lock().map_err(|_| Error::Internal("follower poisoned".into()))? {
+            let follower = Arc::clone(self);
+            super::blocking(move || follower.catch_up_to(target)).await?;
+        }
+        if let Ok(mut f) = self.fresh_as_of.lock() {
+            *f = Some(f.map_or(began, |f| f.max(began)));
+        }
+        Ok(())
     }
 
     /// Applies every commit up to the newest one.

@@ -121,6 +121,11 @@ impl Store {
             let mut result = ChunkResult::default();
             let meta =
                 WriteMeta { actor, origin: source.clone(), reason: format!("syncRuns/{run_id}"), ..Default::default() };
+            // The chunk's firms in one read (on PostgreSQL).
+            txn.prefetch(rows.iter().filter_map(|row| {
+                let code = CreditCode::parse_unverified(&row.enterprise.credit_code).ok()?;
+                Some(keys::enterprise(code.as_str()))
+            }))?;
             for row in rows {
                 let sent = row.enterprise.credit_code.clone();
                 let code = match CreditCode::parse_unverified(&sent) {

@@ -76,6 +76,8 @@ pub struct Txn<'a> {
     dry: bool,
     /// Why the group cannot run: every read fails with it at once.
     refusal: Option<Error>,
+    /// Values read ahead ([`Txn::prefetch`]); `None`: absent.
+    read: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl<'a> Txn<'a> {
@@ -91,6 +93,7 @@ impl<'a> Txn<'a> {
             now: now_micros(),
             dry: false,
             refusal: None,
+            read: BTreeMap::new(),
         }
     }
 
@@ -111,8 +114,9 @@ impl<'a> Txn<'a> {
     /// Reads a key, seeing buffered writes first.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.refused()?;
-        if let Some(pending) = self.writes.get(key).or_else(|| self.group.writes.get(key)) {
-            return Ok(pending.clone());
+        let buffered = self.writes.get(key).or_else(|| self.group.writes.get(key)).or_else(|| self.read.get(key));
+        if let Some(value) = buffered {
+            return Ok(value.clone());
         }
         read_through(self.tree, self.pending, key)
     }
@@ -135,28 +139,29 @@ impl<'a> Txn<'a> {
         Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
     }
 
-    /// Reads many keys at once, seeing buffered writes first: one round
-    /// trip on PostgreSQL instead of one per key.
-    pub fn get_many(&self, keys: &[Vec<u8>]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
+    /// Reads `keys` ahead, in one round trip on PostgreSQL, for the
+    /// [`Txn::get`]s that follow (a sync chunk's firms). A key any layer
+    /// of writes holds is not read. On sled, where a read is cheap, it does
+    /// nothing.
+    pub fn prefetch(&mut self, keys: impl IntoIterator<Item = Vec<u8>>) -> Result<()> {
         self.refused()?;
-        let mut found = BTreeMap::new();
-        let mut unread = Vec::new();
-        'keys: for key in keys {
-            let layers = [&self.writes, &self.group.writes].into_iter().chain(self.pending.iter().rev().map(|w| &**w));
-            for layer in layers {
-                if let Some(value) = layer.get(key) {
-                    if let Some(value) = value {
-                        found.insert(key.clone(), value.clone());
-                    }
-                    continue 'keys;
-                }
-            }
-            unread.push(key.clone());
+        if self.tree.read_batch() == 1 {
+            return Ok(());
         }
-        for (key, value) in self.tree.get_many(&unread)? {
-            found.insert(key, value.to_vec());
+        let written = |key: &Vec<u8>| {
+            self.writes.contains_key(key)
+                || self.group.writes.contains_key(key)
+                || self.pending.iter().any(|w| w.contains_key(key))
+                || self.read.contains_key(key)
+        };
+        let unread: Vec<Vec<u8>> = keys.into_iter().filter(|k| !written(k)).collect();
+        let found: BTreeMap<Vec<u8>, Vec<u8>> =
+            self.tree.get_many(&unread)?.into_iter().map(|(k, v)| (k, v.to_vec())).collect();
+        for key in unread {
+            let value = found.get(&key).cloned();
+            self.read.insert(key, value);
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Reads and decodes a record.
