@@ -192,7 +192,18 @@ impl Pg {
             };
             let _ = send.send(answer);
         });
-        receive.recv().map_err(|_| Error::Unavailable("the PostgreSQL connection is shutting down".into()))?
+        let wait =
+            || receive.recv().map_err(|_| Error::Unavailable("the PostgreSQL connection is shutting down".into()));
+        // On a worker of a multi-threaded runtime (a request's point read),
+        // the worker's other tasks move to another thread meanwhile: with
+        // two workers, two waiting reads would otherwise stall the server.
+        let on_worker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if on_worker {
+            tokio::task::block_in_place(wait)?
+        } else {
+            wait()?
+        }
     }
 
     /// A new connection with its statements prepared.
