@@ -167,18 +167,7 @@ async fn two_servers_share_one_store_and_survive_kill_9() {
                     client.create_enterprise(create(e)).await.map(|_| 0)
                 } else {
                     let version = round / 10;
-                    client
-                        .update_enterprise(v1::UpdateEnterpriseRequest {
-                            enterprise: Some(v1::Enterprise {
-                                name: format!("enterprises/{}", code(n)),
-                                notes: version.to_string(),
-                                ..Default::default()
-                            }),
-                            update_mask: Some(prost_types::FieldMask { paths: vec!["notes".into()] }),
-                            ..Default::default()
-                        })
-                        .await
-                        .map(|_| version)
+                    client.update_enterprise(common::set_notes(&code(n), &version.to_string())).await.map(|_| version)
                 };
                 match result {
                     Ok(version) => {

@@ -52,17 +52,7 @@ async fn a_postgres_restart_gives_unavailable_then_recovers_losing_nothing() {
                     return;
                 }
                 version += 1;
-                let result = client
-                    .update_enterprise(v1::UpdateEnterpriseRequest {
-                        enterprise: Some(v1::Enterprise {
-                            name: format!("enterprises/{}", code(w)),
-                            notes: version.to_string(),
-                            ..Default::default()
-                        }),
-                        update_mask: Some(prost_types::FieldMask { paths: vec!["notes".into()] }),
-                        ..Default::default()
-                    })
-                    .await;
+                let result = client.update_enterprise(common::set_notes(&code(w), &version.to_string())).await;
                 match result {
                     Ok(_) => {
                         acked.lock().unwrap().insert(code(w), version);

@@ -158,18 +158,21 @@ pub fn migrate(from: &str, to: &str) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Ok(c) => {
-            eprintln!("migrated revision {} to {}, but the check found problems:", c.revision, to.location());
-            for p in &c.problems {
-                eprintln!("  {p}");
-            }
-            ExitCode::FAILURE
-        }
+        Ok(c) => failed_check(&format!("migrated revision {} to {}", c.revision, to.location()), &c.problems),
         Err(e) => {
             eprintln!("error: {}", render::clipped(&e.to_string()));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reports a new store whose check found problems.
+fn failed_check(done: &str, problems: &[String]) -> ExitCode {
+    eprintln!("{done}, but the check found problems:");
+    for p in problems {
+        eprintln!("  {p}");
+    }
+    ExitCode::FAILURE
 }
 
 /// Runs `ladder restore DIR --data NEW`: builds a new store from a backup
@@ -188,13 +191,7 @@ pub fn restore(dir: &Path, data: &Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Ok(r) => {
-            eprintln!("restored revision {} into {}, but the check found problems:", r.revision, data.display());
-            for p in &r.problems {
-                eprintln!("  {p}");
-            }
-            ExitCode::FAILURE
-        }
+        Ok(r) => failed_check(&format!("restored revision {} into {}", r.revision, data.display()), &r.problems),
         Err(e) => {
             eprintln!("error: {}", render::clipped(&e.to_string()));
             ExitCode::FAILURE

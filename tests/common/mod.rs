@@ -171,6 +171,19 @@ pub fn create(enterprise: v1::Enterprise) -> v1::CreateEnterpriseRequest {
 
 /// Asserts the status code and `ErrorInfo.reason`; returns the field
 /// violations as (field, description).
+/// An update of a firm's notes alone.
+pub fn set_notes(credit_code: &str, notes: &str) -> v1::UpdateEnterpriseRequest {
+    v1::UpdateEnterpriseRequest {
+        enterprise: Some(v1::Enterprise {
+            name: format!("enterprises/{credit_code}"),
+            notes: notes.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["notes".into()] }),
+        ..Default::default()
+    }
+}
+
 pub fn expect_error(status: &Status, code: Code, reason: &str) -> Vec<(String, String)> {
     assert_eq!(status.code(), code, "unexpected status: {status:?}");
     let details = status.get_error_details();
