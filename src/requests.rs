@@ -55,7 +55,7 @@ impl InFlight {
     /// Refreshes `store` before each `ladder.v1` call when other servers
     /// may write to it too (PostgreSQL).
     pub fn refreshing(mut self, store: &crate::store::Store) -> Self {
-        self.refresh = (store.backend() == "postgres").then(|| store.clone());
+        self.refresh = store.shared().then(|| store.clone());
         self
     }
 

@@ -166,14 +166,6 @@ impl Kv {
             Kv::Pg(_) => None,
         }
     }
-
-    /// Which backend this is, for messages.
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Kv::Sled(_) => "sled",
-            Kv::Pg(_) => "postgres",
-        }
-    }
 }
 
 /// An ordered scan; yields `(key, value)`.

@@ -208,9 +208,10 @@ impl Store {
         self.inner.follower.as_ref().map_or(Ok(()), |f| f.catch_up())
     }
 
-    /// Which backend holds the store (`sled` or `postgres`).
-    pub fn backend(&self) -> &'static str {
-        self.inner.tree.backend()
+    /// Whether other servers may write to this store too (PostgreSQL), so
+    /// a request must first [`Store::refresh`].
+    pub fn shared(&self) -> bool {
+        self.inner.follower.is_some()
     }
 
     /// Secret that signs page tokens; stable for the life of the store.
