@@ -10,7 +10,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use tonic::transport::Channel;
 use tonic::Code;
 
 /// Starts `ladder serve` on port 0 over the store at `url`.
-fn spawn_server(folder: &std::path::Path, url: &str) -> (Child, String) {
+fn spawn_server(folder: &std::path::Path, url: &str) -> (common::Served, String) {
     let args = ["--store".to_string(), url.to_string(), "--data".to_string(), folder.display().to_string()];
     common::spawn_serve(&args)
 }
@@ -108,6 +108,20 @@ async fn two_servers_share_one_store_and_survive_kill_9() {
         .expect("list on B")
         .into_inner();
     assert_eq!(listed.total_size, 1, "B's index holds A's firm");
+    // Again and again, each list sent the moment A acknowledged: B's index
+    // must not wait for the notification (each request catches up first).
+    for n in 2..32u32 {
+        ent_a.create_enterprise(create(firm(n, "紧随写入"))).await.expect("create on A");
+        let listed = ent_b
+            .list_enterprises(v1::ListEnterprisesRequest {
+                filter: format!("credit_code = \"{}\"", code(n)),
+                ..Default::default()
+            })
+            .await
+            .expect("list on B")
+            .into_inner();
+        assert_eq!(listed.total_size, 1, "B lists firm {n} the moment A acknowledged it");
+    }
 
     // An etag conflict between the servers is refused as within one.
     let stale = got.etag.clone();
@@ -232,7 +246,7 @@ async fn two_servers_share_one_store_and_survive_kill_9() {
     let on_a = total(ent_a.list_enterprises(v1::ListEnterprisesRequest::default()).await.unwrap().into_inner());
     let on_b = total(ent_b.list_enterprises(v1::ListEnterprisesRequest::default()).await.unwrap().into_inner());
     assert_eq!(on_a, on_b, "both servers count the same firms");
-    assert_eq!(on_a, 1 + 20 + 80);
+    assert_eq!(on_a, 31 + 20 + 80);
     a.kill().unwrap();
     a.wait().unwrap();
     b.kill().unwrap();

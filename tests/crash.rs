@@ -9,7 +9,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use tonic::transport::Channel;
 
 /// Starts `ladder serve` on port 0 over the store in `data` and returns the
 /// child and its address.
-fn spawn_server(data: &std::path::Path) -> (Child, String) {
+fn spawn_server(data: &std::path::Path) -> (common::Served, String) {
     common::spawn_serve(&common::store_args(data))
 }
 

@@ -262,9 +262,33 @@ fn uuid_like() -> String {
     format!("{:x}{:x}{:x}", std::process::id(), nanos, NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// A `ladder serve` child process, killed when dropped: a test that fails
+/// half-way leaves no server running (nor holding its output pipes).
+pub struct Served(pub std::process::Child);
+
+impl std::ops::Deref for Served {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Served {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the real `ladder serve` on port 0 with `args` (after `--listen`),
 /// logging warnings only; returns the child and the address it printed.
-pub fn spawn_serve(args: &[String]) -> (std::process::Child, String) {
+pub fn spawn_serve(args: &[String]) -> (Served, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ladder"))
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -282,5 +306,5 @@ pub fn spawn_serve(args: &[String]) -> (std::process::Child, String) {
         .strip_prefix("ladder listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
-    (child, addr)
+    (Served(child), addr)
 }
